@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paddockhq/paddock"
+)
+
+// category is a route's rate-limit category (seed 004's table).
+type category int
+
+const (
+	catOther category = iota
+	catAuth
+	catEnvironmentCreate
+	catExec
+)
+
+// access says who may call a route.
+type access int
+
+const (
+	public        access = iota // anyone
+	authenticated               // any valid credential
+	adminOnly                   // users with the admin role
+)
+
+func (s *Server) limitFor(c category) int {
+	switch c {
+	case catAuth:
+		return s.cfg.RateLimits.Auth
+	case catEnvironmentCreate:
+		return s.cfg.RateLimits.EnvironmentCreate
+	case catExec:
+		return s.cfg.RateLimits.Exec
+	}
+	return s.cfg.RateLimits.Other
+}
+
+var categoryName = map[category]string{catOther: "other", catAuth: "auth", catEnvironmentCreate: "env_create", catExec: "exec"}
+
+// wrap applies, in order: authentication, the rate limit (per principal, or
+// per client address for authentication routes and anonymous callers), the
+// role check, then the handler; and renders the handler's error.
+func (s *Server) wrap(rt route) http.Handler {
+	pattern := rt.method + " " + rt.path
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		sw, ok := w.(*statusWriter)
+		if !ok {
+			sw = &statusWriter{ResponseWriter: w}
+		}
+		defer func() { s.metrics.observe(r.Method, pattern, sw.status, s.now().Sub(start)) }()
+
+		var principal *paddock.Principal
+		var authErr error
+		if rt.access != public {
+			principal, authErr = s.Auth.Authenticate(r.Context(), bearer(r))
+		}
+		key := "addr:" + s.clientAddr(r)
+		if principal != nil && rt.category != catAuth {
+			key = "user:" + strconv.FormatInt(principal.User.ID, 10)
+		}
+		limit := s.limitFor(rt.category)
+		d, err := s.Limiter.Allow(r.Context(), categoryName[rt.category]+"|"+key, limit, s.cfg.RateLimits.Window)
+		if err != nil {
+			// A limiter outage must not take the API down: log and serve.
+			s.log.WarnContext(r.Context(), "rate limiter unavailable", "request_id", requestID(r.Context()), "err", err)
+		} else {
+			h := sw.Header()
+			h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
+			h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+			h.Set("X-RateLimit-Reset", strconv.FormatInt(d.Reset.Unix(), 10))
+			if !d.Allowed {
+				wait := d.RetryAfter(s.now())
+				h.Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+				s.writeError(sw, r, rt.surface, paddock.Errorf(paddock.ERateLimited,
+					"rate limit of %d requests per %s exceeded for %s requests; retry in %d s", limit, s.cfg.RateLimits.Window, categoryName[rt.category], int(wait.Seconds()+0.999)))
+				return
+			}
+		}
+		if authErr != nil {
+			if paddock.ErrorCode(authErr) == paddock.EUnauthorized {
+				sw.Header().Set("WWW-Authenticate", `Bearer realm="paddock"`)
+			}
+			s.writeError(sw, r, rt.surface, authErr)
+			return
+		}
+		if rt.access == adminOnly && !principal.User.IsAdmin() {
+			s.writeError(sw, r, rt.surface, paddock.Errorf(paddock.EForbidden, "this operation requires the admin role"))
+			return
+		}
+		if principal != nil {
+			r = r.WithContext(paddock.NewContextWithPrincipal(r.Context(), principal))
+		}
+		if err := rt.handler(sw, r); err != nil {
+			if sw.status != 0 { // the response has begun; the error can only be logged
+				s.log.WarnContext(r.Context(), "error after response started", "request_id", requestID(r.Context()), "err", err)
+				return
+			}
+			s.writeError(sw, r, rt.surface, err)
+		}
+	})
+}
+
+// bearer returns the credential of an "Authorization: Bearer ..." header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// principal returns the authenticated caller of r; routes that are not
+// public always have one.
+func principal(r *http.Request) *paddock.Principal { return paddock.PrincipalFromContext(r.Context()) }

@@ -1,0 +1,282 @@
+// Package httpapi serves Paddock's HTTP API: the four documented surfaces
+// (environments, agents, assistants, platform), health, metrics and the
+// OpenAPI description. Every route is declared in routes.go; handlers return
+// errors, which one adapter renders in the route's surface's error shape.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/auth"
+)
+
+// Config holds the API's settings. Zero values take the defaults below.
+type Config struct {
+	Version        string
+	MaxBodyBytes   int64          // cap on JSON bodies (default 1 MiB)
+	RateLimits     RateLimits     // per principal and route category
+	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
+	CaptchaEnabled bool           // admin login checks captcha_id/captcha_code
+	LogRequests    bool           // one log line per request
+}
+
+// RateLimits are requests per Window by category (seed 004's table).
+type RateLimits struct {
+	Window            time.Duration // default 1 minute
+	Auth              int           // per client address; default 10
+	EnvironmentCreate int           // default 20
+	Exec              int           // default 100
+	Other             int           // default 200
+	LoginFailures     int           // failed logins per username per LoginWindow; default 5
+	LoginWindow       time.Duration // default 15 minutes
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	rl := &c.RateLimits
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&rl.Auth, 10}, {&rl.EnvironmentCreate, 20}, {&rl.Exec, 100}, {&rl.Other, 200}, {&rl.LoginFailures, 5}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	if rl.Window <= 0 {
+		rl.Window = time.Minute
+	}
+	if rl.LoginWindow <= 0 {
+		rl.LoginWindow = 15 * time.Minute
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+// Authenticator resolves bearer credentials.
+type Authenticator interface {
+	Authenticate(ctx context.Context, credential string) (*paddock.Principal, error)
+}
+
+// Deps are the services the API serves. Runtime may be nil before the
+// sandbox runtime is wired.
+type Deps struct {
+	Users    paddock.UserService
+	APIKeys  paddock.APIKeyService
+	Tokens   *auth.Tokens
+	Auth     Authenticator
+	Limiter  auth.Limiter
+	Captchas *auth.Captchas
+	Runtime  Runtime                         // nil until a sandbox runtime is wired
+	Ping     func(ctx context.Context) error // checks the store
+	Registry prometheus.Registerer // nil: metrics are kept in a private registry
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg     Config
+	Deps
+	log     *slog.Logger
+	handler http.Handler
+	metrics *metrics
+	routes  []route
+	now     func() time.Time
+}
+
+// New returns a Server. Call Handler to serve it.
+func New(cfg Config, deps Deps) (*Server, error) {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, Deps: deps, log: deps.Logger, now: time.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registry == nil {
+		reg := prometheus.NewRegistry()
+		s.Registry, s.Gatherer = reg, reg
+	}
+	m, err := newMetrics(s.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.routes = s.routeTable()
+	mux := http.NewServeMux()
+	for _, rt := range s.routes {
+		mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+	}
+	s.handler = s.outer(mux)
+	return s, nil
+}
+
+// Handler returns the root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// handlerFunc is a handler that returns its error for the adapter to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// newRequestID returns 16 random hex characters.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts a caller's id when it is short and printable, so it
+// can be logged safely.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flush,
+// deadlines, hijack for WebSockets).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// outer assigns request ids, recovers panics, logs, and renders 404/405 for
+// requests no route matched in the shape of the surface their path belongs to.
+func (s *Server) outer(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "panic serving request", "request_id", id, "path", r.URL.Path, "panic", v)
+				if sw.status == 0 {
+					s.writeError(sw, r, surfaceOf(r.URL.Path), paddock.Errorf(paddock.EInternal, "internal error (request id %s)", id))
+				}
+			}
+			if s.cfg.LogRequests {
+				s.log.InfoContext(r.Context(), "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+					"status", sw.status, "bytes", sw.bytes, "duration_ms", float64(s.now().Sub(start).Microseconds())/1000,
+					"remote", s.clientAddr(r))
+			}
+		}()
+		if _, pattern := mux.Handler(r); pattern == "" {
+			s.unmatched(sw, r, mux, start)
+			return
+		}
+		mux.ServeHTTP(sw, r)
+	})
+}
+
+// unmatched answers a request no route pattern matched: 405 (with Allow)
+// when the path exists for other methods, else 404.
+func (s *Server) unmatched(w *statusWriter, r *http.Request, mux *http.ServeMux, start time.Time) {
+	probe := &headerProbe{header: http.Header{}}
+	h, _ := mux.Handler(r)
+	h.ServeHTTP(probe, r)
+	sf := surfaceOf(r.URL.Path)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		s.writeError(w, r, sf, &paddock.Error{Code: codeMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + probe.header.Get("Allow")})
+	} else {
+		s.writeError(w, r, sf, paddock.Errorf(paddock.ENotFound, "no route for %s %s", r.Method, r.URL.Path))
+	}
+	s.metrics.observe(r.Method, "unmatched", w.status, s.now().Sub(start))
+}
+
+// headerProbe captures what the mux's own 404/405 handler would send.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }
+
+// clientAddr is the caller's address: the peer, or the first untrusted hop of
+// X-Forwarded-For when the peer is a trusted proxy.
+func (s *Server) clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(peer) {
+		return host
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.trusted(a) {
+			return a.String()
+		}
+	}
+	return host
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,243 @@
+package httpapi
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/auth"
+)
+
+// adminUser is a user on the platform surface (seed 003): numeric ids.
+type adminUser struct {
+	ID        int64     `json:"id"`
+	Username  string    `json:"username"`
+	Nickname  string    `json:"nickname"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func toAdminUser(u *paddock.User) adminUser {
+	return adminUser{ID: u.ID, Username: u.Username, Nickname: u.Nickname, Email: u.Email, Role: string(u.Role), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+type userListParams struct {
+	Page     int    `query:"page" minimum:"1" default:"1"`
+	Size     int    `query:"size" minimum:"1" maximum:"200" default:"20"`
+	Username string `query:"username"`
+	Role     string `query:"role" enum:"admin,user"`
+}
+
+type userListResponse struct {
+	Items []adminUser `json:"items"`
+	Total int         `json:"total"`
+	Page  int         `json:"page"`
+	Size  int         `json:"size"`
+}
+
+type userCreateRequest struct {
+	Username string `json:"username" required:"true" pattern:"^[A-Za-z0-9_.-]{2,64}$"`
+	Password string `json:"password" required:"true" minLength:"8"`
+	Email    string `json:"email,omitempty"`
+	Nickname string `json:"nickname,omitempty"`
+	Role     string `json:"role,omitempty" enum:"admin,user"`
+}
+
+type userUpdateRequest struct {
+	Email    *string `json:"email,omitempty"`
+	Nickname *string `json:"nickname,omitempty"`
+	Role     *string `json:"role,omitempty" enum:"admin,user"`
+	Password *string `json:"password,omitempty" minLength:"8"`
+}
+
+var usernameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{2,64}$`)
+
+// queryInt parses an optional integer query parameter within [min, max].
+func queryInt(r *http.Request, name string, def, min, max int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		return 0, paddock.Errorf(paddock.EInvalid, "query parameter %q must be an integer between %d and %d, not %q", name, min, max, v)
+	}
+	return n, nil
+}
+
+// pathID parses the numeric {id} path parameter; a malformed id cannot name
+// anything, so it is not found.
+func pathID(r *http.Request, what string) (int64, error) {
+	v := r.PathValue("id")
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, paddock.Errorf(paddock.ENotFound, "%s %q not found", what, v)
+	}
+	return id, nil
+}
+
+func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) error {
+	page, err := queryInt(r, "page", 1, 1, 1<<30)
+	if err != nil {
+		return err
+	}
+	size, err := queryInt(r, "size", 20, 1, 200)
+	if err != nil {
+		return err
+	}
+	f := paddock.UserFilter{Offset: (page - 1) * size, Limit: size}
+	if v := r.URL.Query().Get("username"); v != "" {
+		f.Username = &v
+	}
+	if v := r.URL.Query().Get("role"); v != "" {
+		role := paddock.Role(v)
+		if !role.Valid() {
+			return paddock.Errorf(paddock.EInvalid, "query parameter \"role\" must be admin or user")
+		}
+		f.Role = &role
+	}
+	users, total, err := s.Users.Users(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := userListResponse{Items: make([]adminUser, len(users)), Total: total, Page: page, Size: size}
+	for i, u := range users {
+		out.Items[i] = toAdminUser(u)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleUserGet(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "user")
+	if err != nil {
+		return err
+	}
+	u, err := s.Users.User(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toAdminUser(u))
+}
+
+func validRole(v string) (paddock.Role, error) {
+	role := paddock.Role(v)
+	if !role.Valid() {
+		return "", paddock.Errorf(paddock.EInvalid, "field \"role\" must be admin or user, not %q", v)
+	}
+	return role, nil
+}
+
+func validPassword(p string) error {
+	if len(p) < 8 {
+		return paddock.Errorf(paddock.EInvalid, "field \"password\" must have at least 8 characters")
+	}
+	if len(p) > 1024 {
+		return paddock.Errorf(paddock.EInvalid, "field \"password\" must have at most 1024 characters")
+	}
+	return nil
+}
+
+func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) error {
+	var req userCreateRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if !usernameRE.MatchString(req.Username) {
+		return paddock.Errorf(paddock.EInvalid, "field \"username\" must be 2 to 64 letters, digits, '_', '.' or '-'")
+	}
+	if err := validPassword(req.Password); err != nil {
+		return err
+	}
+	role := paddock.RoleUser
+	if req.Role != "" {
+		var err error
+		if role, err = validRole(req.Role); err != nil {
+			return err
+		}
+	}
+	hash, err := auth.HashPassword(req.Password)
+	if err != nil {
+		return err
+	}
+	u := &paddock.User{Username: req.Username, Email: strings.TrimSpace(req.Email), Nickname: req.Nickname, Role: role, PasswordHash: hash}
+	if err := s.Users.CreateUser(r.Context(), u); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, toAdminUser(u))
+}
+
+func (s *Server) handleUserUpdate(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "user")
+	if err != nil {
+		return err
+	}
+	var req userUpdateRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	upd := paddock.UserUpdate{Email: req.Email, Nickname: req.Nickname}
+	if req.Role != nil {
+		role, err := validRole(*req.Role)
+		if err != nil {
+			return err
+		}
+		if role != paddock.RoleAdmin {
+			if err := s.keepOneAdmin(r, id); err != nil {
+				return err
+			}
+		}
+		upd.Role = &role
+	}
+	if req.Password != nil {
+		if err := validPassword(*req.Password); err != nil {
+			return err
+		}
+		hash, err := auth.HashPassword(*req.Password)
+		if err != nil {
+			return err
+		}
+		upd.PasswordHash = &hash
+	}
+	u, err := s.Users.UpdateUser(r.Context(), id, upd)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toAdminUser(u))
+}
+
+// keepOneAdmin refuses to remove the admin role from the last admin.
+func (s *Server) keepOneAdmin(r *http.Request, id int64) error {
+	u, err := s.Users.User(r.Context(), id)
+	if err != nil || u.Role != paddock.RoleAdmin {
+		return err
+	}
+	admin := paddock.RoleAdmin
+	_, n, err := s.Users.Users(r.Context(), paddock.UserFilter{Role: &admin, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if n <= 1 {
+		return paddock.Errorf(paddock.EConflict, "user %q is the last admin; make another user admin first", u.Username)
+	}
+	return nil
+}
+
+func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "user")
+	if err != nil {
+		return err
+	}
+	if err := s.keepOneAdmin(r, id); err != nil {
+		return err
+	}
+	if err := s.Users.DeleteUser(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
