@@ -82,14 +82,14 @@ type Deps struct {
 	Captchas *auth.Captchas
 	Runtime  Runtime                         // nil until a sandbox runtime is wired
 	Ping     func(ctx context.Context) error // checks the store
-	Registry prometheus.Registerer // nil: metrics are kept in a private registry
+	Registry prometheus.Registerer           // nil: metrics are kept in a private registry
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
 }
 
 // Server is the HTTP API.
 type Server struct {
-	cfg     Config
+	cfg Config
 	Deps
 	log     *slog.Logger
 	handler http.Handler
