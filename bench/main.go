@@ -1,0 +1,47 @@
+// Command bench measures Paddock against reference commands in the same run
+// and prints ratios. Run it with `make bench` or `go run ./bench <suite>`:
+//
+//	auth     authenticated GET /api/v1/auth/me over real HTTP (API key, JWT)
+//	         vs a bare net/http server answering the same JSON
+//
+// It starts the paddock binary (./bin/paddock, built by make) as a separate
+// process on a temporary data directory.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "ref-server" { // the reference server, re-executed
+		refServer(os.Args[2:])
+		return
+	}
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	bin := fs.String("paddock", "./bin/paddock", "paddock binary")
+	suite := "auth"
+	if len(os.Args) > 1 && os.Args[1][0] != '-' {
+		suite = os.Args[1]
+		os.Args = append(os.Args[:1], os.Args[2:]...)
+	}
+	conc := fs.Int("c", 50, "concurrent clients")
+	dur := fs.Duration("d", 0, "duration of each measurement (default per suite)")
+	_ = fs.Parse(os.Args[1:])
+	var err error
+	switch suite {
+	case "auth":
+		err = benchAuth(ctx, *bin, *conc, *dur)
+	default:
+		err = fmt.Errorf("unknown suite %q (want auth)", suite)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is Paddock's one typed configuration. It is filled, in order of
+// precedence from lowest to highest, from the defaults below, an optional
+// YAML file (--config or PADDOCK_CONFIG), PADDOCK_* environment variables
+// (the `env` tags) and command-line flags.
+type Config struct {
+	Addr          string `yaml:"addr" env:"PADDOCK_ADDR"`                     // listen address
+	Data          string `yaml:"data" env:"PADDOCK_DATA"`                     // data directory
+	Database      string `yaml:"database" env:"PADDOCK_DATABASE"`             // "" = SQLite in Data; or postgres://...
+	AdminPassword string `yaml:"admin_password" env:"PADDOCK_ADMIN_PASSWORD"` // first-start admin password; "" = generated
+	PublicURL     string `yaml:"public_url" env:"PADDOCK_PUBLIC_URL"`         // how clients reach this server, for printed URLs
+
+	Log struct {
+		Format   string `yaml:"format" env:"PADDOCK_LOG_FORMAT"` // text or json
+		Level    string `yaml:"level" env:"PADDOCK_LOG_LEVEL"`   // debug, info, warn, error
+		Requests bool   `yaml:"requests" env:"PADDOCK_LOG_REQUESTS"`
+	} `yaml:"log"`
+
+	Auth struct {
+		TokenTTL       Duration `yaml:"token_ttl" env:"PADDOCK_TOKEN_TTL"`     // access token lifetime
+		SigningKey     string   `yaml:"signing_key" env:"PADDOCK_SIGNING_KEY"` // hex; "" = <data>/jwt.key, generated once
+		Captcha        bool     `yaml:"captcha" env:"PADDOCK_CAPTCHA"`         // admin login requires a captcha
+		TrustedProxies []string `yaml:"trusted_proxies" env:"PADDOCK_TRUSTED_PROXIES"`
+	} `yaml:"auth"`
+
+	RateLimits struct {
+		Auth              int      `yaml:"auth" env:"PADDOCK_RATE_LIMIT_AUTH"`
+		EnvironmentCreate int      `yaml:"environment_create" env:"PADDOCK_RATE_LIMIT_ENVIRONMENT_CREATE"`
+		Exec              int      `yaml:"exec" env:"PADDOCK_RATE_LIMIT_EXEC"`
+		Other             int      `yaml:"other" env:"PADDOCK_RATE_LIMIT_OTHER"`
+		LoginFailures     int      `yaml:"login_failures" env:"PADDOCK_RATE_LIMIT_LOGIN_FAILURES"`
+		Window            Duration `yaml:"window" env:"PADDOCK_RATE_LIMIT_WINDOW"`
+	} `yaml:"rate_limits"`
+
+	MaxBodyBytes int64 `yaml:"max_body_bytes" env:"PADDOCK_MAX_BODY_BYTES"`
+}
+
+// defaultConfig returns the embedded defaults.
+func defaultConfig() Config {
+	var c Config
+	c.Addr = "127.0.0.1:8000"
+	c.Data = "./data"
+	c.Log.Format = "text"
+	c.Log.Level = "info"
+	c.Log.Requests = true
+	c.Auth.TokenTTL = Duration(24 * time.Hour)
+	c.RateLimits.Auth = 10
+	c.RateLimits.EnvironmentCreate = 20
+	c.RateLimits.Exec = 100
+	c.RateLimits.Other = 200
+	c.RateLimits.LoginFailures = 5
+	c.RateLimits.Window = Duration(time.Minute)
+	c.MaxBodyBytes = 1 << 20
+	return c
+}
+
+// Duration is a time.Duration written as "90s" or "24h" in files and env.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 90s or 24h", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+func (d *Duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 90s or 24h", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// loadConfig builds the configuration for a command from its flag set and
+// arguments. Flags registered on fs by register win over everything else.
+func loadConfig(fs *flag.FlagSet, args []string, register func(fs *flag.FlagSet, c *Config)) (Config, error) {
+	c := defaultConfig()
+	configPath := os.Getenv("PADDOCK_CONFIG")
+	// A first pass over the arguments finds --config before anything else.
+	for i, a := range args {
+		for _, p := range []string{"-config=", "--config="} {
+			if strings.HasPrefix(a, p) {
+				configPath = strings.TrimPrefix(a, p)
+			}
+		}
+		if (a == "-config" || a == "--config") && i+1 < len(args) {
+			configPath = args[i+1]
+		}
+	}
+	if configPath != "" {
+		b, err := os.ReadFile(configPath)
+		if err != nil {
+			return c, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
+			return c, fmt.Errorf("config %s: %w", configPath, err)
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&c).Elem()); err != nil {
+		return c, err
+	}
+	fs.String("config", configPath, "YAML config file (env PADDOCK_CONFIG)")
+	register(fs, &c)
+	if err := fs.Parse(args); err != nil {
+		return c, errUsage
+	}
+	return c, c.validate()
+}
+
+// applyEnv sets every field with an `env` tag whose variable is set.
+func applyEnv(v reflect.Value) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f, fv := t.Field(i), v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			if err := applyEnv(fv); err != nil {
+				return err
+			}
+			continue
+		}
+		name := f.Tag.Get("env")
+		raw, ok := os.LookupEnv(name)
+		if name == "" || !ok {
+			continue
+		}
+		if err := setField(fv, raw); err != nil {
+			return fmt.Errorf("environment variable %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func setField(fv reflect.Value, raw string) error {
+	if d, ok := fv.Addr().Interface().(*Duration); ok {
+		return d.Set(raw)
+	}
+	switch fv.Kind() {
+	case reflect.String:
+		fv.SetString(raw)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean", raw)
+		}
+		fv.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", raw)
+		}
+		fv.SetInt(n)
+	case reflect.Slice:
+		var parts []string
+		for _, p := range strings.Split(raw, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		fv.Set(reflect.ValueOf(parts))
+	case reflect.Map:
+		m := map[string]string{}
+		for _, p := range strings.Split(raw, ",") {
+			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if !ok {
+				return fmt.Errorf("%q: want KEY=VALUE pairs separated by commas", raw)
+			}
+			m[k] = val
+		}
+		fv.Set(reflect.ValueOf(m))
+	default:
+		return fmt.Errorf("unsupported setting type %s", fv.Type())
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log format must be text or json, not %q", c.Log.Format)
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return err
+	}
+	if c.Auth.TokenTTL <= 0 {
+		return fmt.Errorf("token_ttl must be positive")
+	}
+	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.Auth.TrustedProxies {
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q is not an address or CIDR", s)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q is not an address or CIDR", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

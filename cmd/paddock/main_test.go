@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testServer is a real Paddock server on 127.0.0.1:0 with its own data
+// directory, driven over HTTP.
+type testServer struct {
+	*Main
+	url string
+}
+
+const testAdminPassword = "admin-password-1"
+
+// startServer starts Paddock with test defaults; edit adjusts the config.
+func startServer(t testing.TB, edit func(*Config)) *testServer {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.Data = t.TempDir()
+	cfg.AdminPassword = testAdminPassword
+	cfg.Log.Requests = false
+	cfg.RateLimits.Auth = 1000
+	cfg.RateLimits.Other = 10000
+	cfg.RateLimits.LoginFailures = 1000
+	if edit != nil {
+		edit(&cfg)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	m := NewMain(cfg, log)
+	if err := m.Run(context.Background()); err != nil {
+		m.Close()
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close server: %v", err)
+		}
+	})
+	return &testServer{Main: m, url: m.URL()}
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// json decodes the body into v, failing the test on malformed JSON.
+func (r *response) json(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// m decodes the body as a JSON object.
+func (r *response) m(t testing.TB) map[string]any {
+	t.Helper()
+	var v map[string]any
+	r.json(t, &v)
+	return v
+}
+
+// message returns the error message of an error body in any surface's shape.
+func (r *response) message(t *testing.T) string {
+	t.Helper()
+	var v struct {
+		Error   any    `json:"error"`
+		Message string `json:"message"`
+		Detail  string `json:"detail"`
+	}
+	r.json(t, &v)
+	switch e := v.Error.(type) {
+	case map[string]any:
+		msg, _ := e["message"].(string)
+		return msg
+	}
+	if v.Detail != "" {
+		return v.Detail
+	}
+	return v.Message
+}
+
+// req is one request to send.
+type req struct {
+	method, path string
+	token        string
+	body         any // string or []byte sent as is; anything else as JSON
+	contentType  string
+	header       map[string]string
+}
+
+func (s *testServer) do(t testing.TB, rq req) *response {
+	t.Helper()
+	var body io.Reader
+	ct := rq.contentType
+	switch b := rq.body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	case []byte:
+		body = bytes.NewReader(b)
+	case url.Values:
+		body = strings.NewReader(b.Encode())
+		if ct == "" {
+			ct = "application/x-www-form-urlencoded"
+		}
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(j)
+		if ct == "" {
+			ct = "application/json"
+		}
+	}
+	r, err := http.NewRequest(rq.method, s.url+rq.path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct != "" {
+		r.Header.Set("Content-Type", ct)
+	}
+	if rq.token != "" {
+		r.Header.Set("Authorization", "Bearer "+rq.token)
+	}
+	for k, v := range rq.header {
+		r.Header.Set(k, v)
+	}
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Do(r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", rq.method, rq.path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// expect sends rq and fails unless the status is want.
+func (s *testServer) expect(t testing.TB, want int, rq req) *response {
+	t.Helper()
+	r := s.do(t, rq)
+	if r.status != want {
+		t.Fatalf("%s %s: status %d, want %d; body %s", rq.method, rq.path, r.status, want, r.body)
+	}
+	return r
+}
+
+// login returns an access token from the seed 004 login endpoint.
+func (s *testServer) login(t testing.TB, username, password string) string {
+	t.Helper()
+	r := s.expect(t, 200, req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"username": username, "password": password}})
+	return r.m(t)["token"].(string)
+}
+
+// createUser makes a user with role "user" (through the admin API) and
+// returns a token for it.
+func (s *testServer) createUser(t *testing.T, admin, username string) string {
+	t.Helper()
+	s.expect(t, 201, req{method: "POST", path: "/api/v1/admin/sys/users", token: admin,
+		body: map[string]string{"username": username, "password": "password-" + username, "email": username + "@example.com"}})
+	return s.login(t, username, "password-"+username)
+}
+
+// routes lists the server's routes as "METHOD /path".
+func (s *testServer) routes() []string { return s.api.Routes() }

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/auth"
+	"github.com/paddockhq/paddock/internal/httpapi"
+	"github.com/paddockhq/paddock/internal/store"
+)
+
+func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := loadConfig(fs, args, registerServeFlags)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	m := NewMain(cfg, log)
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "Paddock %s listening on %s\n", version, m.URL())
+	<-ctx.Done()
+	log.Info("shutting down")
+	return m.Close()
+}
+
+func registerServeFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (env PADDOCK_ADDR)")
+	fs.StringVar(&c.Data, "data", c.Data, "data directory (env PADDOCK_DATA)")
+	fs.StringVar(&c.Database, "database", c.Database, "database: empty for SQLite in the data directory, or postgres://... (env PADDOCK_DATABASE)")
+	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "log format: text or json (env PADDOCK_LOG_FORMAT)")
+	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "log level: debug, info, warn, error (env PADDOCK_LOG_LEVEL)")
+	fs.BoolVar(&c.Auth.Captcha, "captcha", c.Auth.Captcha, "require a captcha on admin login (env PADDOCK_CAPTCHA)")
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log level must be debug, info, warn or error, not %q", s)
+	}
+	return l, nil
+}
+
+func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
+	level, err := parseLevel(cfg.Log.Level)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// Main is a running Paddock server: the wiring of every component. Tests
+// start it on 127.0.0.1:0 and drive it over HTTP.
+type Main struct {
+	Config Config
+	Log    *slog.Logger
+
+	db       *store.DB
+	api      *httpapi.Server
+	listener net.Listener
+	server   *http.Server
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closers  []func() error
+}
+
+// NewMain returns an unstarted server.
+func NewMain(cfg Config, log *slog.Logger) *Main { return &Main{Config: cfg, Log: log} }
+
+// URL is the base URL the server is reachable at.
+func (m *Main) URL() string {
+	if m.Config.PublicURL != "" {
+		return strings.TrimRight(m.Config.PublicURL, "/")
+	}
+	addr := m.listener.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// Run opens the store, prepares identity, and starts serving. It returns once
+// the server is listening; Close stops it.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.Config
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	dsn := cfg.Database
+	if dsn == "" {
+		dsn = filepath.Join(cfg.Data, "paddock.db")
+	}
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	m.db = db
+	m.closers = append(m.closers, db.Close)
+	users := store.NewUserService(db)
+	keys := store.NewAPIKeyService(db)
+	tokenStore := store.NewTokenService(db)
+
+	if err := m.ensureAdmin(ctx, users); err != nil {
+		return err
+	}
+	signingKey, err := m.signingKey()
+	if err != nil {
+		return err
+	}
+	tokens, err := auth.NewTokens(signingKey, time.Duration(cfg.Auth.TokenTTL), tokenStore)
+	if err != nil {
+		return err
+	}
+	proxies, _ := cfg.trustedProxies() // validated by loadConfig
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	api, err := httpapi.New(httpapi.Config{
+		Version:        version,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		TrustedProxies: proxies,
+		CaptchaEnabled: cfg.Auth.Captcha,
+		LogRequests:    cfg.Log.Requests,
+		RateLimits: httpapi.RateLimits{
+			Window: time.Duration(cfg.RateLimits.Window), Auth: cfg.RateLimits.Auth,
+			EnvironmentCreate: cfg.RateLimits.EnvironmentCreate, Exec: cfg.RateLimits.Exec,
+			Other: cfg.RateLimits.Other, LoginFailures: cfg.RateLimits.LoginFailures,
+		},
+	}, httpapi.Deps{
+		Users:    users,
+		APIKeys:  keys,
+		Tokens:   tokens,
+		Auth:     auth.NewAuthenticator(users, keys, tokens, m.Log),
+		Limiter:  auth.NewMemoryLimiter(),
+		Captchas: auth.NewCaptchas(deriveKey(signingKey, "captcha"), 5*time.Minute),
+		Ping:     db.Ping,
+		Registry: reg,
+		Gatherer: reg,
+		Logger:   m.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("build API: %w", err)
+	}
+
+	m.api = api
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m.listener = ln
+	m.server = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	m.goBackground(func() { m.sweepTokens(bg, tokenStore) })
+	m.goBackground(func() {
+		if err := m.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Log.Error("serve", "err", err)
+		}
+	})
+	m.Log.Info("paddock started", "version", version, "url", m.URL(), "data", cfg.Data, "database", db.Dialect())
+	return nil
+}
+
+func (m *Main) goBackground(f func()) {
+	m.wg.Add(1)
+	go func() { defer m.wg.Done(); f() }()
+}
+
+// Close stops serving (letting requests in flight finish for up to 15 s) and
+// releases everything Run opened.
+func (m *Main) Close() error {
+	var errs []error
+	if m.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := m.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		cancel()
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		if err := m.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.closers = nil
+	return errors.Join(errs...)
+}
+
+// ensureAdmin creates the first admin on a store with no users, with the
+// configured password or a generated one printed once to the log.
+func (m *Main) ensureAdmin(ctx context.Context, users paddock.UserService) error {
+	_, n, err := users.Users(ctx, paddock.UserFilter{Limit: 1})
+	if err != nil {
+		return fmt.Errorf("count users: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	password, generated := m.Config.AdminPassword, false
+	if password == "" {
+		password, generated = auth.RandomPassword(20), true
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	u := &paddock.User{Username: "admin", Nickname: "Administrator", Role: paddock.RoleAdmin, PasswordHash: hash}
+	if err := users.CreateUser(ctx, u); err != nil {
+		if paddock.ErrorCode(err) == paddock.EConflict { // another replica won the race
+			return nil
+		}
+		return fmt.Errorf("create admin user: %w", err)
+	}
+	if generated {
+		m.Log.Warn("created the admin user with a generated password; it is shown only this once",
+			"username", "admin", "password", password)
+	} else {
+		m.Log.Info("created the admin user with the password from PADDOCK_ADMIN_PASSWORD", "username", "admin")
+	}
+	return nil
+}
+
+func (m *Main) signingKey() ([]byte, error) {
+	if k := m.Config.Auth.SigningKey; k != "" {
+		key, err := hex.DecodeString(k)
+		if err != nil || len(key) < 32 {
+			return nil, fmt.Errorf("signing_key must be at least 32 bytes in hex")
+		}
+		return key, nil
+	}
+	return auth.LoadOrCreateKey(filepath.Join(m.Config.Data, "jwt.key"))
+}
+
+// deriveKey derives an independent key for one purpose from the signing key.
+func deriveKey(key []byte, purpose string) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte("paddock/" + purpose))
+	return h.Sum(nil)
+}
+
+// sweepTokens deletes expired token records every hour.
+func (m *Main) sweepTokens(ctx context.Context, tokens paddock.TokenService) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := tokens.DeleteExpiredTokens(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			m.Log.Warn("sweep expired tokens", "err", err)
+		} else if n > 0 {
+			m.Log.Debug("swept expired tokens", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,576 @@
+// Package store implements Paddock's storage services (users, API keys,
+// tokens, environments) on database/sql.
+//
+// SQLite (pure Go, modernc.org/sqlite) is the default: the DSN is a file
+// path. PostgreSQL (pgx) is used when the DSN is a postgres:// or
+// postgresql:// URL. Both dialects run the same queries, written once with
+// "?" placeholders, and the same embedded migrations, applied at Open.
+//
+// On SQLite, writes and transactions go through a pool of one connection (so
+// writers queue in process instead of failing with SQLITE_BUSY) and reads go
+// through a separate read-only pool; WAL lets them run side by side.
+//
+// Times are stored in UTC with microsecond precision (what PostgreSQL keeps)
+// and returned as UTC. Driver errors are translated here, once: a unique
+// violation is a paddock.EConflict, a missing row a paddock.ENotFound, bad
+// input a paddock.EInvalid; anything else is wrapped with context and maps to
+// paddock.EInternal.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/paddockhq/paddock"
+)
+
+// Dialect names, as returned by (*DB).Dialect.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// sqlitePragmas are applied by the driver to every new SQLite connection, in
+// both pools, so that no pooled connection misses one.
+const sqlitePragmas = "_pragma=busy_timeout(5000)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=foreign_keys(1)" +
+	"&_pragma=synchronous(NORMAL)"
+
+// DB is a database handle shared by the services of this package. It is safe
+// for concurrent use.
+type DB struct {
+	write   *sql.DB // all writes and transactions; the only SQLite writer
+	read    *sql.DB // reads; the same pool as write on PostgreSQL
+	dialect string
+	now     func() time.Time
+
+	stmtMu sync.Mutex
+	stmts  map[stmtKey]*sql.Stmt // prepared statements of the pools, by query
+}
+
+// stmtKey names a prepared statement: its pool and its rebound text.
+type stmtKey struct {
+	pool  *sql.DB
+	query string
+}
+
+// maxStmts bounds the statement cache; queries are built from a fixed set
+// of shapes, so this is never reached in practice.
+const maxStmts = 512
+
+// Open opens the database named by dsn, creating it if needed, and applies
+// the pending migrations. dsn is a postgres:// or postgresql:// URL, or else
+// a SQLite file path (a "file:" URI is accepted too); the parent directory
+// of a SQLite file is created if missing.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	if strings.TrimSpace(dsn) == "" {
+		return nil, paddock.Errorf(paddock.EInvalid, "database DSN is empty")
+	}
+	var db *DB
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		db, err = openPostgres(ctx, dsn)
+	} else {
+		db, err = openSQLite(ctx, dsn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func poolSize() int { return 2*runtime.GOMAXPROCS(0) + 4 }
+
+func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+	pool, err := sql.Open("pgx", dsn)
+	if err != nil {
+		// The error may quote the DSN, password included: do not wrap it.
+		return nil, paddock.Errorf(paddock.EInvalid, "invalid PostgreSQL DSN")
+	}
+	pool.SetMaxOpenConns(poolSize())
+	pool.SetMaxIdleConns(poolSize())
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	db := &DB{write: pool, read: pool, dialect: DialectPostgres, now: time.Now, stmts: map[stmtKey]*sql.Stmt{}}
+	if err := db.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openSQLite(ctx context.Context, dsn string) (*DB, error) {
+	name, query := dsn, ""
+	if strings.HasPrefix(dsn, "file:") {
+		name, query, _ = strings.Cut(dsn, "?")
+	} else if strings.Contains(dsn, "?") {
+		return nil, paddock.Errorf(paddock.EInvalid, "SQLite path %q contains '?': use a file: URI", dsn)
+	}
+	if name == ":memory:" || name == "file::memory:" || strings.Contains(query, "mode=memory") {
+		// Each pooled connection would get its own empty database.
+		return nil, paddock.Errorf(paddock.EInvalid, "in-memory SQLite databases are not supported: use a file path")
+	}
+	if !strings.HasPrefix(name, "file:") {
+		if dir := filepath.Dir(name); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("create database directory: %w", err)
+			}
+		}
+	}
+	if query != "" {
+		query += "&"
+	}
+	base := name + "?" + query + sqlitePragmas
+
+	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
+	}
+	// One writer: concurrent writers queue for the connection here rather
+	// than contending for SQLite's lock. Keep it open forever.
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	// Touch the file through the writer first, so the WAL switch (a write)
+	// never happens on a query-only reader.
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
+	}
+
+	read, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
+	}
+	read.SetMaxOpenConns(poolSize())
+	read.SetMaxIdleConns(poolSize())
+	read.SetConnMaxIdleTime(5 * time.Minute)
+
+	db := &DB{write: write, read: read, dialect: DialectSQLite, now: time.Now, stmts: map[stmtKey]*sql.Stmt{}}
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the database's connection pools.
+func (db *DB) Close() error {
+	db.stmtMu.Lock()
+	for k, st := range db.stmts {
+		st.Close()
+		delete(db.stmts, k)
+	}
+	db.stmtMu.Unlock()
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Dialect returns DialectSQLite ("sqlite") or DialectPostgres ("postgres").
+func (db *DB) Dialect() string { return db.dialect }
+
+// Ping checks that the database is reachable. Failures are
+// paddock.EUnavailable.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %w", paddock.Errorf(paddock.EUnavailable, "database unavailable"), err)
+	}
+	if db.read != db.write {
+		if err := db.read.PingContext(ctx); err != nil {
+			return fmt.Errorf("%w: %w", paddock.Errorf(paddock.EUnavailable, "database unavailable"), err)
+		}
+	}
+	return nil
+}
+
+// rebind rewrites the "?" placeholders of q to "$1".."$n" for PostgreSQL.
+// Question marks inside quoted strings, quoted identifiers and comments are
+// left alone.
+func (db *DB) rebind(q string) string {
+	if db.dialect != DialectPostgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(q) && q[j] != c {
+				j++
+			}
+			b.WriteString(q[i:min(j+1, len(q))])
+			i = j
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
+			j := strings.IndexByte(q[i:], '\n')
+			if j < 0 {
+				j = len(q) - i
+			}
+			b.WriteString(q[i : i+j])
+			i += j - 1
+		case c == '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// conn runs queries written with "?" placeholders on one pool or transaction.
+// On a pool, statements are prepared once and reused: parsing and planning
+// cost more than running the small queries of a request's hot path.
+type conn struct {
+	db   *DB
+	q    querier
+	pool *sql.DB // set when q is a pool rather than a transaction
+}
+
+// on returns the querier to run query with: the pool's prepared statement
+// for it when possible, else the plain pool or transaction.
+func (c conn) on(ctx context.Context, query string) (querier, string) {
+	query = c.db.rebind(query)
+	if c.pool == nil {
+		return c.q, query
+	}
+	if st := c.db.stmt(ctx, c.pool, query); st != nil {
+		return stmtQuerier{st}, query
+	}
+	return c.q, query
+}
+
+func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	q, query := c.on(ctx, query)
+	return q.ExecContext(ctx, query, args...)
+}
+
+func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	q, query := c.on(ctx, query)
+	return q.QueryContext(ctx, query, args...)
+}
+
+func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	q, query := c.on(ctx, query)
+	return q.QueryRowContext(ctx, query, args...)
+}
+
+// stmt returns the prepared statement for query on pool, preparing it the
+// first time, or nil when it cannot be prepared (the caller then runs the
+// query unprepared, which reports the error).
+func (db *DB) stmt(ctx context.Context, pool *sql.DB, query string) *sql.Stmt {
+	key := stmtKey{pool, query}
+	db.stmtMu.Lock()
+	st, ok := db.stmts[key]
+	full := len(db.stmts) >= maxStmts
+	db.stmtMu.Unlock()
+	if ok || full {
+		return st
+	}
+	st, err := pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if prev, ok := db.stmts[key]; ok { // prepared concurrently
+		st.Close()
+		return prev
+	}
+	db.stmts[key] = st
+	return st
+}
+
+// stmtQuerier runs a prepared statement, ignoring the query text.
+type stmtQuerier struct{ st *sql.Stmt }
+
+func (s stmtQuerier) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return s.st.ExecContext(ctx, args...)
+}
+
+func (s stmtQuerier) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return s.st.QueryContext(ctx, args...)
+}
+
+func (s stmtQuerier) QueryRowContext(ctx context.Context, _ string, args ...any) *sql.Row {
+	return s.st.QueryRowContext(ctx, args...)
+}
+
+// reader returns the pool for reads outside transactions.
+func (db *DB) reader() conn { return conn{db: db, q: db.read, pool: db.read} }
+
+// writer returns the pool for single-statement writes.
+func (db *DB) writer() conn { return conn{db: db, q: db.write, pool: db.write} }
+
+// inTx runs fn in a write transaction, committing when fn returns nil. On
+// SQLite the transaction starts IMMEDIATE, holding the write lock from the
+// start. fn must use only the conn it is given: on SQLite, the write pool's
+// only connection is the transaction's.
+func (db *DB) inTx(ctx context.Context, fn func(tx conn) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(conn{db: db, q: tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// inReadTx runs fn in a read-only transaction, so that its queries (a page
+// and its total count) see one snapshot.
+func (db *DB) inReadTx(ctx context.Context, fn func(tx conn) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.dialect == DialectPostgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.read.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin read transaction: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to commit
+	return fn(conn{db: db, q: tx})
+}
+
+// pageClause returns the LIMIT/OFFSET clause for offset and limit (0 = no
+// limit) and its arguments.
+func (db *DB) pageClause(offset, limit int) (string, []any) {
+	switch {
+	case limit > 0:
+		return " LIMIT ? OFFSET ?", []any{limit, offset}
+	case offset > 0 && db.dialect == DialectSQLite:
+		return " LIMIT -1 OFFSET ?", []any{offset}
+	case offset > 0:
+		return " OFFSET ?", []any{offset}
+	}
+	return "", nil
+}
+
+func checkPage(offset, limit int) error {
+	if offset < 0 {
+		return paddock.Errorf(paddock.EInvalid, "offset must not be negative, got %d", offset)
+	}
+	if limit < 0 {
+		return paddock.Errorf(paddock.EInvalid, "limit must not be negative, got %d", limit)
+	}
+	return nil
+}
+
+// placeholders returns "?, ?, ?" for n values.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// Times.
+
+// sqliteTimeLayout is fixed-width so that stored times sort as text.
+const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// normTime returns t as stored: UTC, truncated to microseconds.
+func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func normTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := normTime(*t)
+	return &v
+}
+
+// timeArg returns t as a query argument.
+func (db *DB) timeArg(t time.Time) any {
+	t = normTime(t)
+	if db.dialect == DialectSQLite {
+		return t.Format(sqliteTimeLayout)
+	}
+	return t
+}
+
+// nullTimeArg returns t as a query argument; nil is NULL.
+func (db *DB) nullTimeArg(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return db.timeArg(*t)
+}
+
+// timeCol scans a NOT NULL time column into *t, in UTC.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(v any) error {
+	t, err := parseTimeValue(v)
+	if err != nil {
+		return err
+	}
+	if t == nil {
+		return errors.New("NULL in a NOT NULL time column")
+	}
+	*c.t = *t
+	return nil
+}
+
+// nullTimeCol scans a nullable time column into *t (nil for NULL), in UTC.
+type nullTimeCol struct{ t **time.Time }
+
+func (c nullTimeCol) Scan(v any) error {
+	t, err := parseTimeValue(v)
+	if err != nil {
+		return err
+	}
+	*c.t = t
+	return nil
+}
+
+func parseTimeValue(v any) (*time.Time, error) {
+	var s string
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case time.Time:
+		t := v.UTC()
+		return &t, nil
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return nil, fmt.Errorf("cannot scan %T into a time", v)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil, fmt.Errorf("parse stored time %q: %w", s, err)
+	}
+	t = t.UTC()
+	return &t, nil
+}
+
+// JSON columns.
+
+// jsonArg returns v encoded as JSON text, for a JSON column.
+func jsonArg(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encode JSON column: %w", err)
+	}
+	return string(b), nil
+}
+
+// jsonCol scans a JSON text column into v; NULL leaves v alone.
+type jsonCol struct{ v any }
+
+func (c jsonCol) Scan(src any) error {
+	var b []byte
+	switch src := src.(type) {
+	case nil:
+		return nil
+	case string:
+		b = []byte(src)
+	case []byte:
+		b = src
+	default:
+		return fmt.Errorf("cannot scan %T into a JSON column", src)
+	}
+	if err := json.Unmarshal(b, c.v); err != nil {
+		return fmt.Errorf("decode JSON column: %w", err)
+	}
+	return nil
+}
+
+// Errors.
+
+// violation is the kind of constraint a driver error reports violated.
+type violation int
+
+const (
+	noViolation violation = iota
+	uniqueViolation
+	foreignKeyViolation
+)
+
+// constraintOf reports which kind of constraint err violates, if any, and a
+// detail naming it: SQLite's message ("UNIQUE constraint failed:
+// api_keys.hash") or PostgreSQL's constraint name ("api_keys_hash_key").
+func constraintOf(err error) (violation, string) {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return uniqueViolation, se.Error()
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return foreignKeyViolation, se.Error()
+		}
+		return noViolation, ""
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return uniqueViolation, pe.ConstraintName
+		case "23503":
+			return foreignKeyViolation, pe.ConstraintName
+		}
+	}
+	return noViolation, ""
+}
+
+// notFound returns err translated to ENotFound when it is sql.ErrNoRows,
+// wrapped with what otherwise.
+func notFound(err error, msg, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return paddock.Errorf(paddock.ENotFound, "%s", msg)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// affectedOne returns ENotFound with msg when res changed no row.
+func affectedOne(res sql.Result, msg string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("rows affected: %w", err)
+	}
+	if n == 0 {
+		return paddock.Errorf(paddock.ENotFound, "%s", msg)
+	}
+	return nil
+}

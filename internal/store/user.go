@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/paddockhq/paddock"
+)
+
+var _ paddock.UserService = (*UserService)(nil)
+
+// UserService stores users. It implements paddock.UserService.
+type UserService struct {
+	db *DB
+}
+
+// NewUserService returns a UserService backed by db.
+func NewUserService(db *DB) *UserService { return &UserService{db: db} }
+
+const userColumns = "id, username, email, nickname, role, password_hash, created_at, updated_at"
+
+func scanUser(row interface{ Scan(...any) error }) (*paddock.User, error) {
+	var u paddock.User
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.Nickname, &u.Role, &u.PasswordHash,
+		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// User returns the user with the given id, or ENotFound.
+func (s *UserService) User(ctx context.Context, id int64) (*paddock.User, error) {
+	u, err := scanUser(s.db.reader().queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", id))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("user %d not found", id), fmt.Sprintf("user %d", id))
+	}
+	return u, nil
+}
+
+// UserByUsername returns the user with the given username (matched
+// exactly), or ENotFound.
+func (s *UserService) UserByUsername(ctx context.Context, username string) (*paddock.User, error) {
+	u, err := scanUser(s.db.reader().queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE username = ?", username))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("user %q not found", username), fmt.Sprintf("user %q", username))
+	}
+	return u, nil
+}
+
+// Users returns the page of users selected by filter, ordered by id, and the
+// number of users the filter selects in all. A negative offset or limit is
+// EInvalid.
+func (s *UserService) Users(ctx context.Context, filter paddock.UserFilter) ([]*paddock.User, int, error) {
+	if err := checkPage(filter.Offset, filter.Limit); err != nil {
+		return nil, 0, err
+	}
+	var where []string
+	var args []any
+	if filter.ID != nil {
+		where, args = append(where, "id = ?"), append(args, *filter.ID)
+	}
+	if filter.Username != nil {
+		where, args = append(where, "username = ?"), append(args, *filter.Username)
+	}
+	if filter.Role != nil {
+		where, args = append(where, "role = ?"), append(args, string(*filter.Role))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	page, pageArgs := s.db.pageClause(filter.Offset, filter.Limit)
+
+	users := []*paddock.User{}
+	var total int
+	err := s.db.inReadTx(ctx, func(tx conn) error {
+		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM users"+cond, args...).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.query(ctx, "SELECT "+userColumns+" FROM users"+cond+" ORDER BY id"+page,
+			append(args, pageArgs...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			u, err := scanUser(rows)
+			if err != nil {
+				return err
+			}
+			users = append(users, u)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", err)
+	}
+	return users, total, nil
+}
+
+// CreateUser stores u and sets its ID. A zero CreatedAt is set to now and a
+// zero UpdatedAt to CreatedAt; an empty Role is RoleUser. The username must
+// be non-empty and unused (else EInvalid, EConflict); the role must be
+// valid (else EInvalid).
+func (s *UserService) CreateUser(ctx context.Context, u *paddock.User) error {
+	if u == nil {
+		return paddock.Errorf(paddock.EInvalid, "user is required")
+	}
+	if strings.TrimSpace(u.Username) == "" {
+		return paddock.Errorf(paddock.EInvalid, "username is required")
+	}
+	if u.Role == "" {
+		u.Role = paddock.RoleUser
+	}
+	if !u.Role.Valid() {
+		return paddock.Errorf(paddock.EInvalid, "invalid role %q: want %q or %q", u.Role, paddock.RoleAdmin, paddock.RoleUser)
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = s.db.now()
+	}
+	if u.UpdatedAt.IsZero() {
+		u.UpdatedAt = u.CreatedAt
+	}
+	u.CreatedAt, u.UpdatedAt = normTime(u.CreatedAt), normTime(u.UpdatedAt)
+
+	err := s.db.writer().queryRow(ctx, `INSERT INTO users
+		(username, email, nickname, role, password_hash, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		u.Username, u.Email, u.Nickname, string(u.Role), u.PasswordHash,
+		s.db.timeArg(u.CreatedAt), s.db.timeArg(u.UpdatedAt)).Scan(&u.ID)
+	if err != nil {
+		if v, _ := constraintOf(err); v == uniqueViolation {
+			return paddock.Errorf(paddock.EConflict, "username %q is taken", u.Username)
+		}
+		return fmt.Errorf("create user %q: %w", u.Username, err)
+	}
+	return nil
+}
+
+// UpdateUser applies the non-nil fields of upd, sets UpdatedAt to now and
+// returns the updated user. Unknown ids are ENotFound; an invalid role is
+// EInvalid. An empty update changes nothing and returns the user.
+func (s *UserService) UpdateUser(ctx context.Context, id int64, upd paddock.UserUpdate) (*paddock.User, error) {
+	var set []string
+	var args []any
+	if upd.Email != nil {
+		set, args = append(set, "email = ?"), append(args, *upd.Email)
+	}
+	if upd.Nickname != nil {
+		set, args = append(set, "nickname = ?"), append(args, *upd.Nickname)
+	}
+	if upd.Role != nil {
+		if !upd.Role.Valid() {
+			return nil, paddock.Errorf(paddock.EInvalid, "invalid role %q: want %q or %q", *upd.Role, paddock.RoleAdmin, paddock.RoleUser)
+		}
+		set, args = append(set, "role = ?"), append(args, string(*upd.Role))
+	}
+	if upd.PasswordHash != nil {
+		set, args = append(set, "password_hash = ?"), append(args, *upd.PasswordHash)
+	}
+	if len(set) == 0 {
+		return s.User(ctx, id)
+	}
+	set, args = append(set, "updated_at = ?"), append(args, s.db.timeArg(s.db.now()))
+	args = append(args, id)
+	u, err := scanUser(s.db.writer().queryRow(ctx,
+		"UPDATE users SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+userColumns, args...))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("user %d not found", id), fmt.Sprintf("update user %d", id))
+	}
+	return u, nil
+}
+
+// DeleteUser deletes the user with the given id, with its API keys and
+// tokens. Unknown ids are ENotFound.
+func (s *UserService) DeleteUser(ctx context.Context, id int64) error {
+	res, err := s.db.writer().exec(ctx, "DELETE FROM users WHERE id = ?", id)
+	if err != nil {
+		return fmt.Errorf("delete user %d: %w", id, err)
+	}
+	return affectedOne(res, fmt.Sprintf("user %d not found", id))
+}
