@@ -117,50 +117,54 @@ func (c *Captchas) Verify(id, code string) error {
 	return nil
 }
 
-// renderCaptcha draws code as a 160x60 PNG: digits scaled 4x from a bitmap
-// font, each shifted at random, over noise and crossing lines.
+// renderCaptcha draws code as a 200x70 PNG: each digit of a bitmap font
+// scaled 4x with its own random offset and shear, over speckled noise, with
+// two crossing lines.
 func renderCaptcha(code string) ([]byte, error) {
-	const w, h, scale = 160, 60, 4
-	small := image.NewGray(image.Rect(0, 0, 9*len(code), 15))
-	d := font.Drawer{Dst: small, Src: image.White, Face: basicfont.Face7x13, Dot: fixed.P(1, 12)}
-	for _, r := range code {
-		d.DrawString(string(r))
-		d.Dot.X += fixed.I(2)
-	}
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	rnd := make([]byte, 4096)
+	const w, h, scale = 200, 70, 4
+	rnd := make([]byte, 8192)
 	if _, err := rand.Read(rnd); err != nil {
 		return nil, fmt.Errorf("captcha noise: %w", err)
 	}
 	next := 0
 	rb := func() int { next = (next + 1) % len(rnd); return int(rnd[next]) }
+
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			v := uint8(200 + rb()%56)
-			img.Set(x, y, color.RGBA{v, v, uint8(210 + rb()%46), 255})
+			v := uint8(215 + rb()%40)
+			img.Set(x, y, color.RGBA{v, v, uint8(225 + rb()%30), 255})
 		}
 	}
-	ink := color.RGBA{uint8(rb() % 90), uint8(rb() % 90), uint8(60 + rb()%100), 255}
-	for i := range code {
-		dx, dy := 4+i*38+rb()%6, 2+rb()%8
-		for y := 0; y < 15; y++ {
-			for x := 0; x < 9; x++ {
-				if small.GrayAt(i*9+x, y).Y < 128 {
+	ink := color.RGBA{uint8(rb() % 70), uint8(rb() % 70), uint8(70 + rb()%90), 255}
+	face := basicfont.Face7x13
+	for i, r := range code {
+		glyph := image.NewAlpha(image.Rect(0, 0, 7, 13))
+		d := font.Drawer{Dst: glyph, Src: image.Opaque, Face: face, Dot: fixed.P(0, 11)}
+		d.DrawString(string(r))
+		ox := 14 + i*46 + rb()%10
+		oy := 4 + rb()%12
+		shear := float64(rb()%61-30) / 100 // -0.30 .. 0.30
+		for gy := 0; gy < 13*scale; gy++ {
+			for gx := 0; gx < 7*scale; gx++ {
+				if glyph.AlphaAt(gx/scale, gy/scale).A < 128 {
 					continue
 				}
-				for sy := 0; sy < scale-1; sy++ {
-					for sx := 0; sx < scale-1; sx++ {
-						img.Set(dx+x*scale+sx+(y*(rb()%3-1))/8, dy+y*scale/1+sy-10+(rb()%3), ink)
-					}
-				}
+				x := ox + gx + int(shear*float64(gy-13*scale/2))
+				img.Set(x, oy+gy, ink)
 			}
 		}
 	}
-	for l := 0; l < 4; l++ { // crossing lines
-		y0, y1 := rb()%h, rb()%h
+	for l := 0; l < 2; l++ {
+		y0, y1 := 10+rb()%(h-20), 10+rb()%(h-20)
 		for x := 0; x < w; x++ {
-			img.Set(x, y0+(y1-y0)*x/w, ink)
+			y := y0 + (y1-y0)*x/w
+			img.Set(x, y, ink)
+			img.Set(x, y+1, ink)
 		}
+	}
+	for n := 0; n < 300; n++ { // speckles in the ink colour
+		img.Set(rb()*w/256, rb()*h/256, ink)
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
