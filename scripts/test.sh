@@ -24,4 +24,4 @@ echo "== lint"
 make --no-print-directory lint
 
 echo "== go test -race"
-go test -race -count=1 -timeout 20m ./...
+go test -race -count=1 -timeout 20m ${TEST_PKGS:-./...}

@@ -1,0 +1,592 @@
+// Package guest is the agent that runs as PID 1 inside every environment,
+// under runc, runsc and (later) Kubernetes alike. It reaps zombies, runs the
+// environment's command and ships its output as the environment's log, and
+// serves exec requests from the host.
+//
+// The guest dials the host: the host listens on a unix socket in a
+// directory bind-mounted into the environment, and the guest reconnects
+// with backoff whenever the connection drops, so environments outlive a
+// Paddock restart. The same package holds the host's end (Client).
+package guest
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"golang.org/x/sys/unix"
+
+	"github.com/paddockhq/paddock"
+)
+
+// Config is what the host tells the guest at start, as a JSON file.
+type Config struct {
+	Socket  string   `json:"socket"`            // host's unix socket, as seen inside
+	Env     []string `json:"env"`               // KEY=value: image env, then the environment's
+	Dir     string   `json:"dir,omitempty"`     // default working directory
+	Command []string `json:"command,omitempty"` // the environment's command, run once at start
+}
+
+// Main runs the guest. args are the command-line arguments after the
+// subcommand name: "-config <path>". It returns the process exit code.
+func Main(args []string) int {
+	fs := flag.NewFlagSet("guest", flag.ContinueOnError)
+	cfgPath := fs.String("config", "/.paddock/run/guest.json", "guest config `file`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger := log.New(os.Stderr, "paddock-guest: ", log.LstdFlags)
+	b, err := os.ReadFile(*cfgPath)
+	if err != nil {
+		logger.Print(err)
+		return 1
+	}
+	var cfg Config
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		logger.Printf("parse %s: %v", *cfgPath, err)
+		return 1
+	}
+	g := newGuest(cfg, logger)
+	return g.run()
+}
+
+type guest struct {
+	cfg    Config
+	log    *log.Logger
+	reaper *reaper
+	logs   *logQueue
+	done   chan struct{} // closed when the guest is shutting down
+}
+
+func newGuest(cfg Config, logger *log.Logger) *guest {
+	return &guest{
+		cfg:    cfg,
+		log:    logger,
+		reaper: newReaper(),
+		logs:   newLogQueue(maxLogBuffer),
+		done:   make(chan struct{}),
+	}
+}
+
+func (g *guest) run() int {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT)
+	// Reap once at start: we may have inherited zombies.
+	g.reaper.reapAll()
+
+	cmdDone := make(chan struct{})
+	if len(g.cfg.Command) > 0 {
+		go g.runCommand(cmdDone)
+	} else {
+		close(cmdDone)
+	}
+	go g.connectLoop()
+
+	for sig := range sigs {
+		if sig == unix.SIGCHLD {
+			g.reaper.reapAll()
+			continue
+		}
+		// SIGTERM: the host is stopping us. The runtime has signalled every
+		// process already; give the command the grace period (the host
+		// enforces it with SIGKILL) and flush what it logged.
+		g.logs.push(systemEntry(fmt.Sprintf("received %v, stopping", sig)))
+		go func() {
+			<-cmdDone
+			g.logs.flush(time.Second)
+			close(g.done)
+		}()
+		break
+	}
+	for {
+		select {
+		case <-g.done:
+			return 0
+		case sig := <-sigs:
+			if sig == unix.SIGCHLD {
+				g.reaper.reapAll()
+			}
+		}
+	}
+}
+
+// connectLoop keeps a session to the host up until the guest shuts down.
+func (g *guest) connectLoop() {
+	backoff := 5 * time.Millisecond
+	for {
+		select {
+		case <-g.done:
+			return
+		default:
+		}
+		conn, err := net.Dial("unix", g.cfg.Socket)
+		if err != nil {
+			time.Sleep(backoff)
+			backoff = min(backoff*2, 500*time.Millisecond)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		g.serve(conn)
+	}
+}
+
+// serve runs one session until it breaks.
+func (g *guest) serve(conn net.Conn) {
+	ycfg := yamux.DefaultConfig()
+	ycfg.LogOutput = io.Discard
+	ycfg.EnableKeepAlive = true
+	ycfg.KeepAliveInterval = 10 * time.Second
+	sess, err := yamux.Server(conn, ycfg)
+	if err != nil {
+		conn.Close()
+		return
+	}
+	defer sess.Close()
+	go g.shipLogs(sess)
+	for {
+		st, err := sess.AcceptStream()
+		if err != nil {
+			return
+		}
+		go g.handleStream(st)
+	}
+}
+
+func (g *guest) handleStream(st *yamux.Stream) {
+	defer st.Close()
+	typ, p, _, err := readFrame(st, nil)
+	if err != nil || typ != frameHeader {
+		return
+	}
+	var h streamHeader
+	if err := json.Unmarshal(p, &h); err != nil || h.Kind != "exec" || h.Exec == nil {
+		return
+	}
+	g.exec(st, h.Exec)
+}
+
+// exec runs one command for the host and streams its output back. The
+// command runs in its own process group, which is killed on timeout and
+// when the host goes away mid-exec (the stream breaks).
+func (g *guest) exec(st net.Conn, req *ExecRequest) {
+	fw := &frameWriter{w: st}
+	fail := func(code int, format string, args ...any) {
+		fw.write(frameStderr, []byte("paddock: "+fmt.Sprintf(format, args...)+"\n"))
+		fw.writeJSON(frameExit, ExitStatus{Code: code})
+	}
+	if len(req.Command) == 0 {
+		fail(127, "empty command")
+		return
+	}
+	env := mergeEnv(g.cfg.Env, req.Env)
+	path, err := lookPath(req.Command[0], envValue(env, "PATH"))
+	if err != nil {
+		fail(127, "%s: %v", req.Command[0], err)
+		return
+	}
+	dir := req.Dir
+	if dir == "" {
+		dir = g.cfg.Dir
+	}
+	if dir == "" {
+		dir = "/"
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		fail(126, "working directory %s: not a directory", dir)
+		return
+	}
+
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		fail(126, "pipe: %v", err)
+		return
+	}
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		stdinR.Close()
+		stdinW.Close()
+		fail(126, "pipe: %v", err)
+		return
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		stdinR.Close()
+		stdinW.Close()
+		stdoutR.Close()
+		stdoutW.Close()
+		fail(126, "pipe: %v", err)
+		return
+	}
+	pid, exited, err := g.reaper.start(path, req.Command, env, dir, []*os.File{stdinR, stdoutW, stderrW})
+	stdinR.Close()
+	stdoutW.Close()
+	stderrW.Close()
+	if err != nil {
+		stdinW.Close()
+		stdoutR.Close()
+		stderrR.Close()
+		code := 126
+		if errors.Is(err, unix.ENOENT) {
+			code = 127
+		}
+		fail(code, "start %s: %v", req.Command[0], err)
+		return
+	}
+
+	var mu sync.Mutex
+	finished, timedOut := false, false
+	killGroup := func(timeout bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if finished {
+			return
+		}
+		timedOut = timedOut || timeout
+		unix.Kill(-pid, unix.SIGKILL)
+	}
+
+	// Host -> process: stdin, and cancellation when the stream breaks.
+	go func() {
+		var buf []byte
+		for {
+			typ, p, nbuf, err := readFrame(st, buf)
+			buf = nbuf
+			if err != nil {
+				stdinW.Close()
+				killGroup(false)
+				return
+			}
+			switch typ {
+			case frameStdin:
+				stdinW.Write(p) // a process that closed stdin is not an error
+			case frameStdinEOF:
+				stdinW.Close()
+			}
+		}
+	}()
+
+	var pumps sync.WaitGroup
+	pump := func(r *os.File, typ byte) {
+		defer pumps.Done()
+		buf := make([]byte, chunkSize)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				if fw.write(typ, buf[:n]) != nil {
+					// Keep draining so the process never blocks on a full pipe.
+					io.Copy(io.Discard, r)
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	pumps.Add(2)
+	go pump(stdoutR, frameStdout)
+	go pump(stderrR, frameStderr)
+
+	var timer <-chan time.Time
+	if req.TimeoutMS > 0 {
+		t := time.NewTimer(time.Duration(req.TimeoutMS) * time.Millisecond)
+		defer t.Stop()
+		timer = t.C
+	}
+	var ws unix.WaitStatus
+	select {
+	case ws = <-exited:
+	case <-timer:
+		killGroup(true)
+		ws = <-exited
+	}
+	mu.Lock()
+	finished = true
+	mu.Unlock()
+	stdinW.Close()
+
+	// Background processes may still hold the output pipes; give them a
+	// moment, then stop waiting (they keep running, like with a shell).
+	pumpsDone := make(chan struct{})
+	go func() { pumps.Wait(); close(pumpsDone) }()
+	select {
+	case <-pumpsDone:
+	case <-time.After(250 * time.Millisecond):
+		stdoutR.Close()
+		stderrR.Close()
+		<-pumpsDone
+	}
+	stdoutR.Close()
+	stderrR.Close()
+
+	es := ExitStatus{TimedOut: timedOut}
+	switch {
+	case ws.Exited():
+		es.Code = ws.ExitStatus()
+	case ws.Signaled():
+		es.Signal = int(ws.Signal())
+		es.Code = 128 + es.Signal
+	}
+	fw.writeJSON(frameExit, es)
+}
+
+// runCommand runs the environment's command once, logging its output.
+func (g *guest) runCommand(done chan struct{}) {
+	defer close(done)
+	path, err := lookPath(g.cfg.Command[0], envValue(g.cfg.Env, "PATH"))
+	if err != nil {
+		g.logs.push(systemEntry(fmt.Sprintf("command %s: %v", g.cfg.Command[0], err)))
+		return
+	}
+	dir := g.cfg.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		g.logs.push(systemEntry(fmt.Sprintf("open %s: %v", os.DevNull, err)))
+		return
+	}
+	defer devnull.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		g.logs.push(systemEntry(fmt.Sprintf("pipe: %v", err)))
+		return
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		g.logs.push(systemEntry(fmt.Sprintf("pipe: %v", err)))
+		return
+	}
+	_, exited, err := g.reaper.start(path, g.cfg.Command, g.cfg.Env, dir, []*os.File{devnull, outW, errW})
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		g.logs.push(systemEntry(fmt.Sprintf("start command %s: %v", g.cfg.Command[0], err)))
+		return
+	}
+	g.logs.push(systemEntry("command started: " + strings.Join(g.cfg.Command, " ")))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); g.logLines(outR, "stdout") }()
+	go func() { defer wg.Done(); g.logLines(errR, "stderr") }()
+	ws := <-exited
+	// Output still buffered in the pipes belongs to the log; background
+	// children holding the pipes are given a moment, as for exec.
+	waitTimeout(&wg, time.Second)
+	outR.Close()
+	errR.Close()
+	wg.Wait()
+	switch {
+	case ws.Exited():
+		g.logs.push(systemEntry(fmt.Sprintf("command exited with code %d", ws.ExitStatus())))
+	case ws.Signaled():
+		g.logs.push(systemEntry(fmt.Sprintf("command killed by signal %v", ws.Signal())))
+	}
+}
+
+// maxLogLine splits longer lines so one line never exceeds a frame.
+const maxLogLine = 16 << 10
+
+func (g *guest) logLines(r *os.File, stream string) {
+	buf := make([]byte, 0, maxLogLine)
+	chunk := make([]byte, 8<<10)
+	emit := func(line []byte) {
+		g.logs.push(paddock.LogEntry{Timestamp: time.Now().UTC(), Stream: stream, Message: string(line)})
+	}
+	for {
+		n, err := r.Read(chunk)
+		data := chunk[:n]
+		for len(data) > 0 {
+			i := indexByte(data, '\n')
+			if i < 0 {
+				room := maxLogLine - len(buf)
+				take := min(room, len(data))
+				buf = append(buf, data[:take]...)
+				data = data[take:]
+				if len(buf) == maxLogLine {
+					emit(buf)
+					buf = buf[:0]
+				}
+				continue
+			}
+			buf = append(buf, data[:i]...)
+			emit(buf)
+			buf = buf[:0]
+			data = data[i+1:]
+		}
+		if err != nil {
+			if len(buf) > 0 {
+				emit(buf)
+			}
+			return
+		}
+	}
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+func systemEntry(msg string) paddock.LogEntry {
+	return paddock.LogEntry{Timestamp: time.Now().UTC(), Stream: "system", Message: msg}
+}
+
+// mergeEnv returns base with extra's keys replaced or appended, in a
+// deterministic order.
+func mergeEnv(base []string, extra map[string]string) []string {
+	out := make([]string, 0, len(base)+len(extra))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := extra[k]; !ok {
+			out = append(out, kv)
+		}
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		out = append(out, k+"="+extra[k])
+	}
+	return out
+}
+
+func envValue(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath finds name in path (the command's PATH, not the guest's).
+func lookPath(name, path string) (string, error) {
+	if strings.Contains(name, "/") {
+		if err := executable(name); err != nil {
+			return "", err
+		}
+		return name, nil
+	}
+	if path == "" {
+		path = defaultPath
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("command not found")
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return errors.New("no such file or directory")
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return errors.New("permission denied")
+	}
+	return nil
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// reaper starts processes and collects every child's exit, including
+// orphans re-parented to PID 1. Processes it started get their status on
+// a channel; everything else is reaped and forgotten.
+type reaper struct {
+	mu      sync.Mutex
+	waiting map[int]chan unix.WaitStatus
+}
+
+func newReaper() *reaper {
+	return &reaper{waiting: make(map[int]chan unix.WaitStatus)}
+}
+
+// start forks and execs argv in its own process group with files as fds
+// 0, 1, 2. The lock is held across fork and registration so reapAll cannot
+// see the exit of a process before it is registered.
+func (r *reaper) start(path string, argv, env []string, dir string, files []*os.File) (int, <-chan unix.WaitStatus, error) {
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = f.Fd()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: fds,
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	ch := make(chan unix.WaitStatus, 1)
+	r.waiting[pid] = ch
+	return pid, ch, nil
+}
+
+func (r *reaper) reapAll() {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			return
+		}
+		r.mu.Lock()
+		if ch, ok := r.waiting[pid]; ok {
+			ch <- ws
+			delete(r.waiting, pid)
+		}
+		r.mu.Unlock()
+	}
+}

@@ -1,0 +1,190 @@
+package guest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/paddockhq/paddock"
+)
+
+// startGuest runs a guest in this process (not as PID 1) connected to a
+// Client over a socket pair; it reaps on SIGCHLD like PID 1 would.
+func startGuest(t testing.TB, cfg Config) (*Client, *guest, *logSink) {
+	t.Helper()
+	g := newGuest(cfg, log.New(os.Stderr, "guest: ", 0))
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGCHLD)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-sigs:
+				g.reaper.reapAll()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	hostConn, guestConn := net.Pipe()
+	wg.Add(1)
+	go func() { defer wg.Done(); g.serve(guestConn) }()
+	sink := &logSink{}
+	c, err := NewClient(hostConn, sink.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		close(stop)
+		signal.Stop(sigs)
+		wg.Wait()
+	})
+	return c, g, sink
+}
+
+type logSink struct {
+	mu      sync.Mutex
+	entries []paddock.LogEntry
+}
+
+func (s *logSink) add(e []paddock.LogEntry) {
+	s.mu.Lock()
+	s.entries = append(s.entries, e...)
+	s.mu.Unlock()
+}
+
+func (s *logSink) messages() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, e := range s.entries {
+		out = append(out, e.Stream+":"+e.Message)
+	}
+	return out
+}
+
+func run(t testing.TB, c *Client, req *ExecRequest, stdin string) (ExitStatus, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	var in *strings.Reader
+	if stdin != "" {
+		in = strings.NewReader(stdin)
+	}
+	var es ExitStatus
+	var err error
+	if in != nil {
+		es, err = c.Exec(context.Background(), req, in, &out, &errb)
+	} else {
+		es, err = c.Exec(context.Background(), req, nil, &out, &errb)
+	}
+	if err != nil {
+		t.Fatalf("exec %v: %v", req.Command, err)
+	}
+	return es, out.String(), errb.String()
+}
+
+func TestGuestExec(t *testing.T) {
+	c, _, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin", "A=base"}, Dir: "/"})
+	es, out, _ := run(t, c, &ExecRequest{Command: []string{"sh", "-c", "echo $A $B; pwd; echo err >&2; exit 3"}, Env: map[string]string{"B": "req"}, Dir: "/tmp"}, "")
+	if es.Code != 3 || out != "base req\n/tmp\n" {
+		t.Errorf("got %+v %q", es, out)
+	}
+	es, out, _ = run(t, c, &ExecRequest{Command: []string{"cat"}}, "hello stdin")
+	if es.Code != 0 || out != "hello stdin" {
+		t.Errorf("stdin: got %+v %q", es, out)
+	}
+	es, _, errOut := run(t, c, &ExecRequest{Command: []string{"no-such-command"}}, "")
+	if es.Code != 127 || !strings.Contains(errOut, "not found") {
+		t.Errorf("missing command: got %+v %q", es, errOut)
+	}
+	es, _, errOut = run(t, c, &ExecRequest{Command: []string{"true"}, Dir: "/nonexistent"}, "")
+	if es.Code != 126 || !strings.Contains(errOut, "working directory") {
+		t.Errorf("bad dir: got %+v %q", es, errOut)
+	}
+	start := time.Now()
+	es, _, _ = run(t, c, &ExecRequest{Command: []string{"sh", "-c", "sleep 30 & sleep 30"}, TimeoutMS: 200}, "")
+	if !es.TimedOut || es.Signal != int(unix.SIGKILL) || time.Since(start) > 5*time.Second {
+		t.Errorf("timeout: got %+v after %v", es, time.Since(start))
+	}
+}
+
+func TestGuestCancel(t *testing.T) {
+	c, _, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pidFile := t.TempDir() + "/pid"
+	var out syncBuffer
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(ctx, &ExecRequest{Command: []string{"sh", "-c", "sleep 30 & echo $! > " + pidFile + "; echo started; wait"}}, nil, &out, nil)
+		errc <- err
+	}()
+	waitFor(t, func() bool { return strings.Contains(out.String(), "started") })
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(b), &pid); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-errc; err != context.Canceled {
+		t.Fatalf("got %v", err)
+	}
+	// The background sleep is in the group, so it dies too.
+	waitFor(t, func() bool { return unix.Kill(pid, 0) == unix.ESRCH })
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestGuestCommandLogs(t *testing.T) {
+	_, g, sink := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin"}, Command: []string{"sh", "-c", "echo out1; echo err1 >&2; exit 2"}})
+	done := make(chan struct{})
+	go g.runCommand(done)
+	<-done
+	waitFor(t, func() bool {
+		msgs := strings.Join(sink.messages(), "\n")
+		return strings.Contains(msgs, "stdout:out1") && strings.Contains(msgs, "stderr:err1") && strings.Contains(msgs, "system:command exited with code 2")
+	})
+}

@@ -1,0 +1,712 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paddockhq/paddock"
+)
+
+// ImageStore makes an image available on this node, pulling it if needed.
+type ImageStore interface {
+	Ensure(ctx context.Context, ref string) (*paddock.Image, error)
+}
+
+// Config configures the Manager.
+type Config struct {
+	DefaultRuntimeClass string            // ClassRunc (default) or ClassGVisor
+	DefaultTimeout      time.Duration     // lifetime when an environment sets none; default 1h
+	PidsLimit           int64             // per environment; default 1024
+	MaxExecOutput       int               // bytes kept per stream; default 1 MiB
+	NodeLabels          map[string]string // matched against node_selector
+	StopGrace           time.Duration     // SIGTERM to SIGKILL on delete; default 10s
+	LogDir              string            // environment logs, <LogDir>/<id>.jsonl
+	ReapInterval        time.Duration     // reaper and health checks; default 5s
+}
+
+// supportedClasses are the runtime classes Validate accepts.
+var supportedClasses = []string{ClassRunc, ClassGVisor}
+
+// Manager owns the lifecycle of environments: it records every change in
+// the EnvironmentService, runs environments on a Runtime, ends them when
+// they expire or die, and after a restart reconciles the store with what
+// the runtime still runs. Start and stop work runs in goroutines the
+// Manager owns; Close waits for them.
+type Manager struct {
+	cfg    Config
+	envs   paddock.EnvironmentService
+	images ImageStore
+	rt     Runtime
+	log    *slog.Logger
+	now    func() time.Time
+
+	ctx    context.Context // cancelled by Close; parent of all background work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	starting map[string]*startOp // environments being started
+	stopping map[string]bool     // environments with a stop in flight
+}
+
+// startOp is one environment's start in progress.
+type startOp struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewManager returns a Manager. Call Run to reconcile and start the
+// reaper, and Close to stop background work.
+func NewManager(cfg Config, envs paddock.EnvironmentService, images ImageStore, rt Runtime, log *slog.Logger) *Manager {
+	if cfg.DefaultRuntimeClass == "" {
+		cfg.DefaultRuntimeClass = ClassRunc
+	}
+	if cfg.DefaultTimeout == 0 {
+		cfg.DefaultTimeout = time.Hour
+	}
+	if cfg.PidsLimit == 0 {
+		cfg.PidsLimit = 1024
+	}
+	if cfg.MaxExecOutput == 0 {
+		cfg.MaxExecOutput = 1 << 20
+	}
+	if cfg.StopGrace == 0 {
+		cfg.StopGrace = 10 * time.Second
+	}
+	if cfg.ReapInterval == 0 {
+		cfg.ReapInterval = 5 * time.Second
+	}
+	if cfg.LogDir == "" {
+		cfg.LogDir = filepath.Join(os.TempDir(), "paddock-environment-logs")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		cfg: cfg, envs: envs, images: images, rt: rt, log: log, now: time.Now,
+		ctx: ctx, cancel: cancel,
+		starting: map[string]*startOp{},
+		stopping: map[string]bool{},
+	}
+}
+
+// Close stops background work and waits for it. Environments keep
+// running; the next Manager's Run picks them up.
+func (m *Manager) Close() error {
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
+
+// Info reports the runtime's availability, for health checks.
+func (m *Manager) Info(ctx context.Context) Info { return m.rt.Info(ctx) }
+
+// Validate checks env's input and fills its defaults (runtime class,
+// timeout). It reports only input errors, as EInvalid; a node selector
+// this node does not satisfy is not one (Create records it as a failure).
+func (m *Manager) Validate(env *paddock.Environment) error {
+	if strings.TrimSpace(env.Image) == "" {
+		return paddock.Errorf(paddock.EInvalid, "image is required")
+	}
+	if _, _, _, err := m.limits(env); err != nil {
+		return err
+	}
+	if env.Timeout < 0 {
+		return paddock.Errorf(paddock.EInvalid, "timeout must not be negative")
+	}
+	if env.Timeout == 0 {
+		env.Timeout = int(m.cfg.DefaultTimeout / time.Second)
+	}
+	if env.Isolation.RuntimeClass == "" {
+		env.Isolation.RuntimeClass = m.cfg.DefaultRuntimeClass
+	}
+	if !slices.Contains(supportedClasses, env.Isolation.RuntimeClass) {
+		return paddock.Errorf(paddock.EInvalid, "runtime_class %q is not supported; supported: %s",
+			env.Isolation.RuntimeClass, strings.Join(supportedClasses, ", "))
+	}
+	if sc := env.Isolation.SecurityContext; sc != nil {
+		if sc.RunAsNonRoot && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+			return paddock.Errorf(paddock.EInvalid, "security_context: run_as_non_root is set but run_as_user is 0 (root)")
+		}
+		for name, v := range map[string]*int64{"run_as_user": sc.RunAsUser, "run_as_group": sc.RunAsGroup} {
+			if v != nil && (*v < 0 || *v > 65535) {
+				return paddock.Errorf(paddock.EInvalid, "security_context: %s must be between 0 and 65535", name)
+			}
+		}
+	}
+	if len(env.Command) > 0 && env.Command[0] == "" {
+		return paddock.Errorf(paddock.EInvalid, "command[0] must not be empty")
+	}
+	for k := range env.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return paddock.Errorf(paddock.EInvalid, "env: invalid variable name %q", k)
+		}
+	}
+	return nil
+}
+
+// limits parses env's resource quantities.
+func (m *Manager) limits(env *paddock.Environment) (cpu, memory, storage int64, err error) {
+	parse := func(field, v string, f func(string) (int64, error)) int64 {
+		if err != nil || strings.TrimSpace(v) == "" {
+			return 0
+		}
+		n, perr := f(v)
+		if perr != nil {
+			err = paddock.Errorf(paddock.EInvalid, "resources.%s: %v", field, perr)
+		}
+		return n
+	}
+	cpu = parse("cpu", env.Resources.CPU, ParseCPU)
+	memory = parse("memory", env.Resources.Memory, ParseBytes)
+	storage = parse("storage", env.Resources.Storage, ParseBytes)
+	if err == nil && memory > 0 && memory < 16<<20 {
+		err = paddock.Errorf(paddock.EInvalid, "resources.memory: at least 16Mi is needed to start an environment")
+	}
+	if err == nil && storage > 0 && storage < 16<<20 {
+		err = paddock.Errorf(paddock.EInvalid, "resources.storage: at least 16Mi is needed")
+	}
+	return cpu, memory, storage, err
+}
+
+const idChars = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+func newID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	for i := range b {
+		b[i] = idChars[int(b[i])%len(idChars)]
+	}
+	return "env-" + string(b)
+}
+
+// Create validates env, stores it as pending and starts it in the
+// background; env is updated with its id and defaults. Watch the store
+// for the outcome: running, or failed with a Reason.
+func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
+	if err := m.Validate(env); err != nil {
+		return err
+	}
+	if env.ID == "" {
+		env.ID = newID()
+	}
+	env.Status = paddock.EnvironmentPending
+	env.Reason = ""
+	env.Namespace = "paddock-" + env.ID
+	env.Endpoint = "" // the local driver has no network address yet
+	env.CreatedAt = m.now().UTC()
+	env.StartedAt, env.ExpiresAt, env.EndedAt = nil, nil, nil
+	if err := m.envs.CreateEnvironment(ctx, env); err != nil {
+		return fmt.Errorf("create environment: %w", err)
+	}
+	if reason := m.unschedulable(env); reason != "" {
+		m.fail(ctx, env.ID, reason)
+		env.Status, env.Reason = paddock.EnvironmentFailed, reason
+		return nil
+	}
+	m.goStart(env)
+	return nil
+}
+
+// unschedulable explains why this node cannot run env, or returns "".
+func (m *Manager) unschedulable(env *paddock.Environment) string {
+	keys := make([]string, 0, len(env.NodeSelector))
+	for k := range env.NodeSelector {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if v, ok := m.cfg.NodeLabels[k]; !ok || v != env.NodeSelector[k] {
+			return fmt.Sprintf("unschedulable: node_selector %s=%s matches no node", k, env.NodeSelector[k])
+		}
+	}
+	return ""
+}
+
+func (m *Manager) goStart(env *paddock.Environment) {
+	ctx, cancel := context.WithCancel(m.ctx)
+	op := &startOp{cancel: cancel, done: make(chan struct{})}
+	m.mu.Lock()
+	m.starting[env.ID] = op
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() {
+			m.mu.Lock()
+			delete(m.starting, env.ID)
+			m.mu.Unlock()
+			cancel()
+			close(op.done)
+		}()
+		m.start(ctx, env)
+	}()
+}
+
+// start pulls the image and runs the environment. Failures are recorded
+// as the environment's Reason.
+func (m *Manager) start(ctx context.Context, env *paddock.Environment) {
+	log := m.log.With("env_id", env.ID)
+	img, err := m.images.Ensure(ctx, env.Image)
+	if err != nil {
+		if ctx.Err() != nil {
+			return // deleted or shutting down
+		}
+		log.Warn("pull image", "image", env.Image, "err", err)
+		m.fail(ctx, env.ID, fmt.Sprintf("pull %s: %s", env.Image, paddock.ErrorMessage(err)))
+		return
+	}
+	uid, _, err := ResolveUser(env, img)
+	if err != nil {
+		m.fail(ctx, env.ID, paddock.ErrorMessage(err))
+		return
+	}
+	if sc := env.Isolation.SecurityContext; sc != nil && sc.RunAsNonRoot && uid == 0 {
+		m.fail(ctx, env.ID, fmt.Sprintf("security_context: run_as_non_root is set but image %s runs as root; set run_as_user", env.Image))
+		return
+	}
+	spec := m.spec(env, img)
+	m.appendLog(env.ID, "system", "starting environment ("+spec.RuntimeClass+")")
+	if err := m.rt.Create(ctx, spec); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("start environment", "err", err)
+		reason := "start failed: " + paddock.ErrorMessage(err)
+		if paddock.ErrorCode(err) == paddock.EInternal {
+			reason = "start failed: the runtime could not start the environment"
+		}
+		m.fail(ctx, env.ID, reason)
+		return
+	}
+	now := m.now().UTC()
+	expires := now.Add(time.Duration(env.Timeout) * time.Second)
+	running := paddock.EnvironmentRunning
+	if _, err := m.envs.UpdateEnvironment(ctx, env.ID, paddock.EnvironmentUpdate{Status: &running, StartedAt: &now, ExpiresAt: &expires}); err != nil {
+		// The environment runs but the store cannot say so; a running
+		// environment nobody knows about is a leak, so stop it.
+		log.Error("record running environment", "err", err)
+		m.rt.Stop(context.WithoutCancel(ctx), env.ID, 0)
+		return
+	}
+	m.appendLog(env.ID, "system", "environment running")
+}
+
+// spec builds the driver's Spec. env has passed Validate.
+func (m *Manager) spec(env *paddock.Environment, img *paddock.Image) *Spec {
+	cpu, memory, storage, _ := m.limits(env)
+	return &Spec{
+		ID: env.ID, Env: env, Image: img,
+		RuntimeClass: env.Isolation.RuntimeClass,
+		CPUMillis:    cpu, MemoryBytes: memory, StorageBytes: storage,
+		PidsLimit: m.cfg.PidsLimit,
+		LogPath:   m.logPath(env.ID),
+	}
+}
+
+// fail records env id as failed with reason, unless it already ended.
+func (m *Manager) fail(ctx context.Context, id, reason string) {
+	ctx = context.WithoutCancel(ctx)
+	if env, err := m.envs.Environment(ctx, id); err == nil && (env.Status.Done() || env.Status == paddock.EnvironmentTerminating) {
+		return
+	}
+	failed := paddock.EnvironmentFailed
+	now := m.now().UTC()
+	if _, err := m.envs.UpdateEnvironment(ctx, id, paddock.EnvironmentUpdate{Status: &failed, Reason: &reason, EndedAt: &now}); err != nil {
+		m.log.Error("record failed environment", "env_id", id, "err", err)
+	}
+	m.appendLog(id, "system", "environment failed: "+reason)
+}
+
+// Delete ends an environment: terminating, then the runtime stops it
+// (SIGTERM, StopGrace, SIGKILL; no grace when force), then terminated. If
+// the runtime cannot stop it, the environment stays terminating and the
+// Manager retries in the background. Deleting an ended environment is a
+// no-op; unknown ids are ENotFound.
+func (m *Manager) Delete(ctx context.Context, id string, force bool) error {
+	env, err := m.envs.Environment(ctx, id)
+	if err != nil {
+		return err
+	}
+	if env.Status.Done() {
+		return nil
+	}
+	terminating := paddock.EnvironmentTerminating
+	if _, err := m.envs.UpdateEnvironment(ctx, id, paddock.EnvironmentUpdate{Status: &terminating}); err != nil {
+		return fmt.Errorf("delete environment %s: %w", id, err)
+	}
+	m.mu.Lock()
+	op := m.starting[id]
+	m.mu.Unlock()
+	if op != nil {
+		op.cancel()
+		<-op.done // Create cleans up after itself when cancelled
+	}
+	grace := m.cfg.StopGrace
+	if force {
+		grace = 0
+	}
+	// A client that goes away must not leave a half-stopped environment.
+	m.stop(context.WithoutCancel(ctx), id, grace, "deleted")
+	return nil
+}
+
+// stop stops id on the runtime and records it terminated with reason. On
+// failure the environment stays terminating for the retry loop.
+func (m *Manager) stop(ctx context.Context, id string, grace time.Duration, reason string) bool {
+	m.mu.Lock()
+	if m.stopping[id] {
+		m.mu.Unlock()
+		return false
+	}
+	m.stopping[id] = true
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.stopping, id)
+		m.mu.Unlock()
+	}()
+	if err := m.rt.Stop(ctx, id, grace); err != nil {
+		m.log.Error("stop environment; will retry", "env_id", id, "err", err)
+		return false
+	}
+	terminated := paddock.EnvironmentTerminated
+	now := m.now().UTC()
+	if _, err := m.envs.UpdateEnvironment(ctx, id, paddock.EnvironmentUpdate{Status: &terminated, Reason: &reason, EndedAt: &now}); err != nil {
+		m.log.Error("record terminated environment", "env_id", id, "err", err)
+		return false
+	}
+	m.appendLog(id, "system", "environment terminated: "+reason)
+	return true
+}
+
+// running returns env id if it is running, else EConflict (ENotFound for
+// unknown ids).
+func (m *Manager) running(ctx context.Context, id string) (*paddock.Environment, error) {
+	env, err := m.envs.Environment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if env.Status != paddock.EnvironmentRunning {
+		return nil, paddock.Errorf(paddock.EConflict, "environment %s is %s", id, env.Status)
+	}
+	return env, nil
+}
+
+// Exec runs a command in a running environment. A pending, paused or
+// ended environment is EConflict.
+func (m *Manager) Exec(ctx context.Context, id string, req *paddock.ExecRequest) (*paddock.ExecResult, error) {
+	if len(req.Command) == 0 || req.Command[0] == "" {
+		return nil, paddock.Errorf(paddock.EInvalid, "command is required")
+	}
+	if _, err := m.running(ctx, id); err != nil {
+		return nil, err
+	}
+	if req.MaxOutput <= 0 {
+		r := *req
+		r.MaxOutput = m.cfg.MaxExecOutput
+		req = &r
+	}
+	return m.rt.Exec(ctx, id, req)
+}
+
+// Metrics reports a running environment's CPU ("125m") and memory
+// ("256Mi") use.
+func (m *Manager) Metrics(ctx context.Context, id string) (cpu, memory string, err error) {
+	if _, err := m.running(ctx, id); err != nil {
+		return "", "", err
+	}
+	st, err := m.rt.Stats(ctx, id)
+	if err != nil {
+		return "", "", fmt.Errorf("metrics of %s: %w", id, err)
+	}
+	return FormatCPU(st.CPUUsage), FormatBytes(st.MemoryBytes), nil
+}
+
+func (m *Manager) logPath(id string) string { return filepath.Join(m.cfg.LogDir, id+".jsonl") }
+
+func (m *Manager) appendLog(id, stream, msg string) {
+	if err := os.MkdirAll(m.cfg.LogDir, 0o750); err != nil {
+		m.log.Warn("create log dir", "err", err)
+		return
+	}
+	if err := AppendLog(m.logPath(id), paddock.LogEntry{Timestamp: m.now().UTC(), Stream: stream, Message: msg}); err != nil {
+		m.log.Warn("append environment log", "env_id", id, "err", err)
+	}
+}
+
+// Logs returns the last tail lines of an environment's log (all when
+// tail <= 0). Unknown ids are ENotFound.
+func (m *Manager) Logs(ctx context.Context, id string, tail int) ([]paddock.LogEntry, error) {
+	if _, err := m.envs.Environment(ctx, id); err != nil {
+		return nil, err
+	}
+	entries, err := ReadLog(m.logPath(id), tail)
+	if err != nil {
+		return nil, fmt.Errorf("logs of %s: %w", id, err)
+	}
+	return entries, nil
+}
+
+// FollowLogs sends the last tail lines, then new lines as they are
+// written, until ctx is done, the Manager closes, or the environment ends
+// (after its last lines). The channel is closed at the end.
+func (m *Manager) FollowLogs(ctx context.Context, id string, tail int) (<-chan paddock.LogEntry, error) {
+	if _, err := m.envs.Environment(ctx, id); err != nil {
+		return nil, err
+	}
+	path := m.logPath(id)
+	initial, err := ReadLog(path, tail)
+	if err != nil {
+		return nil, fmt.Errorf("logs of %s: %w", id, err)
+	}
+	// Start following at the current end of the file.
+	var offset int64
+	var ino uint64
+	if fi, err := os.Stat(path); err == nil {
+		offset, ino = fi.Size(), inode(fi)
+	}
+	ch := make(chan paddock.LogEntry, 64)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(ch)
+		send := func(e paddock.LogEntry) bool {
+			select {
+			case ch <- e:
+				return true
+			case <-ctx.Done():
+			case <-m.ctx.Done():
+			}
+			return false
+		}
+		for _, e := range initial {
+			if !send(e) {
+				return
+			}
+		}
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		ended := false
+		for n := 0; ; n++ {
+			if fi, err := os.Stat(path); err == nil && (inode(fi) != ino || fi.Size() < offset) {
+				offset, ino = 0, inode(fi) // rotated
+			}
+			entries, next, err := readLogFrom(path, offset)
+			if err == nil {
+				offset = next
+				for _, e := range entries {
+					if !send(e) {
+						return
+					}
+				}
+			}
+			if ended {
+				return
+			}
+			if n%5 == 0 {
+				env, err := m.envs.Environment(ctx, id)
+				if err != nil || env.Status.Done() {
+					ended = true // one more read for the last lines
+					continue
+				}
+			}
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			case <-m.ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// Run reconciles the store with the runtime, then reaps expired
+// environments, fails dead ones and retries stuck deletes every
+// ReapInterval until ctx is done.
+func (m *Manager) Run(ctx context.Context) error {
+	if err := m.reconcile(ctx); err != nil {
+		m.log.Error("reconcile environments", "err", err)
+	}
+	t := time.NewTicker(m.cfg.ReapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.ctx.Done():
+			return nil
+		case <-t.C:
+			m.tick(ctx)
+		}
+	}
+}
+
+var activeStatuses = []paddock.EnvironmentStatus{
+	paddock.EnvironmentPending, paddock.EnvironmentRunning,
+	paddock.EnvironmentPaused, paddock.EnvironmentTerminating,
+}
+
+// reconcile matches what the store believes with what the runtime runs,
+// after a restart or a crash.
+func (m *Manager) reconcile(ctx context.Context) error {
+	envs, _, err := m.envs.Environments(ctx, paddock.EnvironmentFilter{Statuses: activeStatuses})
+	if err != nil {
+		return fmt.Errorf("list environments: %w", err)
+	}
+	ids, err := m.rt.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list runtime: %w", err)
+	}
+	owned := map[string]bool{}
+	for _, env := range envs {
+		owned[env.ID] = true
+		m.mu.Lock()
+		_, busy := m.starting[env.ID]
+		m.mu.Unlock()
+		if busy {
+			continue // started by this Manager
+		}
+		// Re-read: a start by this Manager may have ended since the list.
+		env, err := m.envs.Environment(ctx, env.ID)
+		if err != nil {
+			continue
+		}
+		switch env.Status {
+		case paddock.EnvironmentTerminating:
+			m.stop(ctx, env.ID, 0, "deleted")
+		case paddock.EnvironmentPending:
+			// Its start was cut short by the restart; what exists of it
+			// cannot be trusted.
+			if err := m.rt.Stop(ctx, env.ID, 0); err != nil {
+				m.log.Error("stop interrupted environment", "env_id", env.ID, "err", err)
+			}
+			m.fail(ctx, env.ID, "interrupted: Paddock restarted while the environment was starting")
+		default:
+			alive, why, err := m.rt.Alive(ctx, env.ID)
+			if err != nil {
+				m.log.Error("check environment", "env_id", env.ID, "err", err)
+				continue
+			}
+			if alive {
+				m.log.Info("environment survived restart", "env_id", env.ID)
+				continue
+			}
+			reason := "exited: the container exited while Paddock was down"
+			switch why {
+			case "oom":
+				reason = "oom: the environment was killed by its memory limit while Paddock was down"
+			case "missing":
+				reason = "missing: the container disappeared while Paddock was down"
+			}
+			m.rt.Stop(ctx, env.ID, 0)
+			m.fail(ctx, env.ID, reason)
+		}
+	}
+	for _, id := range ids {
+		if owned[id] {
+			continue
+		}
+		m.mu.Lock()
+		_, busy := m.starting[id]
+		m.mu.Unlock()
+		if busy {
+			continue
+		}
+		// The list above is a snapshot: an environment created since may
+		// already be running. Only state the store does not know is orphaned.
+		if env, err := m.envs.Environment(ctx, id); err == nil && !env.Status.Done() {
+			continue
+		} else if err != nil && paddock.ErrorCode(err) != paddock.ENotFound {
+			m.log.Error("check orphaned sandbox", "env_id", id, "err", err)
+			continue
+		}
+		m.log.Info("removing orphaned sandbox", "env_id", id)
+		if err := m.rt.Stop(ctx, id, 0); err != nil {
+			m.log.Error("remove orphaned sandbox", "env_id", id, "err", err)
+		}
+	}
+	return nil
+}
+
+// tick runs one round of reaping, health checks and stop retries.
+func (m *Manager) tick(ctx context.Context) {
+	envs, _, err := m.envs.Environments(ctx, paddock.EnvironmentFilter{Statuses: []paddock.EnvironmentStatus{
+		paddock.EnvironmentRunning, paddock.EnvironmentTerminating,
+	}})
+	if err != nil {
+		m.log.Error("list environments", "err", err)
+		return
+	}
+	now := m.now()
+	for _, env := range envs {
+		if ctx.Err() != nil {
+			return
+		}
+		m.mu.Lock()
+		_, busy := m.starting[env.ID]
+		stopping := m.stopping[env.ID]
+		m.mu.Unlock()
+		if busy || stopping {
+			continue
+		}
+		switch {
+		case env.Status == paddock.EnvironmentTerminating:
+			m.goStop(env.ID, 0, "deleted")
+		case env.ExpiresAt != nil && !now.Before(*env.ExpiresAt):
+			m.log.Info("environment expired", "env_id", env.ID)
+			terminating := paddock.EnvironmentTerminating
+			if _, err := m.envs.UpdateEnvironment(ctx, env.ID, paddock.EnvironmentUpdate{Status: &terminating}); err != nil {
+				m.log.Error("mark expired environment", "env_id", env.ID, "err", err)
+				continue
+			}
+			m.goStop(env.ID, m.cfg.StopGrace, fmt.Sprintf("expired: timeout of %ds reached", env.Timeout))
+		default:
+			alive, why, err := m.rt.Alive(ctx, env.ID)
+			if err != nil || alive {
+				continue
+			}
+			reason := "exited: the environment's init process exited"
+			switch why {
+			case "oom":
+				reason = "oom: the environment's init process was killed by its memory limit"
+			case "missing":
+				reason = "missing: the container disappeared"
+			}
+			m.log.Warn("environment died", "env_id", env.ID, "reason", reason)
+			m.fail(ctx, env.ID, reason)
+			m.goStop(env.ID, 0, "")
+		}
+	}
+}
+
+// goStop stops id in an owned goroutine. reason "" only cleans up the
+// runtime (the environment already ended in the store).
+func (m *Manager) goStop(id string, grace time.Duration, reason string) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		// Close cancels a stop midway; the environment then stays
+		// terminating and the next Manager's Run finishes the job.
+		ctx := m.ctx
+		if reason == "" {
+			if err := m.rt.Stop(ctx, id, grace); err != nil {
+				m.log.Error("clean up dead environment", "env_id", id, "err", err)
+			}
+			return
+		}
+		m.stop(ctx, id, grace, reason)
+	}()
+}

@@ -1,0 +1,362 @@
+package sandbox_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/sandbox"
+	"github.com/paddockhq/paddock/internal/sandbox/oci"
+	"github.com/paddockhq/paddock/internal/sandbox/sandboxtest"
+)
+
+var guestBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "paddock-sandbox-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Chmod(dir, 0o755)
+	if os.Geteuid() == 0 {
+		if guestBinary, err = sandboxtest.BuildGuest(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestValidate(t *testing.T) {
+	m := sandbox.NewManager(sandbox.Config{NodeLabels: map[string]string{"zone": "a"}}, sandboxtest.NewEnvironments(), sandboxtest.NewImages(), nil, nil)
+	defer m.Close()
+	zero, one := int64(0), int64(1000)
+	for _, tt := range []struct {
+		name string
+		env  paddock.Environment
+		want string // substring of the error; "" for none
+	}{
+		{"ok", paddock.Environment{Image: "python:3.11-slim", Resources: paddock.Resources{CPU: "500m", Memory: "512Mi", Storage: "1Gi"}}, ""},
+		{"no image", paddock.Environment{}, "image is required"},
+		{"kata", paddock.Environment{Image: "x", Isolation: paddock.Isolation{RuntimeClass: "kata"}}, `runtime_class "kata" is not supported; supported: runc, gvisor`},
+		{"bad cpu", paddock.Environment{Image: "x", Resources: paddock.Resources{CPU: "lots"}}, "resources.cpu"},
+		{"bad memory", paddock.Environment{Image: "x", Resources: paddock.Resources{Memory: "1MB"}}, "resources.memory"},
+		{"tiny memory", paddock.Environment{Image: "x", Resources: paddock.Resources{Memory: "1Ki"}}, "at least 16Mi"},
+		{"negative timeout", paddock.Environment{Image: "x", Timeout: -1}, "timeout"},
+		{"non-root as root", paddock.Environment{Image: "x", Isolation: paddock.Isolation{SecurityContext: &paddock.SecurityContext{RunAsNonRoot: true, RunAsUser: &zero}}}, "run_as_non_root"},
+		{"non-root as 1000", paddock.Environment{Image: "x", Isolation: paddock.Isolation{SecurityContext: &paddock.SecurityContext{RunAsNonRoot: true, RunAsUser: &one}}}, ""},
+		{"node selector is not an input error", paddock.Environment{Image: "x", NodeSelector: map[string]string{"zone": "b"}}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := tt.env
+			err := m.Validate(&env)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if env.Isolation.RuntimeClass != "runc" || env.Timeout != 3600 {
+					t.Fatalf("defaults not filled: %q %d", env.Isolation.RuntimeClass, env.Timeout)
+				}
+				return
+			}
+			if paddock.ErrorCode(err) != paddock.EInvalid || !strings.Contains(paddock.ErrorMessage(err), tt.want) {
+				t.Fatalf("got %v, want invalid %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCreateUnschedulable(t *testing.T) {
+	store := sandboxtest.NewEnvironments()
+	m := sandbox.NewManager(sandbox.Config{NodeLabels: map[string]string{"zone": "a"}, LogDir: t.TempDir()}, store, sandboxtest.NewImages(), nil, nil)
+	defer m.Close()
+	env := &paddock.Environment{Image: "python:3.11-slim", NodeSelector: map[string]string{"zone": "b"}}
+	if err := m.Create(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Environment(context.Background(), env.ID)
+	if err != nil || got.Status != paddock.EnvironmentFailed || !strings.Contains(got.Reason, "zone=b") || !strings.HasPrefix(got.ID, "env-") || len(got.ID) != 16 {
+		t.Fatalf("got %+v %v", got, err)
+	}
+}
+
+// fixture is a Manager on a real oci runtime.
+type fixture struct {
+	store  *sandboxtest.Environments
+	images *sandboxtest.Images
+	rtCfg  oci.Config
+	rt     *oci.Runtime
+	m      *sandbox.Manager
+	cfg    sandbox.Config
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newFixture(t *testing.T, cfg sandbox.Config) *fixture {
+	t.Helper()
+	sandboxtest.RequireRoot(t, "runc", "mkfs.ext4")
+	dir, err := os.MkdirTemp("", "paddock-manager-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o711)
+	img := sandboxtest.PythonImage(t, 100000)
+	f := &fixture{
+		store:  sandboxtest.NewEnvironments(),
+		images: sandboxtest.NewImages(img),
+		rtCfg:  oci.Config{StateDir: filepath.Join(dir, "state"), GuestBinary: guestBinary},
+	}
+	cfg.LogDir = filepath.Join(dir, "logs")
+	if cfg.ReapInterval == 0 {
+		cfg.ReapInterval = 100 * time.Millisecond
+	}
+	cfg.StopGrace = time.Second
+	f.cfg = cfg
+	f.start(t)
+	t.Cleanup(func() {
+		f.stopManager()
+		// Leave nothing running, whatever the test did.
+		rt, err := oci.New(f.rtCfg)
+		if err == nil {
+			ids, _ := rt.List(context.Background())
+			for _, id := range ids {
+				if err := rt.Stop(context.Background(), id, 0); err != nil {
+					t.Errorf("cleanup %s: %v", id, err)
+				}
+			}
+			rt.Close()
+		}
+		os.RemoveAll(dir)
+	})
+	return f
+}
+
+// start opens a runtime and a Manager on the fixture's state and runs it.
+func (f *fixture) start(t *testing.T) {
+	t.Helper()
+	rt, err := oci.New(f.rtCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rt = rt
+	f.m = sandbox.NewManager(f.cfg, f.store, f.images, rt, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel, f.done = cancel, make(chan struct{})
+	go func() { defer close(f.done); f.m.Run(ctx) }()
+}
+
+// stopManager simulates Paddock going away: environments keep running.
+func (f *fixture) stopManager() {
+	if f.m == nil {
+		return
+	}
+	f.cancel()
+	<-f.done
+	f.m.Close()
+	f.rt.Close()
+	f.m = nil
+}
+
+func (f *fixture) waitStatus(t *testing.T, id string, want paddock.EnvironmentStatus) *paddock.Environment {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		env, err := f.store.Environment(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.Status == want {
+			return env
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("environment %s is %s (%s), want %s", id, env.Status, env.Reason, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (f *fixture) create(t *testing.T, env *paddock.Environment) *paddock.Environment {
+	t.Helper()
+	if env.Image == "" {
+		env.Image = "python:3.11-slim"
+	}
+	if env.Resources.Memory == "" {
+		env.Resources = paddock.Resources{CPU: "500m", Memory: "256Mi", Storage: "256Mi"}
+	}
+	if err := f.m.Create(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func TestManagerLifecycle(t *testing.T) {
+	f := newFixture(t, sandbox.Config{})
+	ctx := context.Background()
+	env := f.create(t, &paddock.Environment{Name: "life", Command: []string{"sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"}})
+	if env.Status != paddock.EnvironmentPending || env.Namespace != "paddock-"+env.ID {
+		t.Fatalf("created %+v", env)
+	}
+	got := f.waitStatus(t, env.ID, paddock.EnvironmentRunning)
+	if got.StartedAt == nil || got.ExpiresAt == nil || got.ExpiresAt.Sub(*got.StartedAt) != time.Hour {
+		t.Fatalf("times: %+v", got)
+	}
+
+	logs, err := f.m.FollowLogs(ctx, env.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.m.Exec(ctx, env.ID, &paddock.ExecRequest{Command: []string{"python3", "-c", "print(6*7)"}})
+	if err != nil || res.Stdout != "42\n" {
+		t.Fatalf("exec: %+v %v", res, err)
+	}
+	cpu, mem, err := f.m.Metrics(ctx, env.ID)
+	if err != nil || !strings.HasSuffix(cpu, "m") && cpu != "1" || mem == "" {
+		t.Fatalf("metrics %q %q %v", cpu, mem, err)
+	}
+	t.Logf("metrics: cpu=%s memory=%s", cpu, mem)
+
+	var seen []string
+	timeout := time.After(20 * time.Second)
+	for !slices.Contains(seen, "line3") {
+		select {
+		case e, ok := <-logs:
+			if !ok {
+				t.Fatalf("log stream ended early: %q", seen)
+			}
+			seen = append(seen, e.Message)
+		case <-timeout:
+			t.Fatalf("no line3 in %q", seen)
+		}
+	}
+	entries, err := f.m.Logs(ctx, env.ID, 2)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("logs tail: %+v %v", entries, err)
+	}
+
+	if err := f.m.Delete(ctx, env.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	got = f.waitStatus(t, env.ID, paddock.EnvironmentTerminated)
+	if got.EndedAt == nil {
+		t.Fatalf("no EndedAt: %+v", got)
+	}
+	// The follower ends with the environment.
+	for range logs {
+	}
+	_, err = f.m.Exec(ctx, env.ID, &paddock.ExecRequest{Command: []string{"true"}})
+	if paddock.ErrorCode(err) != paddock.EConflict || !strings.Contains(paddock.ErrorMessage(err), "terminated") {
+		t.Fatalf("exec on terminated: %v", err)
+	}
+	if _, err := f.m.Exec(ctx, "env-nope", &paddock.ExecRequest{Command: []string{"true"}}); paddock.ErrorCode(err) != paddock.ENotFound {
+		t.Fatalf("exec on unknown: %v", err)
+	}
+	if ids, _ := f.rt.List(ctx); slices.Contains(ids, env.ID) {
+		t.Fatalf("runtime still has %s", env.ID)
+	}
+}
+
+func TestManagerPendingAndPullFailure(t *testing.T) {
+	f := newFixture(t, sandbox.Config{})
+	ctx := context.Background()
+	f.images.Delay = 500 * time.Millisecond
+	env := f.create(t, &paddock.Environment{})
+	_, err := f.m.Exec(ctx, env.ID, &paddock.ExecRequest{Command: []string{"true"}})
+	if paddock.ErrorCode(err) != paddock.EConflict || paddock.ErrorMessage(err) != fmt.Sprintf("environment %s is pending", env.ID) {
+		t.Fatalf("exec on pending: %v", err)
+	}
+	// Deleting while pending cancels the start.
+	if err := f.m.Delete(ctx, env.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	f.waitStatus(t, env.ID, paddock.EnvironmentTerminated)
+
+	f.images.Delay = 0
+	bad := f.create(t, &paddock.Environment{Image: "nope:latest"})
+	got := f.waitStatus(t, bad.ID, paddock.EnvironmentFailed)
+	if !strings.HasPrefix(got.Reason, "pull nope:latest: ") {
+		t.Fatalf("reason %q", got.Reason)
+	}
+}
+
+func TestManagerReaper(t *testing.T) {
+	f := newFixture(t, sandbox.Config{})
+	env := f.create(t, &paddock.Environment{Timeout: 1})
+	f.waitStatus(t, env.ID, paddock.EnvironmentRunning)
+	got := f.waitStatus(t, env.ID, paddock.EnvironmentTerminated)
+	if !strings.Contains(got.Reason, "expired") {
+		t.Fatalf("reason %q", got.Reason)
+	}
+}
+
+func TestManagerHealth(t *testing.T) {
+	f := newFixture(t, sandbox.Config{})
+	env := f.create(t, &paddock.Environment{})
+	f.waitStatus(t, env.ID, paddock.EnvironmentRunning)
+	// Kill PID 1 behind the Manager's back.
+	killContainer(t, f.rtCfg.StateDir, env.ID)
+	got := f.waitStatus(t, env.ID, paddock.EnvironmentFailed)
+	if !strings.HasPrefix(got.Reason, "exited") {
+		t.Fatalf("reason %q", got.Reason)
+	}
+}
+
+func killContainer(t *testing.T, stateDir, id string) {
+	t.Helper()
+	if out, err := exec.Command("runc", "--root", filepath.Join(stateDir, "runc"), "kill", id, "KILL").CombinedOutput(); err != nil {
+		t.Fatalf("runc kill: %v: %s", err, out)
+	}
+}
+
+func TestManagerReconcile(t *testing.T) {
+	f := newFixture(t, sandbox.Config{})
+	ctx := context.Background()
+	keep := f.create(t, &paddock.Environment{Name: "keep"})
+	dead := f.create(t, &paddock.Environment{Name: "dead"})
+	f.waitStatus(t, keep.ID, paddock.EnvironmentRunning)
+	f.waitStatus(t, dead.ID, paddock.EnvironmentRunning)
+
+	// An orphan: runtime state no environment owns.
+	img, _ := f.images.Ensure(ctx, "python:3.11-slim")
+	orphan := &sandbox.Spec{ID: "env-orphan00000", Env: &paddock.Environment{ID: "env-orphan00000"}, Image: img, RuntimeClass: sandbox.ClassRunc, StorageBytes: 64 << 20}
+	if err := f.rt.Create(ctx, orphan); err != nil {
+		t.Fatal(err)
+	}
+
+	// "Crash": Paddock goes away, one container dies meanwhile.
+	f.stopManager()
+	killContainer(t, f.rtCfg.StateDir, dead.ID)
+	f.start(t)
+
+	got := f.waitStatus(t, dead.ID, paddock.EnvironmentFailed)
+	if !strings.Contains(got.Reason, "while Paddock was down") {
+		t.Fatalf("reason %q", got.Reason)
+	}
+	res, err := f.m.Exec(ctx, keep.ID, &paddock.ExecRequest{Command: []string{"echo", "still here"}})
+	if err != nil || res.Stdout != "still here\n" {
+		t.Fatalf("exec after restart: %+v %v", res, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ids, err := f.rt.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(ids, orphan.ID) && !slices.Contains(ids, dead.ID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runtime still lists %v", ids)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

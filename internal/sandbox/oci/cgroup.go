@@ -1,0 +1,176 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const cgroupRoot = "/sys/fs/cgroup"
+
+// cgroupV2 reports whether the host runs the unified hierarchy only. A
+// hybrid host (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified) is
+// treated as v1, which is where runc puts the limits there.
+func cgroupV2() bool {
+	_, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers"))
+	return err == nil
+}
+
+// cgroupDirs lists the existing directories of cgroup path p (like
+// "/paddock/env-x") across every hierarchy.
+func cgroupDirs(p string) []string {
+	var out []string
+	if cgroupV2() {
+		d := filepath.Join(cgroupRoot, p)
+		if _, err := os.Stat(d); err == nil {
+			out = append(out, d)
+		}
+		return out
+	}
+	entries, _ := os.ReadDir(cgroupRoot)
+	seen := map[string]bool{}
+	for _, e := range entries {
+		// Skip the symlinks (cpu -> cpu,cpuacct) so each hierarchy is once.
+		if !e.IsDir() {
+			continue
+		}
+		d := filepath.Join(cgroupRoot, e.Name(), p)
+		if _, err := os.Stat(d); err == nil && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// killCgroup SIGKILLs every process left in cgroup path p: the last
+// resort for a container whose runtime state is gone.
+func killCgroup(p string) {
+	for range 10 {
+		n := 0
+		for _, d := range cgroupDirs(p) {
+			filepath.WalkDir(d, func(path string, e fs.DirEntry, err error) error {
+				if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
+					return nil
+				}
+				b, _ := os.ReadFile(path)
+				for _, f := range strings.Fields(string(b)) {
+					if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+						syscall.Kill(pid, syscall.SIGKILL)
+						n++
+					}
+				}
+				return nil
+			})
+		}
+		if n == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // let the kernel finish the exits
+	}
+}
+
+// removeCgroup removes cgroup path p in every hierarchy, children first.
+// A cgroup that still has processes cannot be removed (EBUSY).
+func removeCgroup(p string) error {
+	var errs []error
+	for _, d := range cgroupDirs(p) {
+		var dirs []string
+		filepath.WalkDir(d, func(path string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := os.Remove(dirs[i]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dirs[i], err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cgroupFile returns the path of file in controller's hierarchy (v1) or
+// in the unified hierarchy (v2).
+func cgroupFile(p, controller, file string) string {
+	if cgroupV2() {
+		return filepath.Join(cgroupRoot, p, file)
+	}
+	return filepath.Join(cgroupRoot, controller, p, file)
+}
+
+func readInt(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// readKey reads "key value" lines (memory.stat, memory.events, cpu.stat,
+// memory.oom_control) and returns key's value.
+func readKey(path, key string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, " ")
+		if ok && k == key {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s", path, key)
+}
+
+// cgroupStats holds raw counters of one cgroup.
+type cgroupStats struct {
+	cpuNanos int64 // cumulative CPU time
+	memory   int64 // working set: usage minus inactive page cache
+	oomKills int64
+}
+
+func readCgroupStats(p string) (cgroupStats, error) {
+	var s cgroupStats
+	var err error
+	if cgroupV2() {
+		var usec int64
+		if usec, err = readKey(cgroupFile(p, "", "cpu.stat"), "usage_usec"); err != nil {
+			return s, err
+		}
+		s.cpuNanos = usec * 1000
+		if s.memory, err = readInt(cgroupFile(p, "", "memory.current")); err != nil {
+			return s, err
+		}
+		if inactive, err := readKey(cgroupFile(p, "", "memory.stat"), "inactive_file"); err == nil && inactive < s.memory {
+			s.memory -= inactive
+		}
+		s.oomKills, _ = readKey(cgroupFile(p, "", "memory.events"), "oom_kill")
+		return s, nil
+	}
+	if s.cpuNanos, err = readInt(cgroupFile(p, "cpuacct", "cpuacct.usage")); err != nil {
+		return s, err
+	}
+	if s.memory, err = readInt(cgroupFile(p, "memory", "memory.usage_in_bytes")); err != nil {
+		return s, err
+	}
+	if inactive, err := readKey(cgroupFile(p, "memory", "memory.stat"), "total_inactive_file"); err == nil && inactive < s.memory {
+		s.memory -= inactive
+	}
+	s.oomKills, _ = readOOMKills(p)
+	return s, nil
+}
+
+func readOOMKills(p string) (int64, error) {
+	if cgroupV2() {
+		return readKey(cgroupFile(p, "", "memory.events"), "oom_kill")
+	}
+	return readKey(cgroupFile(p, "memory", "memory.oom_control"), "oom_kill")
+}

@@ -1,0 +1,703 @@
+// Package oci is the sandbox driver that runs environments with runc, or
+// with runsc (gVisor) for the "gvisor" runtime class, directly: no daemon
+// and no per-environment shim. Each environment gets a writable layer on
+// its own ext4 image (so storage is a hard limit that never fills the host
+// disk), an overlay on the shared read-only image tree, a user namespace
+// under runc, cgroup limits, seccomp and Docker's default hardening. The
+// guest agent runs as PID 1 and dials back to a unix socket the driver
+// listens on, so exec, logs and restarts need no process per environment
+// on the host.
+package oci
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/sandbox"
+	"github.com/paddockhq/paddock/internal/sandbox/guest"
+)
+
+// Config configures the driver.
+type Config struct {
+	StateDir      string   // per-environment state, e.g. <data>/sandbox
+	RuncPath      string   // default "runc"
+	RunscPath     string   // default "runsc"
+	RunscPlatform string   // default "ptrace"
+	UIDShift      int64    // container ids 0-65535 are host ids UIDShift+; default 100000
+	GuestBinary   string   // static binary mounted at /.paddock/guest and run as PID 1
+	GuestArgs     []string // arguments before "-config"; default ["guest"]
+	// DefaultStorage sizes the writable layer when a Spec has none.
+	DefaultStorage int64 // default 1 GiB
+	// MaxOutput is the default per-stream exec output kept in a result.
+	MaxOutput int // default 1 MiB
+	// StartTimeout bounds how long Create waits for the guest to answer.
+	StartTimeout time.Duration // default 30s
+	// Network, when set, wires each runc environment's network namespace
+	// after the container is created and before it starts.
+	Network Network
+	// RunscDebugDir, when set, makes runsc write debug logs and straces
+	// there: for diagnosing sandbox crashes only, it is slow.
+	RunscDebugDir string
+	Logger        *slog.Logger
+}
+
+// Network plugs networking into environments. Setup gets the PID of the
+// container's init, whose /proc/<pid>/ns/net is the new namespace.
+type Network interface {
+	Setup(ctx context.Context, id string, pid int) error
+	Teardown(ctx context.Context, id string) error
+}
+
+// Runtime is the oci driver. It is safe for concurrent use.
+type Runtime struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	envs   map[string]*envState
+	closed bool
+	wg     sync.WaitGroup // accept loops
+}
+
+var _ sandbox.Runtime = (*Runtime)(nil)
+
+// record is what the driver persists per environment, so a new Runtime
+// (after a restart) can find, reconnect and clean up what an old one made.
+type record struct {
+	ID        string    `json:"id"`
+	Class     string    `json:"class"`
+	LogPath   string    `json:"log_path"`
+	MaxOutput int       `json:"max_output,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// envState is the live host side of one environment.
+type envState struct {
+	rec record
+	dir string
+	ln  *net.UnixListener
+
+	mu       sync.Mutex
+	client   *guest.Client
+	changed  chan struct{} // closed and replaced whenever client changes
+	lastCPU  int64
+	lastTime time.Time
+}
+
+var idRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+
+// New returns a driver on cfg.StateDir and re-attaches to environments a
+// previous Runtime left running there.
+func New(cfg Config) (*Runtime, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("oci: StateDir is required")
+	}
+	if cfg.GuestBinary == "" {
+		return nil, errors.New("oci: GuestBinary is required")
+	}
+	if cfg.RuncPath == "" {
+		cfg.RuncPath = "runc"
+	}
+	if cfg.RunscPath == "" {
+		cfg.RunscPath = "runsc"
+	}
+	if cfg.RunscPlatform == "" {
+		cfg.RunscPlatform = "ptrace"
+	}
+	if cfg.UIDShift == 0 {
+		cfg.UIDShift = 100000
+	}
+	if cfg.GuestArgs == nil {
+		cfg.GuestArgs = []string{"guest"}
+	}
+	if cfg.DefaultStorage == 0 {
+		cfg.DefaultStorage = 1 << 30
+	}
+	if cfg.MaxOutput == 0 {
+		cfg.MaxOutput = 1 << 20
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	abs, err := filepath.Abs(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("oci: state dir: %w", err)
+	}
+	cfg.StateDir = abs
+	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "runc"), filepath.Join(cfg.StateDir, "runsc")} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("oci: create state dir: %w", err)
+		}
+	}
+	if err := searchable(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("oci: %w", err)
+	}
+	r := &Runtime{cfg: cfg, log: cfg.Logger, envs: make(map[string]*envState)}
+	entries, err := os.ReadDir(r.envsDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("oci: read state: %w", err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(r.envsDir(), e.Name(), "state.json"))
+		if err != nil {
+			continue // half-made; List reports it and Stop cleans it
+		}
+		var rec record
+		if err := json.Unmarshal(b, &rec); err != nil || rec.ID != e.Name() {
+			continue
+		}
+		if err := r.attach(rec); err != nil {
+			r.log.Warn("reattach environment", "env_id", rec.ID, "err", err)
+		}
+	}
+	return r, nil
+}
+
+// searchable checks every directory down to dir lets other users through:
+// runc mounts the rootfs from inside the user namespace, as an unprivileged
+// host uid.
+func searchable(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("state dir: %w", err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("state dir %s: %s must be searchable by other users (chmod o+x) so the environments' user namespaces can reach their rootfs", dir, d)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
+}
+
+func (r *Runtime) envsDir() string         { return filepath.Join(r.cfg.StateDir, "envs") }
+func (r *Runtime) envDir(id string) string { return filepath.Join(r.envsDir(), id) }
+func (r *Runtime) cgroupPath(id string) string {
+	return "/paddock/" + id
+}
+
+// attach starts listening on the environment's control socket. A stale
+// socket file from a previous Runtime is replaced; the guest redials.
+func (r *Runtime) attach(rec record) error {
+	dir := r.envDir(rec.ID)
+	sock := filepath.Join(dir, "run", "ctl.sock")
+	os.Remove(sock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("listen on control socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false) // the guest keeps redialing this path
+	// Any user in the environment may be the guest (run_as_user).
+	if err := os.Chmod(sock, 0o666); err != nil {
+		ln.Close()
+		return fmt.Errorf("chmod control socket: %w", err)
+	}
+	es := &envState{rec: rec, dir: dir, ln: ln, changed: make(chan struct{})}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		ln.Close()
+		return errors.New("runtime closed")
+	}
+	if old := r.envs[rec.ID]; old != nil {
+		old.close()
+	}
+	r.envs[rec.ID] = es
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		r.acceptLoop(es)
+	}()
+	return nil
+}
+
+// acceptLoop serves guest connections until the listener is closed. A new
+// connection replaces the previous one: the guest only redials when its
+// old connection is dead.
+func (r *Runtime) acceptLoop(es *envState) {
+	for {
+		conn, err := es.ln.Accept()
+		if err != nil {
+			return
+		}
+		logPath := es.rec.LogPath
+		id := es.rec.ID
+		c, err := guest.NewClient(conn, func(entries []paddock.LogEntry) {
+			if err := sandbox.AppendLog(logPath, entries...); err != nil {
+				r.log.Warn("append environment log", "env_id", id, "err", err)
+			}
+		})
+		if err != nil {
+			continue
+		}
+		es.mu.Lock()
+		if es.client != nil {
+			es.client.Close()
+		}
+		es.client = c
+		close(es.changed)
+		es.changed = make(chan struct{})
+		es.mu.Unlock()
+	}
+}
+
+// close stops listening and drops the guest connection. The guest keeps
+// running and redials.
+func (es *envState) close() {
+	es.ln.Close()
+	es.mu.Lock()
+	if es.client != nil {
+		es.client.Close()
+		es.client = nil
+	}
+	es.mu.Unlock()
+}
+
+// waitClient returns the guest's live connection, waiting for the guest
+// to (re)connect until ctx is done.
+func (es *envState) waitClient(ctx context.Context) (*guest.Client, error) {
+	for {
+		es.mu.Lock()
+		c, changed := es.client, es.changed
+		es.mu.Unlock()
+		if c != nil {
+			select {
+			case <-c.Done():
+			default:
+				return c, nil
+			}
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+			// A dead connection does not signal changed; poll for it.
+		}
+	}
+}
+
+func (r *Runtime) env(id string) (*envState, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, paddock.Errorf(paddock.EUnavailable, "sandbox runtime is closed")
+	}
+	es := r.envs[id]
+	if es == nil {
+		return nil, paddock.Errorf(paddock.ENotFound, "environment %s not found in the runtime", id)
+	}
+	return es, nil
+}
+
+// Create implements sandbox.Runtime.
+func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
+	if !idRE.MatchString(spec.ID) {
+		return paddock.Errorf(paddock.EInvalid, "environment id %q is not valid", spec.ID)
+	}
+	if spec.Env == nil || spec.Image == nil || spec.Image.RootFS == "" {
+		return paddock.Errorf(paddock.EInvalid, "environment %s: spec needs an environment and an unpacked image", spec.ID)
+	}
+	if spec.RuntimeClass != sandbox.ClassRunc && spec.RuntimeClass != sandbox.ClassGVisor {
+		return paddock.Errorf(paddock.EInvalid, "runtime class %q is not supported by the oci driver", spec.RuntimeClass)
+	}
+	uid, gid, err := sandbox.ResolveUser(spec.Env, spec.Image)
+	if err != nil {
+		return err
+	}
+	dir := r.envDir(spec.ID)
+	if err := os.MkdirAll(r.envsDir(), 0o711); err != nil {
+		return fmt.Errorf("create environments dir: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return paddock.Errorf(paddock.EConflict, "environment %s already exists", spec.ID)
+		}
+		return fmt.Errorf("create environment dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			// Nothing may be left behind: undo whatever got made.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if serr := r.Stop(cctx, spec.ID, 0); serr != nil {
+				r.log.Error("clean up failed environment", "env_id", spec.ID, "err", serr)
+			}
+		}
+	}()
+	rec := record{ID: spec.ID, Class: spec.RuntimeClass, LogPath: spec.LogPath, CreatedAt: time.Now().UTC()}
+	if rec.LogPath == "" {
+		rec.LogPath = filepath.Join(dir, "log.jsonl")
+	}
+	if err := writeJSON(filepath.Join(dir, "state.json"), rec); err != nil {
+		return err
+	}
+
+	// The writable layer lives on its own filesystem image.
+	shift := int(r.cfg.UIDShift)
+	fsUID, fsGID := shift, shift
+	if spec.RuntimeClass == sandbox.ClassGVisor {
+		fsUID, fsGID = 0, 0 // no user namespace under gVisor
+	}
+	size := spec.StorageBytes
+	if size <= 0 {
+		size = r.cfg.DefaultStorage
+	}
+	disk := filepath.Join(dir, "disk")
+	if err := makeDisk(ctx, filepath.Join(dir, "disk.img"), disk, size, fsUID, fsGID); err != nil {
+		return fmt.Errorf("environment %s: %w", spec.ID, err)
+	}
+	upper, work := filepath.Join(disk, "upper"), filepath.Join(disk, "work")
+	var rootSt syscall.Stat_t
+	if err := syscall.Stat(spec.Image.RootFS, &rootSt); err != nil {
+		return fmt.Errorf("stat image rootfs: %w", err)
+	}
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return fmt.Errorf("create overlay dir: %w", err)
+		}
+	}
+	// The overlay's root takes the upper dir's owner and mode: match the
+	// image's root.
+	if err := os.Chown(upper, int(rootSt.Uid), int(rootSt.Gid)); err != nil {
+		return fmt.Errorf("chown overlay upper: %w", err)
+	}
+	if err := os.Chmod(upper, fs.FileMode(rootSt.Mode&0o7777)); err != nil {
+		return fmt.Errorf("chmod overlay upper: %w", err)
+	}
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		return fmt.Errorf("create rootfs dir: %w", err)
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", spec.Image.RootFS, upper, work)
+	if err := syscall.Mount("overlay", rootfs, "overlay", syscall.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("mount overlay: %w", err)
+	}
+	// Mount points for the guest, made here so a read-only root works and
+	// gVisor need not create them.
+	if err := makeMountpoints(rootfs, fsUID, fsGID); err != nil {
+		return err
+	}
+
+	runDir := filepath.Join(dir, "run")
+	if err := os.Mkdir(runDir, 0o755); err != nil {
+		return fmt.Errorf("create control dir: %w", err)
+	}
+	gcfg := guest.Config{
+		Socket:  guestSocket,
+		Env:     guestEnv(spec, uid),
+		Dir:     spec.Image.Config.WorkingDir,
+		Command: spec.Env.Command,
+	}
+	if err := writeJSON(filepath.Join(runDir, "guest.json"), gcfg); err != nil {
+		return err
+	}
+	os.Chmod(filepath.Join(runDir, "guest.json"), 0o644)
+	if err := r.attach(rec); err != nil {
+		return fmt.Errorf("environment %s: %w", spec.ID, err)
+	}
+
+	ociSpec, err := r.buildSpec(spec, rootfs, runDir, uid, gid)
+	if err != nil {
+		return err
+	}
+	bundle := filepath.Join(dir, "bundle")
+	if err := os.Mkdir(bundle, 0o700); err != nil {
+		return fmt.Errorf("create bundle dir: %w", err)
+	}
+	if err := writeJSON(filepath.Join(bundle, "config.json"), ociSpec); err != nil {
+		return err
+	}
+	if err := r.start(ctx, spec, bundle, dir); err != nil {
+		return fmt.Errorf("environment %s: %w", spec.ID, err)
+	}
+
+	es, err := r.env(spec.ID)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.StartTimeout)
+	defer cancel()
+	c, err := es.waitClient(wctx)
+	if err != nil {
+		return fmt.Errorf("environment %s: guest did not connect: %w%s", spec.ID, err, r.guestOutput(dir))
+	}
+	if _, err := c.Ping(); err != nil {
+		return fmt.Errorf("environment %s: guest ping: %w", spec.ID, err)
+	}
+	return nil
+}
+
+// start runs the container detached. The container's stdio is a file, so
+// nothing on the host has to stay alive for it.
+func (r *Runtime) start(ctx context.Context, spec *sandbox.Spec, bundle, dir string) error {
+	out, err := os.OpenFile(filepath.Join(dir, "guest.out"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open guest output: %w", err)
+	}
+	defer out.Close()
+	run := func(args ...string) error {
+		cmd := r.command(ctx, spec.RuntimeClass, args...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s %s: %w%s", filepath.Base(cmd.Path), args[0], err, r.guestOutput(dir))
+		}
+		return nil
+	}
+	if r.cfg.Network == nil || spec.RuntimeClass == sandbox.ClassGVisor {
+		return run("run", "--detach", "--bundle", bundle, spec.ID)
+	}
+	if err := run("create", "--bundle", bundle, spec.ID); err != nil {
+		return err
+	}
+	st, err := r.state(ctx, spec.RuntimeClass, spec.ID)
+	if err != nil {
+		return err
+	}
+	if err := r.cfg.Network.Setup(ctx, spec.ID, st.Pid); err != nil {
+		return fmt.Errorf("set up network: %w", err)
+	}
+	return run("start", spec.ID)
+}
+
+// guestOutput returns the tail of what the guest and the runtime printed,
+// for error messages.
+func (r *Runtime) guestOutput(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "guest.out"))
+	if err != nil || len(bytes.TrimSpace(b)) == 0 {
+		return ""
+	}
+	if len(b) > 2048 {
+		b = b[len(b)-2048:]
+	}
+	return ": " + string(bytes.TrimSpace(b))
+}
+
+func makeMountpoints(rootfs string, uid, gid int) error {
+	pd := filepath.Join(rootfs, ".paddock")
+	if err := os.MkdirAll(filepath.Join(pd, "run"), 0o755); err != nil {
+		return fmt.Errorf("create guest mountpoints: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(pd, "guest"), os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		return fmt.Errorf("create guest mountpoint: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{pd, filepath.Join(pd, "run"), filepath.Join(pd, "guest")} {
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return fmt.Errorf("chown guest mountpoints: %w", err)
+		}
+	}
+	return nil
+}
+
+// guestEnv is the environment of every process in the environment: the
+// image's, then the environment's own, with PATH and HOME defaulted.
+func guestEnv(spec *sandbox.Spec, uid int64) []string {
+	env := slices.Clone(spec.Image.Config.Env)
+	keys := make([]string, 0, len(spec.Env.Env))
+	for k := range spec.Env.Env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, k+"=") })
+		env = append(env, k+"="+spec.Env.Env[k])
+	}
+	has := func(k string) bool {
+		return slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, k+"=") })
+	}
+	if !has("PATH") {
+		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	if !has("HOME") {
+		home := "/"
+		if uid == 0 {
+			home = "/root"
+		}
+		env = append(env, "HOME="+home)
+	}
+	if !has("HOSTNAME") {
+		env = append(env, "HOSTNAME="+hostname(spec.Env.Name, spec.ID))
+	}
+	return env
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// command returns the runc or runsc command line for class.
+func (r *Runtime) command(ctx context.Context, class string, args ...string) *exec.Cmd {
+	if class == sandbox.ClassGVisor {
+		global := []string{
+			"--root", filepath.Join(r.cfg.StateDir, "runsc"),
+			"--platform", r.cfg.RunscPlatform,
+			"--network", "none",
+			// The guest dials the host's control socket through the gofer.
+			"--host-uds", "open",
+		}
+		if d := r.cfg.RunscDebugDir; d != "" {
+			global = append(global, "--debug", "--debug-log="+d+"/", "--strace")
+		}
+		return exec.CommandContext(ctx, r.cfg.RunscPath, append(global, args...)...)
+	}
+	global := []string{"--root", filepath.Join(r.cfg.StateDir, "runc")}
+	return exec.CommandContext(ctx, r.cfg.RuncPath, append(global, args...)...)
+}
+
+// output runs a runtime command and returns its stdout.
+func (r *Runtime) output(ctx context.Context, class string, args ...string) ([]byte, error) {
+	cmd := r.command(ctx, class, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w: %s", filepath.Base(cmd.Path), args[0], err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return out, nil
+}
+
+// containerState is the part of `runc state` we use.
+type containerState struct {
+	ID     string `json:"id"`
+	Pid    int    `json:"pid"`
+	Status string `json:"status"` // created, running, paused, stopped
+}
+
+var errNoContainer = errors.New("container does not exist")
+
+func (r *Runtime) state(ctx context.Context, class, id string) (*containerState, error) {
+	out, err := r.output(ctx, class, "state", id)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "not found") {
+			return nil, errNoContainer
+		}
+		return nil, err
+	}
+	var st containerState
+	if err := json.Unmarshal(out, &st); err != nil {
+		return nil, fmt.Errorf("parse state of %s: %w", id, err)
+	}
+	return &st, nil
+}
+
+// containers lists the ids of class's containers under our state root.
+func (r *Runtime) containers(ctx context.Context, class string) ([]string, error) {
+	out, err := r.output(ctx, class, "list", "--quiet")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// Exec implements sandbox.Runtime.
+func (r *Runtime) Exec(ctx context.Context, id string, req *paddock.ExecRequest) (*paddock.ExecResult, error) {
+	if len(req.Command) == 0 {
+		return nil, paddock.Errorf(paddock.EInvalid, "command is required")
+	}
+	es, err := r.env(id)
+	if err != nil {
+		return nil, err
+	}
+	// The guest may be redialing (after a restart); wait a little.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	c, err := es.waitClient(wctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, paddock.Errorf(paddock.EUnavailable, "environment %s: guest is not connected", id)
+	}
+	max := req.MaxOutput
+	if max <= 0 {
+		max = r.cfg.MaxOutput
+	}
+	stdout := &capWriter{max: max, w: req.Stdout}
+	stderr := &capWriter{max: max, w: req.Stderr}
+	cg := r.cgroupPath(id)
+	oomBefore, _ := readOOMKills(cg)
+	start := time.Now()
+	es2, err := c.Exec(ctx, &guest.ExecRequest{
+		Command:   req.Command,
+		Env:       req.Env,
+		Dir:       req.Dir,
+		TimeoutMS: req.Timeout.Milliseconds(),
+	}, req.Stdin, stdout, stderr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("exec in %s: %w", id, ctx.Err())
+		}
+		return nil, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	res := &paddock.ExecResult{
+		Stdout:    stdout.buf.String(),
+		Stderr:    stderr.buf.String(),
+		ExitCode:  es2.Code,
+		Duration:  time.Since(start),
+		TimedOut:  es2.TimedOut,
+		Truncated: stdout.truncated || stderr.truncated,
+	}
+	if es2.Signal == int(syscall.SIGKILL) && !es2.TimedOut {
+		if after, err := readOOMKills(cg); err == nil && after > oomBefore {
+			res.OOMKilled = true
+		}
+	}
+	return res, nil
+}
+
+// capWriter keeps the first max bytes and passes everything on to w.
+type capWriter struct {
+	max       int
+	buf       bytes.Buffer
+	truncated bool
+	w         io.Writer
+}
+
+func (c *capWriter) Write(p []byte) (int, error) {
+	room := c.max - c.buf.Len()
+	if len(p) > room {
+		c.truncated = true
+	}
+	if room > 0 {
+		c.buf.Write(p[:min(room, len(p))])
+	}
+	if c.w != nil {
+		c.w.Write(p) // a failing caller writer must not break the exec
+	}
+	return len(p), nil
+}
