@@ -77,7 +77,7 @@ type Toleration struct {
 	Operator          string `json:"operator,omitempty"`
 	Value             string `json:"value,omitempty"`
 	Effect            string `json:"effect,omitempty"`
-	TolerationSeconds *int64 `json:"toleration_seconds,omitempty"`
+	TolerationSeconds *int64 `json:"tolerationSeconds,omitempty"` // Kubernetes spelling
 }
 
 // Environment is an isolated sandbox.

@@ -47,6 +47,24 @@ type Config struct {
 	} `yaml:"rate_limits"`
 
 	MaxBodyBytes int64 `yaml:"max_body_bytes" env:"PADDOCK_MAX_BODY_BYTES"`
+
+	Sandbox struct {
+		DefaultRuntimeClass string            `yaml:"default_runtime_class" env:"PADDOCK_DEFAULT_RUNTIME_CLASS"` // runc or gvisor
+		DefaultTimeout      Duration          `yaml:"default_timeout" env:"PADDOCK_DEFAULT_TIMEOUT"`             // environment lifetime
+		PidsLimit           int64             `yaml:"pids_limit" env:"PADDOCK_PIDS_LIMIT"`
+		MaxExecOutput       int64             `yaml:"max_exec_output" env:"PADDOCK_MAX_EXEC_OUTPUT"` // bytes kept per stream
+		StopGrace           Duration          `yaml:"stop_grace" env:"PADDOCK_STOP_GRACE"`
+		NodeLabels          map[string]string `yaml:"node_labels" env:"PADDOCK_NODE_LABELS"` // matched by node_selector
+		RuncPath            string            `yaml:"runc" env:"PADDOCK_RUNC"`
+		RunscPath           string            `yaml:"runsc" env:"PADDOCK_RUNSC"`
+		RunscPlatform       string            `yaml:"runsc_platform" env:"PADDOCK_RUNSC_PLATFORM"` // ptrace, or kvm where /dev/kvm exists
+		UIDShift            int64             `yaml:"uid_shift" env:"PADDOCK_UID_SHIFT"`           // host uid of root in environments
+		GuestBinary         string            `yaml:"guest_binary" env:"PADDOCK_GUEST_BINARY"`     // default: this binary
+	} `yaml:"sandbox"`
+
+	Images struct {
+		Mirrors map[string]string `yaml:"registry_mirrors" env:"PADDOCK_REGISTRY_MIRRORS"` // registry host -> mirror URL
+	} `yaml:"images"`
 }
 
 // defaultConfig returns the embedded defaults.
@@ -65,6 +83,15 @@ func defaultConfig() Config {
 	c.RateLimits.LoginFailures = 5
 	c.RateLimits.Window = Duration(time.Minute)
 	c.MaxBodyBytes = 1 << 20
+	c.Sandbox.DefaultRuntimeClass = "runc"
+	c.Sandbox.DefaultTimeout = Duration(time.Hour)
+	c.Sandbox.PidsLimit = 1024
+	c.Sandbox.MaxExecOutput = 1 << 20
+	c.Sandbox.StopGrace = Duration(10 * time.Second)
+	c.Sandbox.RuncPath = "runc"
+	c.Sandbox.RunscPath = "runsc"
+	c.Sandbox.RunscPlatform = "ptrace"
+	c.Sandbox.UIDShift = 100000
 	return c
 }
 
@@ -209,6 +236,19 @@ func (c *Config) validate() error {
 	}
 	if _, err := c.trustedProxies(); err != nil {
 		return err
+	}
+	switch c.Sandbox.DefaultRuntimeClass {
+	case "runc", "gvisor":
+	default:
+		return fmt.Errorf("default runtime class must be runc or gvisor, not %q", c.Sandbox.DefaultRuntimeClass)
+	}
+	if c.Sandbox.UIDShift < 1 || c.Sandbox.UIDShift > 1<<31 {
+		return fmt.Errorf("uid_shift must be a positive host uid with room for 65536 ids")
+	}
+	for host, u := range c.Images.Mirrors {
+		if host == "" || !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("registry mirror %q=%q: want HOST=http(s)://URL", host, u)
+		}
 	}
 	return nil
 }

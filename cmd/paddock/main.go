@@ -9,12 +9,19 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/paddockhq/paddock/internal/sandbox/guest"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	// The guest agent runs inside each environment as PID 1; it owns its
+	// signals, so it starts before anything else is set up.
+	if len(os.Args) > 1 && os.Args[1] == "guest" {
+		os.Exit(guest.Main(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -35,6 +42,7 @@ func commands() []command {
 			_, err := fmt.Fprintln(stdout, "paddock", version)
 			return err
 		}},
+
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,11 +30,19 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 	cfg := defaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Data = t.TempDir()
+	// The environments' unprivileged root must traverse to their rootfs.
+	for d := cfg.Data; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg.AdminPassword = testAdminPassword
 	cfg.Log.Requests = false
 	cfg.RateLimits.Auth = 1000
 	cfg.RateLimits.Other = 10000
 	cfg.RateLimits.LoginFailures = 1000
+	cfg.Sandbox.GuestBinary = paddockBin
+	cfg.Sandbox.StopGrace = Duration(2 * time.Second)
 	if edit != nil {
 		edit(&cfg)
 	}

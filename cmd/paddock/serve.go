@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"debug/elf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,6 +25,9 @@ import (
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/auth"
 	"github.com/paddockhq/paddock/internal/httpapi"
+	"github.com/paddockhq/paddock/internal/image"
+	"github.com/paddockhq/paddock/internal/sandbox"
+	"github.com/paddockhq/paddock/internal/sandbox/oci"
 	"github.com/paddockhq/paddock/internal/store"
 )
 
@@ -56,6 +60,18 @@ func registerServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "log format: text or json (env PADDOCK_LOG_FORMAT)")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "log level: debug, info, warn, error (env PADDOCK_LOG_LEVEL)")
 	fs.BoolVar(&c.Auth.Captcha, "captcha", c.Auth.Captcha, "require a captcha on admin login (env PADDOCK_CAPTCHA)")
+	fs.StringVar(&c.Sandbox.DefaultRuntimeClass, "default-runtime-class", c.Sandbox.DefaultRuntimeClass, "runtime class of environments that name none: runc or gvisor (env PADDOCK_DEFAULT_RUNTIME_CLASS)")
+	fs.Func("registry-mirror", "HOST=URL: pull images of registry HOST from URL, e.g. docker.io=http://127.0.0.1:5000 (repeatable; env PADDOCK_REGISTRY_MIRRORS=HOST=URL,...)", func(v string) error {
+		host, u, ok := strings.Cut(v, "=")
+		if !ok || host == "" || u == "" {
+			return fmt.Errorf("want HOST=URL, got %q", v)
+		}
+		if c.Images.Mirrors == nil {
+			c.Images.Mirrors = map[string]string{}
+		}
+		c.Images.Mirrors[host] = u
+		return nil
+	})
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -86,6 +102,7 @@ type Main struct {
 
 	db       *store.DB
 	api      *httpapi.Server
+	images   *image.Store
 	listener net.Listener
 	server   *http.Server
 	cancel   context.CancelFunc
@@ -113,12 +130,22 @@ func (m *Main) URL() string {
 // the server is listening; Close stops it.
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.Config
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+	// 0711: environments' unprivileged root must traverse the data
+	// directory to reach its rootfs under <data>/sandbox; nothing in it can
+	// be listed, and the secrets in it are 0600.
+	if err := os.MkdirAll(cfg.Data, 0o711); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
+	}
+	if err := os.Chmod(cfg.Data, 0o711); err != nil {
+		return fmt.Errorf("data directory: %w", err)
 	}
 	dsn := cfg.Database
 	if dsn == "" {
 		dsn = filepath.Join(cfg.Data, "paddock.db")
+		// SQLite gives its journal files the database file's mode.
+		if f, err := os.OpenFile(dsn, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
+			f.Close()
+		}
 	}
 	db, err := store.Open(ctx, dsn)
 	if err != nil {
@@ -138,6 +165,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	tokens, err := auth.NewTokens(signingKey, time.Duration(cfg.Auth.TokenTTL), tokenStore)
+	if err != nil {
+		return err
+	}
+	envStore := store.NewEnvironmentService(db)
+	manager, err := m.sandbox(envStore)
 	if err != nil {
 		return err
 	}
@@ -164,6 +196,10 @@ func (m *Main) Run(ctx context.Context) error {
 		Limiter:  auth.NewMemoryLimiter(),
 		Captchas: auth.NewCaptchas(deriveKey(signingKey, "captcha"), 5*time.Minute),
 		Ping:     db.Ping,
+		Runtime:  manager,
+
+		Environments:     manager,
+		EnvironmentStore: envStore,
 		Registry: reg,
 		Gatherer: reg,
 		Logger:   m.Log,
@@ -188,6 +224,11 @@ func (m *Main) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	m.goBackground(func() { m.sweepTokens(bg, tokenStore) })
+	m.goBackground(func() {
+		if err := manager.Run(bg); err != nil {
+			m.Log.Error("sandbox manager", "err", err)
+		}
+	})
 	m.goBackground(func() {
 		if err := m.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("serve", "err", err)
@@ -224,6 +265,61 @@ func (m *Main) Close() error {
 	}
 	m.closers = nil
 	return errors.Join(errs...)
+}
+
+// sandbox opens the image store and the oci runtime and returns the
+// Manager of environments over them; Close releases them.
+func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error) {
+	cfg := m.Config
+	images, err := image.Open(image.Options{
+		Dir: filepath.Join(cfg.Data, "images"), UIDShift: uint32(cfg.Sandbox.UIDShift),
+		Mirrors: cfg.Images.Mirrors, Logger: m.Log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	guestBin := cfg.Sandbox.GuestBinary
+	if guestBin == "" {
+		if guestBin, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find the paddock binary for the guest agent: %w", err)
+		}
+	}
+	if err := checkStatic(guestBin); err != nil {
+		return nil, err
+	}
+	rt, err := oci.New(oci.Config{
+		StateDir: filepath.Join(cfg.Data, "sandbox"), RuncPath: cfg.Sandbox.RuncPath, RunscPath: cfg.Sandbox.RunscPath,
+		RunscPlatform: cfg.Sandbox.RunscPlatform, UIDShift: cfg.Sandbox.UIDShift, GuestBinary: guestBin,
+		MaxOutput: int(cfg.Sandbox.MaxExecOutput), Logger: m.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.closers = append(m.closers, rt.Close)
+	mgr := sandbox.NewManager(sandbox.Config{
+		DefaultRuntimeClass: cfg.Sandbox.DefaultRuntimeClass, DefaultTimeout: time.Duration(cfg.Sandbox.DefaultTimeout),
+		PidsLimit: cfg.Sandbox.PidsLimit, MaxExecOutput: int(cfg.Sandbox.MaxExecOutput), NodeLabels: cfg.Sandbox.NodeLabels,
+		StopGrace: time.Duration(cfg.Sandbox.StopGrace), LogDir: filepath.Join(cfg.Data, "logs"),
+	}, envs, images, rt, m.Log)
+	m.closers = append(m.closers, mgr.Close)
+	m.images = images
+	return mgr, nil
+}
+
+// checkStatic refuses a guest binary that needs a dynamic loader: it runs
+// inside images whose libc is unknown.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("guest binary %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("guest binary %s is dynamically linked; build paddock with CGO_ENABLED=0 (make build) or set PADDOCK_GUEST_BINARY to a static build", path)
+		}
+	}
+	return nil
 }
 
 // ensureAdmin creates the first admin on a store with no users, with the

@@ -50,6 +50,14 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/api-keys", env, catOther, authenticated, s.handleAPIKeyCreate, doc{tag: "api-keys", summary: "Create an API key; the secret is returned once", body: apiKeyCreateRequest{}, resp: apiKeyCreatedResponse{}, status: http.StatusCreated}},
 		{"DELETE", "/api/v1/api-keys/{id}", env, catOther, authenticated, s.handleAPIKeyDelete, doc{tag: "api-keys", summary: "Revoke an API key", params: idParam{}, status: http.StatusNoContent}},
 
+		// Environments (seed 004).
+		{"POST", "/api/v1/environments", env, catEnvironmentCreate, authenticated, s.handleEnvironmentCreate, doc{tag: "environments", summary: "Create an environment; it starts in the background (status pending, then running or failed)", body: environmentCreateRequest{}, resp: environmentResponse{}, status: http.StatusCreated}},
+		{"GET", "/api/v1/environments", env, catOther, authenticated, s.handleEnvironmentList, doc{tag: "environments", summary: "List environments, filtered by status and label selector", params: environmentListParams{}, resp: environmentListResponse{}}},
+		{"GET", "/api/v1/environments/{id}", env, catOther, authenticated, s.handleEnvironmentGet, doc{tag: "environments", summary: "Get an environment with its CPU and memory use", params: idParam{}, resp: environmentResponse{}}},
+		{"DELETE", "/api/v1/environments/{id}", env, catOther, authenticated, s.handleEnvironmentDelete, doc{tag: "environments", summary: "Delete an environment (graceful, or immediate with force=true)", params: environmentDeleteParams{}, status: http.StatusNoContent}},
+		{"POST", "/api/v1/environments/{id}/exec", env, catExec, authenticated, s.handleEnvironmentExec, doc{tag: "environments", summary: "Run a command and return its output", params: idParam{}, body: execRequest{}, resp: execResponse{}}},
+		{"GET", "/api/v1/environments/{id}/logs", env, catOther, authenticated, s.handleEnvironmentLogs, doc{tag: "environments", summary: "The environment's log; follow=true streams it over SSE", params: logsParams{}, resp: logsResponse{}}},
+
 		// Identity, platform surface (seeds 000, 003).
 		{"POST", "/api/v1/admin/auth/login", plat, catAuth, public, s.handleAdminLogin, doc{tag: "admin-auth", summary: "Log in (JSON or form), with a captcha when enabled", body: adminLoginRequest{}, form: true, resp: adminLoginResponse{}}},
 		{"POST", "/api/v1/admin/auth/logout", plat, catAuth, authenticated, s.handleAdminLogout, doc{tag: "admin-auth", summary: "Log out: the token stops working at once", resp: messageResponse{}}},

@@ -81,6 +81,9 @@ type Deps struct {
 	Limiter  auth.Limiter
 	Captchas *auth.Captchas
 	Runtime  Runtime                         // nil until a sandbox runtime is wired
+
+	Environments     Environments               // the sandbox Manager
+	EnvironmentStore paddock.EnvironmentService // reads of environments
 	Ping     func(ctx context.Context) error // checks the store
 	Registry prometheus.Registerer           // nil: metrics are kept in a private registry
 	Gatherer prometheus.Gatherer

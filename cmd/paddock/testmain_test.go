@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// paddockBin is a static build of this command, made once for the tests:
+// it is the guest agent of the environments the tests create, and the
+// binary the CLI and restart tests run.
+var paddockBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "paddock-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Chmod(dir, 0o755) // environments' unprivileged root must reach the guest
+	paddockBin = filepath.Join(dir, "paddock")
+	build := exec.Command("go", "build", "-trimpath", "-o", paddockBin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build paddock: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
