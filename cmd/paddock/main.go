@@ -42,7 +42,6 @@ func commands() []command {
 			_, err := fmt.Fprintln(stdout, "paddock", version)
 			return err
 		}},
-
 	}
 }
 

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"debug/elf"
 	"crypto/hmac"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -200,9 +200,9 @@ func (m *Main) Run(ctx context.Context) error {
 
 		Environments:     manager,
 		EnvironmentStore: envStore,
-		Registry: reg,
-		Gatherer: reg,
-		Logger:   m.Log,
+		Registry:         reg,
+		Gatherer:         reg,
+		Logger:           m.Log,
 	})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)

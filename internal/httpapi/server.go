@@ -80,14 +80,14 @@ type Deps struct {
 	Auth     Authenticator
 	Limiter  auth.Limiter
 	Captchas *auth.Captchas
-	Runtime  Runtime                         // nil until a sandbox runtime is wired
+	Runtime  Runtime // nil until a sandbox runtime is wired
 
-	Environments     Environments               // the sandbox Manager
-	EnvironmentStore paddock.EnvironmentService // reads of environments
-	Ping     func(ctx context.Context) error // checks the store
-	Registry prometheus.Registerer           // nil: metrics are kept in a private registry
-	Gatherer prometheus.Gatherer
-	Logger   *slog.Logger
+	Environments     Environments                    // the sandbox Manager
+	EnvironmentStore paddock.EnvironmentService      // reads of environments
+	Ping             func(ctx context.Context) error // checks the store
+	Registry         prometheus.Registerer           // nil: metrics are kept in a private registry
+	Gatherer         prometheus.Gatherer
+	Logger           *slog.Logger
 }
 
 // Server is the HTTP API.
