@@ -74,8 +74,7 @@ type Runtime interface {
 	// Stats reports the environment's resource use.
 	Stats(ctx context.Context, id string) (*Stats, error)
 	// Alive reports whether the environment is running and, if not, why
-	// ("exited", "oom", "missing"). A paused environment (frozen or
-	// hibernated) is alive, with why "paused".
+	// ("exited", "oom", "missing").
 	Alive(ctx context.Context, id string) (bool, string, error)
 	// List returns the ids the driver holds any state for.
 	List(ctx context.Context) ([]string, error)
@@ -84,30 +83,4 @@ type Runtime interface {
 	// Close releases the driver's host-side resources. Environments keep
 	// running; a new Runtime on the same state picks them up again.
 	Close() error
-	// Pause suspends every process of a running environment: PauseFreeze
-	// stops them in place with their memory, PauseHibernate saves them to
-	// disk and frees their memory (EInvalid where the class cannot). The
-	// paused state survives a new Runtime on the same state. Pausing a
-	// paused environment is EConflict.
-	Pause(ctx context.Context, id string, mode PauseMode) error
-	// Resume continues a paused environment, processes and memory as they
-	// were, and returns once its guest answers. Resuming an environment
-	// that is not paused is EConflict.
-	Resume(ctx context.Context, id string) error
 }
-
-// PauseMode is how Pause suspends an environment.
-type PauseMode string
-
-const (
-	// PauseFreeze stops the processes where they are (the cgroup freezer,
-	// or the gVisor kernel's scheduler); memory stays allocated and resume
-	// takes milliseconds.
-	PauseFreeze PauseMode = "freeze"
-	// PauseHibernate checkpoints processes and memory to disk and stops
-	// the sandbox, freeing its memory; resume restores it (gVisor only).
-	PauseHibernate PauseMode = "hibernate"
-)
-
-// Valid reports whether m is a known mode.
-func (m PauseMode) Valid() bool { return m == PauseFreeze || m == PauseHibernate }

@@ -86,20 +86,13 @@ type record struct {
 	LogPath   string    `json:"log_path"`
 	MaxOutput int       `json:"max_output,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
-	// Paused is how the environment is paused, "" when it is not: a
-	// hibernated environment has no container left, so only this says it
-	// is not dead (see pause.go).
-	Paused sandbox.PauseMode `json:"paused,omitempty"`
 }
 
 // envState is the live host side of one environment.
 type envState struct {
-	rec record // rec.Paused is guarded by mu
+	rec record
 	dir string
 	ln  *net.UnixListener
-
-	// op serializes Pause, Resume and Stop: each changes what runs.
-	op sync.Mutex
 
 	mu       sync.Mutex
 	client   *guest.Client
