@@ -22,3 +22,11 @@ type ImageConfig struct {
 	WorkingDir string   `json:"working_dir,omitempty"`
 	User       string   `json:"user,omitempty"`
 }
+
+// ImageProgress reports how a pull, import or build is going.
+type ImageProgress struct {
+	Phase   string `json:"phase"` // "resolve", "download", "unpack", "build", "done"
+	Current int64  `json:"current,omitempty"`
+	Total   int64  `json:"total,omitempty"`
+	Message string `json:"message,omitempty"`
+}

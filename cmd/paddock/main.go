@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,6 +39,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "serve", usage: "run the Paddock server", run: runServe},
+		{name: "login", usage: "log in to a server and remember the token", run: runLogin},
+		{name: "env", usage: "environments: create, ls, get, rm, exec, logs", run: runEnv},
+		{name: "image", usage: "images: pull, import, build, ls, rm", run: runImage},
 		{name: "version", usage: "print the version", run: func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "paddock", version)
 			return err
@@ -53,8 +57,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	for _, c := range commands() {
 		if c.name == args[0] {
 			if err := c.run(ctx, args[1:], stdin, stdout, stderr); err != nil {
-				if err == errUsage {
+				var exit exitError
+				switch {
+				case err == errUsage:
 					return 2
+				case errors.As(err, &exit):
+					return exit.code
 				}
 				fmt.Fprintf(stderr, "paddock %s: %v\n", c.name, err)
 				return 1

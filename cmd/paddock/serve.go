@@ -200,6 +200,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 		Environments:     manager,
 		EnvironmentStore: envStore,
+		Images:           apiImages{m.images},
 		Registry:         reg,
 		Gatherer:         reg,
 		Logger:           m.Log,
@@ -304,6 +305,14 @@ func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error
 	m.closers = append(m.closers, mgr.Close)
 	m.images = images
 	return mgr, nil
+}
+
+// apiImages adapts the image store to the API: builds through the API
+// choose packages and suite only (never hooks or mirrors, which run as root).
+type apiImages struct{ *image.Store }
+
+func (s apiImages) Build(ctx context.Context, name string, packages []string, suite string, progress func(paddock.ImageProgress)) (*paddock.Image, error) {
+	return s.Store.Build(ctx, name, image.BuildOptions{Packages: packages, Suite: suite}, progress)
 }
 
 // checkStatic refuses a guest binary that needs a dynamic loader: it runs

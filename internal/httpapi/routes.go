@@ -58,6 +58,12 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/environments/{id}/exec", env, catExec, authenticated, s.handleEnvironmentExec, doc{tag: "environments", summary: "Run a command and return its output", params: idParam{}, body: execRequest{}, resp: execResponse{}}},
 		{"GET", "/api/v1/environments/{id}/logs", env, catOther, authenticated, s.handleEnvironmentLogs, doc{tag: "environments", summary: "The environment's log; follow=true streams it over SSE", params: logsParams{}, resp: logsResponse{}}},
 
+		// Images in the local store.
+		{"GET", "/api/v1/images", env, catOther, authenticated, s.handleImageList, doc{tag: "images", summary: "List images in the local store", resp: imageListResponse{}}},
+		{"POST", "/api/v1/images", env, catOther, adminOnly, s.handleImageCreate, doc{tag: "images", summary: "Pull or build an image (admin); Accept: text/event-stream streams progress", body: imageCreateRequest{}, resp: imageResponse{}, status: http.StatusCreated}},
+		{"POST", "/api/v1/images/import", env, catOther, authenticated, s.handleImageImport, doc{tag: "images", summary: "Import a docker save or OCI layout archive sent as the body", params: imageImportParams{}, resp: imageResponse{}, status: http.StatusCreated}},
+		{"DELETE", "/api/v1/images/{name...}", env, catOther, adminOnly, s.handleImageDelete, doc{tag: "images", summary: "Remove an image no environment uses (admin)", params: imageNameParam{}, status: http.StatusNoContent}},
+
 		// Identity, platform surface (seeds 000, 003).
 		{"POST", "/api/v1/admin/auth/login", plat, catAuth, public, s.handleAdminLogin, doc{tag: "admin-auth", summary: "Log in (JSON or form), with a captcha when enabled", body: adminLoginRequest{}, form: true, resp: adminLoginResponse{}}},
 		{"POST", "/api/v1/admin/auth/logout", plat, catAuth, authenticated, s.handleAdminLogout, doc{tag: "admin-auth", summary: "Log out: the token stops working at once", resp: messageResponse{}}},

@@ -25,6 +25,7 @@ import (
 type Config struct {
 	Version        string
 	MaxBodyBytes   int64          // cap on JSON bodies (default 1 MiB)
+	MaxImportBytes int64          // cap on image archives (default 16 GiB)
 	RateLimits     RateLimits     // per principal and route category
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
 	CaptchaEnabled bool           // admin login checks captcha_id/captcha_code
@@ -45,6 +46,9 @@ type RateLimits struct {
 func (c *Config) setDefaults() {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxImportBytes <= 0 {
+		c.MaxImportBytes = 16 << 30
 	}
 	rl := &c.RateLimits
 	for _, d := range []struct {
@@ -84,6 +88,7 @@ type Deps struct {
 
 	Environments     Environments                    // the sandbox Manager
 	EnvironmentStore paddock.EnvironmentService      // reads of environments
+	Images           Images                          // the local image store
 	Ping             func(ctx context.Context) error // checks the store
 	Registry         prometheus.Registerer           // nil: metrics are kept in a private registry
 	Gatherer         prometheus.Gatherer

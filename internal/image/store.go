@@ -47,12 +47,7 @@ import (
 // Progress reports how far a Pull, Import or Build has got. Phase is one of
 // "resolve", "download", "unpack", "build" or "done"; Current and Total
 // count bytes in "download" and "unpack" (Total is 0 when unknown).
-type Progress struct {
-	Phase   string
-	Current int64
-	Total   int64
-	Message string
-}
+type Progress = paddock.ImageProgress
 
 // Options configures a Store.
 type Options struct {

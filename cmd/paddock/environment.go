@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/paddockhq/paddock/client"
+)
+
+// exitError carries a command's exit code out of `paddock env exec`.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// kvFlag collects repeated KEY=VALUE flags.
+type kvFlag map[string]string
+
+func (f kvFlag) String() string { return "" }
+func (f kvFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", v)
+	}
+	f[k] = val
+	return nil
+}
+
+func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	sub := map[string]func(context.Context, []string, io.Reader, io.Writer, io.Writer) error{
+		"create": envCreate, "ls": envList, "get": envGet, "rm": envRemove, "exec": envExec, "logs": envLogs,
+	}
+	if len(args) == 0 || sub[args[0]] == nil {
+		fmt.Fprintln(stderr, "Usage: paddock env create|ls|get|rm|exec|logs ...")
+		return errUsage
+	}
+	return sub[args[0]](ctx, args[1:], stdin, stdout, stderr)
+}
+
+func envCreate(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("env create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: paddock env create NAME [flags] [-- COMMAND ARGS...]")
+		fs.PrintDefaults()
+	}
+	in := client.CreateEnvironment{Env: kvFlag{}, Labels: kvFlag{}, NodeSelector: kvFlag{}}
+	fs.StringVar(&in.Image, "image", "python:3.11-slim", "image")
+	fs.StringVar(&in.Resources.CPU, "cpu", "1", "CPU limit, e.g. 500m or 2")
+	fs.StringVar(&in.Resources.Memory, "memory", "512Mi", "memory limit")
+	fs.StringVar(&in.Resources.Storage, "storage", "1Gi", "writable storage limit")
+	fs.IntVar(&in.Timeout, "timeout", 0, "lifetime in seconds (default: the server's, 3600)")
+	fs.Var(kvFlag(in.Env), "env", "environment variable KEY=VALUE (repeatable)")
+	fs.Var(kvFlag(in.Labels), "label", "label KEY=VALUE (repeatable)")
+	fs.Var(kvFlag(in.NodeSelector), "node-selector", "node label KEY=VALUE the node must have (repeatable)")
+	class := fs.String("runtime-class", "", "runc or gvisor (default: the server's)")
+	noInternet := fs.Bool("no-internet", false, "deny egress to the internet")
+	wait := fs.Bool("wait", true, "wait until the environment runs")
+	name, rest := firstArg(args)
+	if err := fs.Parse(rest); err != nil {
+		return errUsage
+	}
+	if name == "" {
+		fs.Usage()
+		return errUsage
+	}
+	in.Name = name
+	in.Command = fs.Args()
+	iso := map[string]any{}
+	if *class != "" {
+		iso["runtime_class"] = *class
+	}
+	if *noInternet {
+		iso["network_policy"] = map[string]any{"allow_internet": false}
+	}
+	if len(iso) > 0 {
+		in.Isolation = iso
+	}
+	c, err := apiClient()
+	if err != nil {
+		return err
+	}
+	e, err := c.CreateEnvironment(ctx, &in)
+	if err != nil {
+		return err
+	}
+	if *wait {
+		if e, err = c.WaitEnvironment(ctx, e.ID); err != nil {
+			return err
+		}
+		if e.Status == "failed" {
+			return fmt.Errorf("environment %s failed: %s", e.ID, e.Reason)
+		}
+	}
+	fmt.Fprintln(stdout, e.ID)
+	return nil
+}
+
+// firstArg splits a leading positional argument from the flags after it.
+func firstArg(args []string) (string, []string) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
+func envList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("env ls", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	status := fs.String("status", "", "only environments with this status")
+	label := fs.String("label", "", "label selector, e.g. project=x,tier!=db")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	c, err := apiClient()
+	if err != nil {
+		return err
+	}
+	l, err := c.Environments(ctx, *status, *label, 1000, 0)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, l)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tIMAGE\tCPU\tMEMORY\tAGE")
+	for _, e := range l.Environments {
+		status := e.Status
+		if e.Reason != "" && e.Status == "failed" {
+			status += " (" + e.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Name, status, e.Image, e.Resources.CPU, e.Resources.Memory, age(e.CreatedAt))
+	}
+	return tw.Flush()
+}
+
+func age(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func envGet(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "Usage: paddock env get ID")
+		return errUsage
+	}
+	c, err := apiClient()
+	if err != nil {
+		return err
+	}
+	e, err := c.Environment(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, e)
+}
+
+func envRemove(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("env rm", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	force := fs.Bool("force", false, "kill at once, without the grace period")
+	id, rest := firstArg(args)
+	if err := fs.Parse(rest); err != nil || id == "" {
+		fmt.Fprintln(stderr, "Usage: paddock env rm ID [--force]")
+		return errUsage
+	}
+	c, err := apiClient()
+	if err != nil {
+		return err
+	}
+	if err := c.DeleteEnvironment(ctx, id, *force); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, id)
+	return nil
+}
+
+func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("env exec", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: paddock env exec ID [flags] -- COMMAND ARGS...")
+		fs.PrintDefaults()
+	}
+	timeout := fs.Int("timeout", 30, "seconds before the command is killed")
+	dir := fs.String("workdir", "", "working directory")
+	env := kvFlag{}
+	fs.Var(env, "env", "environment variable KEY=VALUE (repeatable)")
+	id, rest := firstArg(args)
+	if err := fs.Parse(rest); err != nil {
+		return errUsage
+	}
+	if id == "" || fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	c, err := apiClient()
+	if err != nil {
+		return err
+	}
+	res, err := c.Exec(ctx, id, &client.ExecRequest{Command: fs.Args(), Timeout: *timeout, WorkingDir: *dir, Env: env})
+	if err != nil {
+		return err
+	}
+	io.WriteString(stdout, res.Stdout)
+	io.WriteString(stderr, res.Stderr)
+	switch {
+	case res.TimedOut:
+		fmt.Fprintf(stderr, "paddock: command timed out after %d s\n", *timeout)
+	case res.OOMKilled:
+		fmt.Fprintln(stderr, "paddock: command was killed: out of memory")
+	case res.Truncated:
+		fmt.Fprintln(stderr, "paddock: output was truncated")
+	}
+	if res.ExitCode != 0 {
+		return exitError{res.ExitCode}
+	}
+	return nil
+}
+
+func envLogs(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("env logs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	follow := fs.Bool("f", false, "follow: print new lines as they come")
+	tail := fs.Int("tail", 0, "only the last N lines")
+	timestamps := fs.Bool("timestamps", false, "prefix lines with their time")
+	id, rest := firstArg(args)
+	if err := fs.Parse(rest); err != nil || id == "" {
+		fmt.Fprintln(stderr, "Usage: paddock env logs ID [-f] [--tail N] [--timestamps]")
+		return errUsage
+	}
+	c, err := apiClient()
+	if err != nil {
+		return err
+	}
+	print := func(e client.LogEntry) error {
+		w := stdout
+		if e.Stream == "stderr" {
+			w = stderr
+		}
+		if *timestamps && e.Timestamp != nil {
+			fmt.Fprintf(w, "%s ", e.Timestamp.Local().Format(time.RFC3339))
+		}
+		_, err := fmt.Fprintln(w, e.Message)
+		return err
+	}
+	if *follow {
+		return c.FollowLogs(ctx, id, *tail, print)
+	}
+	entries, err := c.Logs(ctx, id, *tail)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := print(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

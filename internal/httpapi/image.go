@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paddockhq/paddock"
+)
+
+// Images is the local image store.
+type Images interface {
+	Images(ctx context.Context) ([]*paddock.Image, error)
+	Image(ctx context.Context, ref string) (*paddock.Image, error)
+	Pull(ctx context.Context, ref string, progress func(paddock.ImageProgress)) (*paddock.Image, error)
+	Import(ctx context.Context, name string, r io.Reader, progress func(paddock.ImageProgress)) (*paddock.Image, error)
+	Build(ctx context.Context, name string, packages []string, suite string, progress func(paddock.ImageProgress)) (*paddock.Image, error)
+	Remove(ctx context.Context, ref string) error
+}
+
+type imageResponse struct {
+	Name      string    `json:"name"`
+	Digest    string    `json:"digest"`
+	Size      int64     `json:"size"`
+	Source    string    `json:"source" enum:"pull,import,build"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func toImageResponse(i *paddock.Image) imageResponse {
+	return imageResponse{Name: i.Name, Digest: i.Digest, Size: i.Size, Source: i.Source, CreatedAt: i.CreatedAt}
+}
+
+type imageListResponse struct {
+	Images []imageResponse `json:"images"`
+}
+
+type imageCreateRequest struct {
+	Action   string   `json:"action" required:"true" enum:"pull,build"`
+	Name     string   `json:"name" required:"true" description:"reference to pull, or name of the image to build"`
+	Packages []string `json:"packages,omitempty" description:"build: Debian packages to install"`
+	Suite    string   `json:"suite,omitempty" description:"build: Debian suite (default bookworm)"`
+}
+
+type imageImportParams struct {
+	Name string `query:"name" description:"name for the image; default: the tag inside the archive"`
+}
+
+type imageNameParam struct {
+	Name string `path:"name" description:"image reference, e.g. python:3.11-slim"`
+}
+
+func (s *Server) handleImageList(w http.ResponseWriter, r *http.Request) error {
+	imgs, err := s.Images.Images(r.Context())
+	if err != nil {
+		return err
+	}
+	out := imageListResponse{Images: make([]imageResponse, len(imgs))}
+	for i, img := range imgs {
+		out.Images[i] = toImageResponse(img)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// handleImageCreate pulls or builds an image. With Accept:
+// text/event-stream it streams "progress" events, then one "image" event
+// (or "error"); otherwise it answers when done.
+func (s *Server) handleImageCreate(w http.ResponseWriter, r *http.Request) error {
+	var req imageCreateRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Name) == "" {
+		return paddock.Errorf(paddock.EInvalid, "field \"name\" is required")
+	}
+	var run func(ctx context.Context, progress func(paddock.ImageProgress)) (*paddock.Image, error)
+	switch req.Action {
+	case "pull":
+		if len(req.Packages) > 0 || req.Suite != "" {
+			return paddock.Errorf(paddock.EInvalid, "fields \"packages\" and \"suite\" apply to action build only")
+		}
+		run = func(ctx context.Context, p func(paddock.ImageProgress)) (*paddock.Image, error) {
+			return s.Images.Pull(ctx, req.Name, p)
+		}
+	case "build":
+		run = func(ctx context.Context, p func(paddock.ImageProgress)) (*paddock.Image, error) {
+			return s.Images.Build(ctx, req.Name, req.Packages, req.Suite, p)
+		}
+	default:
+		return paddock.Errorf(paddock.EInvalid, "field \"action\" must be pull or build, not %q (import with POST /api/v1/images/import)", req.Action)
+	}
+	return s.runImageJob(w, r, run)
+}
+
+// handleImageImport imports a `docker save` or OCI layout archive sent as
+// the request body, streamed (never held in memory).
+func (s *Server) handleImageImport(w http.ResponseWriter, r *http.Request) error {
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxImportBytes)
+	return s.runImageJob(w, r, func(ctx context.Context, p func(paddock.ImageProgress)) (*paddock.Image, error) {
+		img, err := s.Images.Import(ctx, r.URL.Query().Get("name"), body, p)
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, paddock.Errorf(paddock.ETooLarge, "image archive exceeds %d bytes", tooBig.Limit)
+		}
+		return img, err
+	})
+}
+
+func (s *Server) runImageJob(w http.ResponseWriter, r *http.Request, run func(context.Context, func(paddock.ImageProgress)) (*paddock.Image, error)) error {
+	if !wantsSSE(r) {
+		img, err := run(r.Context(), nil)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, toImageResponse(img))
+	}
+	sse := startSSE(w)
+	var mu sync.Mutex // progress may be reported from several goroutines
+	last := time.Time{}
+	img, err := run(r.Context(), func(p paddock.ImageProgress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p.Phase == "download" || p.Phase == "unpack" { // at most 10 byte counts a second
+			if now := time.Now(); now.Sub(last) < 100*time.Millisecond && p.Current != p.Total {
+				return
+			} else {
+				last = now
+			}
+		}
+		b, _ := json.Marshal(p)
+		_ = sse.event("", "progress", string(b))
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		code := paddock.ErrorCode(err)
+		if code == paddock.EInternal {
+			s.log.ErrorContext(r.Context(), "image job failed", "request_id", requestID(r.Context()), "err", err)
+		}
+		b, _ := json.Marshal(errorBody(surfaceEnvironments, code, paddock.ErrorMessage(err)))
+		return sse.event("", "error", string(b))
+	}
+	b, _ := json.Marshal(toImageResponse(img))
+	return sse.event("", "image", string(b))
+}
+
+func (s *Server) handleImageDelete(w http.ResponseWriter, r *http.Request) error {
+	ref := r.PathValue("name")
+	img, err := s.Images.Image(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	// Environments share the unpacked tree read-only: removing it under a
+	// live environment would pull its root away.
+	envs, _, err := s.EnvironmentStore.Environments(r.Context(), paddock.EnvironmentFilter{Statuses: []paddock.EnvironmentStatus{
+		paddock.EnvironmentPending, paddock.EnvironmentRunning, paddock.EnvironmentPaused, paddock.EnvironmentTerminating,
+	}})
+	if err != nil {
+		return err
+	}
+	for _, e := range envs {
+		if u, err := s.Images.Image(r.Context(), e.Image); err == nil && u.Digest == img.Digest {
+			return paddock.Errorf(paddock.EConflict, "image %s is used by environment %s; delete the environment first", img.Name, e.ID)
+		}
+	}
+	if err := s.Images.Remove(r.Context(), ref); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
