@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -98,3 +99,5 @@ func paced(ctx context.Context, conc int, rate float64, d time.Duration, newReq 
 	run(d/5, false) // warm up connections and caches
 	return run(d, true)
 }
+
+func numCPU() int { return runtime.NumCPU() }

@@ -3,6 +3,8 @@
 //
 //	auth     authenticated GET /api/v1/auth/me over real HTTP (API key, JWT)
 //	         vs a bare net/http server answering the same JSON
+//	sandbox  create-to-first-exec vs bare runc/runsc run, exec round trip vs
+//	         runc exec, host memory per idle environment (needs root)
 //
 // It starts the paddock binary (./bin/paddock, built by make) as a separate
 // process on a temporary data directory.
@@ -32,13 +34,17 @@ func main() {
 	}
 	conc := fs.Int("c", 50, "concurrent clients")
 	dur := fs.Duration("d", 0, "duration of each measurement (default per suite)")
+	runs := fs.Int("runs", 20, "sandbox: runs per measurement")
+	idle := fs.Int("idle", 50, "sandbox: idle environments for the memory measurement")
 	_ = fs.Parse(os.Args[1:])
 	var err error
 	switch suite {
 	case "auth":
 		err = benchAuth(ctx, *bin, *conc, *dur)
+	case "sandbox":
+		err = benchSandbox(ctx, *bin, *runs, *idle)
 	default:
-		err = fmt.Errorf("unknown suite %q (want auth)", suite)
+		err = fmt.Errorf("unknown suite %q (want auth or sandbox)", suite)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

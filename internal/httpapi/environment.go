@@ -19,6 +19,7 @@ type Environments interface {
 	Exec(ctx context.Context, id string, req *paddock.ExecRequest) (*paddock.ExecResult, error)
 	Logs(ctx context.Context, id string, tail int) ([]paddock.LogEntry, error)
 	FollowLogs(ctx context.Context, id string, tail int) (<-chan paddock.LogEntry, error)
+	WaitStarted(ctx context.Context, id string) (*paddock.Environment, error)
 	Metrics(ctx context.Context, id string) (cpu, memory string, err error)
 }
 
@@ -75,6 +76,10 @@ func toEnvironmentResponse(e *paddock.Environment) environmentResponse {
 		r.Isolation = &iso
 	}
 	return r
+}
+
+type environmentCreateParams struct {
+	Wait bool `query:"wait" description:"answer once the environment runs or failed, instead of at once with status pending"`
 }
 
 type environmentListParams struct {
@@ -234,8 +239,19 @@ func (s *Server) handleEnvironmentCreate(w http.ResponseWriter, r *http.Request)
 			return paddock.Errorf(paddock.EInvalid, "label %q has an invalid value: at most 255 characters, no ',' or '='", k)
 		}
 	}
+	wait, err := queryBool(r, "wait", false)
+	if err != nil {
+		return err
+	}
 	if err := s.Environments.Create(r.Context(), env); err != nil {
 		return err
+	}
+	if wait {
+		started, err := s.Environments.WaitStarted(r.Context(), env.ID)
+		if err != nil {
+			return err
+		}
+		env = started
 	}
 	return writeJSON(w, http.StatusCreated, toEnvironmentResponse(env))
 }

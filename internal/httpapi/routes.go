@@ -51,7 +51,7 @@ func (s *Server) routeTable() []route {
 		{"DELETE", "/api/v1/api-keys/{id}", env, catOther, authenticated, s.handleAPIKeyDelete, doc{tag: "api-keys", summary: "Revoke an API key", params: idParam{}, status: http.StatusNoContent}},
 
 		// Environments (seed 004).
-		{"POST", "/api/v1/environments", env, catEnvironmentCreate, authenticated, s.handleEnvironmentCreate, doc{tag: "environments", summary: "Create an environment; it starts in the background (status pending, then running or failed)", body: environmentCreateRequest{}, resp: environmentResponse{}, status: http.StatusCreated}},
+		{"POST", "/api/v1/environments", env, catEnvironmentCreate, authenticated, s.handleEnvironmentCreate, doc{tag: "environments", summary: "Create an environment; it starts in the background (status pending, then running or failed) unless wait=true", params: environmentCreateParams{}, body: environmentCreateRequest{}, resp: environmentResponse{}, status: http.StatusCreated}},
 		{"GET", "/api/v1/environments", env, catOther, authenticated, s.handleEnvironmentList, doc{tag: "environments", summary: "List environments, filtered by status and label selector", params: environmentListParams{}, resp: environmentListResponse{}}},
 		{"GET", "/api/v1/environments/{id}", env, catOther, authenticated, s.handleEnvironmentGet, doc{tag: "environments", summary: "Get an environment with its CPU and memory use", params: idParam{}, resp: environmentResponse{}}},
 		{"DELETE", "/api/v1/environments/{id}", env, catOther, authenticated, s.handleEnvironmentDelete, doc{tag: "environments", summary: "Delete an environment (graceful, or immediate with force=true)", params: environmentDeleteParams{}, status: http.StatusNoContent}},

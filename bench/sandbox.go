@@ -1,0 +1,377 @@
+package main
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// benchSandbox measures, on one busybox image and the command `true`:
+// create-to-first-exec-result of Paddock (runc, gVisor) against bare
+// `runc run` / `runsc run`; exec round trip against `runc exec`; and host
+// memory per idle environment with n environments up.
+func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
+	for _, b := range []string{"runc", "runsc", "/bin/busybox"} {
+		if _, err := exec.LookPath(b); err != nil {
+			return fmt.Errorf("the sandbox suite needs %s (apt-get install runc runsc busybox-static)", b)
+		}
+	}
+	work, err := os.MkdirTemp("", "paddock-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if err := os.Chmod(work, 0o711); err != nil {
+		return err
+	}
+	rootfs := filepath.Join(work, "rootfs")
+	if err := busyboxRootfs(rootfs); err != nil {
+		return err
+	}
+	archive := filepath.Join(work, "busybox.tar")
+	if err := imageArchive(rootfs, archive); err != nil {
+		return err
+	}
+
+	data := filepath.Join(work, "data")
+	url, stop, err := startPaddock(ctx, bin, data, map[string]string{
+		"PADDOCK_ADMIN_PASSWORD": "bench-password", "PADDOCK_LOG_REQUESTS": "false", "PADDOCK_LOG_LEVEL": "warn",
+		"PADDOCK_RATE_LIMIT_OTHER": "100000000", "PADDOCK_RATE_LIMIT_EXEC": "100000000", "PADDOCK_RATE_LIMIT_ENVIRONMENT_CREATE": "100000000",
+		"PADDOCK_STOP_GRACE": "1s",
+	})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	tok, err := loginToken(url)
+	if err != nil {
+		return err
+	}
+	api := &apiClient{url: url, token: tok}
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	err = api.call("POST", "/api/v1/images/import?name=busybox:bench", f, nil)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("import image: %w", err)
+	}
+
+	fmt.Printf("sandbox: busybox image, command `true`, %d runs each, %d CPUs\n", runs, numCPU())
+	fmt.Println("create to first exec result (p50, p90):")
+	for _, c := range []struct{ class, bare string }{{"runc", "runc"}, {"gvisor", "runsc"}} {
+		bare, err := bareRuns(ctx, work, rootfs, c.bare, runs)
+		if err != nil {
+			return fmt.Errorf("bare %s: %w", c.bare, err)
+		}
+		pd, err := paddockRuns(api, c.class, runs)
+		if err != nil {
+			return fmt.Errorf("paddock %s: %w", c.class, err)
+		}
+		ratio := float64(pct(pd, 50)) / float64(pct(bare, 50))
+		fmt.Printf("  bare %-6s run            p50 %7.1f ms  p90 %7.1f ms\n", c.bare, ms(pct(bare, 50)), ms(pct(bare, 90)))
+		fmt.Printf("  paddock %-6s create+exec  p50 %7.1f ms  p90 %7.1f ms  %.2fx bare  [%s]\n", c.class, ms(pct(pd, 50)), ms(pct(pd, 90)), ratio,
+			verdict(ratio <= 1.3, "target <= 1.3x"))
+	}
+
+	// Exec round trip on one running environment.
+	var env struct{ ID string }
+	if err := api.call("POST", "/api/v1/environments?wait=true", envBody("runc"), &env); err != nil {
+		return err
+	}
+	var api1 []time.Duration
+	for i := 0; i < runs*10; i++ {
+		t0 := time.Now()
+		if err := api.call("POST", "/api/v1/environments/"+env.ID+"/exec", map[string]any{"command": []string{"true"}}, nil); err != nil {
+			return err
+		}
+		api1 = append(api1, time.Since(t0))
+	}
+	var runcExec []time.Duration
+	for i := 0; i < runs; i++ {
+		t0 := time.Now()
+		cmd := exec.CommandContext(ctx, "runc", "--root", filepath.Join(data, "sandbox", "runc"), "exec", env.ID, "true")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("runc exec: %v: %s", err, out)
+		}
+		runcExec = append(runcExec, time.Since(t0))
+	}
+	ratio := float64(pct(runcExec, 50)) / float64(pct(api1, 50))
+	fmt.Println("exec round trip of `true` on a running environment:")
+	fmt.Printf("  runc exec                   p50 %7.2f ms  p90 %7.2f ms\n", ms(pct(runcExec, 50)), ms(pct(runcExec, 90)))
+	fmt.Printf("  paddock exec over HTTP      p50 %7.2f ms  p90 %7.2f ms  %.1fx faster  [%s; %s]\n", ms(pct(api1, 50)), ms(pct(api1, 90)), ratio,
+		verdict(pct(api1, 50) < 3*time.Millisecond, "p50 < 3 ms"), verdict(ratio >= 15, "15x runc exec"))
+	_ = api.call("DELETE", "/api/v1/environments/"+env.ID+"?force=true", nil, nil)
+
+	// Host memory per idle environment.
+	before := memUsed()
+	var ids []string
+	for i := 0; i < idle; i++ {
+		var e struct{ ID, Status, Reason string }
+		if err := api.call("POST", "/api/v1/environments?wait=true", envBody("runc"), &e); err != nil {
+			return err
+		}
+		if e.Status != "running" {
+			return fmt.Errorf("environment %s: %s %s", e.ID, e.Status, e.Reason)
+		}
+		ids = append(ids, e.ID)
+	}
+	time.Sleep(2 * time.Second) // let the guests settle
+	after := memUsed()
+	per := float64(after-before) / float64(idle) / (1 << 20)
+	fmt.Printf("host memory per idle environment (%d runc environments, MemTotal-MemAvailable): %.2f MiB  [%s]\n", idle, per, verdict(per <= 10, "target <= 10 MiB"))
+	for _, id := range ids {
+		_ = api.call("DELETE", "/api/v1/environments/"+id+"?force=true", nil, nil)
+	}
+	return nil
+}
+
+func envBody(class string) map[string]any {
+	return map[string]any{
+		"name": "bench", "image": "busybox:bench", "timeout": 600,
+		"resources": map[string]string{"cpu": "1", "memory": "256Mi", "storage": "256Mi"},
+		"isolation": map[string]any{"runtime_class": class},
+	}
+}
+
+// paddockRuns times create (waiting until running) plus a first exec.
+func paddockRuns(api *apiClient, class string, runs int) ([]time.Duration, error) {
+	var out []time.Duration
+	for i := 0; i < runs+1; i++ {
+		t0 := time.Now()
+		var e struct{ ID, Status, Reason string }
+		if err := api.call("POST", "/api/v1/environments?wait=true", envBody(class), &e); err != nil {
+			return nil, err
+		}
+		if e.Status != "running" {
+			return nil, fmt.Errorf("environment %s: %s %s", e.ID, e.Status, e.Reason)
+		}
+		var res struct {
+			ExitCode int `json:"exit_code"`
+		}
+		if err := api.call("POST", "/api/v1/environments/"+e.ID+"/exec", map[string]any{"command": []string{"true"}}, &res); err != nil {
+			return nil, err
+		}
+		d := time.Since(t0)
+		if i > 0 { // the first run warms caches
+			out = append(out, d)
+		}
+		if err := api.call("DELETE", "/api/v1/environments/"+e.ID+"?force=true", nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// bareRuns times `runc run` / `runsc run` of `true` in a bundle on the
+// same tree, with the default spec of `runc spec`.
+func bareRuns(ctx context.Context, work, rootfs, runtime string, runs int) ([]time.Duration, error) {
+	bundle := filepath.Join(work, "bundle-"+runtime)
+	if err := os.MkdirAll(bundle, 0o755); err != nil {
+		return nil, err
+	}
+	spec := exec.CommandContext(ctx, "runc", "spec", "--bundle", bundle)
+	if out, err := spec.CombinedOutput(); err != nil && !strings.Contains(string(out), "exists") {
+		return nil, fmt.Errorf("runc spec: %v: %s", err, out)
+	}
+	cfgPath := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, err
+	}
+	cfg["root"] = map[string]any{"path": rootfs, "readonly": true}
+	proc := cfg["process"].(map[string]any)
+	proc["terminal"] = false
+	proc["args"] = []string{"true"}
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
+		return nil, err
+	}
+	state := filepath.Join(work, "state-"+runtime)
+	var out []time.Duration
+	for i := 0; i < runs+1; i++ {
+		id := fmt.Sprintf("bench-%s-%d", runtime, i)
+		args := []string{"--root", state, "run", "--bundle", bundle, id}
+		if runtime == "runsc" {
+			args = append([]string{"--root", state, "--platform", "ptrace", "--network", "none", "--ignore-cgroups"}, args[2:]...)
+		}
+		t0 := time.Now()
+		cmd := exec.CommandContext(ctx, runtime, args...)
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s run: %v: %s", runtime, err, o)
+		}
+		if i > 0 {
+			out = append(out, time.Since(t0))
+		}
+	}
+	return out, nil
+}
+
+// busyboxRootfs makes a tree with a static busybox and its applets.
+func busyboxRootfs(dir string) error {
+	for _, d := range []string{"bin", "tmp", "proc", "sys", "dev", "etc"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	b, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), b, 0o755); err != nil {
+		return err
+	}
+	for _, applet := range []string{"sh", "true", "sleep", "cat", "echo", "ls"} {
+		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil && !os.IsExist(err) {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/:/bin/sh\n"), 0o644)
+}
+
+// imageArchive writes a one-layer docker-save archive of dir.
+func imageArchive(dir, out string) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		link := ""
+		if fi.Mode()&os.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		h, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		h.Name, _ = filepath.Rel(dir, p)
+		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	layer, err := tarball.LayerFromReader(&buf)
+	if err != nil {
+		return err
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return err
+	}
+	img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}})
+	if err != nil {
+		return err
+	}
+	tag, err := name.NewTag("bench/busybox:bench")
+	if err != nil {
+		return err
+	}
+	return tarball.WriteToFile(out, tag, img)
+}
+
+// memUsed is MemTotal - MemAvailable in bytes.
+func memUsed() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var total, avail int64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var k string
+		var v int64
+		fmt.Sscanf(sc.Text(), "%s %d", &k, &v)
+		switch k {
+		case "MemTotal:":
+			total = v << 10
+		case "MemAvailable:":
+			avail = v << 10
+		}
+	}
+	return total - avail
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+// apiClient is a minimal JSON client for the harness.
+type apiClient struct{ url, token string }
+
+func (c *apiClient) call(method, path string, in, out any) error {
+	var body io.Reader
+	ct := "application/json"
+	switch v := in.(type) {
+	case nil:
+	case io.Reader:
+		body, ct = v, "application/x-tar"
+	default:
+		b, _ := json.Marshal(v)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.url+path, body)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", ct)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
