@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// process is `paddock serve` running as its own process, as users run it.
+type process struct {
+	cmd  *exec.Cmd
+	url  string
+	data string
+}
+
+// startProcess runs the static paddock binary on data and waits for it to
+// print the URL it listens on.
+func startProcess(t *testing.T, data, mirror string) *process {
+	t.Helper()
+	cmd := exec.Command(paddockBin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--registry-mirror", "docker.io="+mirror)
+	cmd.Env = append(os.Environ(), "PADDOCK_ADMIN_PASSWORD="+testAdminPassword, "PADDOCK_LOG_REQUESTS=false", "PADDOCK_STOP_GRACE=1s")
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, data: data}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("paddock did not start: %v\n%s", err, logs.String())
+	}
+	p.url = strings.TrimSpace(line[strings.LastIndex(line, " ")+1:])
+	// Environments outlive Paddock by design; a test must not leave any.
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			p.deleteEnvironments(t)
+		}
+	})
+	return p
+}
+
+// deleteEnvironments force-deletes every environment of the server.
+func (p *process) deleteEnvironments(t *testing.T) {
+	s := &testServer{url: p.url}
+	tok := s.login(t, "admin", testAdminPassword)
+	var list struct{ Environments []struct{ ID, Status string } }
+	s.expect(t, 200, req{method: "GET", path: "/api/v1/environments", token: tok}).json(t, &list)
+	for _, e := range list.Environments {
+		if e.Status != "terminated" && e.Status != "failed" {
+			s.do(t, req{method: "DELETE", path: "/api/v1/environments/" + e.ID + "?force=true", token: tok})
+		}
+	}
+}
+
+// cli runs a paddock command against p and returns its stdout and exit code.
+func (p *process) cli(t *testing.T, stdin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(paddockBin, args...)
+	cmd.Env = append(os.Environ(), "PADDOCK_CREDENTIALS="+filepath.Join(p.data, "..", "credentials.json"), "PADDOCK_URL="+p.url)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 && testing.Verbose() {
+		t.Logf("paddock %s: exit %d, stderr %s", strings.Join(args, " "), code, stderr.String())
+	}
+	return stdout.String(), code
+}
+
+func (p *process) mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, code := p.cli(t, "", args...)
+	if code != 0 {
+		t.Fatalf("paddock %s: exit %d", strings.Join(args, " "), code)
+	}
+	return out
+}
+
+// TestCLIAndRestart drives the CLI against a separate paddock process,
+// kills that process with SIGKILL, restarts it on the same data directory,
+// and checks that environments survived (exec works again) and that one
+// whose container died meanwhile is marked failed with the reason.
+func TestCLIAndRestart(t *testing.T) {
+	t.Parallel()
+	requireSandbox(t)
+	mirror := testRegistry(t)
+	base := t.TempDir()
+	data := filepath.Join(base, "data")
+	for _, d := range []string{base, filepath.Dir(base)} {
+		os.Chmod(d, 0o711)
+	}
+	p := startProcess(t, data, mirror)
+
+	if out, code := p.cli(t, testAdminPassword+"\n", "login", "--server", p.url, "--username", "admin", "--password-stdin"); code != 0 || !strings.Contains(out, "Logged in") {
+		t.Fatalf("login: %d %q", code, out)
+	}
+	if _, code := p.cli(t, "wrong\n", "login", "--server", p.url, "--password-stdin"); code != 1 {
+		t.Errorf("login with a wrong password: exit %d", code)
+	}
+	id := strings.TrimSpace(p.mustCLI(t, "env", "create", "cli-env", "--image", "python:3.11-slim", "--label", "via=cli", "--", "sh", "-c", "echo hello from the command; sleep infinity"))
+	if !strings.HasPrefix(id, "env-") {
+		t.Fatalf("env create printed %q", id)
+	}
+	victim := strings.TrimSpace(p.mustCLI(t, "env", "create", "victim", "--memory", "256Mi"))
+	if out := p.mustCLI(t, "env", "exec", id, "--", "python3", "-c", "print(40+2)"); out != "42\n" {
+		t.Errorf("exec printed %q", out)
+	}
+	if _, code := p.cli(t, "", "env", "exec", id, "--", "sh", "-c", "exit 3"); code != 3 {
+		t.Errorf("exec exit code %d, want 3", code)
+	}
+	if out := p.mustCLI(t, "env", "ls", "--label", "via=cli"); !strings.Contains(out, id) || strings.Contains(out, victim) || !strings.Contains(out, "running") {
+		t.Errorf("env ls:\n%s", out)
+	}
+	if out := p.mustCLI(t, "env", "get", id); !strings.Contains(out, `"status": "running"`) {
+		t.Errorf("env get:\n%s", out)
+	}
+	if out := p.mustCLI(t, "image", "ls"); !strings.Contains(out, "python:3.11-slim") {
+		t.Errorf("image ls:\n%s", out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.mustCLI(t, "env", "logs", id), "hello from the command") {
+		if time.Now().After(deadline) {
+			t.Fatal("the command's output never reached the log")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.mustCLI(t, "env", "exec", id, "--", "sh", "-c", "echo kept > /root/state")
+
+	// SIGKILL: no shutdown code runs.
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+	// While Paddock is down, the victim's container dies.
+	kill := exec.Command("runc", "--root", filepath.Join(data, "sandbox", "runc"), "kill", "--all", victim, "KILL")
+	if out, err := kill.CombinedOutput(); err != nil {
+		t.Fatalf("kill the victim: %v: %s", err, out)
+	}
+
+	p2 := startProcess(t, data, mirror)
+	p2.data = data
+	if out := p2.mustCLI(t, "env", "exec", id, "--", "cat", "/root/state"); out != "kept\n" {
+		t.Errorf("after restart, exec printed %q", out)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		out := p2.mustCLI(t, "env", "get", victim)
+		if strings.Contains(out, `"status": "failed"`) && strings.Contains(out, `"reason"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dead environment is not failed after restart:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p2.mustCLI(t, "env", "rm", id, "--force")
+	if out := p2.mustCLI(t, "env", "get", id); !strings.Contains(out, `"status": "terminated"`) {
+		t.Errorf("after rm:\n%s", out)
+	}
+	// Nothing of the environments is left on the host.
+	entries, _ := os.ReadDir(filepath.Join(data, "sandbox", "envs"))
+	if len(entries) != 0 {
+		t.Errorf("left in the state dir: %v", entries)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), data) {
+		t.Errorf("mounts left under %s", data)
+	}
+}
