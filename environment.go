@@ -89,7 +89,8 @@ type Environment struct {
 	Reason       string // why it failed, or how it ended
 	Image        string // as requested, e.g. "python:3.11-slim"
 	Resources    Resources
-	Timeout      int // lifetime in seconds
+	Timeout      int    // lifetime in seconds
+	OnTimeout    string // at the end of the lifetime: OnTimeoutDelete (also ""), OnTimeoutPause, OnTimeoutHibernate
 	Env          map[string]string
 	Command      []string
 	Labels       map[string]string
@@ -100,9 +101,19 @@ type Environment struct {
 	Namespace    string
 	CreatedAt    time.Time
 	StartedAt    *time.Time
-	ExpiresAt    *time.Time // when the reaper ends it
+	ExpiresAt    *time.Time // when the lifetime ends; nil while it does not run
 	EndedAt      *time.Time
+	// Lifetime left in seconds of an environment paused with its clock
+	// stopped (ExpiresAt is set from it on resume); 0 otherwise.
+	PausedRemaining int
 }
+
+// What happens to an environment when its lifetime ends.
+const (
+	OnTimeoutDelete    = "delete"
+	OnTimeoutPause     = "pause"     // freeze it: memory kept, resumable
+	OnTimeoutHibernate = "hibernate" // save it to disk (gVisor only)
+)
 
 // EnvironmentFilter selects environments. Zero fields do not filter.
 type EnvironmentFilter struct {
@@ -124,6 +135,13 @@ type EnvironmentUpdate struct {
 	EndedAt   *time.Time
 	Endpoint  *string
 	Namespace *string
+	Timeout   *int
+	OnTimeout *string
+	// PausedRemaining, when set, replaces Environment.PausedRemaining.
+	PausedRemaining *int
+	// Isolation, when set, replaces the isolation settings (used to expose
+	// ports after creation).
+	Isolation *Isolation
 }
 
 // EnvironmentService stores environments. Unknown ids are ENotFound.

@@ -24,7 +24,8 @@ type process struct {
 func startProcess(t *testing.T, data, mirror string) *process {
 	t.Helper()
 	cmd := exec.Command(paddockBin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--registry-mirror", "docker.io="+mirror)
-	cmd.Env = append(os.Environ(), "PADDOCK_ADMIN_PASSWORD="+testAdminPassword, "PADDOCK_LOG_REQUESTS=false", "PADDOCK_STOP_GRACE=1s")
+	cmd.Env = append(os.Environ(), "PADDOCK_ADMIN_PASSWORD="+testAdminPassword, "PADDOCK_LOG_REQUESTS=false", "PADDOCK_STOP_GRACE=1s",
+		"PADDOCK_NETWORK_BRIDGE=pdkcli", "PADDOCK_NETWORK_TABLE=paddock_cli", "PADDOCK_NETWORK_SUBNET=10.149.0.0/16", "PADDOCK_DNS_UPSTREAMS=127.0.0.1:1")
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	out, err := cmd.StdoutPipe()
@@ -57,15 +58,7 @@ func startProcess(t *testing.T, data, mirror string) *process {
 
 // deleteEnvironments force-deletes every environment of the server.
 func (p *process) deleteEnvironments(t *testing.T) {
-	s := &testServer{url: p.url}
-	tok := s.login(t, "admin", testAdminPassword)
-	var list struct{ Environments []struct{ ID, Status string } }
-	s.expect(t, 200, req{method: "GET", path: "/api/v1/environments", token: tok}).json(t, &list)
-	for _, e := range list.Environments {
-		if e.Status != "terminated" && e.Status != "failed" {
-			s.do(t, req{method: "DELETE", path: "/api/v1/environments/" + e.ID + "?force=true", token: tok})
-		}
-	}
+	(&testServer{url: p.url}).deleteEnvironments(t)
 }
 
 // cli runs a paddock command against p and returns its stdout and exit code.
@@ -176,6 +169,11 @@ func TestCLIAndRestart(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	p2.mustCLI(t, "env", "rm", id, "--force")
+	t.Cleanup(func() { // the bridge and rules of the test's network
+		exec.Command("ip", "link", "del", "pdkcli").Run()
+		exec.Command("nft", "delete", "table", "inet", "paddock_cli").Run()
+		exec.Command("nft", "delete", "table", "bridge", "paddock_cli").Run()
+	})
 	if out := p2.mustCLI(t, "env", "get", id); !strings.Contains(out, `"status": "terminated"`) {
 		t.Errorf("after rm:\n%s", out)
 	}

@@ -62,6 +62,15 @@ type Config struct {
 		GuestBinary         string            `yaml:"guest_binary" env:"PADDOCK_GUEST_BINARY"`     // default: this binary
 	} `yaml:"sandbox"`
 
+	Network struct {
+		Bridge        string   `yaml:"bridge" env:"PADDOCK_NETWORK_BRIDGE"` // Linux bridge of environments
+		Subnet        string   `yaml:"subnet" env:"PADDOCK_NETWORK_SUBNET"` // IPv4 subnet of environments
+		Table         string   `yaml:"nft_table" env:"PADDOCK_NETWORK_TABLE"`
+		DNS           []string `yaml:"dns_upstreams" env:"PADDOCK_DNS_UPSTREAMS"`   // resolvers, ip:port; default /etc/resolv.conf's
+		AllowInternet bool     `yaml:"allow_internet" env:"PADDOCK_ALLOW_INTERNET"` // default of network_policy.allow_internet
+		DenyCIDRs     []string `yaml:"deny_cidrs" env:"PADDOCK_DENY_CIDRS"`         // never reachable from environments
+	} `yaml:"network"`
+
 	Images struct {
 		Mirrors map[string]string `yaml:"registry_mirrors" env:"PADDOCK_REGISTRY_MIRRORS"` // registry host -> mirror URL
 	} `yaml:"images"`
@@ -92,6 +101,10 @@ func defaultConfig() Config {
 	c.Sandbox.RunscPath = "runsc"
 	c.Sandbox.RunscPlatform = "ptrace"
 	c.Sandbox.UIDShift = 100000
+	c.Network.Bridge = "pdk0"
+	c.Network.Subnet = "10.209.0.0/16"
+	c.Network.Table = "paddock"
+	c.Network.AllowInternet = true
 	return c
 }
 
@@ -244,6 +257,14 @@ func (c *Config) validate() error {
 	}
 	if c.Sandbox.UIDShift < 1 || c.Sandbox.UIDShift > 1<<31 {
 		return fmt.Errorf("uid_shift must be a positive host uid with room for 65536 ids")
+	}
+	if _, err := netip.ParsePrefix(c.Network.Subnet); err != nil {
+		return fmt.Errorf("network subnet %q is not an IPv4 CIDR", c.Network.Subnet)
+	}
+	for _, d := range c.Network.DenyCIDRs {
+		if _, err := netip.ParsePrefix(d); err != nil {
+			return fmt.Errorf("deny_cidrs: %q is not a CIDR", d)
+		}
 	}
 	for host, u := range c.Images.Mirrors {
 		if host == "" || !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {

@@ -402,6 +402,7 @@ func TestEnvironmentAPI(t *testing.T) {
 			{withSpec(map[string]any{"isolation": map[string]any{"security_context": map[string]any{"run_as_non_root": true, "run_as_user": 0}}}), 400, "root"},
 			{withSpec(map[string]any{"labels": map[string]string{"a": "b,c"}}), 400, "invalid value"},
 			{withSpec(map[string]any{"extra": true}), 400, `unknown field "extra"`},
+			{withSpec(map[string]any{"isolation": map[string]any{"network_policy": map[string]any{"allowed_egress_cidrs": []string{"10.0.0.0/33"}}}}), 400, "allowed_egress_cidrs"},
 		} {
 			r := s.expect(t, tc.status, req{method: "POST", path: "/api/v1/environments", token: alice, body: tc.body})
 			if !strings.Contains(r.message(t), tc.msg) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -23,6 +25,9 @@ type testServer struct {
 }
 
 const testAdminPassword = "admin-password-1"
+
+// serverSeq numbers the test servers of this process.
+var serverSeq atomic.Int64
 
 // startServer starts Paddock with test defaults; edit adjusts the config.
 func startServer(t testing.TB, edit func(*Config)) *testServer {
@@ -42,6 +47,13 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 	cfg.RateLimits.Other = 10000
 	cfg.RateLimits.LoginFailures = 1000
 	cfg.Sandbox.GuestBinary = paddockBin
+	// Servers of parallel tests must not share the bridge, table or subnet.
+	n := serverSeq.Add(1)
+	cfg.Network.Bridge = fmt.Sprintf("pdkt%d", n)
+	cfg.Network.Table = fmt.Sprintf("paddock_t%d", n)
+	cfg.Network.Subnet = fmt.Sprintf("10.%d.0.0/16", 150+n%100)
+	// Tests never send traffic off this machine: DNS asks a dead local port.
+	cfg.Network.DNS = []string{"127.0.0.1:1"}
 	cfg.Sandbox.StopGrace = Duration(2 * time.Second)
 	if edit != nil {
 		edit(&cfg)
@@ -55,12 +67,34 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 		m.Close()
 		t.Fatalf("start server: %v", err)
 	}
+	s := &testServer{Main: m, url: m.URL()}
 	t.Cleanup(func() {
+		s.deleteEnvironments(t) // environments outlive the server by design
 		if err := m.Close(); err != nil {
 			t.Errorf("close server: %v", err)
 		}
+		if m.netw != nil { // the bridge and rules would outlive the test
+			if err := m.netw.Destroy(context.Background()); err != nil {
+				t.Errorf("remove the test network: %v", err)
+			}
+		}
 	})
-	return &testServer{Main: m, url: m.URL()}
+	return s
+}
+
+// deleteEnvironments force-deletes every environment that has not ended.
+func (s *testServer) deleteEnvironments(t testing.TB) {
+	if s.Main != nil && s.Main.server == nil {
+		return
+	}
+	tok := s.login(t, "admin", testAdminPassword)
+	var list struct{ Environments []struct{ ID, Status string } }
+	s.expect(t, 200, req{method: "GET", path: "/api/v1/environments?limit=1000", token: tok}).json(t, &list)
+	for _, e := range list.Environments {
+		if e.Status != "terminated" && e.Status != "failed" {
+			s.do(t, req{method: "DELETE", path: "/api/v1/environments/" + e.ID + "?force=true", token: tok})
+		}
+	}
 }
 
 // response is a finished HTTP exchange.

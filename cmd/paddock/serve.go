@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +29,7 @@ import (
 	"github.com/paddockhq/paddock/internal/httpapi"
 	"github.com/paddockhq/paddock/internal/image"
 	"github.com/paddockhq/paddock/internal/sandbox"
+	"github.com/paddockhq/paddock/internal/sandbox/network"
 	"github.com/paddockhq/paddock/internal/sandbox/oci"
 	"github.com/paddockhq/paddock/internal/store"
 )
@@ -103,6 +106,7 @@ type Main struct {
 	db       *store.DB
 	api      *httpapi.Server
 	images   *image.Store
+	netw     *network.Network
 	listener net.Listener
 	server   *http.Server
 	cancel   context.CancelFunc
@@ -182,6 +186,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		TrustedProxies: proxies,
 		CaptchaEnabled: cfg.Auth.Captcha,
+		TicketKey:      deriveKey(signingKey, "tickets"),
 		LogRequests:    cfg.Log.Requests,
 		RateLimits: httpapi.RateLimits{
 			Window: time.Duration(cfg.RateLimits.Window), Auth: cfg.RateLimits.Auth,
@@ -198,9 +203,13 @@ func (m *Main) Run(ctx context.Context) error {
 		Ping:     db.Ping,
 		Runtime:  manager,
 
-		Environments:     manager,
+		Environments:     environments{manager},
 		EnvironmentStore: envStore,
 		Images:           apiImages{m.images},
+		Attacher:         manager,
+		Files:            manager,
+		Ports:            manager,
+		Suspender:        environments{manager},
 		Registry:         reg,
 		Gatherer:         reg,
 		Logger:           m.Log,
@@ -288,7 +297,14 @@ func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error
 	if err := checkStatic(guestBin); err != nil {
 		return nil, err
 	}
+	netw, err := m.network()
+	if err != nil {
+		return nil, err
+	}
+	m.closers = append(m.closers, netw.Close)
+	m.netw = netw
 	rt, err := oci.New(oci.Config{
+		Network:  netw,
 		StateDir: filepath.Join(cfg.Data, "sandbox"), RuncPath: cfg.Sandbox.RuncPath, RunscPath: cfg.Sandbox.RunscPath,
 		RunscPlatform: cfg.Sandbox.RunscPlatform, UIDShift: cfg.Sandbox.UIDShift, GuestBinary: guestBin,
 		MaxOutput: int(cfg.Sandbox.MaxExecOutput), Logger: m.Log,
@@ -305,6 +321,52 @@ func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error
 	m.closers = append(m.closers, mgr.Close)
 	m.images = images
 	return mgr, nil
+}
+
+// network sets up environments' networking: the bridge, the nftables
+// rules of their policies and the DNS forwarder.
+func (m *Main) network() (*network.Network, error) {
+	cfg := m.Config
+	subnet, _ := netip.ParsePrefix(cfg.Network.Subnet) // validated by loadConfig
+	var deny []netip.Prefix
+	for _, d := range cfg.Network.DenyCIDRs {
+		p, _ := netip.ParsePrefix(d)
+		deny = append(deny, p.Masked())
+	}
+	// A database on another host must be out of reach of every policy.
+	if u, err := url.Parse(cfg.Database); err == nil && u.Hostname() != "" {
+		if addrs, err := net.LookupHost(u.Hostname()); err == nil {
+			for _, a := range addrs {
+				if ip, err := netip.ParseAddr(a); err == nil && ip.Is4() && !ip.IsLoopback() {
+					deny = append(deny, netip.PrefixFrom(ip, 32))
+				}
+			}
+		}
+	}
+	n, err := network.New(context.Background(), network.Config{
+		StateDir: filepath.Join(cfg.Data, "network"), Bridge: cfg.Network.Bridge, Subnet: subnet, Table: cfg.Network.Table,
+		Upstreams: cfg.Network.DNS, DenyInternetByDefault: !cfg.Network.AllowInternet, DenyCIDRs: deny, Logger: m.Log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set up environment networking (needs root, iproute2 and nftables): %w", err)
+	}
+	return n, nil
+}
+
+// environments is the Manager as the API uses it, with network policies
+// checked before anything is stored.
+type environments struct{ *sandbox.Manager }
+
+func (e environments) Create(ctx context.Context, env *paddock.Environment) error {
+	if err := network.ValidatePolicy(env.Isolation.NetworkPolicy); err != nil {
+		return err
+	}
+	return e.Manager.Create(ctx, env)
+}
+
+// Pause pauses an environment in mode, "freeze" or "hibernate".
+func (e environments) Pause(ctx context.Context, id, mode string) error {
+	return e.Manager.Pause(ctx, id, sandbox.PauseMode(mode))
 }
 
 // apiImages adapts the image store to the API: builds through the API

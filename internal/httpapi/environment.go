@@ -34,6 +34,7 @@ type environmentCreateRequest struct {
 	NodeSelector map[string]string    `json:"node_selector,omitempty"`
 	Tolerations  []paddock.Toleration `json:"tolerations,omitempty"`
 	Isolation    *paddock.Isolation   `json:"isolation,omitempty"`
+	OnTimeout    string               `json:"on_timeout,omitempty" enum:"delete,pause,hibernate" description:"what ends the lifetime: delete (default), pause or hibernate"`
 }
 
 type environmentMetrics struct {
@@ -62,6 +63,7 @@ type environmentResponse struct {
 	NodeSelector map[string]string    `json:"node_selector,omitempty"`
 	Tolerations  []paddock.Toleration `json:"tolerations,omitempty"`
 	Isolation    *paddock.Isolation   `json:"isolation,omitempty"`
+	OnTimeout    string               `json:"on_timeout,omitempty"`
 }
 
 func toEnvironmentResponse(e *paddock.Environment) environmentResponse {
@@ -70,6 +72,7 @@ func toEnvironmentResponse(e *paddock.Environment) environmentResponse {
 		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, ExpiresAt: e.ExpiresAt, EndedAt: e.EndedAt,
 		Timeout: e.Timeout, Resources: e.Resources, Endpoint: e.Endpoint, Namespace: e.Namespace,
 		Env: e.Env, Command: e.Command, Labels: e.Labels, NodeSelector: e.NodeSelector, Tolerations: e.Tolerations,
+		OnTimeout: e.OnTimeout,
 	}
 	if e.Isolation.RuntimeClass != "" || e.Isolation.NetworkPolicy != nil || e.Isolation.SecurityContext != nil {
 		iso := e.Isolation
@@ -225,6 +228,12 @@ func (s *Server) handleEnvironmentCreate(w http.ResponseWriter, r *http.Request)
 	}
 	if req.Isolation != nil {
 		env.Isolation = *req.Isolation
+	}
+	switch req.OnTimeout {
+	case "", paddock.OnTimeoutDelete, paddock.OnTimeoutPause, paddock.OnTimeoutHibernate:
+		env.OnTimeout = req.OnTimeout
+	default:
+		return paddock.Errorf(paddock.EInvalid, "field \"on_timeout\" must be delete, pause or hibernate, not %q", req.OnTimeout)
 	}
 	for k := range req.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {

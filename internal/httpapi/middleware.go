@@ -17,6 +17,7 @@ const (
 	catAuth
 	catEnvironmentCreate
 	catExec
+	catProxy
 )
 
 // access says who may call a route.
@@ -36,17 +37,19 @@ func (s *Server) limitFor(c category) int {
 		return s.cfg.RateLimits.EnvironmentCreate
 	case catExec:
 		return s.cfg.RateLimits.Exec
+	case catProxy:
+		return s.cfg.RateLimits.Proxy
 	}
 	return s.cfg.RateLimits.Other
 }
 
-var categoryName = map[category]string{catOther: "other", catAuth: "auth", catEnvironmentCreate: "env_create", catExec: "exec"}
+var categoryName = map[category]string{catOther: "other", catAuth: "auth", catEnvironmentCreate: "env_create", catExec: "exec", catProxy: "proxy"}
 
 // wrap applies, in order: authentication, the rate limit (per principal, or
 // per client address for authentication routes and anonymous callers), the
 // role check, then the handler; and renders the handler's error.
 func (s *Server) wrap(rt route) http.Handler {
-	pattern := rt.method + " " + rt.path
+	pattern := rt.pattern()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		sw, ok := w.(*statusWriter)

@@ -22,13 +22,25 @@ func (s *Server) openAPI() ([]byte, error) {
 			"Authenticate with `Authorization: Bearer <token or API key>`; tokens come from either login endpoint.")
 	ref.Spec.SetHTTPBearerTokenSecurity("bearerAuth", "JWT or pdk_ API key", "Access token from a login endpoint, or an API key")
 	for _, rt := range s.routes {
-		op, err := ref.NewOperationContext(rt.method, rt.path)
+		for _, method := range rt.methods() {
+			if err := s.addOperation(ref, rt, method); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ref.Spec.MarshalJSON()
+}
+
+// addOperation documents one method of a route.
+func (s *Server) addOperation(ref *openapi31.Reflector, rt route, method string) error {
+	{
+		op, err := ref.NewOperationContext(method, rt.path)
 		if err != nil {
-			return nil, fmt.Errorf("openapi %s %s: %w", rt.method, rt.path, err)
+			return fmt.Errorf("openapi %s %s: %w", method, rt.path, err)
 		}
 		op.SetTags(rt.doc.tag)
 		op.SetSummary(rt.doc.summary)
-		op.SetID(operationID(rt.method, rt.path))
+		op.SetID(operationID(method, rt.path))
 		if rt.access != public {
 			op.AddSecurity("bearerAuth")
 		}
@@ -54,10 +66,10 @@ func (s *Server) openAPI() ([]byte, error) {
 			op.AddRespStructure(errorSchema(rt.surface), openapi.WithHTTPStatus(code))
 		}
 		if err := ref.AddOperation(op); err != nil {
-			return nil, fmt.Errorf("openapi %s %s: %w", rt.method, rt.path, err)
+			return fmt.Errorf("openapi %s %s: %w", method, rt.path, err)
 		}
 	}
-	return ref.Spec.MarshalJSON()
+	return nil
 }
 
 // requestType merges a route's parameter struct and body type into one

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+
+	"github.com/paddockhq/paddock"
 )
 
 // route is one API route: its pattern, surface, rate-limit category, who may
@@ -58,6 +60,26 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/environments/{id}/exec", env, catExec, authenticated, s.handleEnvironmentExec, doc{tag: "environments", summary: "Run a command and return its output", params: idParam{}, body: execRequest{}, resp: execResponse{}}},
 		{"GET", "/api/v1/environments/{id}/logs", env, catOther, authenticated, s.handleEnvironmentLogs, doc{tag: "environments", summary: "The environment's log; follow=true streams it over SSE", params: logsParams{}, resp: logsResponse{}}},
 
+		{"PATCH", "/api/v1/environments/{id}", env, catOther, authenticated, s.handleEnvironmentPatch, doc{tag: "environments", summary: "Extend the lifetime: timeout seconds from now", params: idParam{}, body: environmentPatchRequest{}, resp: environmentResponse{}}},
+		{"POST", "/api/v1/environments/{id}/pause", env, catOther, authenticated, s.handleEnvironmentPause, doc{tag: "environments", summary: "Pause: freeze the processes (memory kept), or hibernate them to disk (gVisor)", params: idParam{}, body: pauseRequest{}, resp: environmentResponse{}}},
+		{"POST", "/api/v1/environments/{id}/resume", env, catOther, authenticated, s.handleEnvironmentResume, doc{tag: "environments", summary: "Resume a paused environment as it was", params: idParam{}, resp: environmentResponse{}}},
+
+		// Interactive use of environments.
+		{"POST", "/api/v1/environments/{id}/attach-ticket", env, catOther, authenticated, s.handleAttachTicket, doc{tag: "environments", summary: "A single-use ticket (30 s) to attach from a browser, which cannot send headers on WebSockets", params: idParam{}, resp: ticketResponse{}, status: http.StatusCreated}},
+		{"GET", "/api/v1/environments/{id}/attach", env, catExec, public, s.handleAttach, doc{tag: "environments", summary: "WebSocket: an interactive shell (or ?command=) on a PTY; JSON messages stdin/resize in, stdout/stderr/exit out. Credentials: Authorization header, subprotocol bearer.<token>, or ?ticket=", params: attachParams{}, status: http.StatusSwitchingProtocols}},
+		{"GET", "/api/v1/environments/{id}/files", env, catOther, authenticated, s.handleFileGet, doc{tag: "files", summary: "Download a file (streamed)", params: fileParams{}, contentType: "application/octet-stream"}},
+		{"PUT", "/api/v1/environments/{id}/files", env, catOther, authenticated, s.handleFilePut, doc{tag: "files", summary: "Upload a file (streamed, parents created, written atomically)", params: fileWriteParams{}, resp: fileWriteResponse{}, status: http.StatusCreated}},
+		{"DELETE", "/api/v1/environments/{id}/files", env, catOther, authenticated, s.handleFileDelete, doc{tag: "files", summary: "Delete a file, or a directory with recursive=true", params: fileDeleteParams{}, status: http.StatusNoContent}},
+		{"GET", "/api/v1/environments/{id}/files/list", env, catOther, authenticated, s.handleFileList, doc{tag: "files", summary: "List a directory: name, size, mode, mtime, type", params: fileParams{}, resp: fileListResponse{}}},
+		{"POST", "/api/v1/environments/{id}/files/mkdir", env, catOther, authenticated, s.handleMkdir, doc{tag: "files", summary: "Create a directory (with parents by default)", params: idParam{}, body: mkdirRequest{}, resp: paddock.FileInfo{}, status: http.StatusCreated}},
+		{"GET", "/api/v1/environments/{id}/files/archive", env, catOther, authenticated, s.handleArchiveGet, doc{tag: "files", summary: "A tar of a directory (streamed)", params: fileParams{}, contentType: "application/x-tar"}},
+		{"PUT", "/api/v1/environments/{id}/files/archive", env, catOther, authenticated, s.handleArchivePut, doc{tag: "files", summary: "Extract a tar into a directory; entries may not lead outside it", params: fileParams{}, resp: fileListResponse{}}},
+
+		{"GET", "/api/v1/environments/{id}/ports", env, catOther, authenticated, s.handlePortList, doc{tag: "ports", summary: "Ports the proxy serves, with their URLs", params: idParam{}, resp: portListResponse{}}},
+		{"POST", "/api/v1/environments/{id}/ports", env, catOther, authenticated, s.handlePortExpose, doc{tag: "ports", summary: "Expose a port through the authenticated proxy", params: idParam{}, body: portRequest{}, resp: portInfo{}, status: http.StatusCreated}},
+		{"POST", "/api/v1/environments/{id}/ports/{port}/ticket", env, catOther, authenticated, s.handlePortTicket, doc{tag: "ports", summary: "A URL that signs a browser in to one port (single use, 30 s; the session cookie lasts 12 h)", params: portOnlyParams{}, resp: portTicketResponse{}, status: http.StatusCreated}},
+		{"", "/api/v1/environments/{id}/ports/{port}/{path...}", env, catProxy, public, s.handlePortProxy, doc{tag: "ports", summary: "Reverse proxy (HTTP and WebSocket, any method) to the port inside the environment; needs write permission", params: portParams{}, contentType: "*/*"}},
+
 		// Images in the local store.
 		{"GET", "/api/v1/images", env, catOther, authenticated, s.handleImageList, doc{tag: "images", summary: "List images in the local store", resp: imageListResponse{}}},
 		{"POST", "/api/v1/images", env, catOther, adminOnly, s.handleImageCreate, doc{tag: "images", summary: "Pull or build an image (admin); Accept: text/event-stream streams progress", body: imageCreateRequest{}, resp: imageResponse{}, status: http.StatusCreated}},
@@ -77,11 +99,33 @@ func (s *Server) routeTable() []route {
 	}
 }
 
+// anyMethod lists the methods a route without a method is documented with.
+var anyMethod = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+// pattern is the route's ServeMux pattern; a route without a method
+// matches them all.
+func (rt route) pattern() string {
+	if rt.method == "" {
+		return rt.path
+	}
+	return rt.method + " " + rt.path
+}
+
+// methods are the methods a route is documented with.
+func (rt route) methods() []string {
+	if rt.method == "" {
+		return anyMethod
+	}
+	return []string{rt.method}
+}
+
 // Routes lists every route as "METHOD /path", for tests and tools.
 func (s *Server) Routes() []string {
-	out := make([]string, len(s.routes))
-	for i, rt := range s.routes {
-		out[i] = rt.method + " " + rt.path
+	var out []string
+	for _, rt := range s.routes {
+		for _, m := range rt.methods() {
+			out = append(out, m+" "+rt.path)
+		}
 	}
 	return out
 }

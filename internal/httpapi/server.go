@@ -26,6 +26,8 @@ type Config struct {
 	Version        string
 	MaxBodyBytes   int64          // cap on JSON bodies (default 1 MiB)
 	MaxImportBytes int64          // cap on image archives (default 16 GiB)
+	MaxUploadBytes int64          // cap on file uploads into environments (default 10 GiB)
+	TicketKey      []byte         // signs attach and port tickets; random when empty
 	RateLimits     RateLimits     // per principal and route category
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
 	CaptchaEnabled bool           // admin login checks captcha_id/captcha_code
@@ -39,6 +41,7 @@ type RateLimits struct {
 	EnvironmentCreate int           // default 20
 	Exec              int           // default 100
 	Other             int           // default 200
+	Proxy             int           // requests through the port proxy; default 6000
 	LoginFailures     int           // failed logins per username per LoginWindow; default 5
 	LoginWindow       time.Duration // default 15 minutes
 }
@@ -50,11 +53,18 @@ func (c *Config) setDefaults() {
 	if c.MaxImportBytes <= 0 {
 		c.MaxImportBytes = 16 << 30
 	}
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = 10 << 30
+	}
+	if len(c.TicketKey) == 0 {
+		c.TicketKey = make([]byte, 32)
+		_, _ = rand.Read(c.TicketKey)
+	}
 	rl := &c.RateLimits
 	for _, d := range []struct {
 		v   *int
 		def int
-	}{{&rl.Auth, 10}, {&rl.EnvironmentCreate, 20}, {&rl.Exec, 100}, {&rl.Other, 200}, {&rl.LoginFailures, 5}} {
+	}{{&rl.Auth, 10}, {&rl.EnvironmentCreate, 20}, {&rl.Exec, 100}, {&rl.Other, 200}, {&rl.Proxy, 6000}, {&rl.LoginFailures, 5}} {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}
@@ -89,6 +99,10 @@ type Deps struct {
 	Environments     Environments                    // the sandbox Manager
 	EnvironmentStore paddock.EnvironmentService      // reads of environments
 	Images           Images                          // the local image store
+	Attacher         Attacher                        // interactive processes
+	Files            Files                           // files in environments
+	Ports            Ports                           // ports inside environments
+	Suspender        Suspender                       // pause, resume, extend
 	Ping             func(ctx context.Context) error // checks the store
 	Registry         prometheus.Registerer           // nil: metrics are kept in a private registry
 	Gatherer         prometheus.Gatherer
@@ -103,13 +117,14 @@ type Server struct {
 	handler http.Handler
 	metrics *metrics
 	routes  []route
+	tickets *tickets
 	now     func() time.Time
 }
 
 // New returns a Server. Call Handler to serve it.
 func New(cfg Config, deps Deps) (*Server, error) {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, Deps: deps, log: deps.Logger, now: time.Now}
+	s := &Server{cfg: cfg, Deps: deps, log: deps.Logger, now: time.Now, tickets: newTickets(cfg.TicketKey, 30*time.Second)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -125,7 +140,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.routes = s.routeTable()
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
-		mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+		mux.Handle(rt.pattern(), s.wrap(rt))
 	}
 	s.handler = s.outer(mux)
 	return s, nil
@@ -288,3 +303,5 @@ func (s *Server) trusted(a netip.Addr) bool {
 	}
 	return false
 }
+
+func netipParse(s string) (netip.Addr, error) { return netip.ParseAddr(s) }

@@ -31,6 +31,10 @@ type Config struct {
 	StopGrace           time.Duration     // SIGTERM to SIGKILL on delete; default 10s
 	LogDir              string            // environment logs, <LogDir>/<id>.jsonl
 	ReapInterval        time.Duration     // reaper and health checks; default 5s
+	// PauseStopsClock stops an environment's lifetime while it is paused:
+	// what was left is kept and counts down again from resume. By default
+	// the lifetime runs on while paused.
+	PauseStopsClock bool
 }
 
 // supportedClasses are the runtime classes Validate accepts.
@@ -56,6 +60,8 @@ type Manager struct {
 	mu       sync.Mutex
 	starting map[string]*startOp // environments being started
 	stopping map[string]bool     // environments with a stop in flight
+	locks    map[string]*envLock // see lockEnv
+	denied   map[string]int64    // last DeniedCount seen, see checkDenied
 }
 
 // startOp is one environment's start in progress.
@@ -97,6 +103,7 @@ func NewManager(cfg Config, envs paddock.EnvironmentService, images ImageStore, 
 		ctx: ctx, cancel: cancel,
 		starting: map[string]*startOp{},
 		stopping: map[string]bool{},
+		denied:   map[string]int64{},
 	}
 }
 
@@ -133,6 +140,17 @@ func (m *Manager) Validate(env *paddock.Environment) error {
 	if !slices.Contains(supportedClasses, env.Isolation.RuntimeClass) {
 		return paddock.Errorf(paddock.EInvalid, "runtime_class %q is not supported; supported: %s",
 			env.Isolation.RuntimeClass, strings.Join(supportedClasses, ", "))
+	}
+	switch env.OnTimeout {
+	case "":
+		env.OnTimeout = paddock.OnTimeoutDelete
+	case paddock.OnTimeoutDelete, paddock.OnTimeoutPause:
+	case paddock.OnTimeoutHibernate:
+		if env.Isolation.RuntimeClass != ClassGVisor {
+			return paddock.Errorf(paddock.EInvalid, "on_timeout hibernate needs runtime_class gvisor")
+		}
+	default:
+		return paddock.Errorf(paddock.EInvalid, "on_timeout %q is not valid; valid: delete, pause, hibernate", env.OnTimeout)
 	}
 	if sc := env.Isolation.SecurityContext; sc != nil {
 		if sc.RunAsNonRoot && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
@@ -206,6 +224,7 @@ func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
 	env.Endpoint = "" // the local driver has no network address yet
 	env.CreatedAt = m.now().UTC()
 	env.StartedAt, env.ExpiresAt, env.EndedAt = nil, nil, nil
+	env.PausedRemaining = 0
 	if err := m.envs.CreateEnvironment(ctx, env); err != nil {
 		return fmt.Errorf("create environment: %w", err)
 	}
@@ -334,15 +353,22 @@ func (m *Manager) fail(ctx context.Context, id, reason string) {
 // Manager retries in the background. Deleting an ended environment is a
 // no-op; unknown ids are ENotFound.
 func (m *Manager) Delete(ctx context.Context, id string, force bool) error {
+	// Waits for a pause or resume in flight, which would otherwise record
+	// its outcome over "terminating".
+	unlock := m.lockEnv(id)
 	env, err := m.envs.Environment(ctx, id)
 	if err != nil {
+		unlock()
 		return err
 	}
 	if env.Status.Done() {
+		unlock()
 		return nil
 	}
 	terminating := paddock.EnvironmentTerminating
-	if _, err := m.envs.UpdateEnvironment(ctx, id, paddock.EnvironmentUpdate{Status: &terminating}); err != nil {
+	_, err = m.envs.UpdateEnvironment(ctx, id, paddock.EnvironmentUpdate{Status: &terminating})
+	unlock()
+	if err != nil {
 		return fmt.Errorf("delete environment %s: %w", id, err)
 	}
 	m.mu.Lock()
@@ -374,6 +400,7 @@ func (m *Manager) stop(ctx context.Context, id string, grace time.Duration, reas
 	defer func() {
 		m.mu.Lock()
 		delete(m.stopping, id)
+		delete(m.denied, id)
 		m.mu.Unlock()
 	}()
 	if err := m.rt.Stop(ctx, id, grace); err != nil {
@@ -601,7 +628,8 @@ func (m *Manager) reconcile(ctx context.Context) error {
 				continue
 			}
 			if alive {
-				m.log.Info("environment survived restart", "env_id", env.ID)
+				m.log.Info("environment survived restart", "env_id", env.ID, "status", string(env.Status))
+				m.reconcilePaused(ctx, env, why == "paused")
 				continue
 			}
 			reason := "exited: the container exited while Paddock was down"
@@ -644,7 +672,7 @@ func (m *Manager) reconcile(ctx context.Context) error {
 // tick runs one round of reaping, health checks and stop retries.
 func (m *Manager) tick(ctx context.Context) {
 	envs, _, err := m.envs.Environments(ctx, paddock.EnvironmentFilter{Statuses: []paddock.EnvironmentStatus{
-		paddock.EnvironmentRunning, paddock.EnvironmentTerminating,
+		paddock.EnvironmentRunning, paddock.EnvironmentPaused, paddock.EnvironmentTerminating,
 	}})
 	if err != nil {
 		m.log.Error("list environments", "err", err)
@@ -662,20 +690,25 @@ func (m *Manager) tick(ctx context.Context) {
 		if busy || stopping {
 			continue
 		}
+		unlock, ok := m.tryLockEnv(env.ID)
+		if !ok {
+			continue // a pause, resume or delete is in flight
+		}
+		if env.Status != paddock.EnvironmentTerminating && env.ExpiresAt != nil && !now.Before(*env.ExpiresAt) {
+			m.goExpire(env, unlock) // delete, pause or hibernate: see expire
+			continue
+		}
+		unlock()
 		switch {
 		case env.Status == paddock.EnvironmentTerminating:
 			m.goStop(env.ID, 0, "deleted")
-		case env.ExpiresAt != nil && !now.Before(*env.ExpiresAt):
-			m.log.Info("environment expired", "env_id", env.ID)
-			terminating := paddock.EnvironmentTerminating
-			if _, err := m.envs.UpdateEnvironment(ctx, env.ID, paddock.EnvironmentUpdate{Status: &terminating}); err != nil {
-				m.log.Error("mark expired environment", "env_id", env.ID, "err", err)
-				continue
-			}
-			m.goStop(env.ID, m.cfg.StopGrace, fmt.Sprintf("expired: timeout of %ds reached", env.Timeout))
 		default:
 			alive, why, err := m.rt.Alive(ctx, env.ID)
-			if err != nil || alive {
+			if err != nil {
+				continue
+			}
+			if alive {
+				m.checkDenied(ctx, env.ID)
 				continue
 			}
 			reason := "exited: the environment's init process exited"
@@ -709,4 +742,32 @@ func (m *Manager) goStop(id string, grace time.Duration, reason string) {
 		}
 		m.stop(ctx, id, grace, reason)
 	}()
+}
+
+// DeniedCounter is implemented by runtimes that enforce network policies:
+// DeniedCount is how many attempts of an environment to reach something
+// its policy refused.
+type DeniedCounter interface {
+	DeniedCount(ctx context.Context, id string) (int64, error)
+}
+
+// checkDenied writes a system log line to a running environment when its
+// count of refused network attempts rose since the last tick, so users see
+// why a connection hangs or a name does not resolve.
+func (m *Manager) checkDenied(ctx context.Context, id string) {
+	dc, ok := m.rt.(DeniedCounter)
+	if !ok {
+		return
+	}
+	n, err := dc.DeniedCount(ctx, id)
+	if err != nil {
+		return // no network, or it went away; the next tick tells
+	}
+	m.mu.Lock()
+	last := m.denied[id]
+	m.denied[id] = n
+	m.mu.Unlock()
+	if n > last {
+		m.appendLog(id, "system", fmt.Sprintf("network policy denied %d connection or DNS attempts (%d in total)", n-last, n))
+	}
 }

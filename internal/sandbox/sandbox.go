@@ -8,6 +8,9 @@ package sandbox
 
 import (
 	"context"
+	"io"
+	"net"
+	"os"
 	"time"
 
 	"github.com/paddockhq/paddock"
@@ -74,7 +77,8 @@ type Runtime interface {
 	// Stats reports the environment's resource use.
 	Stats(ctx context.Context, id string) (*Stats, error)
 	// Alive reports whether the environment is running and, if not, why
-	// ("exited", "oom", "missing").
+	// ("exited", "oom", "missing"). A paused environment (frozen or
+	// hibernated) is alive, with why "paused".
 	Alive(ctx context.Context, id string) (bool, string, error)
 	// List returns the ids the driver holds any state for.
 	List(ctx context.Context) ([]string, error)
@@ -83,4 +87,66 @@ type Runtime interface {
 	// Close releases the driver's host-side resources. Environments keep
 	// running; a new Runtime on the same state picks them up again.
 	Close() error
+	// Pause suspends every process of a running environment: PauseFreeze
+	// stops them in place with their memory, PauseHibernate saves them to
+	// disk and frees their memory (EInvalid where the class cannot). The
+	// paused state survives a new Runtime on the same state. Pausing a
+	// paused environment is EConflict.
+	Pause(ctx context.Context, id string, mode PauseMode) error
+	// Resume continues a paused environment, processes and memory as they
+	// were, and returns once its guest answers. Resuming an environment
+	// that is not paused is EConflict.
+	Resume(ctx context.Context, id string) error
+
+	// Attach starts an interactive process (a PTY or pipes) in a running
+	// environment; ctx bounds the start only. A command that cannot start
+	// is EInvalid.
+	Attach(ctx context.Context, id string, req paddock.AttachRequest) (paddock.ExecSession, error)
+	// DialPort connects to a TCP port on the environment's loopback,
+	// whatever its network policy; ctx bounds the connect only. Nothing
+	// listening is EUnavailable.
+	DialPort(ctx context.Context, id string, port int) (net.Conn, error)
+
+	// File operations act inside the environment, as its user; relative
+	// paths are against its working directory. Missing paths are
+	// ENotFound, a directory where a file is needed (or the reverse)
+	// EInvalid, permission errors EForbidden.
+
+	// StatFile describes path, not following a final symlink.
+	StatFile(ctx context.Context, id, path string) (paddock.FileInfo, error)
+	// ReadFile streams a regular file; cancelling ctx ends the stream.
+	ReadFile(ctx context.Context, id, path string) (io.ReadCloser, paddock.FileInfo, error)
+	// WriteFile streams r into path, creating parent directories, and
+	// replaces path atomically once r is at EOF. If r fails, nothing is
+	// written and r's error is returned. mode 0 means 0644.
+	WriteFile(ctx context.Context, id, path string, r io.Reader, mode os.FileMode) (int64, error)
+	// ListFiles describes a directory's entries, sorted by name.
+	ListFiles(ctx context.Context, id, path string) ([]paddock.FileInfo, error)
+	// Mkdir creates a directory; with parents, missing parents too, and
+	// an existing directory is fine.
+	Mkdir(ctx context.Context, id, path string, parents bool) error
+	// RemoveFile removes a file or an empty directory; with recursive,
+	// a directory and everything under it.
+	RemoveFile(ctx context.Context, id, path string, recursive bool) error
+	// ArchiveDir streams a directory as a tar archive.
+	ArchiveDir(ctx context.Context, id, path string) (io.ReadCloser, error)
+	// ExtractArchive unpacks a tar stream into dir, refusing (EInvalid)
+	// entries that would land outside it.
+	ExtractArchive(ctx context.Context, id, dir string, r io.Reader) error
 }
+
+// PauseMode is how Pause suspends an environment.
+type PauseMode string
+
+const (
+	// PauseFreeze stops the processes where they are (the cgroup freezer,
+	// or the gVisor kernel's scheduler); memory stays allocated and resume
+	// takes milliseconds.
+	PauseFreeze PauseMode = "freeze"
+	// PauseHibernate checkpoints processes and memory to disk and stops
+	// the sandbox, freeing its memory; resume restores it (gVisor only).
+	PauseHibernate PauseMode = "hibernate"
+)
+
+// Valid reports whether m is a known mode.
+func (m PauseMode) Valid() bool { return m == PauseFreeze || m == PauseHibernate }

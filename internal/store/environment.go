@@ -24,7 +24,7 @@ func NewEnvironmentService(db *DB) *EnvironmentService { return &EnvironmentServ
 
 const environmentColumns = "id, name, owner_id, status, reason, image, resources, timeout, " +
 	"env, command, labels, node_selector, tolerations, isolation, endpoint, namespace, " +
-	"created_at, started_at, expires_at, ended_at"
+	"created_at, started_at, expires_at, ended_at, on_timeout, paused_remaining"
 
 func scanEnvironment(row interface{ Scan(...any) error }) (*paddock.Environment, error) {
 	var e paddock.Environment
@@ -32,7 +32,8 @@ func scanEnvironment(row interface{ Scan(...any) error }) (*paddock.Environment,
 		jsonCol{&e.Resources}, &e.Timeout, jsonCol{&e.Env}, jsonCol{&e.Command},
 		jsonCol{&e.Labels}, jsonCol{&e.NodeSelector}, jsonCol{&e.Tolerations}, jsonCol{&e.Isolation},
 		&e.Endpoint, &e.Namespace,
-		timeCol{&e.CreatedAt}, nullTimeCol{&e.StartedAt}, nullTimeCol{&e.ExpiresAt}, nullTimeCol{&e.EndedAt})
+		timeCol{&e.CreatedAt}, nullTimeCol{&e.StartedAt}, nullTimeCol{&e.ExpiresAt}, nullTimeCol{&e.EndedAt},
+		&e.OnTimeout, &e.PausedRemaining)
 	if err != nil {
 		return nil, err
 	}
@@ -171,11 +172,12 @@ func (s *EnvironmentService) CreateEnvironment(ctx context.Context, env *paddock
 			return fmt.Errorf("create environment %q: %w", env.ID, err)
 		}
 	}
-	_, err := s.db.writer().exec(ctx, "INSERT INTO environments ("+environmentColumns+") VALUES ("+placeholders(20)+")",
+	_, err := s.db.writer().exec(ctx, "INSERT INTO environments ("+environmentColumns+") VALUES ("+placeholders(22)+")",
 		env.ID, env.Name, env.OwnerID, string(env.Status), env.Reason, env.Image,
 		js[0], env.Timeout, js[1], js[2], js[3], js[4], js[5], js[6],
 		env.Endpoint, env.Namespace, s.db.timeArg(env.CreatedAt),
-		s.db.nullTimeArg(env.StartedAt), s.db.nullTimeArg(env.ExpiresAt), s.db.nullTimeArg(env.EndedAt))
+		s.db.nullTimeArg(env.StartedAt), s.db.nullTimeArg(env.ExpiresAt), s.db.nullTimeArg(env.EndedAt),
+		env.OnTimeout, env.PausedRemaining)
 	if err != nil {
 		if v, _ := constraintOf(err); v == uniqueViolation {
 			return paddock.Errorf(paddock.EConflict, "environment %q exists", env.ID)
@@ -220,6 +222,22 @@ func (s *EnvironmentService) UpdateEnvironment(ctx context.Context, id string, u
 	}
 	if upd.Namespace != nil {
 		set, args = append(set, "namespace = ?"), append(args, *upd.Namespace)
+	}
+	if upd.Timeout != nil {
+		set, args = append(set, "timeout = ?"), append(args, *upd.Timeout)
+	}
+	if upd.OnTimeout != nil {
+		set, args = append(set, "on_timeout = ?"), append(args, *upd.OnTimeout)
+	}
+	if upd.PausedRemaining != nil {
+		set, args = append(set, "paused_remaining = ?"), append(args, *upd.PausedRemaining)
+	}
+	if upd.Isolation != nil {
+		iso, err := jsonArg(upd.Isolation)
+		if err != nil {
+			return nil, fmt.Errorf("update environment %q: %w", id, err)
+		}
+		set, args = append(set, "isolation = ?"), append(args, iso)
 	}
 	if len(set) == 0 {
 		return s.Environment(ctx, id)

@@ -612,6 +612,7 @@ func testEnvironment(t *testing.T, f *fixture) {
 		Image:     "python:3.11-slim",
 		Resources: paddock.Resources{CPU: "500m", Memory: "512Mi", Storage: "1Gi"},
 		Timeout:   3600,
+		OnTimeout: paddock.OnTimeoutHibernate,
 		Env:       map[string]string{"A": "1", "QUOTE": `"'?`},
 		Command:   []string{"sleep", "infinity"},
 		Labels:    map[string]string{"team": "ml", "tier": "dev"},
@@ -684,6 +685,10 @@ func testEnvironment(t *testing.T, f *fixture) {
 			EndedAt:   ptr(at(4)),
 			Endpoint:  ptr(""),
 			Namespace: ptr("other"),
+			Timeout:   ptr(60),
+			OnTimeout: ptr(paddock.OnTimeoutPause),
+
+			PausedRemaining: ptr(42),
 		})
 		if err != nil {
 			t.Fatalf("UpdateEnvironment: %v", err)
@@ -691,6 +696,7 @@ func testEnvironment(t *testing.T, f *fixture) {
 		want := *env
 		want.Status, want.Reason, want.StartedAt, want.ExpiresAt, want.EndedAt = paddock.EnvironmentFailed, "OOMKilled", ptr(at(3)), nil, ptr(at(4))
 		want.Endpoint, want.Namespace = "", "other"
+		want.Timeout, want.OnTimeout, want.PausedRemaining = 60, paddock.OnTimeoutPause, 42
 		if diff := cmp.Diff(&want, upd); diff != "" {
 			t.Errorf("UpdateEnvironment (-want +got):\n%s", diff)
 		}

@@ -166,3 +166,93 @@ func (c *Client) ctxErr(ctx context.Context, err error) error {
 	}
 	return err
 }
+
+// ErrUnsupported reports a guest agent too old for a request: it was
+// started by an earlier Paddock and does not know the request's kind.
+var ErrUnsupported = errors.New("the guest agent does not support this request")
+
+// ErrConnectionLost reports the connection to the guest broke mid-request.
+var ErrConnectionLost = errors.New("connection to the guest lost")
+
+// request opens a stream, sends h and returns the guest's first reply
+// (frameOK's payload). ctx bounds only this exchange; the caller owns the
+// stream after.
+func (c *Client) request(ctx context.Context, h streamHeader) (*yamux.Stream, []byte, error) {
+	st, err := c.sess.OpenStream()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: open stream: %v", ErrConnectionLost, err)
+	}
+	stop := context.AfterFunc(ctx, func() { abortStream(st) })
+	fw := &frameWriter{w: st}
+	if err := fw.writeJSON(frameHeader, h); err != nil {
+		stop()
+		st.Close()
+		return nil, nil, c.ctxErr(ctx, fmt.Errorf("%w: send request: %v", ErrConnectionLost, err))
+	}
+	p, err := c.reply(st, nil, true)
+	if !stop() {
+		st.Close()
+		return nil, nil, ctx.Err()
+	}
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, p, nil
+}
+
+// reply reads the guest's next reply on st: frameOK's payload (a copy),
+// or frameError as an error. Frames of types this host does not know are
+// skipped. first says no reply has come yet on st, so EOF means a guest
+// that closed the stream without answering: one from before replies.
+func (c *Client) reply(st *yamux.Stream, buf []byte, first bool) ([]byte, error) {
+	for {
+		typ, p, nbuf, err := readFrame(st, buf)
+		buf = nbuf
+		if err != nil {
+			if first && err == io.EOF && !c.sess.IsClosed() {
+				return nil, ErrUnsupported
+			}
+			return nil, c.readErr(err)
+		}
+		switch typ {
+		case frameOK:
+			return append([]byte(nil), p...), nil
+		case frameError:
+			return nil, decodeError(p)
+		}
+	}
+}
+
+// readErr classifies a failed read on a request's stream.
+func (c *Client) readErr(err error) error {
+	if errors.Is(err, errFrameTooLarge) {
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+}
+
+// decodeError turns a frameError payload into an error: a *paddock.Error
+// for the codes whose messages are meant for callers, ErrUnsupported, or
+// a plain error (logged, never shown) for internal failures.
+func decodeError(p []byte) error {
+	var we wireError
+	if err := json.Unmarshal(p, &we); err != nil {
+		return fmt.Errorf("%w: error frame: %v", ErrProtocol, err)
+	}
+	switch we.Code {
+	case codeUnsupported:
+		return fmt.Errorf("%w: %s", ErrUnsupported, we.Message)
+	case paddock.EInvalid, paddock.ENotFound, paddock.EForbidden, paddock.EConflict,
+		paddock.ETooLarge, paddock.EUnavailable:
+		return &paddock.Error{Code: we.Code, Message: we.Message}
+	}
+	return fmt.Errorf("guest: %s", we.Message)
+}
+
+// abortStream makes pending and future reads and writes on st fail now
+// and tells the guest the host is gone.
+func abortStream(st *yamux.Stream) {
+	st.SetDeadline(time.Now())
+	st.Close()
+}

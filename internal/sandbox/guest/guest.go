@@ -1,7 +1,17 @@
 // Package guest is the agent that runs as PID 1 inside every environment,
 // under runc, runsc and (later) Kubernetes alike. It reaps zombies, runs the
 // environment's command and ships its output as the environment's log, and
-// serves exec requests from the host.
+// serves the host's requests: exec, interactive sessions (with or without
+// a PTY), file operations and connections to ports inside the environment.
+//
+// The guest runs as the environment's user, inside the environment's
+// mount namespace and root. File operations therefore see exactly what the
+// environment's processes see: paths cannot lead out of the container's
+// root (".." stops at "/", and symlinks resolve inside the container), the
+// environment's user permissions apply (EACCES is reported as forbidden,
+// not worked around), and new files belong to the environment's user. A
+// container root is not host root either way: under runc it lives in a
+// user namespace, under gVisor in the sandbox kernel.
 //
 // The guest dials the host: the host listens on a unix socket in a
 // directory bind-mounted into the environment, and the guest reconnects
@@ -68,6 +78,9 @@ type guest struct {
 	reaper *reaper
 	logs   *logQueue
 	done   chan struct{} // closed when the guest is shutting down
+
+	mu       sync.Mutex
+	sessions map[string]func() // attached sessions' kill functions, by session id
 }
 
 func newGuest(cfg Config, logger *log.Logger) *guest {
@@ -77,6 +90,8 @@ func newGuest(cfg Config, logger *log.Logger) *guest {
 		reaper: newReaper(),
 		logs:   newLogQueue(maxLogBuffer),
 		done:   make(chan struct{}),
+
+		sessions: make(map[string]func()),
 	}
 }
 
@@ -171,10 +186,31 @@ func (g *guest) handleStream(st *yamux.Stream) {
 		return
 	}
 	var h streamHeader
-	if err := json.Unmarshal(p, &h); err != nil || h.Kind != "exec" || h.Exec == nil {
+	if err := json.Unmarshal(p, &h); err != nil {
+		replyError(st, &wireError{Code: paddock.EInvalid, Message: "malformed request header"})
 		return
 	}
-	g.exec(st, h.Exec)
+	switch {
+	case h.Kind == kindExec && h.Exec != nil:
+		g.exec(st, h.Exec)
+	case h.Kind == kindAttach && h.Attach != nil:
+		g.attach(st, h.Attach)
+	case h.Kind == kindKill && h.Kill != nil:
+		g.kill(st, h.Kill)
+	case h.Kind == kindFile && h.File != nil:
+		g.file(st, h.File)
+	case h.Kind == kindDial && h.Dial != nil:
+		g.dial(st, h.Dial)
+	default:
+		// A newer host asking for something this guest cannot do.
+		replyError(st, &wireError{Code: codeUnsupported, Message: fmt.Sprintf("the guest agent does not support %q requests", h.Kind)})
+	}
+}
+
+// replyError sends a request's final error frame.
+func replyError(w io.Writer, e *wireError) {
+	fw := &frameWriter{w: w}
+	fw.writeJSON(frameError, e)
 }
 
 // exec runs one command for the host and streams its output back. The
@@ -229,7 +265,7 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 		fail(126, "pipe: %v", err)
 		return
 	}
-	pid, exited, err := g.reaper.start(path, req.Command, env, dir, []*os.File{stdinR, stdoutW, stderrW})
+	pid, exited, err := g.reaper.start(path, req.Command, env, dir, []*os.File{stdinR, stdoutW, stderrW}, nil)
 	stdinR.Close()
 	stdoutW.Close()
 	stderrW.Close()
@@ -372,7 +408,7 @@ func (g *guest) runCommand(done chan struct{}) {
 		g.logs.push(systemEntry(fmt.Sprintf("pipe: %v", err)))
 		return
 	}
-	_, exited, err := g.reaper.start(path, g.cfg.Command, g.cfg.Env, dir, []*os.File{devnull, outW, errW})
+	_, exited, err := g.reaper.start(path, g.cfg.Command, g.cfg.Env, dir, []*os.File{devnull, outW, errW}, nil)
 	outW.Close()
 	errW.Close()
 	if err != nil {
@@ -548,10 +584,14 @@ func newReaper() *reaper {
 	return &reaper{waiting: make(map[int]chan unix.WaitStatus)}
 }
 
-// start forks and execs argv in its own process group with files as fds
-// 0, 1, 2. The lock is held across fork and registration so reapAll cannot
-// see the exit of a process before it is registered.
-func (r *reaper) start(path string, argv, env []string, dir string, files []*os.File) (int, <-chan unix.WaitStatus, error) {
+// start forks and execs argv with files as fds 0, 1, 2, in its own process
+// group unless sys says otherwise (a new session, for a PTY). The lock is
+// held across fork and registration so reapAll cannot see the exit of a
+// process before it is registered.
+func (r *reaper) start(path string, argv, env []string, dir string, files []*os.File, sys *syscall.SysProcAttr) (int, <-chan unix.WaitStatus, error) {
+	if sys == nil {
+		sys = &syscall.SysProcAttr{Setpgid: true}
+	}
 	fds := make([]uintptr, len(files))
 	for i, f := range files {
 		fds[i] = f.Fd()
@@ -562,7 +602,7 @@ func (r *reaper) start(path string, argv, env []string, dir string, files []*os.
 		Dir:   dir,
 		Env:   env,
 		Files: fds,
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+		Sys:   sys,
 	})
 	if err != nil {
 		return 0, nil, err

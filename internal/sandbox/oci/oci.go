@@ -49,8 +49,8 @@ type Config struct {
 	MaxOutput int // default 1 MiB
 	// StartTimeout bounds how long Create waits for the guest to answer.
 	StartTimeout time.Duration // default 30s
-	// Network, when set, wires each runc environment's network namespace
-	// after the container is created and before it starts.
+	// Network, when set, connects each environment's network namespace
+	// and enforces its network policy (see network.go).
 	Network Network
 	// RunscDebugDir, when set, makes runsc write debug logs and straces
 	// there: for diagnosing sandbox crashes only, it is slow.
@@ -58,11 +58,21 @@ type Config struct {
 	Logger        *slog.Logger
 }
 
-// Network plugs networking into environments. Setup gets the PID of the
-// container's init, whose /proc/<pid>/ns/net is the new namespace.
+// Network plugs networking into environments (see internal/sandbox/network).
 type Network interface {
-	Setup(ctx context.Context, id string, pid int) error
+	// Setup connects spec's environment and applies its policy. netns is
+	// the path of its network namespace; "" asks Setup to create one and
+	// return its path, for runsc, which takes over the interfaces it finds
+	// when the sandbox starts.
+	Setup(ctx context.Context, spec *sandbox.Spec, netns string) (string, error)
+	// ResolvConf is mounted as every environment's /etc/resolv.conf.
+	ResolvConf() []byte
+	// Teardown removes what Setup made; unknown ids are not an error.
 	Teardown(ctx context.Context, id string) error
+	// List returns the ids Setup made something for.
+	List(ctx context.Context) ([]string, error)
+	// DeniedCount reports how many attempts the policy refused.
+	DeniedCount(ctx context.Context, id string) (int64, error)
 }
 
 // Runtime is the oci driver. It is safe for concurrent use.
@@ -72,6 +82,7 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	envs   map[string]*envState
+	ops    map[string]*opLock // see lockOp in pause.go
 	closed bool
 	wg     sync.WaitGroup // accept loops
 }
@@ -86,11 +97,15 @@ type record struct {
 	LogPath   string    `json:"log_path"`
 	MaxOutput int       `json:"max_output,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Paused is how the environment is paused, "" when it is not: a
+	// hibernated environment has no container left, so only this says it
+	// is not dead (see pause.go).
+	Paused sandbox.PauseMode `json:"paused,omitempty"`
 }
 
 // envState is the live host side of one environment.
 type envState struct {
-	rec record
+	rec record // rec.Paused is guarded by mu
 	dir string
 	ln  *net.UnixListener
 
@@ -423,6 +438,9 @@ func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := r.prepareNetwork(ctx, spec, dir, ociSpec); err != nil {
+		return fmt.Errorf("environment %s: %w", spec.ID, err)
+	}
 	bundle := filepath.Join(dir, "bundle")
 	if err := os.Mkdir(bundle, 0o700); err != nil {
 		return fmt.Errorf("create bundle dir: %w", err)
@@ -476,7 +494,7 @@ func (r *Runtime) start(ctx context.Context, spec *sandbox.Spec, bundle, dir str
 	if err != nil {
 		return err
 	}
-	if err := r.cfg.Network.Setup(ctx, spec.ID, st.Pid); err != nil {
+	if _, err := r.cfg.Network.Setup(ctx, spec, fmt.Sprintf("/proc/%d/ns/net", st.Pid)); err != nil {
 		return fmt.Errorf("set up network: %w", err)
 	}
 	return run("start", spec.ID)
@@ -566,7 +584,7 @@ func (r *Runtime) command(ctx context.Context, class string, args ...string) *ex
 		global := []string{
 			"--root", filepath.Join(r.cfg.StateDir, "runsc"),
 			"--platform", r.cfg.RunscPlatform,
-			"--network", "none",
+			"--network", r.runscNetwork(),
 			// The guest dials the host's control socket through the gofer.
 			"--host-uds", "open",
 		}
@@ -631,6 +649,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, req *paddock.ExecRequest)
 	}
 	es, err := r.env(id)
 	if err != nil {
+		return nil, err
+	}
+	if err := es.active(); err != nil {
 		return nil, err
 	}
 	// The guest may be redialing (after a restart); wait a little.

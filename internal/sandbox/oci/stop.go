@@ -21,6 +21,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 	if !idRE.MatchString(id) {
 		return nil // nothing of ours can have this id
 	}
+	defer r.lockOp(id)() // not while a pause or resume is changing what runs
 	r.mu.Lock()
 	es := r.envs[id]
 	r.mu.Unlock()
@@ -30,6 +31,13 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 	classes := []string{sandbox.ClassRunc, sandbox.ClassGVisor}
 	if es != nil {
 		classes = []string{es.rec.Class}
+	}
+	if es != nil && es.paused() == sandbox.PauseFreeze {
+		// Frozen processes cannot act on SIGTERM, and a frozen gVisor
+		// sandbox cannot answer runsc at all: thaw first.
+		if err := setFrozen(ctx, r.cgroupPath(id), false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.log.Warn("thaw environment to stop it", "env_id", id, "err", err)
+		}
 	}
 	var errs []error
 	for _, class := range classes {
@@ -82,6 +90,13 @@ func (r *Runtime) stopContainer(ctx context.Context, class, id string, grace tim
 	}
 	if err != nil {
 		return err
+	}
+	if st.Status == "paused" {
+		// Frozen processes cannot act on SIGTERM, and under cgroup v1 not
+		// even die of SIGKILL, until thawed.
+		if _, err := r.output(ctx, class, "resume", id); err == nil {
+			st.Status = "running"
+		}
 	}
 	if st.Status == "running" || st.Status == "created" || st.Status == "paused" {
 		if grace > 0 && st.Status == "running" {
@@ -139,13 +154,20 @@ func (r *Runtime) Alive(ctx context.Context, id string) (bool, string, error) {
 		return false, "", err
 	}
 	st, err := r.state(ctx, es.rec.Class, id)
+	if es.paused() == sandbox.PauseHibernate && (errors.Is(err, errNoContainer) || err == nil && st.Status == "stopped") {
+		// Hibernated: the checkpoint on disk is the environment.
+		return true, "paused", nil
+	}
 	if errors.Is(err, errNoContainer) {
 		return false, "missing", nil
 	}
 	if err != nil {
 		return false, "", fmt.Errorf("state of %s: %w", id, err)
 	}
-	if st.Status == "running" {
+	switch {
+	case st.Status == "paused" || st.Status == "running" && es.paused() == sandbox.PauseFreeze:
+		return true, "paused", nil // runsc does not see its cgroup frozen
+	case st.Status == "running":
 		return true, "", nil
 	}
 	if n, err := readOOMKills(r.cgroupPath(id)); err == nil && n > 0 {
@@ -214,6 +236,13 @@ func (r *Runtime) List(ctx context.Context) ([]string, error) {
 		for _, id := range ids {
 			seen[id] = true
 		}
+	}
+	netIDs, err := r.networkIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range netIDs {
+		seen[id] = true
 	}
 	out := make([]string, 0, len(seen))
 	for id := range seen {

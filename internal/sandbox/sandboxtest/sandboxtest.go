@@ -107,14 +107,26 @@ func (s *Environments) UpdateEnvironment(ctx context.Context, id string, u paddo
 	if u.Reason != nil {
 		e.Reason = *u.Reason
 	}
-	if u.StartedAt != nil {
-		e.StartedAt = u.StartedAt
+	// A zero time clears the field, as in the real store.
+	setTime := func(dst **time.Time, t *time.Time) {
+		if t != nil && t.IsZero() {
+			*dst = nil
+		} else if t != nil {
+			c := *t
+			*dst = &c
+		}
 	}
-	if u.ExpiresAt != nil {
-		e.ExpiresAt = u.ExpiresAt
+	setTime(&e.StartedAt, u.StartedAt)
+	setTime(&e.ExpiresAt, u.ExpiresAt)
+	setTime(&e.EndedAt, u.EndedAt)
+	if u.Timeout != nil {
+		e.Timeout = *u.Timeout
 	}
-	if u.EndedAt != nil {
-		e.EndedAt = u.EndedAt
+	if u.OnTimeout != nil {
+		e.OnTimeout = *u.OnTimeout
+	}
+	if u.PausedRemaining != nil {
+		e.PausedRemaining = *u.PausedRemaining
 	}
 	if u.Endpoint != nil {
 		e.Endpoint = *u.Endpoint

@@ -1,0 +1,477 @@
+// Package anthropic is the llm.Provider for Anthropic's Messages API, built
+// on the official SDK, github.com/anthropics/anthropic-sdk-go.
+//
+// Mapping: the system prompt (and any system messages) becomes the system
+// parameter; tool results become tool_result blocks in a user message, with
+// any images of that message after them; consecutive messages of one role are
+// merged, as the API wants them alternating; images are base64 sources;
+// tool calls stream as content blocks whose input_json_delta fragments are
+// accumulated; usage comes from message_start and message_delta.
+//
+// Reasoning sets an extended thinking budget (low 2,048, medium 8,192, high
+// 24,576 tokens) on top of MaxTokens, and drops Temperature, which thinking
+// does not allow. Thinking blocks come back as llm.PartThinking parts with
+// their signatures; callers must send them back with the assistant message,
+// as the API requires during tool use. When the history ends in a tool loop
+// whose assistant turn has no thinking block (it was produced without
+// thinking, or the caller dropped it), thinking is left off for that call
+// rather than failing it.
+//
+// Anthropic has no JSON mode. A ResponseFormat is implemented with a tool
+// whose input schema is the requested schema ({"type": "object"} for
+// json_object): the model is forced to call it when it can be (no other
+// tools, no thinking, both of which forbid forcing a tool), and told to by
+// the system prompt otherwise. The tool's input streams as text deltas and
+// the response has it as its text, with stop reason end_turn; the caller
+// never sees the tool.
+package anthropic
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go"
+	"github.com/anthropics/anthropic-sdk-go/option"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/llm"
+)
+
+const name = llm.Anthropic
+
+// DefaultMaxTokens is the max_tokens sent for a model that is not in the
+// model table when the request does not set MaxTokens (the API requires one).
+const DefaultMaxTokens = 8192
+
+// responseTool names the tool that carries a ResponseFormat's JSON.
+const responseTool = "json_response"
+
+// redacted prefixes the Signature of a redacted_thinking block's data.
+const redacted = "redacted:"
+
+// Provider streams Anthropic messages. It is safe for concurrent use.
+type Provider struct {
+	cfg    llm.Config
+	client anthropic.Client
+}
+
+var _ llm.Provider = (*Provider)(nil)
+
+// New returns a Provider configured by cfg, which needs an APIKey. The
+// process environment and the SDK's config files are not read.
+func New(cfg llm.Config) (*Provider, error) {
+	if cfg.APIKey == "" {
+		return nil, paddock.Errorf(paddock.EInvalid, "anthropic: an API key is required")
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	opts := []option.RequestOption{
+		option.WithoutEnvironmentDefaults(),
+		option.WithAPIKey(cfg.APIKey),
+		option.WithHTTPClient(hc),
+		option.WithMaxRetries(0), // llm.Retry owns the policy
+	}
+	if cfg.BaseURL != "" {
+		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
+	}
+	return &Provider{cfg: cfg, client: anthropic.NewClient(opts...)}, nil
+}
+
+// Name returns "anthropic".
+func (p *Provider) Name() string { return name }
+
+// Stream implements llm.Provider.
+func (p *Provider) Stream(ctx context.Context, req *llm.Request, onEvent func(llm.Event)) (*llm.Response, error) {
+	params, jsonOut, err := buildParams(req)
+	if err != nil {
+		return nil, err
+	}
+	return llm.Retry(ctx, p.cfg, name, onEvent, func(ctx context.Context, emit func(llm.Event)) (*llm.Response, error) {
+		return p.attempt(ctx, req.Model, params, jsonOut, emit)
+	})
+}
+
+// block is the state of one streamed content block.
+type block struct {
+	kind      string // text, tool_use, json (the response tool), thinking, redacted_thinking
+	thinking  strings.Builder
+	signature string
+}
+
+func (p *Provider) attempt(ctx context.Context, model string, params anthropic.MessageNewParams, jsonOut bool, emit func(llm.Event)) (*llm.Response, error) {
+	stream := p.client.Messages.NewStreaming(ctx, params)
+	defer stream.Close()
+
+	acc := llm.NewAccumulator(model, emit)
+	blocks := map[int64]*block{}
+	var (
+		usage   llm.Usage
+		stop    llm.StopReason
+		stopped bool
+	)
+	for stream.Next() {
+		ev := stream.Current()
+		switch ev.Type {
+		case "message_start":
+			acc.SetModel(string(ev.Message.Model))
+			u := ev.Message.Usage
+			usage.InputTokens = u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens
+			usage.CachedInputTokens = u.CacheReadInputTokens
+			usage.OutputTokens = u.OutputTokens
+		case "content_block_start":
+			cb := ev.ContentBlock
+			b := &block{kind: cb.Type}
+			switch cb.Type {
+			case "tool_use":
+				if jsonOut && cb.Name == responseTool {
+					b.kind = "json"
+				} else {
+					acc.StartToolCall(int(ev.Index), cb.ID, cb.Name)
+				}
+			case "thinking":
+				b.thinking.WriteString(cb.Thinking)
+				b.signature = cb.Signature
+			case "redacted_thinking":
+				b.signature = redacted + cb.Data
+			case "text":
+				acc.Text(cb.Text)
+			}
+			blocks[ev.Index] = b
+		case "content_block_delta":
+			b := blocks[ev.Index]
+			if b == nil {
+				continue
+			}
+			d := ev.Delta
+			switch d.Type {
+			case "text_delta":
+				acc.Text(d.Text)
+			case "input_json_delta":
+				if b.kind == "json" {
+					acc.Text(d.PartialJSON)
+				} else {
+					acc.ToolCallDelta(int(ev.Index), d.PartialJSON)
+				}
+			case "thinking_delta":
+				b.thinking.WriteString(d.Thinking)
+			case "signature_delta":
+				b.signature += d.Signature
+			}
+		case "content_block_stop":
+			b := blocks[ev.Index]
+			if b == nil {
+				continue
+			}
+			switch b.kind {
+			case "tool_use":
+				acc.EndToolCall(int(ev.Index))
+			case "thinking", "redacted_thinking":
+				acc.Thinking(b.thinking.String(), b.signature)
+			}
+		case "message_delta":
+			stop = stopReason(ev.Delta.StopReason)
+			if stop == llm.StopToolUse && jsonOut && !acc.HasToolCalls() {
+				stop = llm.StopEndTurn // the response tool, not a real call
+			}
+			u := ev.Usage
+			usage.OutputTokens = u.OutputTokens
+			if u.JSON.InputTokens.Valid() && u.InputTokens+u.CacheReadInputTokens+u.CacheCreationInputTokens > 0 {
+				usage.InputTokens = u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens
+				usage.CachedInputTokens = u.CacheReadInputTokens
+			}
+		case "message_stop":
+			stopped = true
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return nil, apiError(err)
+	}
+	if !stopped {
+		return nil, errTruncated
+	}
+	acc.SetUsage(usage)
+	return acc.Finish(stop), nil
+}
+
+// errTruncated is a stream cut before message_stop; it wraps
+// io.ErrUnexpectedEOF so that it is retried like a dropped connection.
+var errTruncated = fmt.Errorf("stream ended before message_stop: %w", io.ErrUnexpectedEOF)
+
+func stopReason(s anthropic.StopReason) llm.StopReason {
+	switch s {
+	case anthropic.StopReasonToolUse:
+		return llm.StopToolUse
+	case anthropic.StopReasonMaxTokens, anthropic.StopReasonModelContextWindowExceeded:
+		return llm.StopMaxTokens
+	case anthropic.StopReasonRefusal:
+		return llm.StopContentFilter
+	}
+	return llm.StopEndTurn // end_turn, stop_sequence, pause_turn
+}
+
+// apiError turns an SDK error into an *llm.APIError where it is one.
+func apiError(err error) error {
+	var ae *anthropic.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	var body struct {
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal([]byte(ae.RawJSON()), &body)
+	e := &llm.APIError{
+		Provider:   name,
+		StatusCode: ae.StatusCode,
+		Type:       body.Error.Type,
+		Message:    body.Error.Message,
+		Err:        err,
+	}
+	if e.Message == "" {
+		e.Message = strings.TrimSpace(ae.RawJSON())
+	}
+	if ae.Response != nil {
+		e.RetryAfter = llm.ParseRetryAfter(ae.Response.Header, time.Now())
+	}
+	if e.StatusCode == 0 || e.StatusCode == http.StatusOK {
+		// An error event inside the stream: the status it stands for.
+		switch e.Type {
+		case "overloaded_error":
+			e.StatusCode = 529
+		case "rate_limit_error":
+			e.StatusCode = http.StatusTooManyRequests
+		case "invalid_request_error":
+			e.StatusCode = http.StatusBadRequest
+		case "authentication_error":
+			e.StatusCode = http.StatusUnauthorized
+		case "permission_error":
+			e.StatusCode = http.StatusForbidden
+		default:
+			e.StatusCode = http.StatusInternalServerError
+		}
+	}
+	e.ContextLength = (e.StatusCode == http.StatusBadRequest || e.StatusCode == http.StatusRequestEntityTooLarge) &&
+		llm.IsContextLengthMessage(e.Message)
+	return e
+}
+
+var thinkingBudget = map[string]int{llm.ReasoningLow: 2048, llm.ReasoningMedium: 8192, llm.ReasoningHigh: 24576}
+
+func buildParams(req *llm.Request) (anthropic.MessageNewParams, bool, error) {
+	params := anthropic.MessageNewParams{Model: anthropic.Model(req.Model)}
+	system := []string{}
+	if req.System != "" {
+		system = append(system, req.System)
+	}
+	msgs, sys, err := messages(req.Messages)
+	if err != nil {
+		return params, false, err
+	}
+	system = append(system, sys...)
+	params.Messages = msgs
+
+	for _, t := range req.Tools {
+		schema, err := inputSchema(t.Parameters)
+		if err != nil {
+			return params, false, paddock.Errorf(paddock.EInvalid, "tool %s: parameters are not a JSON Schema object", t.Name)
+		}
+		tp := anthropic.ToolParam{Name: t.Name, InputSchema: schema}
+		if t.Description != "" {
+			tp.Description = anthropic.String(t.Description)
+		}
+		params.Tools = append(params.Tools, anthropic.ToolUnionParam{OfTool: &tp})
+	}
+
+	maxTokens := req.MaxTokens
+	limit := 0
+	if info, ok := llm.LookupModel(name, req.Model); ok {
+		limit = info.MaxOutput
+	}
+	if maxTokens <= 0 {
+		maxTokens = limit
+		if maxTokens == 0 {
+			maxTokens = DefaultMaxTokens
+		}
+	}
+	budget := 0
+	if b, ok := thinkingBudget[req.Reasoning]; ok && !inToolLoopWithoutThinking(req.Messages) {
+		budget = b
+		if req.MaxTokens > 0 {
+			maxTokens += budget // MaxTokens is the visible answer; thinking comes on top
+		}
+		if limit > 0 && maxTokens > limit {
+			maxTokens = limit
+		}
+		if budget >= maxTokens {
+			budget = maxTokens / 2
+		}
+		if budget < 1024 {
+			budget = 0 // below the API's minimum: no thinking
+		}
+	}
+	params.MaxTokens = int64(maxTokens)
+	if budget > 0 {
+		params.Thinking = anthropic.ThinkingConfigParamOfEnabled(int64(budget))
+	} else if req.Temperature != nil {
+		params.Temperature = anthropic.Float(*req.Temperature)
+	}
+
+	jsonOut := false
+	if rf := req.ResponseFormat; rf != nil && rf.Type != "" && rf.Type != "text" {
+		var schemaJSON json.RawMessage
+		switch rf.Type {
+		case llm.FormatJSONObject:
+			schemaJSON = json.RawMessage(`{"type":"object"}`)
+		case llm.FormatJSONSchema:
+			schemaJSON = rf.Schema
+		default:
+			return params, false, paddock.Errorf(paddock.EInvalid, "unknown response format %q", rf.Type)
+		}
+		schema, err := inputSchema(schemaJSON)
+		if err != nil {
+			return params, false, paddock.Errorf(paddock.EInvalid, "response format: schema is not a JSON Schema object")
+		}
+		tp := anthropic.ToolParam{Name: responseTool, InputSchema: schema,
+			Description: anthropic.String("Give your final answer by calling this tool; its input is the answer, as JSON.")}
+		if rf.Strict {
+			tp.Strict = anthropic.Bool(true)
+		}
+		forced := len(req.Tools) == 0 && budget == 0
+		params.Tools = append(params.Tools, anthropic.ToolUnionParam{OfTool: &tp})
+		if forced {
+			params.ToolChoice = anthropic.ToolChoiceParamOfTool(responseTool)
+		} else {
+			system = append(system, "When you have the final answer, respond only by calling the "+responseTool+" tool with the answer as its input.")
+		}
+		jsonOut = true
+	}
+	if len(system) > 0 {
+		params.System = []anthropic.TextBlockParam{{Text: strings.Join(system, "\n\n")}}
+	}
+	return params, jsonOut, nil
+}
+
+// inToolLoopWithoutThinking reports whether msgs end with tool results
+// answering an assistant turn that has no thinking block: the API rejects
+// thinking for such a request.
+func inToolLoopWithoutThinking(msgs []llm.Message) bool {
+	if len(msgs) == 0 {
+		return false
+	}
+	last := msgs[len(msgs)-1]
+	hasResult := false
+	for _, p := range last.Parts {
+		hasResult = hasResult || p.Type == llm.PartToolResult
+	}
+	if !hasResult {
+		return false
+	}
+	for i := len(msgs) - 2; i >= 0; i-- {
+		if msgs[i].Role != llm.RoleAssistant {
+			continue
+		}
+		for _, p := range msgs[i].Parts {
+			if p.Type == llm.PartThinking {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func inputSchema(raw json.RawMessage) (anthropic.ToolInputSchemaParam, error) {
+	s := anthropic.ToolInputSchemaParam{Properties: map[string]any{}}
+	if len(raw) == 0 {
+		return s, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return s, errors.New("not a JSON object")
+	}
+	if props, ok := m["properties"]; ok {
+		s.Properties = props
+	}
+	if req, ok := m["required"].([]any); ok {
+		for _, r := range req {
+			if name, ok := r.(string); ok {
+				s.Required = append(s.Required, name)
+			}
+		}
+	}
+	delete(m, "type")
+	delete(m, "properties")
+	delete(m, "required")
+	if len(m) > 0 {
+		s.ExtraFields = m
+	}
+	return s, nil
+}
+
+// messages converts the history, returning system messages' text apart.
+func messages(in []llm.Message) ([]anthropic.MessageParam, []string, error) {
+	var (
+		out    []anthropic.MessageParam
+		system []string
+	)
+	add := func(role anthropic.MessageParamRole, blocks []anthropic.ContentBlockParamUnion) {
+		if len(blocks) == 0 {
+			return
+		}
+		if n := len(out); n > 0 && out[n-1].Role == role {
+			out[n-1].Content = append(out[n-1].Content, blocks...)
+			return
+		}
+		out = append(out, anthropic.MessageParam{Role: role, Content: blocks})
+	}
+	for _, m := range in {
+		var results, blocks []anthropic.ContentBlockParamUnion
+		var text []string
+		for _, p := range m.Parts {
+			switch p.Type {
+			case llm.PartText:
+				if p.Text != "" {
+					blocks = append(blocks, anthropic.NewTextBlock(p.Text))
+					text = append(text, p.Text)
+				}
+			case llm.PartImage:
+				blocks = append(blocks, anthropic.NewImageBlockBase64(p.ImageMIME, base64.StdEncoding.EncodeToString(p.ImageData)))
+			case llm.PartToolCall:
+				blocks = append(blocks, anthropic.NewToolUseBlock(p.ToolCallID, llm.ArgumentsObject(p.Arguments), p.ToolName))
+			case llm.PartToolResult:
+				results = append(results, anthropic.NewToolResultBlock(p.ToolCallID, p.Result, p.IsError))
+			case llm.PartThinking:
+				if data, ok := strings.CutPrefix(p.Signature, redacted); ok {
+					blocks = append(blocks, anthropic.NewRedactedThinkingBlock(data))
+				} else if p.Signature != "" {
+					blocks = append(blocks, anthropic.NewThinkingBlock(p.Signature, p.Text))
+				}
+			default:
+				return nil, nil, paddock.Errorf(paddock.EInvalid, "unknown message part type %q", p.Type)
+			}
+		}
+		switch m.Role {
+		case llm.RoleSystem:
+			system = append(system, strings.Join(text, "\n"))
+		case llm.RoleAssistant:
+			add(anthropic.MessageParamRoleAssistant, blocks)
+		case llm.RoleUser, llm.RoleTool:
+			// tool_result blocks must come first in their user message.
+			add(anthropic.MessageParamRoleUser, append(results, blocks...))
+		default:
+			return nil, nil, paddock.Errorf(paddock.EInvalid, "unknown message role %q", m.Role)
+		}
+	}
+	return out, system, nil
+}

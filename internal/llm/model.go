@@ -1,0 +1,133 @@
+package llm
+
+import (
+	"slices"
+	"strings"
+)
+
+// Provider names.
+const (
+	OpenAI    = "openai"
+	Anthropic = "anthropic"
+	Google    = "google"
+)
+
+// ParseModel splits a model name such as "openai/gpt-4o-mini" into provider
+// and model id. "gemini/..." is read as "google/...". Without a known
+// provider prefix it infers the provider from well-known model id prefixes
+// (gpt-, o1, o3, o4, chatgpt-: openai; claude-: anthropic; gemini-: google)
+// and otherwise returns an empty provider with s unchanged, so that
+// "meta-llama/Llama-3.1-8B" stays one model id.
+func ParseModel(s string) (provider, model string) {
+	s = strings.TrimSpace(s)
+	if p, m, ok := strings.Cut(s, "/"); ok {
+		switch p = strings.ToLower(p); p {
+		case OpenAI, Anthropic, Google:
+			return p, m
+		case "gemini":
+			return Google, m
+		}
+	}
+	lower := strings.ToLower(s)
+	switch {
+	case strings.HasPrefix(lower, "gpt-"), strings.HasPrefix(lower, "chatgpt-"),
+		isOSeries(lower):
+		return OpenAI, s
+	case strings.HasPrefix(lower, "claude-"):
+		return Anthropic, s
+	case strings.HasPrefix(lower, "gemini-"):
+		return Google, s
+	}
+	return "", s
+}
+
+func isOSeries(id string) bool {
+	return len(id) >= 2 && id[0] == 'o' && id[1] >= '1' && id[1] <= '9' &&
+		(len(id) == 2 || id[2] == '-')
+}
+
+// ModelInfo describes a model: its limits and its default price in USD per
+// million tokens.
+type ModelInfo struct {
+	Provider      string
+	ID            string // the API model id
+	DisplayName   string
+	ContextWindow int // tokens
+	MaxOutput     int // tokens
+	InputPrice    float64
+	OutputPrice   float64
+}
+
+// Cost returns the price in USD of u at m's prices.
+func (m ModelInfo) Cost(u Usage) float64 {
+	return (float64(u.InputTokens)*m.InputPrice + float64(u.OutputTokens)*m.OutputPrice) / 1e6
+}
+
+// defaultModels is the model table of the providers Paddock documents, with
+// list prices (standard tier, prompts up to 200k tokens) as of late 2025.
+var defaultModels = []ModelInfo{
+	{Provider: OpenAI, ID: "gpt-5", DisplayName: "GPT-5", ContextWindow: 400_000, MaxOutput: 128_000, InputPrice: 1.25, OutputPrice: 10},
+	{Provider: OpenAI, ID: "gpt-4o", DisplayName: "GPT-4o", ContextWindow: 128_000, MaxOutput: 16_384, InputPrice: 2.50, OutputPrice: 10},
+	{Provider: OpenAI, ID: "gpt-4o-mini", DisplayName: "GPT-4o mini", ContextWindow: 128_000, MaxOutput: 16_384, InputPrice: 0.15, OutputPrice: 0.60},
+	{Provider: OpenAI, ID: "o3", DisplayName: "o3", ContextWindow: 200_000, MaxOutput: 100_000, InputPrice: 2, OutputPrice: 8},
+	{Provider: Anthropic, ID: "claude-opus-4-5", DisplayName: "Claude Opus 4.5", ContextWindow: 200_000, MaxOutput: 64_000, InputPrice: 5, OutputPrice: 25},
+	{Provider: Anthropic, ID: "claude-sonnet-4-5", DisplayName: "Claude Sonnet 4.5", ContextWindow: 200_000, MaxOutput: 64_000, InputPrice: 3, OutputPrice: 15},
+	{Provider: Anthropic, ID: "claude-haiku-4-5", DisplayName: "Claude Haiku 4.5", ContextWindow: 200_000, MaxOutput: 64_000, InputPrice: 1, OutputPrice: 5},
+	{Provider: Google, ID: "gemini-3-pro-preview", DisplayName: "Gemini 3 Pro", ContextWindow: 1_048_576, MaxOutput: 65_536, InputPrice: 2, OutputPrice: 12},
+	{Provider: Google, ID: "gemini-2.5-pro", DisplayName: "Gemini 2.5 Pro", ContextWindow: 1_048_576, MaxOutput: 65_536, InputPrice: 1.25, OutputPrice: 10},
+	{Provider: Google, ID: "gemini-2.5-flash", DisplayName: "Gemini 2.5 Flash", ContextWindow: 1_048_576, MaxOutput: 65_536, InputPrice: 0.30, OutputPrice: 2.50},
+}
+
+// Catalog is a model table: the defaults with configured overrides. It is
+// immutable and safe for concurrent use.
+type Catalog struct {
+	models []ModelInfo
+}
+
+// NewCatalog returns the default table with overrides applied: an override
+// replaces the default with the same provider and id (so config can change
+// prices or limits), or adds a model (a local model behind an
+// OpenAI-compatible server).
+func NewCatalog(overrides ...ModelInfo) *Catalog {
+	models := slices.Clone(defaultModels)
+	for _, o := range overrides {
+		i := slices.IndexFunc(models, func(m ModelInfo) bool { return m.Provider == o.Provider && m.ID == o.ID })
+		if i >= 0 {
+			models[i] = o
+		} else {
+			models = append(models, o)
+		}
+	}
+	return &Catalog{models: models}
+}
+
+var defaultCatalog = NewCatalog()
+
+// Lookup returns the model with the given provider and id. A dated snapshot
+// id such as "gpt-4o-mini-2024-07-18" or "claude-sonnet-4-5-20250929"
+// matches its model's entry, the longest id that prefixes it.
+func (c *Catalog) Lookup(provider, id string) (ModelInfo, bool) {
+	var best ModelInfo
+	found := false
+	for _, m := range c.models {
+		if m.Provider != provider {
+			continue
+		}
+		if m.ID == id {
+			return m, true
+		}
+		if strings.HasPrefix(id, m.ID+"-") && len(m.ID) > len(best.ID) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
+// Models returns a copy of the table.
+func (c *Catalog) Models() []ModelInfo { return slices.Clone(c.models) }
+
+// LookupModel looks a model up in the default table (see Catalog.Lookup).
+func LookupModel(provider, id string) (ModelInfo, bool) { return defaultCatalog.Lookup(provider, id) }
+
+// Models returns a copy of the default table.
+func Models() []ModelInfo { return defaultCatalog.Models() }

@@ -1,0 +1,436 @@
+package guest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"github.com/paddockhq/paddock"
+)
+
+// Default terminal size when the host sends none.
+const (
+	defaultCols = 80
+	defaultRows = 24
+)
+
+// attach runs an interactive process for the host: the reply (frameOK
+// with the session id, or frameError when the process cannot start), then
+// output frames and an exit frame, while stdin, stdin EOF and resize
+// frames come in. When the stream breaks or a kill request names the
+// session, the process's group (with a TTY, its whole terminal session)
+// is killed.
+func (g *guest) attach(st net.Conn, req *AttachRequest) {
+	fw := &frameWriter{w: st}
+	fail := func(code, format string, args ...any) {
+		fw.writeJSON(frameError, &wireError{Code: code, Message: fmt.Sprintf(format, args...)})
+	}
+	env := mergeEnv(g.cfg.Env, req.Env)
+	argv := req.Command
+	if len(argv) == 0 {
+		argv = []string{defaultShell(env), "-i"}
+	}
+	if req.TTY && envValue(env, "TERM") == "" {
+		env = append(env, "TERM=xterm-256color")
+	}
+	path, err := lookPath(argv[0], envValue(env, "PATH"))
+	if err != nil {
+		fail(paddock.EInvalid, "%s: %v", argv[0], err)
+		return
+	}
+	dir := req.Dir
+	if dir == "" {
+		dir = g.cfg.Dir
+	}
+	if dir == "" {
+		dir = "/"
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		fail(paddock.EInvalid, "working directory %s: not a directory", dir)
+		return
+	}
+
+	var p *attachedProcess
+	if req.TTY {
+		p, err = g.startPTY(path, argv, env, dir, req.Cols, req.Rows)
+	} else {
+		p, err = g.startPipes(path, argv, env, dir)
+	}
+	if err != nil {
+		code := paddock.EInternal
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES) {
+			code = paddock.EInvalid
+		}
+		fail(code, "start %s: %v", argv[0], err)
+		return
+	}
+
+	id := newSessionID()
+	g.mu.Lock()
+	g.sessions[id] = p.kill
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.sessions, id)
+		g.mu.Unlock()
+	}()
+	if fw.writeJSON(frameOK, attachReply{Session: id, PID: p.pid}) != nil {
+		p.kill()
+	}
+
+	// Host -> process. Stdin goes through its own goroutine so a process
+	// that does not read cannot stop us noticing resizes and the host
+	// going away; the channel's bound is the back-pressure.
+	stdin := make(chan []byte, 8)
+	go func() {
+		defer p.closeStdin()
+		for b := range stdin {
+			if b == nil {
+				if p.tty {
+					// A terminal has no EOF of its own; Ctrl-D is what a
+					// user would type.
+					p.stdin.Write([]byte{4})
+					continue
+				}
+				return
+			}
+			if _, err := p.stdin.Write(b); err != nil {
+				// The process closed its stdin: drop input, like a pipe
+				// with a reader that went away.
+				for range stdin {
+				}
+				return
+			}
+		}
+	}()
+	go func() {
+		defer close(stdin)
+		var buf []byte
+		for {
+			typ, payload, nbuf, err := readFrame(st, buf)
+			buf = nbuf
+			if err != nil {
+				// The host closed the session (or the connection broke,
+				// which ends every stream). The host keeps reading until
+				// the exit frame, so output writes do not block.
+				p.kill()
+				return
+			}
+			switch typ {
+			case frameStdin:
+				b := append([]byte(nil), payload...)
+				select {
+				case stdin <- b:
+				case <-p.exited:
+				}
+			case frameStdinEOF:
+				select {
+				case stdin <- nil:
+				case <-p.exited:
+				}
+			case frameResize:
+				var ws windowSize
+				if json.Unmarshal(payload, &ws) == nil {
+					p.resize(ws.Cols, ws.Rows)
+				}
+			}
+		}
+	}()
+
+	var pumps sync.WaitGroup
+	pump := func(r *os.File, typ byte) {
+		defer pumps.Done()
+		buf := make([]byte, chunkSize)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				if fw.write(typ, buf[:n]) != nil {
+					io.Copy(io.Discard, r)
+					return
+				}
+			}
+			if err != nil {
+				// EIO: every holder of the terminal has closed it.
+				return
+			}
+		}
+	}
+	pumps.Add(len(p.outputs))
+	for i, r := range p.outputs {
+		go pump(r, []byte{frameStdout, frameStderr}[i])
+	}
+
+	ws := <-p.status
+	p.mu.Lock()
+	p.finished = true
+	p.mu.Unlock()
+	close(p.exited)
+
+	// As for exec: background processes may hold the output open; give
+	// them a moment, then stop waiting.
+	pumpsDone := make(chan struct{})
+	go func() { pumps.Wait(); close(pumpsDone) }()
+	select {
+	case <-pumpsDone:
+	case <-time.After(250 * time.Millisecond):
+		for _, r := range p.outputs {
+			r.Close()
+		}
+		<-pumpsDone
+	}
+	p.closeOutputs()
+
+	es := ExitStatus{}
+	switch {
+	case ws.Exited():
+		es.Code = ws.ExitStatus()
+	case ws.Signaled():
+		es.Signal = int(ws.Signal())
+		es.Code = 128 + es.Signal
+	}
+	fw.writeJSON(frameExit, es)
+}
+
+// kill serves a kill request for an attached session.
+func (g *guest) kill(st net.Conn, req *killRequest) {
+	g.mu.Lock()
+	kill := g.sessions[req.Session]
+	g.mu.Unlock()
+	if kill == nil {
+		// Already ended: nothing left to kill.
+		(&frameWriter{w: st}).writeJSON(frameOK, struct{}{})
+		return
+	}
+	kill()
+	(&frameWriter{w: st}).writeJSON(frameOK, struct{}{})
+}
+
+// attachedProcess is the guest's end of one attached process.
+type attachedProcess struct {
+	pid     int
+	tty     bool
+	stdin   *os.File   // the PTY master, or the stdin pipe
+	outputs []*os.File // the PTY master; or stdout and stderr pipes
+	status  <-chan unix.WaitStatus
+	exited  chan struct{} // closed once the process has been waited for
+
+	mu       sync.Mutex
+	finished bool // the pid may be reused: no more signals
+	closed   bool
+}
+
+func (p *attachedProcess) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.finished {
+		return
+	}
+	unix.Kill(-p.pid, unix.SIGKILL)
+	if p.tty {
+		// An interactive shell puts each job in a process group of its
+		// own; they all share the terminal's session.
+		killSession(p.pid)
+	}
+}
+
+func (p *attachedProcess) resize(cols, rows uint16) {
+	if !p.tty {
+		return
+	}
+	setWinsize(p.stdin, cols, rows)
+}
+
+func (p *attachedProcess) closeStdin() {
+	if !p.tty {
+		p.stdin.Close()
+	}
+}
+
+func (p *attachedProcess) closeOutputs() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	for _, f := range p.outputs {
+		f.Close()
+	}
+}
+
+func (g *guest) startPipes(path string, argv, env []string, dir string) (*attachedProcess, error) {
+	var fds [6]*os.File // stdin r/w, stdout r/w, stderr r/w
+	closeAll := func() {
+		for _, f := range fds {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	for i := 0; i < 6; i += 2 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		fds[i], fds[i+1] = r, w
+	}
+	pid, status, err := g.reaper.start(path, argv, env, dir, []*os.File{fds[0], fds[3], fds[5]}, nil)
+	fds[0].Close()
+	fds[3].Close()
+	fds[5].Close()
+	if err != nil {
+		fds[1].Close()
+		fds[2].Close()
+		fds[4].Close()
+		return nil, err
+	}
+	return &attachedProcess{
+		pid: pid, stdin: fds[1], outputs: []*os.File{fds[2], fds[4]},
+		status: status, exited: make(chan struct{}),
+	}, nil
+}
+
+func (g *guest) startPTY(path string, argv, env []string, dir string, cols, rows uint16) (*attachedProcess, error) {
+	master, tty, err := openPTY()
+	if err != nil {
+		return nil, fmt.Errorf("allocate a terminal: %w", err)
+	}
+	if err := setWinsize(master, cols, rows); err != nil {
+		master.Close()
+		tty.Close()
+		return nil, fmt.Errorf("set terminal size: %w", err)
+	}
+	// A new session with the terminal as its controlling tty: the process
+	// leads its own session and process group, and job control works.
+	pid, status, err := g.reaper.start(path, argv, env, dir, []*os.File{tty, tty, tty},
+		&syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0})
+	tty.Close()
+	if err != nil {
+		master.Close()
+		return nil, err
+	}
+	return &attachedProcess{
+		pid: pid, tty: true, stdin: master, outputs: []*os.File{master},
+		status: status, exited: make(chan struct{}),
+	}, nil
+}
+
+// openPTY allocates a pseudo-terminal. pty.Open leaves the master in
+// blocking mode (its ioctls go through Fd), and a blocking read cannot be
+// interrupted by Close; a non-blocking duplicate goes through the runtime
+// poller instead, so Close ends a pending Read.
+func openPTY() (master, tty *os.File, err error) {
+	m, t, err := pty.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer m.Close()
+	fd, err := unix.FcntlInt(m.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Close()
+		return nil, nil, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		t.Close()
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fd), "/dev/ptmx"), t, nil
+}
+
+// setWinsize sets the terminal's size without Fd, which would make the
+// master blocking again.
+func setWinsize(master *os.File, cols, rows uint16) error {
+	if cols == 0 {
+		cols = defaultCols
+	}
+	if rows == 0 {
+		rows = defaultRows
+	}
+	rc, err := master.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ierr error
+	err = rc.Control(func(fd uintptr) {
+		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	})
+	if err != nil {
+		return err
+	}
+	return ierr
+}
+
+// killSession kills every process in session sid, found through /proc.
+// Processes that change session (setsid, nohup'd daemons) escape, as they
+// would on any terminal.
+func killSession(sid int) {
+	// Two rounds: a process may fork while the first is under way.
+	for range 2 {
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			if s, ok := procSession(pid); ok && s == sid {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	}
+}
+
+// procSession reads a process's session id from /proc/<pid>/stat.
+func procSession(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name is in parentheses and may contain anything; the
+	// fields after the last ')' are: state ppid pgrp session ...
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 4 {
+		return 0, false
+	}
+	sid, err := strconv.Atoi(f[3])
+	return sid, err == nil
+}
+
+// defaultShell picks the interactive shell: $SHELL, else bash if the image
+// has it, else sh.
+func defaultShell(env []string) string {
+	if sh := envValue(env, "SHELL"); sh != "" {
+		return sh
+	}
+	if executable("/bin/bash") == nil {
+		return "/bin/bash"
+	}
+	return "/bin/sh"
+}
+
+func newSessionID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,376 @@
+// Package network gives sandbox environments their network and enforces
+// each environment's paddock.NetworkPolicy on the host.
+//
+// Every environment gets a veth pair: one end is eth0 in the environment's
+// network namespace, the other a port of the Paddock bridge (pdk0 by
+// default), whose first address is the environment's default gateway and
+// DNS server. Addresses come from a small IPAM persisted in the state
+// directory, so they survive a restart. Egress is masqueraded.
+//
+// The policy lives in nftables tables Paddock owns (inet and bridge
+// families, "paddock" by default), so nothing else on the host is touched:
+//
+//   - an environment never reaches the host itself (except Paddock's DNS
+//     forwarder on the gateway address), link-local and metadata
+//     addresses, loopback, multicast or the bridge subnet;
+//   - private ranges (10/8, 172.16/12, 192.168/16, 100.64/10) only when
+//     allowed_egress_cidrs lists them;
+//   - allow_internet opens every other IPv4 destination;
+//   - allowed_egress_cidrs opens those destinations;
+//   - allowed_domains makes the DNS forwarder answer only matching names
+//     for that environment, and opens the addresses it answers with for
+//     the record's TTL;
+//   - allow_cluster_internal is symmetric: an environment reaches another
+//     only when both allow it and both belong to the same owner;
+//   - nothing from outside reaches an environment; the host may open TCP
+//     connections to allowed_ingress_ports (for Paddock's port proxy).
+//
+// Bridge ports are isolated from each other and may only send from their
+// own address, so an environment cannot bypass the router or spoof
+// another. IPv6 is not routed.
+package network
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/sandbox"
+)
+
+// Defaults of Config.
+const (
+	DefaultBridge = "pdk0"
+	DefaultTable  = "paddock"
+)
+
+// DefaultSubnet is rarely used by home, office or cloud networks.
+var DefaultSubnet = netip.MustParsePrefix("10.209.0.0/16")
+
+// Config configures the network.
+type Config struct {
+	StateDir string       // the IPAM state and namespaces of gVisor environments
+	Bridge   string       // bridge name; default DefaultBridge
+	Subnet   netip.Prefix // IPv4 subnet of environments; default DefaultSubnet
+	Table    string       // nftables table name (inet and bridge); default DefaultTable
+	// Upstreams are the resolvers the DNS forwarder asks, as "ip:port";
+	// default: the nameservers of /etc/resolv.conf.
+	Upstreams []string
+	// DenyInternetByDefault makes allow_internet false for policies that
+	// leave it unset (the default is true).
+	DenyInternetByDefault bool
+	// DenyCIDRs are destinations no environment may reach whatever its
+	// policy says, on top of the built-in ones: where Paddock's API or
+	// database run when they are not on this host, for example.
+	DenyCIDRs []netip.Prefix
+	Logger    *slog.Logger
+}
+
+// Network wires environments into the bridge and enforces their policy.
+// It is safe for concurrent use.
+type Network struct {
+	cfg Config
+	gw  netip.Addr // the bridge's address
+	log *slog.Logger
+	dns *forwarder
+
+	mu    sync.Mutex // serializes changes to state, links and rules
+	state *ipam
+}
+
+// New sets up the bridge, the base rules and the DNS forwarder, and picks
+// up the environments a previous Network left running. Call Close to stop
+// the forwarder.
+func New(ctx context.Context, cfg Config) (*Network, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("network: StateDir is required")
+	}
+	if cfg.Bridge == "" {
+		cfg.Bridge = DefaultBridge
+	}
+	if len(cfg.Bridge) > 15 {
+		return nil, fmt.Errorf("network: bridge name %q is longer than 15 characters", cfg.Bridge)
+	}
+	if !cfg.Subnet.IsValid() {
+		cfg.Subnet = DefaultSubnet
+	}
+	cfg.Subnet = cfg.Subnet.Masked()
+	if !cfg.Subnet.Addr().Is4() || cfg.Subnet.Bits() > 29 {
+		return nil, fmt.Errorf("network: subnet %s must be IPv4 and hold at least 6 addresses", cfg.Subnet)
+	}
+	if cfg.Table == "" {
+		cfg.Table = DefaultTable
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Upstreams) == 0 {
+		ups, err := resolvConfServers("/etc/resolv.conf")
+		if err != nil {
+			return nil, fmt.Errorf("network: no upstream resolver configured: %w", err)
+		}
+		cfg.Upstreams = ups
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "netns"), 0o700); err != nil {
+		return nil, fmt.Errorf("network: create state dir: %w", err)
+	}
+	n := &Network{cfg: cfg, gw: cfg.Subnet.Addr().Next(), log: cfg.Logger}
+	st, err := loadIPAM(filepath.Join(cfg.StateDir, "ipam.json"), cfg.Subnet)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	n.state = st
+	if err := n.setupBridge(); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	if err := nft(ctx, n.baseRules()); err != nil {
+		return nil, fmt.Errorf("network: install base rules: %w", err)
+	}
+	n.sweepLinks()
+	n.dns, err = startForwarder(n)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	return n, nil
+}
+
+// Close stops the DNS forwarder. Environments keep their links and rules;
+// a new Network on the same state picks them up.
+func (n *Network) Close() error {
+	return n.dns.close()
+}
+
+// Gateway is the bridge's address: the environments' default route and
+// DNS server.
+func (n *Network) Gateway() netip.Addr { return n.gw }
+
+// ResolvConf is the /etc/resolv.conf every environment gets: the DNS
+// forwarder on the gateway only, so names resolve under the policy.
+func (n *Network) ResolvConf() []byte {
+	return []byte("# Written by Paddock: the environment's DNS goes through its network policy.\nnameserver " + n.gw.String() + "\noptions ndots:0\n")
+}
+
+// policy is an environment's NetworkPolicy with defaults resolved and
+// values parsed.
+type policy struct {
+	Internet bool           `json:"internet"`
+	CIDRs    []netip.Prefix `json:"cidrs,omitempty"`
+	Ports    []int          `json:"ports,omitempty"`
+	Cluster  bool           `json:"cluster,omitempty"`
+	Domains  []string       `json:"domains,omitempty"`
+}
+
+// ValidatePolicy checks p's values; nil is valid. Errors are
+// paddock.EInvalid and name the field.
+func ValidatePolicy(p *paddock.NetworkPolicy) error {
+	_, err := parsePolicy(p, false)
+	return err
+}
+
+func parsePolicy(p *paddock.NetworkPolicy, denyInternet bool) (policy, error) {
+	pol := policy{Internet: !denyInternet}
+	if p == nil {
+		return pol, nil
+	}
+	if p.AllowInternet != nil {
+		pol.Internet = *p.AllowInternet
+	}
+	pol.Cluster = p.AllowClusterInternal
+	for _, s := range p.AllowedEgressCIDRs {
+		pfx, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			// A bare address means that host.
+			a, aerr := netip.ParseAddr(strings.TrimSpace(s))
+			if aerr != nil {
+				return pol, paddock.Errorf(paddock.EInvalid, "network_policy.allowed_egress_cidrs: %q is not a CIDR", s)
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		if !pfx.Addr().Is4() {
+			return pol, paddock.Errorf(paddock.EInvalid, "network_policy.allowed_egress_cidrs: %q: only IPv4 is routed", s)
+		}
+		pol.CIDRs = append(pol.CIDRs, pfx.Masked())
+	}
+	for _, port := range p.AllowedIngressPorts {
+		if port < 1 || port > 65535 {
+			return pol, paddock.Errorf(paddock.EInvalid, "network_policy.allowed_ingress_ports: %d is not a port", port)
+		}
+		if !slices.Contains(pol.Ports, port) {
+			pol.Ports = append(pol.Ports, port)
+		}
+	}
+	for _, d := range p.AllowedDomains {
+		norm, ok := normalizeDomainPattern(d)
+		if !ok {
+			return pol, paddock.Errorf(paddock.EInvalid, "network_policy.allowed_domains: %q is not a domain name or *.domain pattern", d)
+		}
+		pol.Domains = append(pol.Domains, norm)
+	}
+	return pol, nil
+}
+
+// names derives the host-side names of id's objects. Interface names hold
+// 15 bytes and ids up to 63, so they use a hash; the id itself is kept in
+// the IPAM state and the link's alias.
+type names struct {
+	hash string // 10 hex digits
+	veth string // host end of the veth pair
+}
+
+func namesFor(id string) names {
+	sum := sha256.Sum256([]byte(id))
+	h := hex.EncodeToString(sum[:5])
+	return names{hash: h, veth: "pdv" + h}
+}
+
+// Setup connects environment spec to the bridge and applies its policy.
+// netns is the path of the environment's network namespace, such as
+// /proc/<pid>/ns/net of a created runc container; "" makes Setup create a
+// namespace of its own and return its path, for runtimes that must find
+// their interfaces before they start (gVisor). On error, Teardown undoes
+// what was made.
+func (n *Network) Setup(ctx context.Context, spec *sandbox.Spec, netns string) (string, error) {
+	if spec.Env == nil {
+		return "", paddock.Errorf(paddock.EInvalid, "environment %s: spec has no environment", spec.ID)
+	}
+	pol, err := parsePolicy(spec.Env.Isolation.NetworkPolicy, n.cfg.DenyInternetByDefault)
+	if err != nil {
+		return "", err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.state.env(spec.ID); ok {
+		return "", paddock.Errorf(paddock.EConflict, "environment %s already has a network", spec.ID)
+	}
+	own := netns == ""
+	if own {
+		netns = filepath.Join(n.cfg.StateDir, "netns", spec.ID)
+	}
+	// The allocation is recorded before anything exists on the host, so
+	// Teardown (and List, after a crash) always knows what to remove.
+	e, err := n.state.allocate(spec.ID, spec.Env.OwnerID, pol, own, netns)
+	if err != nil {
+		return "", fmt.Errorf("environment %s: %w", spec.ID, err)
+	}
+	if own {
+		if err := createNetns(netns); err != nil {
+			return "", fmt.Errorf("environment %s: %w", spec.ID, err)
+		}
+	}
+	// Rules first: the port only comes up once its policy is in force.
+	if err := nft(ctx, n.envRules(e)); err != nil {
+		return "", fmt.Errorf("environment %s: apply network policy: %w", spec.ID, err)
+	}
+	if err := n.connect(e); err != nil {
+		return "", fmt.Errorf("environment %s: %w", spec.ID, err)
+	}
+	if own {
+		return netns, nil
+	}
+	return "", nil
+}
+
+// Teardown removes id's link, rules and namespace and releases its
+// address. Unknown ids are not an error.
+func (n *Network) Teardown(ctx context.Context, id string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	nm := namesFor(id)
+	if err := deleteLink(nm.veth); err != nil {
+		return fmt.Errorf("environment %s: %w", id, err)
+	}
+	e, ok := n.state.env(id)
+	if !ok {
+		return nil
+	}
+	if err := nft(ctx, n.teardownRules(e)); err != nil {
+		return fmt.Errorf("environment %s: remove network policy: %w", id, err)
+	}
+	if e.OwnNetns {
+		if err := removeNetns(e.Netns); err != nil {
+			return fmt.Errorf("environment %s: %w", id, err)
+		}
+	}
+	n.dns.forget(e.IP)
+	if err := n.state.release(id); err != nil {
+		return fmt.Errorf("environment %s: %w", id, err)
+	}
+	return nil
+}
+
+// List returns the ids of the environments that have a network, so the
+// driver's reconcile can tear down orphans.
+func (n *Network) List(ctx context.Context) ([]string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state.ids(), nil
+}
+
+// Address returns id's address on the bridge, so the host can reach its
+// allowed ingress ports.
+func (n *Network) Address(id string) (netip.Addr, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	e, ok := n.state.env(id)
+	if !ok {
+		return netip.Addr{}, paddock.Errorf(paddock.ENotFound, "environment %s has no network", id)
+	}
+	return e.IP, nil
+}
+
+// DeniedCount returns how many attempts of id to open a connection or
+// resolve a name the policy refused: packets opening a connection (so
+// retransmissions count again) plus refused DNS queries since this
+// Network started.
+func (n *Network) DeniedCount(ctx context.Context, id string) (int64, error) {
+	n.mu.Lock()
+	e, ok := n.state.env(id)
+	n.mu.Unlock()
+	if !ok {
+		return 0, paddock.Errorf(paddock.ENotFound, "environment %s has no network", id)
+	}
+	pkts, err := readCounter(ctx, n.cfg.Table, "deny_"+namesFor(id).hash)
+	if err != nil {
+		return 0, fmt.Errorf("environment %s: %w", id, err)
+	}
+	return pkts + n.dns.refused(e.IP), nil
+}
+
+// Destroy removes the bridge, the tables and every namespace Paddock
+// made. Only for uninstalling and tests: running environments lose their
+// network.
+func (n *Network) Destroy(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	for _, id := range n.state.ids() {
+		e, _ := n.state.env(id)
+		deleteLink(namesFor(id).veth)
+		if e.OwnNetns {
+			if err := removeNetns(e.Netns); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		n.state.release(id)
+	}
+	for _, fam := range []string{"inet", "bridge"} {
+		// add-then-delete: deleting a missing table is an error.
+		if err := nft(ctx, fmt.Sprintf("add table %s %s\ndelete table %s %s\n", fam, n.cfg.Table, fam, n.cfg.Table)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := deleteLink(n.cfg.Bridge); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

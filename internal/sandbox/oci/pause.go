@@ -1,0 +1,409 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/sandbox"
+)
+
+// Pausing, in both modes:
+//
+//   - freeze: the environment's freezer cgroup stops every process in it,
+//     memory kept. For runc that is exactly what `runc pause` does, and
+//     runc reports the container paused. Under gVisor it freezes the
+//     sandbox and gofer processes from the host, which the sandbox cannot
+//     tell from being descheduled. Writing the cgroup file directly
+//     rather than running `runc pause` or `runsc pause` makes resume take
+//     a millisecond rather than the 50-250 ms the runtime binaries take to
+//     start on a busy host. Without a freezer cgroup (none on the host),
+//     the runtime's own pause and resume are used.
+//   - hibernate (gVisor only): `runsc checkpoint` writes the sandbox's
+//     kernel, processes and memory to <env>/checkpoint and kills the
+//     sandbox, so it holds no memory or processes on the host. The overlay
+//     and its disk image stay mounted: the files are where the restored
+//     processes left them. `runsc restore` starts a new sandbox from the
+//     image under the same id and bundle.
+//
+// gVisor cannot save a unix socket connected to the host, which the
+// guest's control connection is. So hibernate first closes the control
+// listener and the session: the guest sees the connection end and keeps
+// redialing a socket nobody listens on, holding no host socket. Resume
+// listens again and the restored guest dials back within its backoff
+// (at most 500 ms).
+//
+// The mode is kept in state.json (record.Paused) so a new Runtime after a
+// restart knows a hibernated environment, which has no container at all,
+// is not dead.
+
+// checkpointDir is where a hibernated environment's image lives. It is in
+// the environment's dir, so Stop removes it with everything else.
+func (r *Runtime) checkpointDir(id string) string {
+	return filepath.Join(r.envDir(id), "checkpoint")
+}
+
+// opLock serializes the operations that change what runs for one
+// environment (Pause, Resume, Stop). It is keyed by id rather than held in
+// the envState because hibernating replaces the envState.
+type opLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lockOp locks id's operations and returns the unlock.
+func (r *Runtime) lockOp(id string) (unlock func()) {
+	r.mu.Lock()
+	if r.ops == nil {
+		r.ops = map[string]*opLock{}
+	}
+	l := r.ops[id]
+	if l == nil {
+		l = &opLock{}
+		r.ops[id] = l
+	}
+	l.refs++
+	r.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		r.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(r.ops, id)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// paused returns how es is paused, "" when it is not.
+func (es *envState) paused() sandbox.PauseMode {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	return es.rec.Paused
+}
+
+// setPaused records mode in memory and in state.json.
+func (es *envState) setPaused(mode sandbox.PauseMode) error {
+	es.mu.Lock()
+	es.rec.Paused = mode
+	rec := es.rec
+	es.mu.Unlock()
+	return writeJSON(filepath.Join(es.dir, "state.json"), rec)
+}
+
+// record returns a copy of es's record.
+func (es *envState) record() record {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	return es.rec
+}
+
+// active returns EConflict when es is paused: nothing in a paused
+// environment answers, so a request to its guest would hang until it
+// resumes. Everything that talks to the guest checks it first.
+func (es *envState) active() error {
+	if es.paused() != "" {
+		return paddock.Errorf(paddock.EConflict, "environment %s is paused", es.rec.ID)
+	}
+	return nil
+}
+
+// Pause implements sandbox.Runtime. mode "" is PauseFreeze. The container
+// must be running: EConflict otherwise, and EInvalid for PauseHibernate
+// on a runc environment. A failed or cancelled checkpoint leaves the
+// environment running.
+func (r *Runtime) Pause(ctx context.Context, id string, mode sandbox.PauseMode) error {
+	if mode == "" {
+		mode = sandbox.PauseFreeze
+	}
+	if !mode.Valid() {
+		return paddock.Errorf(paddock.EInvalid, "pause mode %q is not valid; valid: freeze, hibernate", mode)
+	}
+	defer r.lockOp(id)()
+	es, err := r.env(id)
+	if err != nil {
+		return err
+	}
+	class := es.rec.Class
+	if mode == sandbox.PauseHibernate && class != sandbox.ClassGVisor {
+		return paddock.Errorf(paddock.EInvalid, "hibernate needs runtime_class gvisor")
+	}
+	if p := es.paused(); p != "" {
+		return paddock.Errorf(paddock.EConflict, "environment %s is already paused (%s)", id, p)
+	}
+	st, err := r.state(ctx, class, id)
+	if errors.Is(err, errNoContainer) {
+		return paddock.Errorf(paddock.EConflict, "environment %s is not running", id)
+	}
+	if err != nil {
+		return fmt.Errorf("pause %s: %w", id, err)
+	}
+	switch st.Status {
+	case "running":
+	case "paused":
+		// Paused by a Runtime that died before it could record it.
+		if err := es.setPaused(sandbox.PauseFreeze); err != nil {
+			return fmt.Errorf("pause %s: %w", id, err)
+		}
+		return paddock.Errorf(paddock.EConflict, "environment %s is already paused (freeze)", id)
+	default:
+		return paddock.Errorf(paddock.EConflict, "environment %s is not running (container %s)", id, st.Status)
+	}
+	if mode == sandbox.PauseHibernate {
+		return r.hibernate(ctx, es)
+	}
+	// Record first: a crash between the two leaves a record saying
+	// frozen, which Resume and Stop handle whatever the cgroup says; the
+	// other order would leave frozen processes nobody knows about.
+	if err := es.setPaused(mode); err != nil {
+		return fmt.Errorf("pause %s: %w", id, err)
+	}
+	if err := r.freeze(ctx, class, id); err != nil {
+		if uerr := es.setPaused(""); uerr != nil {
+			r.log.Error("record failed pause", "env_id", id, "err", uerr)
+		}
+		return fmt.Errorf("pause %s: %w", id, err)
+	}
+	return nil
+}
+
+// freeze stops every process of the container: through its freezer
+// cgroup, or the runtime's pause when there is none.
+func (r *Runtime) freeze(ctx context.Context, class, id string) error {
+	err := setFrozen(ctx, r.cgroupPath(id), true)
+	if errors.Is(err, fs.ErrNotExist) {
+		_, err = r.output(ctx, class, "pause", id)
+	}
+	return err
+}
+
+// thaw resumes a frozen container. One already running (a crash after it
+// was thawed, before the record said so) is fine.
+func (r *Runtime) thaw(ctx context.Context, class, id string) error {
+	err := setFrozen(ctx, r.cgroupPath(id), false)
+	if errors.Is(err, fs.ErrNotExist) {
+		// No freezer cgroup: paused by the runtime, if at all.
+		if st, serr := r.state(ctx, class, id); serr == nil && st.Status == "paused" {
+			_, err = r.output(ctx, class, "resume", id)
+		} else {
+			err = nil
+		}
+	}
+	return err
+}
+
+// setFrozen freezes or thaws cgroup path p and waits until every process
+// in it is frozen (a process inside a system call freezes once it
+// returns). A freeze that does not complete within 10 s is undone.
+func setFrozen(ctx context.Context, p string, frozen bool) error {
+	file, want, done := cgroupFile(p, "freezer", "freezer.state"), "THAWED", "THAWED"
+	if frozen {
+		want, done = "FROZEN", "FROZEN"
+	}
+	if cgroupV2() {
+		file, want, done = cgroupFile(p, "", "cgroup.freeze"), "0", "frozen 0"
+		if frozen {
+			want, done = "1", "frozen 1"
+		}
+	}
+	// O_WRONLY without O_CREATE: a missing cgroup is ErrNotExist.
+	write := func(v string) error {
+		f, err := os.OpenFile(file, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteString(v)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	if err := write(want); err != nil {
+		return fmt.Errorf("freezer: %w", err)
+	}
+	check := file
+	if cgroupV2() {
+		check = cgroupFile(p, "", "cgroup.events")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
+		b, err := os.ReadFile(check)
+		if err != nil {
+			return fmt.Errorf("freezer: %w", err)
+		}
+		if strings.Contains(string(b), done) {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if frozen {
+				if cgroupV2() {
+					write("0")
+				} else {
+					write("THAWED")
+				}
+			}
+			return fmt.Errorf("freezer: %s still %q", p, strings.TrimSpace(string(b)))
+		}
+		time.Sleep(delay)
+	}
+}
+
+// hibernate checkpoints es's sandbox to disk and removes the stopped
+// container, which `runsc restore` recreates under the same id. On error
+// the sandbox keeps running and the guest is let back in.
+func (r *Runtime) hibernate(ctx context.Context, es *envState) (err error) {
+	id := es.rec.ID
+	image := r.checkpointDir(id)
+	if err := os.RemoveAll(image); err != nil {
+		return fmt.Errorf("hibernate %s: remove old checkpoint: %w", id, err)
+	}
+	if err := os.Mkdir(image, 0o700); err != nil {
+		return fmt.Errorf("hibernate %s: create checkpoint dir: %w", id, err)
+	}
+	// Record first: from the moment the guest is shut out, Exec must say
+	// "paused" rather than wait for a guest that cannot come back.
+	if err := es.setPaused(sandbox.PauseHibernate); err != nil {
+		return fmt.Errorf("hibernate %s: %w", id, err)
+	}
+	es.close()
+	defer func() {
+		if err != nil {
+			os.RemoveAll(image)
+			rec := es.record()
+			rec.Paused = ""
+			if werr := writeJSON(filepath.Join(es.dir, "state.json"), rec); werr != nil {
+				r.log.Error("record failed hibernate", "env_id", id, "err", werr)
+			}
+			if aerr := r.attach(rec); aerr != nil {
+				r.log.Error("reopen control socket after failed hibernate", "env_id", id, "err", aerr)
+			}
+		}
+	}()
+	// The guest drops its end as soon as it reads the end of the session;
+	// a checkpoint racing it fails on the still-connected socket and
+	// leaves the sandbox running, so try again a few times.
+	var cerr error
+	for attempt := range 6 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("hibernate %s: %w", id, ctx.Err())
+		case <-time.After(time.Duration(attempt*attempt*20+10) * time.Millisecond):
+		}
+		_, cerr = r.output(ctx, sandbox.ClassGVisor, "checkpoint", "--image-path", image, id)
+		if cerr == nil {
+			break
+		}
+		if !strings.Contains(cerr.Error(), "connectionedEndpoint") {
+			break // not the guest's socket: retrying will not help
+		}
+	}
+	if cerr != nil {
+		return fmt.Errorf("hibernate %s: %w", id, cerr)
+	}
+	if _, err := r.output(context.WithoutCancel(ctx), sandbox.ClassGVisor, "delete", "--force", id); err != nil {
+		// Checkpointed and recorded: Resume deletes leftovers before it
+		// restores, so this is not fatal.
+		r.log.Warn("delete checkpointed container", "env_id", id, "err", err)
+	}
+	return nil
+}
+
+// Resume implements sandbox.Runtime. It returns once the guest answers;
+// EUnavailable if it does not within StartTimeout (the processes run
+// regardless). An environment that is not paused is EConflict. A failed
+// restore keeps the checkpoint, so Resume can be retried.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	unlock := r.lockOp(id)
+	es, err := r.env(id)
+	if err != nil {
+		unlock()
+		return err
+	}
+	mode := es.paused()
+	switch mode {
+	case "":
+		unlock()
+		return paddock.Errorf(paddock.EConflict, "environment %s is not paused", id)
+	case sandbox.PauseHibernate:
+		es, err = r.restore(ctx, es)
+	default:
+		err = r.thaw(ctx, es.rec.Class, id)
+	}
+	if err == nil {
+		err = es.setPaused("")
+	}
+	unlock()
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", id, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.StartTimeout)
+	defer cancel()
+	c, err := es.waitClient(wctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return paddock.Errorf(paddock.EUnavailable, "environment %s: guest did not reconnect after resume", id)
+	}
+	if _, err := c.Ping(); err != nil {
+		return paddock.Errorf(paddock.EUnavailable, "environment %s: guest did not answer after resume", id)
+	}
+	return nil
+}
+
+// restore starts es's sandbox again from its checkpoint, on a fresh
+// control listener (which replaces es: the returned envState is the live
+// one), and removes the image, which is as large as the sandbox's memory.
+func (r *Runtime) restore(ctx context.Context, es *envState) (*envState, error) {
+	id := es.rec.ID
+	image := r.checkpointDir(id)
+	if _, err := os.Stat(filepath.Join(image, "checkpoint.img")); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, paddock.Errorf(paddock.EConflict, "environment %s has no checkpoint to restore", id)
+		}
+		return nil, err
+	}
+	st, err := r.state(ctx, sandbox.ClassGVisor, id)
+	switch {
+	case err == nil && st.Status == "running":
+		return es, nil // restored by a Runtime that died before recording it
+	case err == nil:
+		// A stopped container left by an interrupted hibernate or restore
+		// holds the id.
+		if _, err := r.output(ctx, sandbox.ClassGVisor, "delete", "--force", id); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, errNoContainer):
+		return nil, err
+	}
+	if err := r.attach(es.record()); err != nil {
+		return nil, err
+	}
+	if es, err = r.env(id); err != nil {
+		return nil, err
+	}
+	out, err := os.OpenFile(filepath.Join(es.dir, "guest.out"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open guest output: %w", err)
+	}
+	defer out.Close()
+	cmd := r.command(ctx, sandbox.ClassGVisor, "restore", "--image-path", image,
+		"--bundle", filepath.Join(es.dir, "bundle"), "--detach", id)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		// Keep the image: it is the only copy of the environment.
+		r.output(context.WithoutCancel(ctx), sandbox.ClassGVisor, "delete", "--force", id)
+		return nil, fmt.Errorf("runsc restore: %w%s", err, r.guestOutput(es.dir))
+	}
+	if err := os.RemoveAll(image); err != nil {
+		r.log.Warn("remove checkpoint image", "env_id", id, "err", err)
+	}
+	return es, nil
+}
