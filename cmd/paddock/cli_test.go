@@ -58,7 +58,15 @@ func startProcess(t *testing.T, data, mirror string) *process {
 
 // deleteEnvironments force-deletes every environment of the server.
 func (p *process) deleteEnvironments(t *testing.T) {
-	(&testServer{url: p.url}).deleteEnvironments(t)
+	s := &testServer{url: p.url}
+	tok := s.login(t, "admin", testAdminPassword)
+	var list struct{ Environments []struct{ ID, Status string } }
+	s.expect(t, 200, req{method: "GET", path: "/api/v1/environments?limit=1000", token: tok}).json(t, &list)
+	for _, e := range list.Environments {
+		if e.Status != "terminated" && e.Status != "failed" {
+			s.do(t, req{method: "DELETE", path: "/api/v1/environments/" + e.ID + "?force=true", token: tok})
+		}
+	}
 }
 
 // cli runs a paddock command against p and returns its stdout and exit code.
@@ -140,6 +148,26 @@ func TestCLIAndRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	p.mustCLI(t, "env", "exec", id, "--", "sh", "-c", "echo kept > /root/state")
+
+	// env cp, both ways, a directory and a file.
+	local := filepath.Join(base, "proj")
+	os.MkdirAll(filepath.Join(local, "pkg"), 0o755)
+	os.WriteFile(filepath.Join(local, "main.py"), []byte("print('cp works')\n"), 0o644)
+	os.WriteFile(filepath.Join(local, "pkg", "data.txt"), []byte("data\n"), 0o600)
+	p.mustCLI(t, "env", "cp", local, id+":/work")
+	if out := p.mustCLI(t, "env", "exec", id, "--", "sh", "-c", "cd /work/proj && python3 main.py && cat pkg/data.txt"); out != "cp works\ndata\n" {
+		t.Errorf("after cp up: %q", out)
+	}
+	back := filepath.Join(base, "back")
+	os.Mkdir(back, 0o755)
+	p.mustCLI(t, "env", "cp", id+":/work/proj", back)
+	if b, err := os.ReadFile(filepath.Join(back, "proj", "pkg", "data.txt")); err != nil || string(b) != "data\n" {
+		t.Errorf("after cp down: %q, %v", b, err)
+	}
+	p.mustCLI(t, "env", "cp", id+":/root/state", filepath.Join(base, "state.txt"))
+	if b, _ := os.ReadFile(filepath.Join(base, "state.txt")); string(b) != "kept\n" {
+		t.Errorf("single file down: %q", b)
+	}
 
 	// SIGKILL: no shutdown code runs.
 	if err := p.cmd.Process.Kill(); err != nil {

@@ -46,7 +46,8 @@ type Config struct {
 		Window            Duration `yaml:"window" env:"PADDOCK_RATE_LIMIT_WINDOW"`
 	} `yaml:"rate_limits"`
 
-	MaxBodyBytes int64 `yaml:"max_body_bytes" env:"PADDOCK_MAX_BODY_BYTES"`
+	MaxBodyBytes   int64 `yaml:"max_body_bytes" env:"PADDOCK_MAX_BODY_BYTES"`
+	MaxUploadBytes int64 `yaml:"max_upload_bytes" env:"PADDOCK_MAX_UPLOAD_BYTES"` // files uploaded into environments
 
 	Sandbox struct {
 		DefaultRuntimeClass string            `yaml:"default_runtime_class" env:"PADDOCK_DEFAULT_RUNTIME_CLASS"` // runc or gvisor
@@ -57,9 +58,10 @@ type Config struct {
 		NodeLabels          map[string]string `yaml:"node_labels" env:"PADDOCK_NODE_LABELS"` // matched by node_selector
 		RuncPath            string            `yaml:"runc" env:"PADDOCK_RUNC"`
 		RunscPath           string            `yaml:"runsc" env:"PADDOCK_RUNSC"`
-		RunscPlatform       string            `yaml:"runsc_platform" env:"PADDOCK_RUNSC_PLATFORM"` // ptrace, or kvm where /dev/kvm exists
-		UIDShift            int64             `yaml:"uid_shift" env:"PADDOCK_UID_SHIFT"`           // host uid of root in environments
-		GuestBinary         string            `yaml:"guest_binary" env:"PADDOCK_GUEST_BINARY"`     // default: this binary
+		RunscPlatform       string            `yaml:"runsc_platform" env:"PADDOCK_RUNSC_PLATFORM"`       // ptrace, or kvm where /dev/kvm exists
+		UIDShift            int64             `yaml:"uid_shift" env:"PADDOCK_UID_SHIFT"`                 // host uid of root in environments
+		GuestBinary         string            `yaml:"guest_binary" env:"PADDOCK_GUEST_BINARY"`           // default: this binary
+		PauseStopsClock     bool              `yaml:"pause_stops_clock" env:"PADDOCK_PAUSE_STOPS_CLOCK"` // paused environments do not age
 	} `yaml:"sandbox"`
 
 	Network struct {
@@ -92,6 +94,7 @@ func defaultConfig() Config {
 	c.RateLimits.LoginFailures = 5
 	c.RateLimits.Window = Duration(time.Minute)
 	c.MaxBodyBytes = 1 << 20
+	c.MaxUploadBytes = 10 << 30
 	c.Sandbox.DefaultRuntimeClass = "runc"
 	c.Sandbox.DefaultTimeout = Duration(time.Hour)
 	c.Sandbox.PidsLimit = 1024

@@ -33,10 +33,10 @@ func (f kvFlag) Set(v string) error {
 
 func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	sub := map[string]func(context.Context, []string, io.Reader, io.Writer, io.Writer) error{
-		"create": envCreate, "ls": envList, "get": envGet, "rm": envRemove, "exec": envExec, "logs": envLogs,
+		"create": envCreate, "ls": envList, "get": envGet, "rm": envRemove, "exec": envExec, "logs": envLogs, "cp": envCp,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprintln(stderr, "Usage: paddock env create|ls|get|rm|exec|logs ...")
+		fmt.Fprintln(stderr, "Usage: paddock env create|ls|get|rm|exec|logs|cp ...")
 		return errUsage
 	}
 	return sub[args[0]](ctx, args[1:], stdin, stdout, stderr)

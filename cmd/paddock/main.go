@@ -40,7 +40,7 @@ func commands() []command {
 	return []command{
 		{name: "serve", usage: "run the Paddock server", run: runServe},
 		{name: "login", usage: "log in to a server and remember the token", run: runLogin},
-		{name: "env", usage: "environments: create, ls, get, rm, exec, logs", run: runEnv},
+		{name: "env", usage: "environments: create, ls, get, rm, exec, logs, cp", run: runEnv},
 		{name: "image", usage: "images: pull, import, build, ls, rm", run: runImage},
 		{name: "version", usage: "print the version", run: func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "paddock", version)

@@ -13,6 +13,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/store"
 	"testing"
 	"time"
 )
@@ -82,17 +85,22 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 	return s
 }
 
-// deleteEnvironments force-deletes every environment that has not ended.
+// deleteEnvironments force-deletes every environment that has not ended,
+// in process: tests may have deleted the admin or spent its rate limits.
 func (s *testServer) deleteEnvironments(t testing.TB) {
-	if s.Main != nil && s.Main.server == nil {
+	if s.Main == nil || s.Main.closed || s.Main.manager == nil {
 		return
 	}
-	tok := s.login(t, "admin", testAdminPassword)
-	var list struct{ Environments []struct{ ID, Status string } }
-	s.expect(t, 200, req{method: "GET", path: "/api/v1/environments?limit=1000", token: tok}).json(t, &list)
-	for _, e := range list.Environments {
-		if e.Status != "terminated" && e.Status != "failed" {
-			s.do(t, req{method: "DELETE", path: "/api/v1/environments/" + e.ID + "?force=true", token: tok})
+	envs, _, err := store.NewEnvironmentService(s.db).Environments(context.Background(), paddock.EnvironmentFilter{})
+	if err != nil {
+		t.Errorf("list environments to delete: %v", err)
+		return
+	}
+	for _, e := range envs {
+		if !e.Status.Done() {
+			if err := s.manager.Delete(context.Background(), e.ID, true); err != nil {
+				t.Errorf("delete environment %s: %v", e.ID, err)
+			}
 		}
 	}
 }

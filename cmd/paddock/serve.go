@@ -107,6 +107,8 @@ type Main struct {
 	api      *httpapi.Server
 	images   *image.Store
 	netw     *network.Network
+	manager  *sandbox.Manager
+	closed   bool
 	listener net.Listener
 	server   *http.Server
 	cancel   context.CancelFunc
@@ -184,6 +186,7 @@ func (m *Main) Run(ctx context.Context) error {
 	api, err := httpapi.New(httpapi.Config{
 		Version:        version,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxUploadBytes: cfg.MaxUploadBytes,
 		TrustedProxies: proxies,
 		CaptchaEnabled: cfg.Auth.Captcha,
 		TicketKey:      deriveKey(signingKey, "tickets"),
@@ -256,6 +259,7 @@ func (m *Main) goBackground(f func()) {
 // Close stops serving (letting requests in flight finish for up to 15 s) and
 // releases everything Run opened.
 func (m *Main) Close() error {
+	m.closed = true
 	var errs []error
 	if m.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -317,8 +321,10 @@ func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error
 		DefaultRuntimeClass: cfg.Sandbox.DefaultRuntimeClass, DefaultTimeout: time.Duration(cfg.Sandbox.DefaultTimeout),
 		PidsLimit: cfg.Sandbox.PidsLimit, MaxExecOutput: int(cfg.Sandbox.MaxExecOutput), NodeLabels: cfg.Sandbox.NodeLabels,
 		StopGrace: time.Duration(cfg.Sandbox.StopGrace), LogDir: filepath.Join(cfg.Data, "logs"),
+		PauseStopsClock: cfg.Sandbox.PauseStopsClock,
 	}, envs, images, rt, m.Log)
 	m.closers = append(m.closers, mgr.Close)
+	m.manager = mgr
 	m.images = images
 	return mgr, nil
 }

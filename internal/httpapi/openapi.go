@@ -34,13 +34,13 @@ func (s *Server) openAPI() ([]byte, error) {
 // addOperation documents one method of a route.
 func (s *Server) addOperation(ref *openapi31.Reflector, rt route, method string) error {
 	{
-		op, err := ref.NewOperationContext(method, rt.path)
+		op, err := ref.NewOperationContext(method, rt.docPath())
 		if err != nil {
 			return fmt.Errorf("openapi %s %s: %w", method, rt.path, err)
 		}
 		op.SetTags(rt.doc.tag)
 		op.SetSummary(rt.doc.summary)
-		op.SetID(operationID(method, rt.path))
+		op.SetID(operationID(method, rt.docPath()))
 		if rt.access != public {
 			op.AddSecurity("bearerAuth")
 		}

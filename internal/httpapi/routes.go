@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/paddockhq/paddock"
 )
@@ -119,12 +120,17 @@ func (rt route) methods() []string {
 	return []string{rt.method}
 }
 
-// Routes lists every route as "METHOD /path", for tests and tools.
+// docPath is the route's path as an OpenAPI template: ServeMux's
+// "{name...}" wildcards become "{name}".
+func (rt route) docPath() string { return strings.ReplaceAll(rt.path, "...}", "}") }
+
+// Routes lists every route as "METHOD /path" (OpenAPI path templates), for
+// tests and tools.
 func (s *Server) Routes() []string {
 	var out []string
 	for _, rt := range s.routes {
 		for _, m := range rt.methods() {
-			out = append(out, m+" "+rt.path)
+			out = append(out, m+" "+rt.docPath())
 		}
 	}
 	return out
