@@ -73,6 +73,11 @@ type Config struct {
 		DenyCIDRs     []string `yaml:"deny_cidrs" env:"PADDOCK_DENY_CIDRS"`         // never reachable from environments
 	} `yaml:"network"`
 
+	Agents struct {
+		DefaultModel string `yaml:"default_model" env:"PADDOCK_DEFAULT_MODEL"` // provider/model of agents that name none
+		DefaultImage string `yaml:"default_image" env:"PADDOCK_DEFAULT_IMAGE"` // image of session environments
+	} `yaml:"agents"`
+
 	Images struct {
 		Mirrors map[string]string `yaml:"registry_mirrors" env:"PADDOCK_REGISTRY_MIRRORS"` // registry host -> mirror URL
 	} `yaml:"images"`
@@ -104,6 +109,8 @@ func defaultConfig() Config {
 	c.Sandbox.RunscPath = "runsc"
 	c.Sandbox.RunscPlatform = "ptrace"
 	c.Sandbox.UIDShift = 100000
+	c.Agents.DefaultModel = "openai/gpt-4o-mini"
+	c.Agents.DefaultImage = "python:3.11-slim"
 	c.Network.Bridge = "pdk0"
 	c.Network.Subnet = "10.209.0.0/16"
 	c.Network.Table = "paddock"

@@ -66,6 +66,10 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	m := NewMain(cfg, log)
+	m.Getenv = func(string) string { return "" } // no real LLM provider, ever
+	if getenv, ok := testGetenv.Load().(map[string]func(string) string)[t.Name()]; ok {
+		m.Getenv = getenv
+	}
 	if err := m.Run(context.Background()); err != nil {
 		m.Close()
 		t.Fatalf("start server: %v", err)

@@ -25,9 +25,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/agent"
 	"github.com/paddockhq/paddock/internal/auth"
 	"github.com/paddockhq/paddock/internal/httpapi"
 	"github.com/paddockhq/paddock/internal/image"
+	"github.com/paddockhq/paddock/internal/llm/llmenv"
+	"github.com/paddockhq/paddock/internal/pubsub"
 	"github.com/paddockhq/paddock/internal/sandbox"
 	"github.com/paddockhq/paddock/internal/sandbox/network"
 	"github.com/paddockhq/paddock/internal/sandbox/oci"
@@ -102,6 +105,9 @@ func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
 type Main struct {
 	Config Config
 	Log    *slog.Logger
+	// Getenv reads the LLM providers' variables (OPENAI_API_KEY, ...);
+	// nil means os.Getenv. Tests point it at their own fake providers.
+	Getenv func(string) string
 
 	db       *store.DB
 	api      *httpapi.Server
@@ -179,6 +185,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	runner, follow, err := m.agents(db, envStore, manager)
+	if err != nil {
+		return err
+	}
 	proxies, _ := cfg.trustedProxies() // validated by loadConfig
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -213,9 +223,16 @@ func (m *Main) Run(ctx context.Context) error {
 		Files:            manager,
 		Ports:            manager,
 		Suspender:        environments{manager},
-		Registry:         reg,
-		Gatherer:         reg,
-		Logger:           m.Log,
+
+		Agents:       store.NewAgentService(db),
+		Sessions:     store.NewSessionService(db),
+		Messages:     store.NewMessageService(db),
+		Events:       store.NewEventService(db),
+		Runner:       runner,
+		FollowEvents: follow,
+		Registry:     reg,
+		Gatherer:     reg,
+		Logger:       m.Log,
 	})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
@@ -237,6 +254,11 @@ func (m *Main) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	m.goBackground(func() { m.sweepTokens(bg, tokenStore) })
+	m.goBackground(func() {
+		if err := runner.Run(bg); err != nil {
+			m.Log.Error("agent runner", "err", err)
+		}
+	})
 	m.goBackground(func() {
 		if err := manager.Run(bg); err != nil {
 			m.Log.Error("sandbox manager", "err", err)
@@ -327,6 +349,36 @@ func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error
 	m.manager = mgr
 	m.images = images
 	return mgr, nil
+}
+
+// agents builds the agent runtime: the LLM providers configured by the
+// usual variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, their
+// *_BASE_URL), the event bus, and the durable loop.
+func (m *Main) agents(db *store.DB, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
+	getenv := m.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	providers, err := llmenv.FromEnv(getenv, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("configure LLM providers: %w", err)
+	}
+	if names := providers.Names(); len(names) == 0 {
+		m.Log.Warn("no LLM provider is configured: agents will answer with an error until OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY is set")
+	} else {
+		m.Log.Info("LLM providers", "providers", names, "default_model", m.Config.Agents.DefaultModel)
+	}
+	events := store.NewEventService(db)
+	bus := pubsub.New(1024)
+	runner := agent.NewRunner(agent.Config{Model: m.Config.Agents.DefaultModel, DefaultImage: m.Config.Agents.DefaultImage}, agent.Deps{
+		Providers: providers, Agents: store.NewAgentService(db), Sessions: store.NewSessionService(db),
+		Messages: store.NewMessageService(db), Runs: store.NewRunService(db), Events: events,
+		Environments: envs, Sandbox: mgr, Bus: bus, Log: m.Log,
+	})
+	follow := func(ctx context.Context, sessionID string, after int64) <-chan *paddock.Event {
+		return pubsub.Follow(ctx, events, bus, sessionID, after)
+	}
+	return runner, follow, nil
 }
 
 // network sets up environments' networking: the bridge, the nftables

@@ -46,6 +46,21 @@ func (s *Server) routeTable() []route {
 		{"GET", "/openapi.json", agt, catOther, public, s.handleOpenAPI, doc{tag: "docs", summary: "This OpenAPI 3.1 document", contentType: "application/json"}},
 		{"GET", "/swagger-ui/", agt, catOther, public, s.handleSwaggerUI, doc{tag: "docs", summary: "Swagger UI for this API", contentType: "text/html"}},
 
+		// Agents, sessions and messages (seed 002).
+		{"POST", "/v1/agents", agt, catOther, authenticated, s.handleAgentCreate, doc{tag: "agents", summary: "Create an agent", body: agentRequest{}, resp: agentResponse{}, status: http.StatusCreated}},
+		{"GET", "/v1/agents", agt, catOther, authenticated, s.handleAgentList, doc{tag: "agents", summary: "List agents", params: pageParams{}, resp: agentListResponse{}}},
+		{"GET", "/v1/agents/{id}", agt, catOther, authenticated, s.handleAgentGet, doc{tag: "agents", summary: "Get an agent", params: idParam{}, resp: agentResponse{}}},
+		{"PATCH", "/v1/agents/{id}", agt, catOther, authenticated, s.handleAgentPatch, doc{tag: "agents", summary: "Update an agent", params: idParam{}, body: agentPatchRequest{}, resp: agentResponse{}}},
+		{"DELETE", "/v1/agents/{id}", agt, catOther, authenticated, s.handleAgentDelete, doc{tag: "agents", summary: "Archive an agent: it takes no new sessions", params: idParam{}, status: http.StatusNoContent}},
+		{"POST", "/v1/agents/{id}/sessions", agt, catOther, authenticated, s.handleSessionCreate, doc{tag: "sessions", summary: "Create a session", params: idParam{}, body: sessionRequest{}, resp: sessionResponse{}, status: http.StatusCreated}},
+		{"GET", "/v1/agents/{id}/sessions", agt, catOther, authenticated, s.handleSessionList, doc{tag: "sessions", summary: "List an agent's sessions", params: idParam{}, resp: sessionListResponse{}}},
+		{"GET", "/v1/agents/{id}/sessions/{sid}", agt, catOther, authenticated, s.handleSessionGet, doc{tag: "sessions", summary: "Get a session: status pending (idle), running or failed", params: sessionParams{}, resp: sessionResponse{}}},
+		{"DELETE", "/v1/agents/{id}/sessions/{sid}", agt, catOther, authenticated, s.handleSessionDelete, doc{tag: "sessions", summary: "Delete a session and its environment", params: sessionParams{}, status: http.StatusNoContent}},
+		{"POST", "/v1/agents/{id}/sessions/{sid}/cancel", agt, catOther, authenticated, s.handleSessionCancel, doc{tag: "sessions", summary: "Cancel the active run: the model call is aborted, tool processes are killed", params: sessionParams{}}},
+		{"POST", "/v1/agents/{id}/sessions/{sid}/messages", agt, catOther, authenticated, s.handleMessageCreate, doc{tag: "sessions", summary: "Post a user message: starts a run (or queues it behind the active one) and returns at once; Idempotency-Key makes retries safe", params: sessionParams{}, body: messageRequest{}, resp: paddock.Message{}, status: http.StatusCreated}},
+		{"GET", "/v1/agents/{id}/sessions/{sid}/messages", agt, catOther, authenticated, s.handleMessageList, doc{tag: "sessions", summary: "List the session's messages", params: sessionParams{}, resp: messageListResponse{}}},
+		{"GET", "/v1/agents/{id}/sessions/{sid}/events", agt, catOther, authenticated, s.handleSessionEvents, doc{tag: "sessions", summary: "The session's events over SSE (id = sequence; Last-Event-ID or ?since= replays), or a list with ?format=json", params: eventsParams{}, resp: eventListResponse{}}},
+
 		// Identity, environments surface (seed 004).
 		{"POST", "/api/v1/auth/login", env, catAuth, public, s.handleLogin, doc{tag: "auth", summary: "Log in with username and password (JSON or form)", body: loginRequest{}, form: true, resp: loginResponse{}}},
 		{"GET", "/api/v1/auth/me", env, catOther, authenticated, s.handleMe, doc{tag: "auth", summary: "The current user", resp: userResponse{}}},

@@ -96,17 +96,24 @@ type Deps struct {
 	Captchas *auth.Captchas
 	Runtime  Runtime // nil until a sandbox runtime is wired
 
-	Environments     Environments                    // the sandbox Manager
-	EnvironmentStore paddock.EnvironmentService      // reads of environments
-	Images           Images                          // the local image store
-	Attacher         Attacher                        // interactive processes
-	Files            Files                           // files in environments
-	Ports            Ports                           // ports inside environments
-	Suspender        Suspender                       // pause, resume, extend
-	Ping             func(ctx context.Context) error // checks the store
-	Registry         prometheus.Registerer           // nil: metrics are kept in a private registry
-	Gatherer         prometheus.Gatherer
-	Logger           *slog.Logger
+	Environments     Environments               // the sandbox Manager
+	EnvironmentStore paddock.EnvironmentService // reads of environments
+	Images           Images                     // the local image store
+	Attacher         Attacher                   // interactive processes
+	Files            Files                      // files in environments
+	Ports            Ports                      // ports inside environments
+	Suspender        Suspender                  // pause, resume, extend
+
+	Agents       paddock.AgentService   // agents (= assistants)
+	Sessions     paddock.SessionService // sessions of agents
+	Messages     paddock.MessageService
+	Events       paddock.EventService
+	Runner       AgentRunner                     // the agent loop
+	FollowEvents EventFollower                   // live session events
+	Ping         func(ctx context.Context) error // checks the store
+	Registry     prometheus.Registerer           // nil: metrics are kept in a private registry
+	Gatherer     prometheus.Gatherer
+	Logger       *slog.Logger
 }
 
 // Server is the HTTP API.

@@ -1,0 +1,650 @@
+// Package agent runs the agent loop: it takes the runs that user messages
+// create, calls the model, executes the built-in tools in the session's
+// environment and records every step, durably, as messages and events.
+//
+// # Runs
+//
+// Post stores a user message, a queued run and their events in one
+// transaction and returns. Workers (Runner.Run) claim runs under a lease,
+// renewed every Heartbeat; a session's runs execute one at a time, oldest
+// first, and different sessions in parallel. A run alternates model calls
+// and tool calls until the model answers without calling a tool or the
+// step limit (model calls per run) is reached.
+//
+// # Durability
+//
+// Every finished step is persisted before the next begins: the assistant
+// message of a model call (with its usage), then each tool result as it
+// completes. Events are appended in the same transaction as the state
+// they describe and published after it commits. If a worker dies, its
+// lease expires and any worker takes the run over: it rebuilds the
+// context from the stored messages, executes only the tool calls without
+// a stored result, and continues. A tool call whose result is stored is
+// never executed again; a tool that was running when the worker died runs
+// again. Token deltas are persisted in batches (DeltaFlush); a model call
+// interrupted by a crash is made again, so a client may see deltas of a
+// step twice: run.started with resumed=true precedes the repeat, and each
+// delta carries its step number, so clients discard the partial text of
+// that step.
+//
+// # Cancel
+//
+// Cancel ends the active run of a session (only that run: later queued
+// runs stay queued). A run executing in this process is stopped at once:
+// the model call is aborted and the tool processes killed through their
+// contexts. A run held by another replica is flagged in the store and that
+// replica stops it at its next heartbeat or step; a run nobody holds is
+// ended directly. Shutting a worker down (cancelling Run's context) is not
+// a cancel: its runs are left to be resumed.
+//
+// # Session status
+//
+// A session is running while it has queued or running runs. When its last
+// run ends it returns to pending if that run completed or was cancelled,
+// and becomes failed if it failed (a model or infrastructure error; tool
+// errors go back to the model and do not fail the run). Posting a message
+// makes it running again.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/llm"
+)
+
+// Providers returns configured LLM providers by name: *llm.Registry.
+type Providers interface {
+	Provider(name string) (llm.Provider, error)
+}
+
+// Agents reads agents: paddock.AgentService.
+type Agents interface {
+	Agent(ctx context.Context, id string) (*paddock.Agent, error)
+}
+
+// Sessions reads, deletes and commits units of work on sessions:
+// paddock.SessionService.
+type Sessions interface {
+	Session(ctx context.Context, id string) (*paddock.Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	Commit(ctx context.Context, sessionID string, fn func(tx paddock.SessionTx) error) ([]*paddock.Event, error)
+}
+
+// Messages reads messages: paddock.MessageService.
+type Messages interface {
+	Messages(ctx context.Context, filter paddock.MessageFilter) ([]*paddock.Message, int, error)
+}
+
+// Runs reads runs and hands them to workers: paddock.RunService.
+type Runs interface {
+	Runs(ctx context.Context, filter paddock.RunFilter) ([]*paddock.Run, int, error)
+	ClaimRun(ctx context.Context, owner string, lease time.Duration) (*paddock.Run, error)
+	RenewLease(ctx context.Context, id, owner string, lease time.Duration) (*paddock.Run, error)
+}
+
+// Events appends events that go with no state change (deltas, tool
+// output): paddock.EventService.
+type Events interface {
+	AppendEvents(ctx context.Context, sessionID string, events []*paddock.Event) error
+}
+
+// Environments reads environments, to wait for a new one to run:
+// paddock.EnvironmentService.
+type Environments interface {
+	Environment(ctx context.Context, id string) (*paddock.Environment, error)
+}
+
+// Sandbox creates, runs commands in and deletes environments:
+// *sandbox.Manager. Exec must kill the command's process group when ctx is
+// cancelled: that is how Cancel stops running tools.
+type Sandbox interface {
+	Create(ctx context.Context, env *paddock.Environment) error
+	Exec(ctx context.Context, id string, req *paddock.ExecRequest) (*paddock.ExecResult, error)
+	Delete(ctx context.Context, id string, force bool) error
+}
+
+// Publisher fans events out to live subscribers: *pubsub.Bus.
+type Publisher interface {
+	Publish(sessionID string, events ...*paddock.Event)
+}
+
+// Deps are the Runner's collaborators. All are required but Log.
+type Deps struct {
+	Providers    Providers
+	Agents       Agents
+	Sessions     Sessions
+	Messages     Messages
+	Runs         Runs
+	Events       Events
+	Environments Environments
+	Sandbox      Sandbox
+	Bus          Publisher
+	Log          *slog.Logger
+}
+
+// Price is a model's price in USD per million tokens.
+type Price struct {
+	Input  float64
+	Output float64
+}
+
+// Config configures a Runner. Zero fields take the defaults noted.
+type Config struct {
+	Model        string            // model of agents that name none; default "openai/gpt-4o-mini"
+	DefaultImage string            // image of session environments; default "python:3.11-slim"
+	Resources    paddock.Resources // default resources of session environments; default 1 CPU, 1Gi memory, 2Gi storage
+	Workdir      string            // tools' working directory, created in each environment; default "/workspace"
+	MaxSteps     int               // step limit of agents that set none; default paddock.DefaultMaxSteps
+	// ToolTimeout bounds one tool call; the bash tool may ask for less.
+	// Default 2 minutes.
+	ToolTimeout   time.Duration
+	MaxToolOutput int    // bytes of a tool result kept per stream; default 32 KiB
+	Owner         string // this worker's name in leases; default hostname + random suffix
+	Lease         time.Duration
+	Heartbeat     time.Duration // lease renewal and cross-replica cancel check; default Lease/3
+	Poll          time.Duration // how often idle workers look for runs; default 500ms
+	MaxConcurrent int           // runs executed at once by this worker; default 16
+	DeltaFlush    time.Duration // batching of delta and tool output events; default 50ms
+	// EnvironmentStart bounds the wait for a new environment to run;
+	// default 3 minutes (a first image pull can be slow).
+	EnvironmentStart time.Duration
+	// Prices by "provider/model" or model id; models not listed use the
+	// llm package's table, and are free if not there either.
+	Prices map[string]Price
+}
+
+func (c *Config) setDefaults() {
+	if c.Model == "" {
+		c.Model = "openai/gpt-4o-mini"
+	}
+	if c.DefaultImage == "" {
+		c.DefaultImage = "python:3.11-slim"
+	}
+	if c.Resources.CPU == "" {
+		c.Resources.CPU = "1"
+	}
+	if c.Resources.Memory == "" {
+		c.Resources.Memory = "1Gi"
+	}
+	if c.Resources.Storage == "" {
+		c.Resources.Storage = "2Gi"
+	}
+	if c.Workdir == "" {
+		c.Workdir = "/workspace"
+	}
+	if c.MaxSteps <= 0 {
+		c.MaxSteps = paddock.DefaultMaxSteps
+	}
+	if c.ToolTimeout <= 0 {
+		c.ToolTimeout = 2 * time.Minute
+	}
+	if c.MaxToolOutput <= 0 {
+		c.MaxToolOutput = 32 << 10
+	}
+	if c.Owner == "" {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "paddock"
+		}
+		c.Owner = host + "-" + strings.ToLower(rand.Text()[:8])
+	}
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
+	if c.Heartbeat <= 0 || c.Heartbeat >= c.Lease {
+		c.Heartbeat = c.Lease / 3
+	}
+	if c.Poll <= 0 {
+		c.Poll = 500 * time.Millisecond
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = 16
+	}
+	if c.DeltaFlush <= 0 {
+		c.DeltaFlush = 50 * time.Millisecond
+	}
+	if c.EnvironmentStart <= 0 {
+		c.EnvironmentStart = 3 * time.Minute
+	}
+}
+
+// Errors that end a run's execution on this worker.
+var (
+	errCancelled = errors.New("run cancelled")
+	errLeaseLost = errors.New("run lease lost")
+)
+
+// lockStripes is the number of per-session mutexes, chosen by hash.
+const lockStripes = 64
+
+// Runner posts messages to sessions and executes their runs. It is safe
+// for concurrent use. Its background work happens in Run.
+type Runner struct {
+	cfg Config
+	d   Deps
+	log *slog.Logger
+
+	wake chan struct{}
+
+	mu     sync.Mutex
+	active map[string]context.CancelCauseFunc // run id -> cancel, for runs executing here
+
+	// commitLocks order commit-then-publish per session, so that live
+	// subscribers get a session's events in Seq order.
+	commitLocks [lockStripes]sync.Mutex
+	// envLocks serialize the creation of a session's environment among
+	// the parallel tool calls of a run.
+	envLocks [lockStripes]sync.Mutex
+}
+
+// NewRunner returns a Runner. Call Run to execute runs.
+func NewRunner(cfg Config, d Deps) *Runner {
+	cfg.setDefaults()
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{
+		cfg:    cfg,
+		d:      d,
+		log:    d.Log.With("component", "agent", "worker", cfg.Owner),
+		wake:   make(chan struct{}, 1),
+		active: map[string]context.CancelCauseFunc{},
+	}
+}
+
+// Owner returns the name this worker holds leases under.
+func (r *Runner) Owner() string { return r.cfg.Owner }
+
+func stripe(id string) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % lockStripes)
+}
+
+// commit runs fn as a unit of work on the session and publishes the events
+// it appended.
+func (r *Runner) commit(ctx context.Context, sessionID string, fn func(tx paddock.SessionTx) error) error {
+	mu := &r.commitLocks[stripe(sessionID)]
+	mu.Lock()
+	defer mu.Unlock()
+	events, err := r.d.Sessions.Commit(ctx, sessionID, fn)
+	if err != nil {
+		return err
+	}
+	r.d.Bus.Publish(sessionID, events...)
+	return nil
+}
+
+// appendEvents appends and publishes events that describe no state change.
+func (r *Runner) appendEvents(ctx context.Context, sessionID string, events ...*paddock.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	mu := &r.commitLocks[stripe(sessionID)]
+	mu.Lock()
+	defer mu.Unlock()
+	if err := r.d.Events.AppendEvents(ctx, sessionID, events); err != nil {
+		return err
+	}
+	r.d.Bus.Publish(sessionID, events...)
+	return nil
+}
+
+func (r *Runner) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func newID(prefix string) string { return prefix + "_" + strings.ToLower(rand.Text()[:24]) }
+
+// Post adds a user message to the session and queues a run to answer it;
+// it returns the stored message without waiting for the run. The message's
+// role must be user (or empty). With an idempotency key, a retry with the
+// same requestHash returns the message of the first post and queues
+// nothing; the same key with another hash is EConflict. An unknown session
+// is ENotFound; an invalid message EInvalid.
+func (r *Runner) Post(ctx context.Context, sessionID string, msg *paddock.Message, idempotencyKey, requestHash string) (*paddock.Message, error) {
+	if msg == nil {
+		return nil, paddock.Errorf(paddock.EInvalid, "message is required")
+	}
+	m := &paddock.Message{Role: msg.Role, Content: msg.Content}
+	if m.Role == "" {
+		m.Role = paddock.MessageUser
+	}
+	if m.Role != paddock.MessageUser {
+		return nil, paddock.Errorf(paddock.EInvalid, "only user messages can be posted, not %q", m.Role)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	var out *paddock.Message
+	created := false
+	err := r.commit(ctx, sessionID, func(tx paddock.SessionTx) error {
+		if idempotencyKey != "" {
+			prev, err := tx.RunByIdempotencyKey(ctx, idempotencyKey)
+			switch {
+			case err == nil && prev.RequestHash != requestHash:
+				return paddock.Errorf(paddock.EConflict, "idempotency key %q was used with a different request", idempotencyKey)
+			case err == nil:
+				out, err = tx.Message(ctx, prev.TriggerMessageID)
+				return err
+			case paddock.ErrorCode(err) != paddock.ENotFound:
+				return err
+			}
+		}
+		sess, err := tx.Session(ctx)
+		if err != nil {
+			return err
+		}
+		run := &paddock.Run{ID: newID("run"), IdempotencyKey: idempotencyKey, RequestHash: requestHash}
+		m.RunID = run.ID
+		if err := tx.CreateMessage(ctx, m); err != nil {
+			return err
+		}
+		run.TriggerMessageID = m.ID
+		if err := tx.CreateRun(ctx, run); err != nil {
+			return err
+		}
+		tx.Emit(paddock.NewEvent(paddock.EventMessageUser, run.ID, m))
+		if sess.Status != paddock.SessionRunning {
+			if err := setSessionStatus(ctx, tx, paddock.SessionRunning); err != nil {
+				return err
+			}
+		}
+		out, created = m, true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		r.signal()
+	}
+	return out, nil
+}
+
+func setSessionStatus(ctx context.Context, tx paddock.SessionTx, st paddock.SessionStatus) error {
+	if _, err := tx.UpdateSession(ctx, paddock.SessionUpdate{Status: &st}); err != nil {
+		return err
+	}
+	tx.Emit(paddock.NewEvent(paddock.EventSessionStatus, "", paddock.SessionStatusEvent{Status: st}))
+	return nil
+}
+
+// Cancel cancels the session's active run (the running one, or the first
+// queued) and returns it; later queued runs stay queued. A run executing
+// in this process ends cancelled within moments; one executing on another
+// replica when that replica next checks (Heartbeat); one nobody holds at
+// once. A session without an active run is EConflict; an unknown session
+// ENotFound.
+func (r *Runner) Cancel(ctx context.Context, sessionID string) (*paddock.Run, error) {
+	var target *paddock.Run
+	err := r.commit(ctx, sessionID, func(tx paddock.SessionTx) error {
+		runs, err := tx.ActiveRuns(ctx)
+		if err != nil {
+			return err
+		}
+		if len(runs) == 0 {
+			return paddock.Errorf(paddock.EConflict, "session %s has no active run", sessionID)
+		}
+		head := runs[0]
+		if head.LeaseOwner == "" || head.LeaseExpiresAt == nil || head.LeaseExpiresAt.Before(time.Now()) {
+			// Nobody works on it: end it here.
+			target, err = endRun(ctx, tx, head, paddock.RunCancelled, "", "")
+			return err
+		}
+		yes := true
+		target, err = tx.UpdateRun(ctx, head.ID, paddock.RunUpdate{CancelRequested: &yes})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	cancel := r.active[target.ID]
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel(errCancelled)
+	}
+	if target.Status.Done() {
+		r.signal() // the next queued run may start
+	}
+	return target, nil
+}
+
+// DeleteSession cancels the session's active run, deletes its environment
+// and then the session with its messages, runs and events. An unknown
+// session is ENotFound.
+func (r *Runner) DeleteSession(ctx context.Context, sessionID string) error {
+	sess, err := r.d.Sessions.Session(ctx, sessionID)
+	if err != nil {
+		return err
+	}
+	if _, err := r.Cancel(ctx, sessionID); err != nil && paddock.ErrorCode(err) != paddock.EConflict {
+		return err
+	}
+	mu := &r.envLocks[stripe(sessionID)]
+	mu.Lock()
+	defer mu.Unlock()
+	if sess, err = r.d.Sessions.Session(ctx, sessionID); err != nil {
+		return err
+	}
+	if sess.EnvironmentID != "" {
+		if err := r.d.Sandbox.Delete(ctx, sess.EnvironmentID, true); err != nil && paddock.ErrorCode(err) != paddock.ENotFound {
+			return fmt.Errorf("delete environment of session %s: %w", sessionID, err)
+		}
+	}
+	return r.d.Sessions.DeleteSession(ctx, sessionID)
+}
+
+// endRun records run's end with status in tx and sets the session's
+// status: running while other runs wait, else pending, or failed when the
+// run failed.
+func endRun(ctx context.Context, tx paddock.SessionTx, run *paddock.Run, status paddock.RunStatus, errMsg, note string) (*paddock.Run, error) {
+	now := time.Now()
+	upd := paddock.RunUpdate{Status: &status, EndedAt: &now}
+	if errMsg != "" {
+		upd.Error = &errMsg
+	}
+	ended, err := tx.UpdateRun(ctx, run.ID, upd)
+	if err != nil {
+		return nil, err
+	}
+	typ := map[paddock.RunStatus]paddock.EventType{
+		paddock.RunCompleted: paddock.EventRunCompleted,
+		paddock.RunFailed:    paddock.EventRunFailed,
+		paddock.RunCancelled: paddock.EventRunCancelled,
+	}[status]
+	tx.Emit(paddock.NewEvent(typ, run.ID, paddock.RunEvent{RunID: run.ID, Status: status, Step: ended.Step, Error: errMsg, Note: note}))
+
+	rest, err := tx.ActiveRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want := paddock.SessionRunning
+	if len(rest) == 0 {
+		want = paddock.SessionPending
+		if status == paddock.RunFailed {
+			want = paddock.SessionFailed
+		}
+	}
+	sess, err := tx.Session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if sess.Status != want {
+		if err := setSessionStatus(ctx, tx, want); err != nil {
+			return nil, err
+		}
+	}
+	return ended, nil
+}
+
+// Run claims and executes runs until ctx is done, then waits for the runs
+// it started to stop. Runs interrupted by ctx are not ended: their leases
+// are released for another worker to resume them. It returns nil.
+func (r *Runner) Run(ctx context.Context) error {
+	sem := make(chan struct{}, r.cfg.MaxConcurrent)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ticker := time.NewTicker(r.cfg.Poll)
+	defer ticker.Stop()
+	for {
+		for r.claim(ctx, sem, &wg) {
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		case <-r.wake:
+		}
+	}
+}
+
+// claim claims one run if there is room and a run, and starts it. It
+// reports whether it did.
+func (r *Runner) claim(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup) bool {
+	select {
+	case sem <- struct{}{}:
+	default:
+		return false
+	}
+	run, err := r.d.Runs.ClaimRun(ctx, r.cfg.Owner, r.cfg.Lease)
+	if err != nil {
+		<-sem
+		if paddock.ErrorCode(err) != paddock.ENotFound && ctx.Err() == nil {
+			r.log.Error("claim run", "err", err)
+		}
+		return false
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	r.mu.Lock()
+	r.active[run.ID] = cancel
+	r.mu.Unlock()
+	wg.Go(func() {
+		defer func() { <-sem }()
+		defer func() {
+			r.mu.Lock()
+			delete(r.active, run.ID)
+			r.mu.Unlock()
+			cancel(nil)
+			r.signal() // the session's next run, or another, may be claimable
+		}()
+		r.execute(ctx, runCtx, cancel, run)
+	})
+	return true
+}
+
+// execute runs one claimed run under a heartbeat and records how it ended.
+func (r *Runner) execute(parent, ctx context.Context, cancel context.CancelCauseFunc, run *paddock.Run) {
+	log := r.log.With("run_id", run.ID, "session_id", run.SessionID)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		r.heartbeat(ctx, cancel, run.ID, log)
+	}()
+	if run.CancelRequested {
+		cancel(errCancelled)
+	}
+	err := r.loop(ctx, run, log)
+	cancel(nil)
+	<-hbDone
+
+	cause := context.Cause(ctx)
+	bg, stop := context.WithTimeout(context.WithoutCancel(parent), 30*time.Second)
+	defer stop()
+	switch {
+	case errors.Is(err, errCancelled) || errors.Is(cause, errCancelled):
+		r.end(bg, run, paddock.RunCancelled, "", "", log)
+	case errors.Is(err, errLeaseLost) || errors.Is(cause, errLeaseLost):
+		log.Warn("lost the lease of a run; another worker has it")
+	case parent.Err() != nil:
+		// Shutting down: leave the run for another worker, now.
+		if _, err := r.d.Runs.RenewLease(bg, run.ID, r.cfg.Owner, 0); err != nil && paddock.ErrorCode(err) != paddock.EConflict {
+			log.Warn("release run lease", "err", err)
+		}
+	case err != nil:
+		log.Warn("run failed", "err", err)
+		r.end(bg, run, paddock.RunFailed, failureMessage(err), "", log)
+	}
+}
+
+// failureMessage is the error a failed run shows: safe to send.
+func failureMessage(err error) string {
+	if paddock.ErrorCode(err) == paddock.EInternal {
+		return "internal error"
+	}
+	return paddock.ErrorMessage(err)
+}
+
+// end records the end of run, unless it has ended or left this worker.
+func (r *Runner) end(ctx context.Context, run *paddock.Run, status paddock.RunStatus, errMsg, note string, log *slog.Logger) {
+	err := r.commit(ctx, run.SessionID, func(tx paddock.SessionTx) error {
+		cur, err := tx.Run(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status.Done() || cur.LeaseOwner != r.cfg.Owner {
+			return nil
+		}
+		_, err = endRun(ctx, tx, cur, status, errMsg, note)
+		return err
+	})
+	if err != nil {
+		log.Error("record run end", "status", status, "err", err)
+	}
+}
+
+// heartbeat renews the run's lease until ctx is done, cancelling the run
+// when the lease is lost or a cancel was requested through the store.
+func (r *Runner) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, runID string, log *slog.Logger) {
+	t := time.NewTicker(r.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		run, err := r.d.Runs.RenewLease(ctx, runID, r.cfg.Owner, r.cfg.Lease)
+		switch {
+		case err == nil && run.CancelRequested:
+			cancel(errCancelled)
+			return
+		case err == nil:
+		case paddock.ErrorCode(err) == paddock.EConflict || paddock.ErrorCode(err) == paddock.ENotFound:
+			cancel(errLeaseLost)
+			return
+		case ctx.Err() == nil:
+			log.Warn("renew run lease", "err", err)
+		}
+	}
+}
+
+// fence checks, inside a unit of work, that this worker still holds the
+// run and that nobody asked to cancel it.
+func (r *Runner) fence(ctx context.Context, tx paddock.SessionTx, runID string) (*paddock.Run, error) {
+	cur, err := tx.Run(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Status.Done() || cur.LeaseOwner != r.cfg.Owner {
+		return nil, errLeaseLost
+	}
+	if cur.CancelRequested {
+		return nil, errCancelled
+	}
+	return cur, nil
+}

@@ -1,0 +1,494 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/llm"
+)
+
+// The built-in tools.
+const (
+	ToolBash      = "bash"
+	ToolReadFile  = "read_file"
+	ToolWriteFile = "write_file"
+	ToolEditFile  = "edit_file"
+	ToolListFiles = "list_files"
+	ToolGrep      = "grep"
+)
+
+// Tools returns the names of the built-in tools.
+func Tools() []string {
+	return []string{ToolBash, ToolReadFile, ToolWriteFile, ToolEditFile, ToolListFiles, ToolGrep}
+}
+
+// Tools run as small shell scripts in the environment: `sh -c SCRIPT OP
+// ARGS...`, where OP ($0) names the operation (it shows in ps, and a fake
+// sandbox in tests dispatches on it). Paths and patterns travel as
+// arguments and file contents as base64 on stdin, so nothing is quoted.
+const (
+	opBash  = "paddock-bash"
+	opRead  = "paddock-read"
+	opCat   = "paddock-cat"
+	opWrite = "paddock-write"
+	opList  = "paddock-ls"
+	opGrep  = "paddock-grep"
+	opInit  = "paddock-init"
+)
+
+var scripts = map[string]string{
+	// $1: command.
+	opBash: `if command -v bash >/dev/null 2>&1; then exec bash -lc "$1"; else exec sh -c "$1"; fi`,
+	// $1: path, $2: first line, $3: line count. Prints the file's line
+	// count, then the lines.
+	opRead: `[ -e "$1" ] || { echo "$1: no such file" >&2; exit 2; }
+[ -d "$1" ] && { echo "$1 is a directory" >&2; exit 2; }
+grep -c '' "$1" || true
+tail -n +"$2" "$1" | head -n "$3"`,
+	// $1: path. Prints the file in base64.
+	opCat: `[ -e "$1" ] || { echo "$1: no such file" >&2; exit 2; }
+[ -d "$1" ] && { echo "$1 is a directory" >&2; exit 2; }
+base64 < "$1"`,
+	// $1: path; stdin: the content in base64.
+	opWrite: `mkdir -p "$(dirname "$1")" && base64 -d > "$1"`,
+	// $1: directory, $2: 1 for recursive. Directories end in "/".
+	opList: `[ -d "$1" ] || { echo "$1: no such directory" >&2; exit 2; }
+cd "$1" || exit 2
+if [ "$2" = 1 ]; then d=""; else d="-maxdepth 1"; fi
+{ find . -mindepth 1 $d -name .git -prune -o -type d -print | sed 's|^\./||; s|$|/|'
+  find . -mindepth 1 $d -name .git -prune -o ! -type d -print | sed 's|^\./||'; } | LC_ALL=C sort | head -n 1001`,
+	// $1: pattern (extended regular expression), $2: path, $3: glob.
+	opGrep: `if [ -n "$3" ]; then
+  grep -rnIE --exclude-dir=.git --include="$3" -e "$1" -- "$2" | head -n 501
+else
+  grep -rnIE --exclude-dir=.git -e "$1" -- "$2" | head -n 501
+fi`,
+	// $1: working directory.
+	opInit: `mkdir -p "$1"`,
+}
+
+func scriptCommand(op string, args ...string) []string {
+	return append([]string{"sh", "-c", scripts[op], op}, args...)
+}
+
+// Limits of listing tools.
+const (
+	maxListEntries = 1000
+	maxGrepLines   = 500
+	defaultReadMax = 2000 // lines
+	maxEditFile    = 8 << 20
+)
+
+type toolSpec struct {
+	description string
+	schema      string
+}
+
+var toolSpecs = map[string]toolSpec{
+	ToolBash: {
+		"Run a shell command (bash -lc) in the session's Linux sandbox and return its stdout, stderr and exit code. " +
+			"The working directory persists files between calls but not shell state (cd, variables).",
+		`{"type":"object","properties":{"command":{"type":"string","description":"The command to run."},` +
+			`"timeout":{"type":"integer","description":"Timeout in seconds."}},"required":["command"]}`,
+	},
+	ToolReadFile: {
+		"Read a text file from the sandbox. Relative paths are relative to the working directory. " +
+			"Returns up to `limit` lines (default 2000) from line `offset` (1-based, default 1).",
+		`{"type":"object","properties":{"path":{"type":"string"},"offset":{"type":"integer","minimum":1},` +
+			`"limit":{"type":"integer","minimum":1}},"required":["path"]}`,
+	},
+	ToolWriteFile: {
+		"Write a file in the sandbox, replacing it if it exists and creating parent directories.",
+		`{"type":"object","properties":{"path":{"type":"string"},"content":{"type":"string"}},"required":["path","content"]}`,
+	},
+	ToolEditFile: {
+		"Replace exactly one occurrence of old_text with new_text in a file of the sandbox. " +
+			"old_text must match the file exactly, whitespace included, and occur once: include enough context.",
+		`{"type":"object","properties":{"path":{"type":"string"},"old_text":{"type":"string"},"new_text":{"type":"string"}},` +
+			`"required":["path","old_text","new_text"]}`,
+	},
+	ToolListFiles: {
+		"List the files in a directory of the sandbox (default: the working directory); directories end in /.",
+		`{"type":"object","properties":{"path":{"type":"string"},"recursive":{"type":"boolean"}}}`,
+	},
+	ToolGrep: {
+		"Search files in the sandbox for a regular expression (extended syntax) and return matching lines as path:line:text.",
+		`{"type":"object","properties":{"pattern":{"type":"string"},"path":{"type":"string","description":"File or directory; default the working directory."},` +
+			`"glob":{"type":"string","description":"Only files whose name matches, e.g. *.py"}},"required":["pattern"]}`,
+	},
+}
+
+// enabled returns the agent's built-in tools, in the canonical order.
+func enabled(a *paddock.Agent) []string {
+	if a.Tools == nil {
+		return Tools()
+	}
+	var names []string
+	for _, t := range Tools() {
+		if slices.Contains(a.Tools, t) {
+			names = append(names, t)
+		}
+	}
+	return names
+}
+
+// toolDefs returns the tool definitions the model gets.
+func (r *Runner) toolDefs(a *paddock.Agent) []llm.Tool {
+	var tools []llm.Tool
+	for _, name := range enabled(a) {
+		s := toolSpecs[name]
+		tools = append(tools, llm.Tool{
+			Name:        name,
+			Description: s.description + " Working directory: " + r.cfg.Workdir + ".",
+			Parameters:  json.RawMessage(s.schema),
+		})
+	}
+	return tools
+}
+
+// toolError is a failure reported to the model as an error result.
+type toolError string
+
+func (e toolError) Error() string { return string(e) }
+
+// execTool runs a call and returns its result text and whether it is an
+// error. When ctx ends first the result is meaningless: the caller checks.
+func (r *Runner) execTool(ctx context.Context, st *runState, call paddock.ContentPart, out *batcher) (string, bool) {
+	if !slices.Contains(enabled(st.agent), call.Name) {
+		return fmt.Sprintf("unknown tool %q", call.Name), true
+	}
+	var args map[string]any
+	if err := json.Unmarshal([]byte(call.ArgumentsText()), &args); err != nil {
+		return fmt.Sprintf("invalid arguments: %v (want a JSON object)", err), true
+	}
+	envID, err := r.ensureEnvironment(ctx, st)
+	if err != nil {
+		return "environment unavailable: " + paddock.ErrorMessage(err), true
+	}
+	t := &toolCall{r: r, ctx: ctx, envID: envID, args: args, out: out}
+	var res string
+	switch call.Name {
+	case ToolBash:
+		res, err = t.bash()
+	case ToolReadFile:
+		res, err = t.readFile()
+	case ToolWriteFile:
+		res, err = t.writeFile()
+	case ToolEditFile:
+		res, err = t.editFile()
+	case ToolListFiles:
+		res, err = t.listFiles()
+	case ToolGrep:
+		res, err = t.grep()
+	}
+	if err != nil {
+		if _, ok := err.(toolError); ok {
+			return err.Error(), true
+		}
+		return call.Name + ": " + paddock.ErrorMessage(err), true
+	}
+	return res, false
+}
+
+type toolCall struct {
+	r     *Runner
+	ctx   context.Context
+	envID string
+	args  map[string]any
+	out   *batcher
+}
+
+func (t *toolCall) str(name string, required bool) (string, error) {
+	v, ok := t.args[name]
+	if !ok || v == nil {
+		if required {
+			return "", toolError(fmt.Sprintf("missing argument %q", name))
+		}
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", toolError(fmt.Sprintf("argument %q must be a string", name))
+	}
+	return s, nil
+}
+
+func (t *toolCall) num(name string, def int) (int, error) {
+	v, ok := t.args[name]
+	if !ok || v == nil {
+		return def, nil
+	}
+	switch n := v.(type) {
+	case float64:
+		return int(n), nil
+	case string:
+		if i, err := strconv.Atoi(n); err == nil {
+			return i, nil
+		}
+	}
+	return 0, toolError(fmt.Sprintf("argument %q must be an integer", name))
+}
+
+func (t *toolCall) boolean(name string) bool {
+	switch v := t.args[name].(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true" || v == "1"
+	}
+	return false
+}
+
+func (t *toolCall) exec(req *paddock.ExecRequest) (*paddock.ExecResult, error) {
+	if req.Dir == "" {
+		req.Dir = t.r.cfg.Workdir
+	}
+	if req.Timeout == 0 {
+		req.Timeout = t.r.cfg.ToolTimeout
+	}
+	if req.MaxOutput == 0 {
+		req.MaxOutput = t.r.cfg.MaxToolOutput
+	}
+	return t.r.d.Sandbox.Exec(t.ctx, t.envID, req)
+}
+
+// failed returns the error of a helper script that exited non-zero.
+func failed(res *paddock.ExecResult) error {
+	if res.TimedOut {
+		return toolError("timed out")
+	}
+	msg := strings.TrimSpace(res.Stderr)
+	if msg == "" {
+		msg = fmt.Sprintf("exit code %d", res.ExitCode)
+	}
+	return toolError(msg)
+}
+
+func (t *toolCall) bash() (string, error) {
+	cmd, err := t.str("command", true)
+	if err != nil {
+		return "", err
+	}
+	timeout := t.r.cfg.ToolTimeout
+	secs, err := t.num("timeout", 0)
+	if err != nil {
+		return "", err
+	}
+	if secs > 0 && time.Duration(secs)*time.Second < timeout {
+		timeout = time.Duration(secs) * time.Second
+	}
+	res, err := t.exec(&paddock.ExecRequest{
+		Command: scriptCommand(opBash, cmd), Timeout: timeout,
+		Stdout: t.out.writer("stdout"), Stderr: t.out.writer("stderr"),
+	})
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString(res.Stdout)
+	if res.Stderr != "" {
+		if b.Len() > 0 && !strings.HasSuffix(b.String(), "\n") {
+			b.WriteByte('\n')
+		}
+		b.WriteString("[stderr]\n")
+		b.WriteString(res.Stderr)
+	}
+	if res.Truncated {
+		fmt.Fprintf(&b, "\n[output truncated to %d bytes per stream]", t.r.cfg.MaxToolOutput)
+	}
+	switch {
+	case res.TimedOut:
+		fmt.Fprintf(&b, "\n[timed out after %s; the command was killed]", timeout)
+		return "", toolError(strings.TrimLeft(b.String(), "\n"))
+	case res.OOMKilled:
+		b.WriteString("\n[killed: out of memory]")
+		return "", toolError(strings.TrimLeft(b.String(), "\n"))
+	case res.ExitCode != 0:
+		fmt.Fprintf(&b, "\n[exit code %d]", res.ExitCode)
+		return "", toolError(strings.TrimLeft(b.String(), "\n"))
+	}
+	if b.Len() == 0 {
+		return "[no output]", nil
+	}
+	return b.String(), nil
+}
+
+func (t *toolCall) readFile() (string, error) {
+	path, err := t.str("path", true)
+	if err != nil {
+		return "", err
+	}
+	offset, err := t.num("offset", 1)
+	if err != nil {
+		return "", err
+	}
+	limit, err := t.num("limit", defaultReadMax)
+	if err != nil {
+		return "", err
+	}
+	offset, limit = max(offset, 1), max(limit, 1)
+	res, err := t.exec(&paddock.ExecRequest{Command: scriptCommand(opRead, path, strconv.Itoa(offset), strconv.Itoa(limit))})
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", failed(res)
+	}
+	first, content, _ := strings.Cut(res.Stdout, "\n")
+	total, _ := strconv.Atoi(strings.TrimSpace(first))
+	shown := strings.Count(content, "\n")
+	if content != "" && !strings.HasSuffix(content, "\n") {
+		shown++
+	}
+	switch {
+	case res.Truncated:
+		content += fmt.Sprintf("\n[output truncated to %d bytes; read fewer lines with offset and limit]", t.r.cfg.MaxToolOutput)
+	case total > 0 && offset > total:
+		return "", toolError(fmt.Sprintf("offset %d is past the end of %s (%d lines)", offset, path, total))
+	case offset-1+shown < total:
+		content += fmt.Sprintf("\n[lines %d-%d of %d; continue with offset=%d]", offset, offset-1+shown, total, offset+shown)
+	}
+	return content, nil
+}
+
+func (t *toolCall) write(path string, content []byte) error {
+	enc := base64.StdEncoding.EncodeToString(content)
+	res, err := t.exec(&paddock.ExecRequest{Command: scriptCommand(opWrite, path), Stdin: strings.NewReader(enc)})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return failed(res)
+	}
+	return nil
+}
+
+func (t *toolCall) writeFile() (string, error) {
+	path, err := t.str("path", true)
+	if err != nil {
+		return "", err
+	}
+	content, err := t.str("content", true)
+	if err != nil {
+		return "", err
+	}
+	if err := t.write(path, []byte(content)); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("wrote %d bytes to %s", len(content), path), nil
+}
+
+func (t *toolCall) editFile() (string, error) {
+	path, err := t.str("path", true)
+	if err != nil {
+		return "", err
+	}
+	oldText, err := t.str("old_text", true)
+	if err != nil {
+		return "", err
+	}
+	newText, err := t.str("new_text", true)
+	if err != nil {
+		return "", err
+	}
+	if oldText == "" {
+		return "", toolError("old_text must not be empty")
+	}
+	res, err := t.exec(&paddock.ExecRequest{Command: scriptCommand(opCat, path), MaxOutput: maxEditFile * 2})
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", failed(res)
+	}
+	if res.Truncated {
+		return "", toolError(fmt.Sprintf("%s is too large to edit", path))
+	}
+	data, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(res.Stdout), ""))
+	if err != nil {
+		return "", toolError(fmt.Sprintf("read %s: %v", path, err))
+	}
+	switch n := bytes.Count(data, []byte(oldText)); n {
+	case 0:
+		return "", toolError(fmt.Sprintf("old_text not found in %s", path))
+	case 1:
+	default:
+		return "", toolError(fmt.Sprintf("old_text occurs %d times in %s; include more context", n, path))
+	}
+	data = bytes.Replace(data, []byte(oldText), []byte(newText), 1)
+	if err := t.write(path, data); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("edited %s", path), nil
+}
+
+func (t *toolCall) listFiles() (string, error) {
+	path, err := t.str("path", false)
+	if err != nil {
+		return "", err
+	}
+	if path == "" {
+		path = "."
+	}
+	rec := "0"
+	if t.boolean("recursive") {
+		rec = "1"
+	}
+	res, err := t.exec(&paddock.ExecRequest{Command: scriptCommand(opList, path, rec)})
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", failed(res)
+	}
+	lines := strings.Split(strings.TrimRight(res.Stdout, "\n"), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		return "[empty directory]", nil
+	}
+	if len(lines) > maxListEntries {
+		lines = append(lines[:maxListEntries], fmt.Sprintf("[more than %d entries; list a subdirectory]", maxListEntries))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+func (t *toolCall) grep() (string, error) {
+	pattern, err := t.str("pattern", true)
+	if err != nil {
+		return "", err
+	}
+	path, err := t.str("path", false)
+	if err != nil {
+		return "", err
+	}
+	glob, err := t.str("glob", false)
+	if err != nil {
+		return "", err
+	}
+	if path == "" {
+		path = "."
+	}
+	res, err := t.exec(&paddock.ExecRequest{Command: scriptCommand(opGrep, pattern, path, glob)})
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(res.Stderr) != "" && res.Stdout == "" {
+		return "", failed(res)
+	}
+	out := strings.TrimRight(res.Stdout, "\n")
+	if out == "" {
+		return "no matches", nil
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) > maxGrepLines {
+		lines = append(lines[:maxGrepLines], fmt.Sprintf("[more than %d matches; narrow the search]", maxGrepLines))
+	}
+	return strings.Join(lines, "\n"), nil
+}

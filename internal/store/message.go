@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/paddockhq/paddock"
+)
+
+var _ paddock.MessageService = (*MessageService)(nil)
+
+// MessageService stores messages. It implements paddock.MessageService.
+type MessageService struct {
+	db *DB
+}
+
+// NewMessageService returns a MessageService backed by db.
+func NewMessageService(db *DB) *MessageService { return &MessageService{db: db} }
+
+const messageColumns = "id, session_id, run_id, seq, role, content, usage, created_at"
+
+func scanMessage(row interface{ Scan(...any) error }) (*paddock.Message, error) {
+	var m paddock.Message
+	err := row.Scan(&m.ID, &m.SessionID, &m.RunID, &m.Seq, &m.Role, jsonCol{&m.Content}, jsonCol{&m.Usage}, timeCol{&m.CreatedAt})
+	if err != nil {
+		return nil, err
+	}
+	if m.Content == nil {
+		m.Content = []paddock.ContentPart{}
+	}
+	return &m, nil
+}
+
+// message returns message id, of session sessionID when that is not "".
+func message(ctx context.Context, c conn, id, sessionID string) (*paddock.Message, error) {
+	q, args := "SELECT "+messageColumns+" FROM messages WHERE id = ?", []any{id}
+	if sessionID != "" {
+		q, args = q+" AND session_id = ?", append(args, sessionID)
+	}
+	m, err := scanMessage(c.queryRow(ctx, q, args...))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("message %q not found", id), fmt.Sprintf("message %q", id))
+	}
+	return m, nil
+}
+
+// createMessage inserts m with the next Seq of its session. The caller
+// holds the session's lock (see DB.commit).
+func createMessage(ctx context.Context, db *DB, c conn, m *paddock.Message) error {
+	if !m.Role.Valid() {
+		return paddock.Errorf(paddock.EInvalid, "invalid message role %q", m.Role)
+	}
+	if m.ID == "" {
+		m.ID = newID("msg")
+	}
+	if m.Content == nil {
+		m.Content = []paddock.ContentPart{}
+	}
+	m.CreatedAt = normTime(db.now())
+	if err := c.queryRow(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?", m.SessionID).Scan(&m.Seq); err != nil {
+		return fmt.Errorf("next message seq: %w", err)
+	}
+	content, err := jsonArg(m.Content)
+	if err != nil {
+		return err
+	}
+	var usage any
+	if m.Usage != nil {
+		if usage, err = jsonArg(m.Usage); err != nil {
+			return err
+		}
+	}
+	_, err = c.exec(ctx, "INSERT INTO messages ("+messageColumns+") VALUES ("+placeholders(8)+")",
+		m.ID, m.SessionID, m.RunID, m.Seq, string(m.Role), content, usage, db.timeArg(m.CreatedAt))
+	if err != nil {
+		if v, _ := constraintOf(err); v == uniqueViolation {
+			return paddock.Errorf(paddock.EConflict, "message %q exists", m.ID)
+		}
+		return fmt.Errorf("create message: %w", err)
+	}
+	return nil
+}
+
+// Message returns the message with the given id, or ENotFound.
+func (s *MessageService) Message(ctx context.Context, id string) (*paddock.Message, error) {
+	return message(ctx, s.db.reader(), id, "")
+}
+
+// Messages returns the page of the session's messages selected by filter,
+// in Seq order, and the number selected in all. A missing SessionID is
+// EInvalid; an unknown session has no messages.
+func (s *MessageService) Messages(ctx context.Context, filter paddock.MessageFilter) ([]*paddock.Message, int, error) {
+	if filter.SessionID == "" {
+		return nil, 0, paddock.Errorf(paddock.EInvalid, "session id is required")
+	}
+	if err := checkPage(filter.Offset, filter.Limit); err != nil {
+		return nil, 0, err
+	}
+	cond, args := " WHERE session_id = ? AND seq > ?", []any{filter.SessionID, filter.AfterSeq}
+	if filter.RunID != nil {
+		cond, args = cond+" AND run_id = ?", append(args, *filter.RunID)
+	}
+	msgs := []*paddock.Message{}
+	var total int
+	err := s.db.inReadTx(ctx, func(tx conn) error {
+		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM messages"+cond, args...).Scan(&total); err != nil {
+			return err
+		}
+		page, pageArgs := s.db.pageClause(filter.Offset, filter.Limit)
+		rows, err := tx.query(ctx, "SELECT "+messageColumns+" FROM messages"+cond+" ORDER BY seq"+page, append(args, pageArgs...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list messages: %w", err)
+	}
+	return msgs, total, nil
+}
+
+// CreateMessage stores m in its session (m.SessionID), without an event,
+// setting ID (when empty), Seq and CreatedAt. An unknown session is
+// ENotFound.
+func (s *MessageService) CreateMessage(ctx context.Context, m *paddock.Message) error {
+	if m == nil {
+		return paddock.Errorf(paddock.EInvalid, "message is required")
+	}
+	_, err := s.db.commit(ctx, m.SessionID, func(tx paddock.SessionTx) error {
+		return tx.CreateMessage(ctx, m)
+	})
+	return err
+}

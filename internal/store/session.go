@@ -1,0 +1,316 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/paddockhq/paddock"
+)
+
+var _ paddock.SessionService = (*SessionService)(nil)
+
+// SessionService stores sessions and commits units of work on them. It
+// implements paddock.SessionService.
+type SessionService struct {
+	db *DB
+}
+
+// NewSessionService returns a SessionService backed by db.
+func NewSessionService(db *DB) *SessionService { return &SessionService{db: db} }
+
+const sessionColumns = "id, agent_id, owner_id, title, tags, status, environment_id, external_key, created_at, updated_at"
+
+func scanSession(row interface{ Scan(...any) error }) (*paddock.Session, error) {
+	var s paddock.Session
+	err := row.Scan(&s.ID, &s.AgentID, &s.OwnerID, &s.Title, jsonCol{&s.Tags}, &s.Status,
+		&s.EnvironmentID, &s.ExternalKey, timeCol{&s.CreatedAt}, timeCol{&s.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	if s.Tags == nil {
+		s.Tags = []string{}
+	}
+	return &s, nil
+}
+
+func sessionNotFound(err error, id string) error {
+	return notFound(err, fmt.Sprintf("session %q not found", id), fmt.Sprintf("session %q", id))
+}
+
+// Session returns the session with the given id, or ENotFound.
+func (s *SessionService) Session(ctx context.Context, id string) (*paddock.Session, error) {
+	ss, err := scanSession(s.db.reader().queryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
+	if err != nil {
+		return nil, sessionNotFound(err, id)
+	}
+	return ss, nil
+}
+
+// SessionByKey returns the owner's session of agentID with the given
+// ExternalKey, or ENotFound.
+func (s *SessionService) SessionByKey(ctx context.Context, ownerID int64, agentID, key string) (*paddock.Session, error) {
+	if key == "" {
+		return nil, paddock.Errorf(paddock.ENotFound, "session key is empty")
+	}
+	ss, err := scanSession(s.db.reader().queryRow(ctx,
+		"SELECT "+sessionColumns+" FROM sessions WHERE owner_id = ? AND agent_id = ? AND external_key = ?", ownerID, agentID, key))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("session %q not found", key), fmt.Sprintf("session key %q", key))
+	}
+	return ss, nil
+}
+
+// Sessions returns the page of sessions selected by filter, newest first,
+// and the number selected in all.
+func (s *SessionService) Sessions(ctx context.Context, filter paddock.SessionFilter) ([]*paddock.Session, int, error) {
+	if err := checkPage(filter.Offset, filter.Limit); err != nil {
+		return nil, 0, err
+	}
+	var where []string
+	var args []any
+	if filter.OwnerID != nil {
+		where, args = append(where, "owner_id = ?"), append(args, *filter.OwnerID)
+	}
+	if filter.AgentID != nil {
+		where, args = append(where, "agent_id = ?"), append(args, *filter.AgentID)
+	}
+	if filter.Status != nil {
+		where, args = append(where, "status = ?"), append(args, string(*filter.Status))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	sessions := []*paddock.Session{}
+	var total int
+	err := s.db.inReadTx(ctx, func(tx conn) error {
+		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM sessions"+cond, args...).Scan(&total); err != nil {
+			return err
+		}
+		page, pageArgs := s.db.pageClause(filter.Offset, filter.Limit)
+		rows, err := tx.query(ctx, "SELECT "+sessionColumns+" FROM sessions"+cond+" ORDER BY created_at DESC, id DESC"+page,
+			append(args, pageArgs...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			ss, err := scanSession(rows)
+			if err != nil {
+				return err
+			}
+			sessions = append(sessions, ss)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list sessions: %w", err)
+	}
+	return sessions, total, nil
+}
+
+// CreateSession stores ss, setting its ID (when empty), Status (pending
+// when empty), CreatedAt and UpdatedAt. An unknown agent is ENotFound; a
+// taken ExternalKey or ID is EConflict.
+func (s *SessionService) CreateSession(ctx context.Context, ss *paddock.Session) error {
+	if ss == nil {
+		return paddock.Errorf(paddock.EInvalid, "session is required")
+	}
+	if ss.AgentID == "" {
+		return paddock.Errorf(paddock.EInvalid, "agent_id is required")
+	}
+	if ss.Status == "" {
+		ss.Status = paddock.SessionPending
+	}
+	if !ss.Status.Valid() {
+		return paddock.Errorf(paddock.EInvalid, "invalid session status %q", ss.Status)
+	}
+	if ss.ID == "" {
+		ss.ID = newID("ses")
+	}
+	if ss.Tags == nil {
+		ss.Tags = []string{}
+	}
+	ss.CreatedAt = normTime(s.db.now())
+	ss.UpdatedAt = ss.CreatedAt
+	tags, err := jsonArg(ss.Tags)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.writer().exec(ctx, "INSERT INTO sessions ("+sessionColumns+") VALUES ("+placeholders(10)+")",
+		ss.ID, ss.AgentID, ss.OwnerID, ss.Title, tags, string(ss.Status), ss.EnvironmentID, ss.ExternalKey,
+		s.db.timeArg(ss.CreatedAt), s.db.timeArg(ss.UpdatedAt))
+	if err != nil {
+		switch v, detail := constraintOf(err); {
+		case v == foreignKeyViolation:
+			return paddock.Errorf(paddock.ENotFound, "agent %q not found", ss.AgentID)
+		case v == uniqueViolation && strings.Contains(detail, "external_key"):
+			return paddock.Errorf(paddock.EConflict, "a session with key %q exists", ss.ExternalKey)
+		case v == uniqueViolation:
+			return paddock.Errorf(paddock.EConflict, "session %q exists", ss.ID)
+		}
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// UpdateSession applies the non-nil fields of upd and returns the session.
+// An unknown id is ENotFound. It appends no event: status changes that
+// clients should see go through Commit.
+func (s *SessionService) UpdateSession(ctx context.Context, id string, upd paddock.SessionUpdate) (*paddock.Session, error) {
+	return updateSession(ctx, s.db, s.db.writer(), id, upd)
+}
+
+func updateSession(ctx context.Context, db *DB, c conn, id string, upd paddock.SessionUpdate) (*paddock.Session, error) {
+	set := []string{"updated_at = ?"}
+	args := []any{db.timeArg(db.now())}
+	if upd.Title != nil {
+		set, args = append(set, "title = ?"), append(args, *upd.Title)
+	}
+	if upd.Tags != nil {
+		tags := *upd.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		js, err := jsonArg(tags)
+		if err != nil {
+			return nil, err
+		}
+		set, args = append(set, "tags = ?"), append(args, js)
+	}
+	if upd.Status != nil {
+		if !upd.Status.Valid() {
+			return nil, paddock.Errorf(paddock.EInvalid, "invalid session status %q", *upd.Status)
+		}
+		set, args = append(set, "status = ?"), append(args, string(*upd.Status))
+	}
+	if upd.EnvironmentID != nil {
+		set, args = append(set, "environment_id = ?"), append(args, *upd.EnvironmentID)
+	}
+	args = append(args, id)
+	ss, err := scanSession(c.queryRow(ctx,
+		"UPDATE sessions SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+sessionColumns, args...))
+	if err != nil {
+		return nil, sessionNotFound(err, id)
+	}
+	return ss, nil
+}
+
+// DeleteSession deletes the session with its messages, runs and events.
+// An unknown id is ENotFound.
+func (s *SessionService) DeleteSession(ctx context.Context, id string) error {
+	res, err := s.db.writer().exec(ctx, "DELETE FROM sessions WHERE id = ?", id)
+	if err != nil {
+		return fmt.Errorf("delete session %q: %w", id, err)
+	}
+	return affectedOne(res, fmt.Sprintf("session %q not found", id))
+}
+
+// Commit implements paddock.SessionService.Commit. On PostgreSQL the
+// session row is locked FOR UPDATE for the transaction; on SQLite the
+// immediate transaction already excludes other writers.
+func (s *SessionService) Commit(ctx context.Context, sessionID string, fn func(tx paddock.SessionTx) error) ([]*paddock.Event, error) {
+	return s.db.commit(ctx, sessionID, fn)
+}
+
+func (db *DB) commit(ctx context.Context, sessionID string, fn func(tx paddock.SessionTx) error) ([]*paddock.Event, error) {
+	var events []*paddock.Event
+	err := db.inTx(ctx, func(c conn) error {
+		lock := "SELECT id FROM sessions WHERE id = ?"
+		if db.dialect == DialectPostgres {
+			lock += " FOR UPDATE"
+		}
+		var id string
+		if err := c.queryRow(ctx, lock, sessionID).Scan(&id); err != nil {
+			return sessionNotFound(err, sessionID)
+		}
+		tx := &sessionTx{db: db, c: c, sessionID: sessionID}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		tx.done = true
+		if err := appendEvents(ctx, db, c, sessionID, tx.events); err != nil {
+			return err
+		}
+		events = tx.events
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// sessionTx implements paddock.SessionTx on one transaction.
+type sessionTx struct {
+	db        *DB
+	c         conn
+	sessionID string
+	events    []*paddock.Event
+	done      bool
+}
+
+func (t *sessionTx) Session(ctx context.Context) (*paddock.Session, error) {
+	ss, err := scanSession(t.c.queryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", t.sessionID))
+	if err != nil {
+		return nil, sessionNotFound(err, t.sessionID)
+	}
+	return ss, nil
+}
+
+func (t *sessionTx) UpdateSession(ctx context.Context, upd paddock.SessionUpdate) (*paddock.Session, error) {
+	return updateSession(ctx, t.db, t.c, t.sessionID, upd)
+}
+
+func (t *sessionTx) Message(ctx context.Context, id string) (*paddock.Message, error) {
+	return message(ctx, t.c, id, t.sessionID)
+}
+
+func (t *sessionTx) CreateMessage(ctx context.Context, m *paddock.Message) error {
+	if m == nil {
+		return paddock.Errorf(paddock.EInvalid, "message is required")
+	}
+	m.SessionID = t.sessionID
+	return createMessage(ctx, t.db, t.c, m)
+}
+
+func (t *sessionTx) Run(ctx context.Context, id string) (*paddock.Run, error) {
+	r, err := scanRun(t.c.queryRow(ctx, "SELECT "+runColumns+" FROM runs WHERE id = ? AND session_id = ?", id, t.sessionID))
+	if err != nil {
+		return nil, runNotFound(err, id)
+	}
+	return r, nil
+}
+
+func (t *sessionTx) ActiveRuns(ctx context.Context) ([]*paddock.Run, error) {
+	return queryRuns(ctx, t.c, "SELECT "+runColumns+" FROM runs WHERE session_id = ? AND status IN (?, ?) ORDER BY seq",
+		t.sessionID, string(paddock.RunQueued), string(paddock.RunRunning))
+}
+
+func (t *sessionTx) RunByIdempotencyKey(ctx context.Context, key string) (*paddock.Run, error) {
+	return runByKey(ctx, t.c, t.sessionID, key)
+}
+
+func (t *sessionTx) CreateRun(ctx context.Context, r *paddock.Run) error {
+	if r == nil {
+		return paddock.Errorf(paddock.EInvalid, "run is required")
+	}
+	r.SessionID = t.sessionID
+	return createRun(ctx, t.db, t.c, r)
+}
+
+func (t *sessionTx) UpdateRun(ctx context.Context, id string, upd paddock.RunUpdate) (*paddock.Run, error) {
+	return updateRun(ctx, t.db, t.c, id, t.sessionID, upd)
+}
+
+func (t *sessionTx) RecordUsage(ctx context.Context, u *paddock.UsageRecord) error {
+	return recordUsage(ctx, t.db, t.c, u)
+}
+
+func (t *sessionTx) Emit(events ...*paddock.Event) {
+	if t.done {
+		panic("store: SessionTx.Emit after the transaction")
+	}
+	t.events = append(t.events, events...)
+}

@@ -1,0 +1,77 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/paddockhq/paddock"
+)
+
+var _ paddock.UsageService = (*UsageService)(nil)
+
+// UsageService records model usage. It implements paddock.UsageService.
+type UsageService struct {
+	db *DB
+}
+
+// NewUsageService returns a UsageService backed by db.
+func NewUsageService(db *DB) *UsageService { return &UsageService{db: db} }
+
+func recordUsage(ctx context.Context, db *DB, c conn, u *paddock.UsageRecord) error {
+	if u == nil {
+		return paddock.Errorf(paddock.EInvalid, "usage record is required")
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = db.now()
+	}
+	u.CreatedAt = normTime(u.CreatedAt)
+	err := c.queryRow(ctx, `INSERT INTO usage_records (owner_id, agent_id, session_id, run_id, message_id,
+		provider, model, input_tokens, output_tokens, cost, created_at) VALUES (`+placeholders(11)+`) RETURNING id`,
+		u.OwnerID, u.AgentID, u.SessionID, u.RunID, u.MessageID, u.Provider, u.Model,
+		u.InputTokens, u.OutputTokens, u.Cost, db.timeArg(u.CreatedAt)).Scan(&u.ID)
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	return nil
+}
+
+// RecordUsage stores u, setting its ID and (when zero) CreatedAt.
+func (s *UsageService) RecordUsage(ctx context.Context, u *paddock.UsageRecord) error {
+	return recordUsage(ctx, s.db, s.db.writer(), u)
+}
+
+// Usage returns the totals of the records filter selects.
+func (s *UsageService) Usage(ctx context.Context, filter paddock.UsageFilter) (paddock.UsageTotals, error) {
+	var where []string
+	var args []any
+	if filter.OwnerID != nil {
+		where, args = append(where, "owner_id = ?"), append(args, *filter.OwnerID)
+	}
+	for _, f := range []struct {
+		col string
+		v   *string
+	}{{"agent_id", filter.AgentID}, {"session_id", filter.SessionID}, {"run_id", filter.RunID}} {
+		if f.v != nil {
+			where, args = append(where, f.col+" = ?"), append(args, *f.v)
+		}
+	}
+	if filter.Since != nil {
+		where, args = append(where, "created_at >= ?"), append(args, s.db.timeArg(*filter.Since))
+	}
+	if filter.Until != nil {
+		where, args = append(where, "created_at < ?"), append(args, s.db.timeArg(*filter.Until))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var t paddock.UsageTotals
+	err := s.db.reader().queryRow(ctx, "SELECT COUNT(*), CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), "+
+		"CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), "+
+		"COALESCE(SUM(cost), 0) FROM usage_records"+cond, args...).Scan(&t.Calls, &t.InputTokens, &t.OutputTokens, &t.Cost)
+	if err != nil {
+		return paddock.UsageTotals{}, fmt.Errorf("usage totals: %w", err)
+	}
+	return t, nil
+}
