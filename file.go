@@ -18,7 +18,7 @@ type FileInfo struct {
 	Size       int64     `json:"size"`                  // bytes
 	Mode       string    `json:"mode"`                  // as ls shows it: "-rw-r--r--", "drwxr-xr-x"
 	Perm       uint32    `json:"perm"`                  // permission bits, with setuid, setgid and sticky: 0o644
-	ModTime    time.Time `json:"mtime"`              // UTC
+	ModTime    time.Time `json:"mtime"`                 // UTC
 	Type       string    `json:"type"`                  // FileTypeFile, FileTypeDir, FileTypeSymlink or FileTypeOther
 	LinkTarget string    `json:"link_target,omitempty"` // for symlinks: where the link points, unresolved
 }
