@@ -67,7 +67,8 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 	}
 	m := NewMain(cfg, log)
 	m.Getenv = func(string) string { return "" } // no real LLM provider, ever
-	if getenv, ok := testGetenv.Load().(map[string]func(string) string)[t.Name()]; ok {
+	envs, _ := testGetenv.Load().(map[string]func(string) string)
+	if getenv, ok := envs[t.Name()]; ok {
 		m.Getenv = getenv
 	}
 	if err := m.Run(context.Background()); err != nil {

@@ -169,33 +169,35 @@ func errorSchema(s surface) any {
 	return environmentsError{}
 }
 
-var (
-	openAPIOnce sync.Once
-	openAPIDoc  []byte
-	openAPIErr  error
-)
-
-func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) error {
-	openAPIOnce.Do(func() { openAPIDoc, openAPIErr = s.openAPI() })
-	if openAPIErr != nil {
-		return openAPIErr
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, err := w.Write(openAPIDoc)
-	return err
+// docs holds the API description, built on first use.
+type docs struct {
+	once    sync.Once
+	openAPI []byte
+	err     error
+	ui      http.Handler
 }
 
-var (
-	swaggerOnce sync.Once
-	swaggerUI   http.Handler
-)
-
-func (s *Server) handleSwaggerUI(w http.ResponseWriter, r *http.Request) error {
-	swaggerOnce.Do(func() {
-		swaggerUI = v5emb.NewHandlerWithConfig(swgui.Config{
+func (s *Server) buildDocs() {
+	s.docs.once.Do(func() {
+		s.docs.openAPI, s.docs.err = s.openAPI()
+		s.docs.ui = v5emb.NewHandlerWithConfig(swgui.Config{
 			Title: "Paddock API", SwaggerJSON: "/openapi.json", BasePath: "/swagger-ui/", ShowTopBar: false,
 		})
 	})
-	swaggerUI.ServeHTTP(w, r)
+}
+
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) error {
+	s.buildDocs()
+	if s.docs.err != nil {
+		return s.docs.err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(s.docs.openAPI)
+	return err
+}
+
+func (s *Server) handleSwaggerUI(w http.ResponseWriter, r *http.Request) error {
+	s.buildDocs()
+	s.docs.ui.ServeHTTP(w, r)
 	return nil
 }

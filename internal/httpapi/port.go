@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,7 +83,7 @@ func (s *Server) trustedPeer(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	a, err := netipParse(host)
+	a, err := netip.ParseAddr(host)
 	return err == nil && s.trusted(a)
 }
 

@@ -125,6 +125,7 @@ type Server struct {
 	metrics *metrics
 	routes  []route
 	tickets *tickets
+	docs    docs
 	now     func() time.Time
 }
 
@@ -310,5 +311,3 @@ func (s *Server) trusted(a netip.Addr) bool {
 	}
 	return false
 }
-
-func netipParse(s string) (netip.Addr, error) { return netip.ParseAddr(s) }
