@@ -279,11 +279,17 @@ func TestFilesAbort(t *testing.T) {
 	go func() {
 		pw.Write(make([]byte, 1<<20))
 		cancel()
+		// WriteFile notices on its next write to the guest.
+		for {
+			if _, err := pw.Write(make([]byte, 1024)); err != nil {
+				return
+			}
+		}
 	}()
 	if _, err := c.WriteFile(cctx, "up", pr, 0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled upload: %v", err)
 	}
-	pw.Close()
+	pr.Close()
 	waitFor(t, func() bool {
 		ents, _ := os.ReadDir(dir)
 		return len(ents) == 1 // only "big": no temp file, no "up"

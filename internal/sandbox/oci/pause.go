@@ -17,15 +17,15 @@ import (
 
 // Pausing, in both modes:
 //
-//   - freeze: the environment's freezer cgroup stops every process in it,
-//     memory kept. For runc that is exactly what `runc pause` does, and
-//     runc reports the container paused. Under gVisor it freezes the
-//     sandbox and gofer processes from the host, which the sandbox cannot
-//     tell from being descheduled. Writing the cgroup file directly
-//     rather than running `runc pause` or `runsc pause` makes resume take
-//     a millisecond rather than the 50-250 ms the runtime binaries take to
-//     start on a busy host. Without a freezer cgroup (none on the host),
-//     the runtime's own pause and resume are used.
+//   - freeze: processes stop where they are, memory kept. Under runc the
+//     driver writes the container's freezer cgroup itself, which is all
+//     `runc pause` does (runc then reports the container paused), because
+//     starting the runc binary costs 20-50 ms on a busy host and resume
+//     latency is the point of freezing. Without a freezer cgroup it falls
+//     back to `runc pause`. Under gVisor it is `runsc pause`, which stops
+//     the sandbox's kernel: freezing the sandbox's cgroup from outside
+//     would make every later runsc command (state, list, kill) hang on
+//     the frozen sandbox.
 //   - hibernate (gVisor only): `runsc checkpoint` writes the sandbox's
 //     kernel, processes and memory to <env>/checkpoint and kills the
 //     sandbox, so it holds no memory or processes on the host. The overlay
@@ -174,26 +174,31 @@ func (r *Runtime) Pause(ctx context.Context, id string, mode sandbox.PauseMode) 
 	return nil
 }
 
-// freeze stops every process of the container: through its freezer
-// cgroup, or the runtime's pause when there is none.
+// freeze stops every process of the container.
 func (r *Runtime) freeze(ctx context.Context, class, id string) error {
-	err := setFrozen(ctx, r.cgroupPath(id), true)
-	if errors.Is(err, fs.ErrNotExist) {
-		_, err = r.output(ctx, class, "pause", id)
+	if class == sandbox.ClassRunc {
+		err := setFrozen(ctx, r.cgroupPath(id), true)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
+	_, err := r.output(ctx, class, "pause", id)
 	return err
 }
 
 // thaw resumes a frozen container. One already running (a crash after it
 // was thawed, before the record said so) is fine.
 func (r *Runtime) thaw(ctx context.Context, class, id string) error {
-	err := setFrozen(ctx, r.cgroupPath(id), false)
-	if errors.Is(err, fs.ErrNotExist) {
-		// No freezer cgroup: paused by the runtime, if at all.
-		if st, serr := r.state(ctx, class, id); serr == nil && st.Status == "paused" {
-			_, err = r.output(ctx, class, "resume", id)
-		} else {
-			err = nil
+	if class == sandbox.ClassRunc {
+		err := setFrozen(ctx, r.cgroupPath(id), false)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	_, err := r.output(ctx, class, "resume", id)
+	if err != nil {
+		if st, serr := r.state(ctx, class, id); serr == nil && st.Status == "running" {
+			return nil
 		}
 	}
 	return err

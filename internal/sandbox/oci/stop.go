@@ -32,9 +32,9 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 	if es != nil {
 		classes = []string{es.rec.Class}
 	}
-	if es != nil && es.paused() == sandbox.PauseFreeze {
-		// Frozen processes cannot act on SIGTERM, and a frozen gVisor
-		// sandbox cannot answer runsc at all: thaw first.
+	if es != nil && es.rec.Class == sandbox.ClassRunc && es.paused() == sandbox.PauseFreeze {
+		// Frozen processes cannot act on SIGTERM: thaw first (stopContainer
+		// resumes a gVisor sandbox, which runsc reports paused).
 		if err := setFrozen(ctx, r.cgroupPath(id), false); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			r.log.Warn("thaw environment to stop it", "env_id", id, "err", err)
 		}
@@ -165,8 +165,8 @@ func (r *Runtime) Alive(ctx context.Context, id string) (bool, string, error) {
 		return false, "", fmt.Errorf("state of %s: %w", id, err)
 	}
 	switch {
-	case st.Status == "paused" || st.Status == "running" && es.paused() == sandbox.PauseFreeze:
-		return true, "paused", nil // runsc does not see its cgroup frozen
+	case st.Status == "paused":
+		return true, "paused", nil
 	case st.Status == "running":
 		return true, "", nil
 	}
