@@ -119,6 +119,27 @@ func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
 	fmt.Printf("  runc exec                   p50 %7.2f ms  p90 %7.2f ms\n", ms(pct(runcExec, 50)), ms(pct(runcExec, 90)))
 	fmt.Printf("  paddock exec over HTTP      p50 %7.2f ms  p90 %7.2f ms  %.1fx faster  [%s; %s]\n", ms(pct(api1, 50)), ms(pct(api1, 90)), ratio,
 		verdict(pct(api1, 50) < 3*time.Millisecond, "p50 < 3 ms"), verdict(ratio >= 15, "15x runc exec"))
+	// Resume latency: pause (freeze) then time the resume, over the API.
+	for _, class := range []string{"runc", "gvisor"} {
+		var e struct{ ID string }
+		if err := api.call("POST", "/api/v1/environments?wait=true", envBody(class), &e); err != nil {
+			return err
+		}
+		var resumes []time.Duration
+		for i := 0; i < runs; i++ {
+			if err := api.call("POST", "/api/v1/environments/"+e.ID+"/pause", map[string]string{"mode": "freeze"}, nil); err != nil {
+				return err
+			}
+			t0 := time.Now()
+			if err := api.call("POST", "/api/v1/environments/"+e.ID+"/resume", nil, nil); err != nil {
+				return err
+			}
+			resumes = append(resumes, time.Since(t0))
+		}
+		fmt.Printf("resume after freeze, %-6s over HTTP   p50 %7.2f ms  p90 %7.2f ms  [%s]\n", class, ms(pct(resumes, 50)), ms(pct(resumes, 90)),
+			verdict(pct(resumes, 50) < 50*time.Millisecond, "target p50 < 50 ms"))
+		_ = api.call("DELETE", "/api/v1/environments/"+e.ID+"?force=true", nil, nil)
+	}
 	_ = api.call("DELETE", "/api/v1/environments/"+env.ID+"?force=true", nil, nil)
 
 	// Host memory per idle environment.
