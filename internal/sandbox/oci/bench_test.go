@@ -47,12 +47,8 @@ func TestExecLatency(t *testing.T) {
 	})
 	t.Logf("exec true p50: guest %v, runc exec %v (%.1fx faster), host fork+exec of true %v (guest overhead %v)",
 		guest, runcExec, float64(runcExec)/float64(guest), spawn, guest-spawn)
-	if runcExec < 15*guest {
-		t.Errorf("guest exec p50 %v is not 15x faster than runc exec %v", guest, runcExec)
-	}
-	if guest-spawn > 3*time.Millisecond {
-		t.Errorf("guest exec p50 %v is more than 3ms over a host spawn (%v)", guest, spawn)
-	}
+	// Figures only: timing targets are checked by the bench/ harness,
+	// never asserted in tests, which share a loaded machine.
 	// Host memory of an idle environment: nothing per environment runs on
 	// the host besides the guest tree in the container's cgroup.
 	st, err := rt.Stats(context.Background(), spec.ID)

@@ -153,9 +153,6 @@ func testFreeze(t *testing.T, rt *Runtime, id string) {
 	start = time.Now()
 	rt.output(ctx, sandbox.ClassGVisor, "--version")
 	t.Logf("%s freeze: resume p50 over 10 cycles %v (runsc --version takes %v here)", rt.envState(id).rec.Class, p50, time.Since(start))
-	if p50 > 50*time.Millisecond && rt.envState(id).rec.Class == sandbox.ClassRunc {
-		t.Errorf("resume p50 %v is over 50ms", p50)
-	}
 }
 
 func TestPauseRunc(t *testing.T) {
