@@ -50,11 +50,12 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 	cfg.RateLimits.Other = 10000
 	cfg.RateLimits.LoginFailures = 1000
 	cfg.Sandbox.GuestBinary = paddockBin
-	// Servers of parallel tests must not share the bridge, table or subnet.
-	n := serverSeq.Add(1)
-	cfg.Network.Bridge = fmt.Sprintf("pdkt%d", n)
-	cfg.Network.Table = fmt.Sprintf("paddock_t%d", n)
-	cfg.Network.Subnet = fmt.Sprintf("10.%d.0.0/16", 150+n%100)
+	// Servers of parallel tests, and of test processes running at the
+	// same time, must not share the bridge, table or subnet.
+	n, pid := serverSeq.Add(1), os.Getpid()
+	cfg.Network.Bridge = fmt.Sprintf("pdk%dx%d", pid%100000, n)
+	cfg.Network.Table = fmt.Sprintf("paddock_%d_%d", pid, n)
+	cfg.Network.Subnet = fmt.Sprintf("10.%d.%d.0/24", 200+pid%50, n%250) // the CLI tests use 10.148-149
 	// Tests never send traffic off this machine: DNS asks a dead local port.
 	cfg.Network.DNS = []string{"127.0.0.1:1"}
 	cfg.Sandbox.StopGrace = Duration(2 * time.Second)
