@@ -24,4 +24,5 @@ echo "== lint"
 make --no-print-directory lint
 
 echo "== go test -race"
-go test -race -count=1 -timeout 20m ${TEST_PKGS:-./...}
+# -race needs cgo; the static binaries the tests run are built by TestMain.
+CGO_ENABLED=1 go test -race -count=1 -timeout 20m ${TEST_PKGS:-./...}
