@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -487,14 +488,20 @@ func (r *Runtime) start(ctx context.Context, spec *sandbox.Spec, bundle, dir str
 	if r.cfg.Network == nil || spec.RuntimeClass == sandbox.ClassGVisor {
 		return run("run", "--detach", "--bundle", bundle, spec.ID)
 	}
-	if err := run("create", "--bundle", bundle, spec.ID); err != nil {
+	// The pid file saves a `runc state` process between create and start.
+	pidFile := filepath.Join(dir, "init.pid")
+	if err := run("create", "--bundle", bundle, "--pid-file", pidFile, spec.ID); err != nil {
 		return err
 	}
-	st, err := r.state(ctx, spec.RuntimeClass, spec.ID)
+	b, err := os.ReadFile(pidFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("read the container's pid: %w", err)
 	}
-	if _, err := r.cfg.Network.Setup(ctx, spec, fmt.Sprintf("/proc/%d/ns/net", st.Pid)); err != nil {
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("the container's pid file holds %q", b)
+	}
+	if _, err := r.cfg.Network.Setup(ctx, spec, fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
 		return fmt.Errorf("set up network: %w", err)
 	}
 	return run("start", spec.ID)
