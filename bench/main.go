@@ -3,6 +3,8 @@
 //
 //	auth     authenticated GET /api/v1/auth/me over real HTTP (API key, JWT)
 //	         vs a bare net/http server answering the same JSON
+//	agent    one-step run overhead (POST message to run.completed) vs a
+//	         /health round trip, SSE fan-out delay to 1,000 subscribers
 //	sandbox  create-to-first-exec vs bare runc/runsc run, exec round trip vs
 //	         runc exec, host memory per idle environment (needs root)
 //
@@ -36,6 +38,8 @@ func main() {
 	dur := fs.Duration("d", 0, "duration of each measurement (default per suite)")
 	runs := fs.Int("runs", 20, "sandbox: runs per measurement")
 	idle := fs.Int("idle", 50, "sandbox: idle environments for the memory measurement")
+	agentRuns := fs.Int("agent-runs", 50, "agent: one-step runs measured")
+	subs := fs.Int("subscribers", 1000, "agent: SSE subscribers of one session")
 	_ = fs.Parse(os.Args[1:])
 	var err error
 	switch suite {
@@ -43,8 +47,10 @@ func main() {
 		err = benchAuth(ctx, *bin, *conc, *dur)
 	case "sandbox":
 		err = benchSandbox(ctx, *bin, *runs, *idle)
+	case "agent":
+		err = benchAgent(ctx, *bin, *agentRuns, *subs)
 	default:
-		err = fmt.Errorf("unknown suite %q (want auth or sandbox)", suite)
+		err = fmt.Errorf("unknown suite %q (want auth, agent or sandbox)", suite)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

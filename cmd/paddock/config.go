@@ -76,6 +76,9 @@ type Config struct {
 	Agents struct {
 		DefaultModel string `yaml:"default_model" env:"PADDOCK_DEFAULT_MODEL"` // provider/model of agents that name none
 		DefaultImage string `yaml:"default_image" env:"PADDOCK_DEFAULT_IMAGE"` // image of session environments
+		// Lease is how long a run stays with a worker that stops renewing
+		// it (a crashed process) before another takes it over; default 30s.
+		Lease Duration `yaml:"lease" env:"PADDOCK_AGENT_LEASE"`
 	} `yaml:"agents"`
 
 	Images struct {

@@ -42,6 +42,9 @@ func commands() []command {
 		{name: "login", usage: "log in to a server and remember the token", run: runLogin},
 		{name: "env", usage: "environments: create, ls, get, rm, exec, logs, cp", run: runEnv},
 		{name: "image", usage: "images: pull, import, build, ls, rm", run: runImage},
+		{name: "agent", usage: "agents: create, ls, get, rm", run: runAgent},
+		{name: "run", usage: "run an agent on a prompt in a new session, streaming its work", run: runRun},
+		{name: "chat", usage: "chat with an agent: one message per line of stdin", run: runChat},
 		{name: "version", usage: "print the version", run: func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "paddock", version)
 			return err

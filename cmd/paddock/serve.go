@@ -370,7 +370,7 @@ func (m *Main) agents(db *store.DB, envs paddock.EnvironmentService, mgr *sandbo
 	}
 	events := store.NewEventService(db)
 	bus := pubsub.New(1024)
-	runner := agent.NewRunner(agent.Config{Model: m.Config.Agents.DefaultModel, DefaultImage: m.Config.Agents.DefaultImage}, agent.Deps{
+	runner := agent.NewRunner(agent.Config{Model: m.Config.Agents.DefaultModel, DefaultImage: m.Config.Agents.DefaultImage, Lease: time.Duration(m.Config.Agents.Lease)}, agent.Deps{
 		Providers: providers, Agents: store.NewAgentService(db), Sessions: store.NewSessionService(db),
 		Messages: store.NewMessageService(db), Runs: store.NewRunService(db), Events: events,
 		Environments: envs, Sandbox: mgr, Bus: bus, Log: m.Log,
