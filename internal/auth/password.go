@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -61,14 +62,20 @@ func CheckPassword(hash, password string) bool {
 }
 
 // dummyHash is checked against when a username is unknown, so that a login
-// for a missing user costs as much as one with a wrong password.
-var dummyHash, _ = HashPassword("paddock-dummy-password")
+// for a missing user costs as much as one with a wrong password. It is made
+// on first use: hashing costs 19 MiB and tens of milliseconds, which every
+// process linking this package (the guest in each environment, the CLI)
+// would otherwise pay at start.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("paddock-dummy-password")
+	return h
+})
 
 // CheckPasswordOrDummy checks password against hash, or against a dummy hash
 // when hash is empty, and reports a match only for a real hash.
 func CheckPasswordOrDummy(hash, password string) bool {
 	if hash == "" {
-		CheckPassword(dummyHash, password)
+		CheckPassword(dummyHash(), password)
 		return false
 	}
 	return CheckPassword(hash, password)
