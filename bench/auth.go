@@ -99,7 +99,11 @@ func startPaddock(ctx context.Context, bin, data string, env map[string]string) 
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--data", data)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(),
+		// Its own network, so a server left over from another run cannot
+		// collide with it; DNS to a dead port: nothing leaves the machine.
+		"PADDOCK_NETWORK_BRIDGE=pdkbench", "PADDOCK_NETWORK_TABLE=paddock_bench",
+		"PADDOCK_NETWORK_SUBNET=10.147.0.0/16", "PADDOCK_DNS_UPSTREAMS=127.0.0.1:1")
 	for k, v := range env {
 		if v != "" {
 			cmd.Env = append(cmd.Env, k+"="+v)

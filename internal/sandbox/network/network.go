@@ -44,6 +44,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/sandbox"
 )
@@ -86,6 +88,7 @@ type Network struct {
 
 	mu    sync.Mutex // serializes changes to state, links and rules
 	state *ipam
+	lock  *os.File // the host-wide lock of Table and Bridge
 }
 
 // New sets up the bridge, the base rules and the DNS forwarder, and picks
@@ -114,6 +117,17 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Two Paddocks managing one table and bridge would hand out the same
+	// addresses and delete each other's rules: refuse to start the second.
+	lock, err := lockNetwork(cfg.Table, cfg.Bridge)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if lock != nil { // not handed to the Network: New failed
+			lock.Close()
+		}
+	}()
 	if len(cfg.Upstreams) == 0 {
 		ups, err := resolvConfServers("/etc/resolv.conf")
 		if err != nil {
@@ -141,13 +155,37 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
+	n.lock, lock = lock, nil
 	return n, nil
 }
 
-// Close stops the DNS forwarder. Environments keep their links and rules;
-// a new Network on the same state picks them up.
+// lockNetwork takes the host-wide lock of a table and bridge for the
+// process's lifetime.
+func lockNetwork(table, bridge string) (*os.File, error) {
+	if err := os.MkdirAll("/run/paddock", 0o755); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join("/run/paddock", "net-"+table+"-"+bridge+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("network: nftables table %q and bridge %q are in use by another Paddock on this host; "+
+			"give each server its own PADDOCK_NETWORK_BRIDGE, PADDOCK_NETWORK_TABLE and PADDOCK_NETWORK_SUBNET", table, bridge)
+	}
+	return f, nil
+}
+
+// Close stops the DNS forwarder and releases the network's lock.
+// Environments keep their links and rules; a new Network on the same
+// state picks them up.
 func (n *Network) Close() error {
-	return n.dns.close()
+	err := n.dns.close()
+	if n.lock != nil {
+		n.lock.Close()
+	}
+	return err
 }
 
 // Gateway is the bridge's address: the environments' default route and
