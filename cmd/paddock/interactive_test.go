@@ -368,3 +368,38 @@ func TestFiles(t *testing.T) {
 		t.Errorf("heap grew by %d MiB moving a 200 MiB file", growth>>20)
 	}
 }
+
+// TestAttachGVisor drives a shell over the WebSocket under gVisor, from Go
+// and from Python's websocket-client.
+func TestAttachGVisor(t *testing.T) {
+	t.Parallel()
+	requireSandbox(t, "runsc")
+	s := startSandboxServer(t, nil)
+	tok := s.login(t, "admin", testAdminPassword)
+	id := s.createRunning(t, tok, withSpec(map[string]any{"isolation": map[string]any{"runtime_class": "gvisor"}}))
+	wsURL := "ws" + strings.TrimPrefix(s.url, "http") + "/api/v1/environments/" + id + "/attach"
+
+	w, _, err := dialAttach(t, wsURL+"?cols=90&rows=30", &websocket.DialOptions{Subprotocols: []string{"bearer." + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(wsMsg{Type: "stdin", Data: "uname -r; echo hi-$((2+3))\n"})
+	w.until(func(wsMsg) bool { return strings.Contains(w.out.String(), "hi-5") })
+	if !strings.Contains(w.out.String(), "4.4.0") {
+		t.Errorf("not the gVisor kernel: %q", w.out.String())
+	}
+	w.send(wsMsg{Type: "resize", Cols: 100, Rows: 40})
+	w.send(wsMsg{Type: "stdin", Data: "stty size; exit 4\n"})
+	m := w.until(func(m wsMsg) bool { return m.Type == "exit" })
+	if m.ExitCode == nil || *m.ExitCode != 4 || !strings.Contains(w.out.String(), "40 100") {
+		t.Errorf("exit %+v, output %q", m, w.out.String())
+	}
+
+	if err := exec.Command("python3", "-c", "import websocket").Run(); err != nil {
+		t.Skip("python3-websocket is not installed")
+	}
+	out, err := exec.Command("python3", "testdata/attach.py", wsURL, tok).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "exit 3" {
+		t.Errorf("python client under gVisor: %v\n%s", err, out)
+	}
+}
