@@ -224,15 +224,7 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		fs.Usage()
 		return errUsage
 	}
-	c, err := apiClient()
-	if err != nil {
-		return err
-	}
-	a, err := resolveAgent(ctx, c, pos[0])
-	if err != nil {
-		return err
-	}
-	sess, err := c.CreateSession(ctx, a.ID, nil)
+	c, a, sess, err := newSession(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -263,6 +255,24 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	return nil
 }
 
+// newSession starts a session with the agent named by ref (an id or a
+// unique name) for `run` and `chat`.
+func newSession(ctx context.Context, ref string) (*client.Client, *client.Agent, *client.Session, error) {
+	c, err := apiClient()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	a, err := resolveAgent(ctx, c, ref)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sess, err := c.CreateSession(ctx, a.ID, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, a, sess, nil
+}
+
 // runChat is `paddock chat AGENT`: a session fed line by line from stdin.
 // Ctrl-C during a run cancels the run; at the prompt it exits.
 func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -270,15 +280,7 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(stderr, "Usage: paddock chat AGENT")
 		return errUsage
 	}
-	c, err := apiClient()
-	if err != nil {
-		return err
-	}
-	a, err := resolveAgent(ctx, c, args[0])
-	if err != nil {
-		return err
-	}
-	sess, err := c.CreateSession(ctx, a.ID, nil)
+	c, a, sess, err := newSession(ctx, args[0])
 	if err != nil {
 		return err
 	}
