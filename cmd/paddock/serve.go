@@ -185,7 +185,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	runner, follow, err := m.agents(db, envStore, manager)
+	agentStores := agentStores{
+		agents: store.NewAgentService(db), sessions: store.NewSessionService(db), messages: store.NewMessageService(db),
+		runs: store.NewRunService(db), events: store.NewEventService(db),
+	}
+	runner, follow, err := m.agents(agentStores, envStore, manager)
 	if err != nil {
 		return err
 	}
@@ -224,10 +228,10 @@ func (m *Main) Run(ctx context.Context) error {
 		Ports:            manager,
 		Suspender:        environments{manager},
 
-		Agents:       store.NewAgentService(db),
-		Sessions:     store.NewSessionService(db),
-		Messages:     store.NewMessageService(db),
-		Events:       store.NewEventService(db),
+		Agents:       agentStores.agents,
+		Sessions:     agentStores.sessions,
+		Messages:     agentStores.messages,
+		Events:       agentStores.events,
 		Runner:       runner,
 		FollowEvents: follow,
 		Registry:     reg,
@@ -354,7 +358,17 @@ func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error
 // agents builds the agent runtime: the LLM providers configured by the
 // usual variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, their
 // *_BASE_URL), the event bus, and the durable loop.
-func (m *Main) agents(db *store.DB, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
+// agentStores are the stores of the agent runtime, shared by the runner
+// and the API.
+type agentStores struct {
+	agents   *store.AgentService
+	sessions *store.SessionService
+	messages *store.MessageService
+	runs     *store.RunService
+	events   *store.EventService
+}
+
+func (m *Main) agents(st agentStores, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
 	getenv := m.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -368,15 +382,14 @@ func (m *Main) agents(db *store.DB, envs paddock.EnvironmentService, mgr *sandbo
 	} else {
 		m.Log.Info("LLM providers", "providers", names, "default_model", m.Config.Agents.DefaultModel)
 	}
-	events := store.NewEventService(db)
 	bus := pubsub.New(1024)
 	runner := agent.NewRunner(agent.Config{Model: m.Config.Agents.DefaultModel, DefaultImage: m.Config.Agents.DefaultImage, Lease: time.Duration(m.Config.Agents.Lease)}, agent.Deps{
-		Providers: providers, Agents: store.NewAgentService(db), Sessions: store.NewSessionService(db),
-		Messages: store.NewMessageService(db), Runs: store.NewRunService(db), Events: events,
+		Providers: providers, Agents: st.agents, Sessions: st.sessions,
+		Messages: st.messages, Runs: st.runs, Events: st.events,
 		Environments: envs, Sandbox: mgr, Bus: bus, Log: m.Log,
 	})
 	follow := func(ctx context.Context, sessionID string, after int64) <-chan *paddock.Event {
-		return pubsub.Follow(ctx, events, bus, sessionID, after)
+		return pubsub.Follow(ctx, st.events, bus, sessionID, after)
 	}
 	return runner, follow, nil
 }

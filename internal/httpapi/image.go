@@ -162,8 +162,16 @@ func (s *Server) handleImageDelete(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	digests := map[string]string{} // image name as environments give it -> digest, looked up once
 	for _, e := range envs {
-		if u, err := s.Images.Image(r.Context(), e.Image); err == nil && u.Digest == img.Digest {
+		d, ok := digests[e.Image]
+		if !ok {
+			if u, err := s.Images.Image(r.Context(), e.Image); err == nil {
+				d = u.Digest
+			}
+			digests[e.Image] = d
+		}
+		if d == img.Digest {
 			return paddock.Errorf(paddock.EConflict, "image %s is used by environment %s; delete the environment first", img.Name, e.ID)
 		}
 	}

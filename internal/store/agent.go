@@ -77,32 +77,7 @@ func (s *AgentService) Agents(ctx context.Context, filter paddock.AgentFilter) (
 	if !filter.IncludeArchived {
 		where = append(where, "archived_at IS NULL")
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	agents := []*paddock.Agent{}
-	var total int
-	err := s.db.inReadTx(ctx, func(tx conn) error {
-		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM agents"+cond, args...).Scan(&total); err != nil {
-			return err
-		}
-		page, pageArgs := s.db.pageClause(filter.Offset, filter.Limit)
-		rows, err := tx.query(ctx, "SELECT "+agentColumns+" FROM agents"+cond+" ORDER BY created_at DESC, id DESC"+page,
-			append(args, pageArgs...)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			a, err := scanAgent(rows)
-			if err != nil {
-				return err
-			}
-			agents = append(agents, a)
-		}
-		return rows.Err()
-	})
+	agents, total, err := listPage(ctx, s.db, "agents", agentColumns, where, args, "created_at DESC, id DESC", filter.Offset, filter.Limit, scanAgent)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list agents: %w", err)
 	}

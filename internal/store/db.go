@@ -574,3 +574,36 @@ func affectedOne(res sql.Result, msg string) error {
 	}
 	return nil
 }
+
+// listPage reads one page of table's rows matching where (terms joined by
+// AND) in order, with the count of all matching rows, in one read
+// transaction so that the page and the total agree.
+func listPage[T any](ctx context.Context, db *DB, table, columns string, where []string, args []any, order string,
+	offset, limit int, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, int, error) {
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	items := []T{}
+	var total int
+	err := db.inReadTx(ctx, func(tx conn) error {
+		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM "+table+cond, args...).Scan(&total); err != nil {
+			return err
+		}
+		page, pageArgs := db.pageClause(offset, limit)
+		rows, err := tx.query(ctx, "SELECT "+columns+" FROM "+table+cond+" ORDER BY "+order+page, append(args, pageArgs...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			item, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			items = append(items, item)
+		}
+		return rows.Err()
+	})
+	return items, total, err
+}

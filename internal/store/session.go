@@ -78,32 +78,7 @@ func (s *SessionService) Sessions(ctx context.Context, filter paddock.SessionFil
 	if filter.Status != nil {
 		where, args = append(where, "status = ?"), append(args, string(*filter.Status))
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	sessions := []*paddock.Session{}
-	var total int
-	err := s.db.inReadTx(ctx, func(tx conn) error {
-		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM sessions"+cond, args...).Scan(&total); err != nil {
-			return err
-		}
-		page, pageArgs := s.db.pageClause(filter.Offset, filter.Limit)
-		rows, err := tx.query(ctx, "SELECT "+sessionColumns+" FROM sessions"+cond+" ORDER BY created_at DESC, id DESC"+page,
-			append(args, pageArgs...)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			ss, err := scanSession(rows)
-			if err != nil {
-				return err
-			}
-			sessions = append(sessions, ss)
-		}
-		return rows.Err()
-	})
+	sessions, total, err := listPage(ctx, s.db, "sessions", sessionColumns, where, args, "created_at DESC, id DESC", filter.Offset, filter.Limit, scanSession)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list sessions: %w", err)
 	}

@@ -67,33 +67,7 @@ func (s *UserService) Users(ctx context.Context, filter paddock.UserFilter) ([]*
 	if filter.Role != nil {
 		where, args = append(where, "role = ?"), append(args, string(*filter.Role))
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	page, pageArgs := s.db.pageClause(filter.Offset, filter.Limit)
-
-	users := []*paddock.User{}
-	var total int
-	err := s.db.inReadTx(ctx, func(tx conn) error {
-		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM users"+cond, args...).Scan(&total); err != nil {
-			return err
-		}
-		rows, err := tx.query(ctx, "SELECT "+userColumns+" FROM users"+cond+" ORDER BY id"+page,
-			append(args, pageArgs...)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			u, err := scanUser(rows)
-			if err != nil {
-				return err
-			}
-			users = append(users, u)
-		}
-		return rows.Err()
-	})
+	users, total, err := listPage(ctx, s.db, "users", userColumns, where, args, "id", filter.Offset, filter.Limit, scanUser)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}

@@ -2,7 +2,6 @@ package oci
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,23 +15,7 @@ import (
 
 var guestBinary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "paddock-oci-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Chmod(dir, 0o755) // the guest is bind-mounted from here
-	if os.Geteuid() == 0 {
-		if guestBinary, err = sandboxtest.BuildGuest(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(sandboxtest.MainWithGuest(m, &guestBinary)) }
 
 const testShift = 100000
 

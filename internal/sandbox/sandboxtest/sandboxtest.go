@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/paddockhq/paddock"
@@ -198,4 +199,24 @@ func BuildGuest(dir string) (string, error) {
 		return "", fmt.Errorf("build guest: %v: %s", err, b)
 	}
 	return out, nil
+}
+
+// MainWithGuest is a TestMain for packages that start real environments:
+// as root it builds the guest into a directory the environments can reach
+// and sets *guest to its path; then it runs the tests and cleans up.
+func MainWithGuest(m *testing.M, guest *string) int {
+	dir, err := os.MkdirTemp("", "paddock-guest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755) // the guest is bind-mounted from here
+	if os.Geteuid() == 0 {
+		if *guest, err = BuildGuest(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return m.Run()
 }
