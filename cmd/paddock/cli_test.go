@@ -69,6 +69,16 @@ func (p *process) deleteEnvironments(t *testing.T) {
 	}
 }
 
+// removeNetworkAtCleanup removes the bridge and nftables tables that a
+// separate paddock process made, which outlive it by design.
+func removeNetworkAtCleanup(t *testing.T, bridge, table string) {
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", bridge).Run()
+		exec.Command("nft", "delete", "table", "inet", table).Run()
+		exec.Command("nft", "delete", "table", "bridge", table).Run()
+	})
+}
+
 // cli runs a paddock command against p and returns its stdout and exit code.
 func (p *process) cli(t *testing.T, stdin string, args ...string) (string, int) {
 	t.Helper()
@@ -197,11 +207,7 @@ func TestCLIAndRestart(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	p2.mustCLI(t, "env", "rm", id, "--force")
-	t.Cleanup(func() { // the bridge and rules of the test's network
-		exec.Command("ip", "link", "del", "pdkcli").Run()
-		exec.Command("nft", "delete", "table", "inet", "paddock_cli").Run()
-		exec.Command("nft", "delete", "table", "bridge", "paddock_cli").Run()
-	})
+	removeNetworkAtCleanup(t, "pdkcli", "paddock_cli")
 	if out := p2.mustCLI(t, "env", "get", id); !strings.Contains(out, `"status": "terminated"`) {
 		t.Errorf("after rm:\n%s", out)
 	}

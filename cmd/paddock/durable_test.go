@@ -80,6 +80,7 @@ func startDurableProcess(t *testing.T, data, mirror, modelURL string) (*process,
 		t.Fatal(err)
 	}
 	p := &process{cmd: cmd, data: data}
+	removeNetworkAtCleanup(t, "pdkdur", "paddock_dur") // runs after the process has stopped
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			p.deleteEnvironments(t)
