@@ -201,7 +201,9 @@ func (s *testServer) do(t testing.TB, rq req) *response {
 	for k, v := range rq.header {
 		r.Header.Set(k, v)
 	}
-	c := &http.Client{Timeout: 30 * time.Second}
+	// A guard against hangs, not a performance assertion: under -race with
+	// every sandbox test pulling its image at once, a pull can take a while.
+	c := &http.Client{Timeout: 3 * time.Minute}
 	resp, err := c.Do(r)
 	if err != nil {
 		t.Fatalf("%s %s: %v", rq.method, rq.path, err)
