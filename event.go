@@ -23,6 +23,7 @@ const (
 	EventRunCancelled     EventType = "run.cancelled"     // RunEvent
 	EventSessionStatus    EventType = "session.status"    // SessionStatusEvent
 	EventEnvironmentReady EventType = "environment.ready" // EnvironmentEvent
+	EventContextCompacted EventType = "context.compacted" // CompactionEvent
 )
 
 // Event is one entry of a session's append-only log: every message, token
@@ -95,6 +96,17 @@ type SessionStatusEvent struct {
 // EnvironmentEvent is the payload of environment.ready.
 type EnvironmentEvent struct {
 	EnvironmentID string `json:"environment_id"`
+}
+
+// CompactionEvent is the payload of context.compacted: the history no
+// longer fit the model's context window, so the model got a summary of
+// its older messages instead of them (the stored history is unchanged).
+// Token counts are estimates.
+type CompactionEvent struct {
+	SummarizedMessages int `json:"summarized_messages"`
+	KeptMessages       int `json:"kept_messages"`
+	TokensBefore       int `json:"tokens_before"`
+	TokensAfter        int `json:"tokens_after"`
 }
 
 // EventService stores events. AppendEvents appends events that describe no

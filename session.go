@@ -35,8 +35,11 @@ type Session struct {
 	// ExternalKey names the session for surfaces whose clients choose
 	// session names; unique per owner and agent when set.
 	ExternalKey string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// LastEventSeq is the Seq of the session's latest event when it was
+	// read: a follower that starts after it sees only newer events.
+	LastEventSeq int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // SessionFilter selects sessions. Zero fields do not filter.

@@ -113,12 +113,20 @@ type Sandbox interface {
 	Delete(ctx context.Context, id string, force bool) error
 }
 
+// UsageRecorder records the usage of model calls made outside a session's
+// unit of work (stateless executions, context summaries):
+// paddock.UsageService.
+type UsageRecorder interface {
+	RecordUsage(ctx context.Context, u *paddock.UsageRecord) error
+}
+
 // Publisher fans events out to live subscribers: *pubsub.Bus.
 type Publisher interface {
 	Publish(sessionID string, events ...*paddock.Event)
 }
 
-// Deps are the Runner's collaborators. All are required but Log.
+// Deps are the Runner's collaborators. All are required but Log and
+// Usage (without it, calls outside a session unit of work are not recorded).
 type Deps struct {
 	Providers    Providers
 	Agents       Agents
@@ -129,6 +137,7 @@ type Deps struct {
 	Environments Environments
 	Sandbox      Sandbox
 	Bus          Publisher
+	Usage        UsageRecorder
 	Log          *slog.Logger
 }
 
@@ -159,8 +168,14 @@ type Config struct {
 	// default 3 minutes (a first image pull can be slow).
 	EnvironmentStart time.Duration
 	// Prices by "provider/model" or model id; models not listed use the
-	// llm package's table, and are free if not there either.
+	// Catalog's, and are free if not there either.
 	Prices map[string]Price
+	// Catalog is the model table: context windows (for context
+	// compaction) and prices. Default: llm's table.
+	Catalog *llm.Catalog
+	// Summarizer is the model that compacts long histories,
+	// "provider/model"; default: the model of the run.
+	Summarizer string
 }
 
 func (c *Config) setDefaults() {
@@ -216,6 +231,9 @@ func (c *Config) setDefaults() {
 	if c.EnvironmentStart <= 0 {
 		c.EnvironmentStart = 3 * time.Minute
 	}
+	if c.Catalog == nil {
+		c.Catalog = llm.NewCatalog()
+	}
 }
 
 // Errors that end a run's execution on this worker.
@@ -245,6 +263,8 @@ type Runner struct {
 	// envLocks serialize the creation of a session's environment among
 	// the parallel tool calls of a run.
 	envLocks [lockStripes]sync.Mutex
+
+	summaries sync.Map // session id -> *summary: compacted history prefixes
 }
 
 // NewRunner returns a Runner. Call Run to execute runs.

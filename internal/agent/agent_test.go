@@ -228,6 +228,7 @@ func (f *fixture) newRunner(cfg agent.Config) *agent.Runner {
 	return agent.NewRunner(cfg, agent.Deps{
 		Providers: llm.NewRegistry(f.llm), Agents: store.NewAgentService(f.db), Sessions: f.sessions,
 		Messages: f.messages, Runs: f.runs, Events: f.events, Environments: f.sandbox, Sandbox: f.sandbox, Bus: f.bus,
+		Usage: f.usage,
 	})
 }
 

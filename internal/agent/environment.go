@@ -29,18 +29,25 @@ func (r *Runner) ensureEnvironment(ctx context.Context, st *runState) (string, e
 	if err != nil {
 		return "", err
 	}
+	ready := func(id string, err error) (string, error) {
+		if err != nil {
+			return "", err
+		}
+		return id, r.appendEvents(ctx, st.session.ID, paddock.NewEvent(paddock.EventEnvironmentReady, st.run.ID,
+			paddock.EnvironmentEvent{EnvironmentID: id}))
+	}
 	id := sess.EnvironmentID
 	if id != "" {
 		env, err := r.d.Environments.Environment(ctx, id)
 		switch {
 		case paddock.ErrorCode(err) == paddock.ENotFound:
-			return id, r.createEnvironment(ctx, st, id) // recorded, never created
+			return ready(id, r.startEnvironment(ctx, r.sessionEnvironment(st, id))) // recorded, never created
 		case err != nil:
 			return "", err
 		case env.Status == paddock.EnvironmentRunning:
 			return id, nil
 		case env.Status == paddock.EnvironmentPending:
-			return id, r.waitEnvironment(ctx, st, id)
+			return ready(id, r.waitEnvironment(ctx, id))
 		case env.Status == paddock.EnvironmentPaused:
 			return "", paddock.Errorf(paddock.EConflict, "the session's environment %s is paused: resume it to use tools", id)
 		}
@@ -54,19 +61,26 @@ func (r *Runner) ensureEnvironment(ctx context.Context, st *runState) (string, e
 	if err != nil {
 		return "", err
 	}
-	return id, r.createEnvironment(ctx, st, id)
+	return ready(id, r.startEnvironment(ctx, r.sessionEnvironment(st, id)))
 }
 
-func (r *Runner) createEnvironment(ctx context.Context, st *runState, id string) error {
+func (r *Runner) sessionEnvironment(st *runState, id string) *paddock.Environment {
+	return r.agentEnvironment(st.agent, st.session.OwnerID, id, "session-"+st.session.ID,
+		map[string]string{"paddock.session": st.session.ID, "paddock.agent": st.agent.ID})
+}
+
+// agentEnvironment is the environment spec of agent a: the agent's own
+// spec over the runtime's defaults.
+func (r *Runner) agentEnvironment(a *paddock.Agent, ownerID int64, id, name string, labels map[string]string) *paddock.Environment {
 	env := &paddock.Environment{
 		ID:        id,
-		Name:      "session-" + st.session.ID,
-		OwnerID:   st.session.OwnerID,
+		Name:      name,
+		OwnerID:   ownerID,
 		Image:     r.cfg.DefaultImage,
 		Resources: r.cfg.Resources,
-		Labels:    map[string]string{"paddock.session": st.session.ID, "paddock.agent": st.agent.ID},
+		Labels:    labels,
 	}
-	if spec := st.agent.Environment; spec != nil {
+	if spec := a.Environment; spec != nil {
 		if spec.Image != "" {
 			env.Image = spec.Image
 		}
@@ -82,15 +96,20 @@ func (r *Runner) createEnvironment(ctx context.Context, st *runState, id string)
 		env.Isolation = spec.Isolation
 		env.Timeout = spec.Timeout
 	}
+	return env
+}
+
+// startEnvironment creates env and waits for it to be ready for tools.
+func (r *Runner) startEnvironment(ctx context.Context, env *paddock.Environment) error {
 	if err := r.d.Sandbox.Create(ctx, env); err != nil {
 		return fmt.Errorf("create environment: %w", err)
 	}
-	return r.waitEnvironment(ctx, st, id)
+	return r.waitEnvironment(ctx, env.ID)
 }
 
-// waitEnvironment waits for environment id to run, prepares the working
-// directory and appends environment.ready.
-func (r *Runner) waitEnvironment(ctx context.Context, st *runState, id string) error {
+// waitEnvironment waits for environment id to run and prepares the
+// working directory.
+func (r *Runner) waitEnvironment(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.EnvironmentStart)
 	defer cancel()
 	delay := 20 * time.Millisecond
@@ -126,6 +145,5 @@ func (r *Runner) waitEnvironment(ctx context.Context, st *runState, id string) e
 	if res.ExitCode != 0 {
 		return paddock.Errorf(paddock.EUnavailable, "prepare environment %s: %s", id, strings.TrimSpace(res.Stderr))
 	}
-	return r.appendEvents(ctx, st.session.ID, paddock.NewEvent(paddock.EventEnvironmentReady, st.run.ID,
-		paddock.EnvironmentEvent{EnvironmentID: id}))
+	return nil
 }

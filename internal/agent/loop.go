@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -187,7 +188,7 @@ func (r *Runner) cost(provider, model string, u llm.Usage) float64 {
 	if ok {
 		return (float64(u.InputTokens)*p.Input + float64(u.OutputTokens)*p.Output) / 1e6
 	}
-	if info, ok := llm.LookupModel(provider, model); ok {
+	if info, ok := r.cfg.Catalog.Lookup(provider, model); ok {
 		return info.Cost(u)
 	}
 	return 0
@@ -201,10 +202,12 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 		return nil, err
 	}
 	req := &llm.Request{
-		Model:    model,
-		System:   st.agent.SystemPrompt,
-		Messages: buildContext(append(slices.Clone(st.prior), st.snapshot()...)),
-		Tools:    r.toolDefs(st.agent),
+		Model:  model,
+		System: st.agent.SystemPrompt,
+		Tools:  r.toolDefs(st.agent),
+	}
+	if err := r.fitContext(ctx, st, p, req); err != nil {
+		return nil, err
 	}
 	deltas := r.newBatcher(ctx, st.run.SessionID, func(_, text string) *paddock.Event {
 		return paddock.NewEvent(paddock.EventMessageDelta, st.run.ID, paddock.DeltaEvent{Step: step, Delta: text})
@@ -224,13 +227,7 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 		RunID:   st.run.ID,
 		Role:    paddock.MessageAssistant,
 		Content: fromLLMParts(resp.Message.Parts),
-		Usage: &paddock.Usage{
-			InputTokens:  resp.Usage.InputTokens,
-			OutputTokens: resp.Usage.OutputTokens,
-			Cost:         r.cost(p.Name(), model, resp.Usage),
-			Model:        cmp.Or(resp.Model, model),
-			Provider:     p.Name(),
-		},
+		Usage:   r.usage(p, model, resp),
 	}
 	err = r.commit(ctx, st.run.SessionID, func(tx paddock.SessionTx) error {
 		if _, err := r.fence(ctx, tx, st.run.ID); err != nil {
@@ -314,7 +311,8 @@ func (r *Runner) runTool(ctx context.Context, st *runState, call paddock.Content
 			ToolCallID: call.ID, Name: call.Name, Step: step, Stream: stream, Output: text,
 		})
 	})
-	result, isErr := r.execTool(ctx, st, call, output)
+	env := func(ctx context.Context) (string, error) { return r.ensureEnvironment(ctx, st) }
+	result, isErr := r.execTool(ctx, st.agent, env, call, output)
 	output.close(ctx.Err() == nil)
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
@@ -530,7 +528,7 @@ func (b *batcher) write() {
 }
 
 // writer returns an io.Writer that adds to key.
-func (b *batcher) writer(key string) batchWriter { return batchWriter{b, key} }
+func (b *batcher) writer(key string) io.Writer { return batchWriter{b, key} }
 
 // close stops the batcher, writing what is left if flush.
 func (b *batcher) close(flush bool) {

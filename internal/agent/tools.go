@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -159,17 +160,24 @@ type toolError string
 
 func (e toolError) Error() string { return string(e) }
 
-// execTool runs a call and returns its result text and whether it is an
-// error. When ctx ends first the result is meaningless: the caller checks.
-func (r *Runner) execTool(ctx context.Context, st *runState, call paddock.ContentPart, out *batcher) (string, bool) {
-	if !slices.Contains(enabled(st.agent), call.Name) {
+// outputSink receives the streamed output of a tool: a *batcher of a
+// session run, or the events of a stateless execution.
+type outputSink interface {
+	writer(stream string) io.Writer
+}
+
+// execTool runs a call of agent a in the environment env returns (created
+// on first use) and returns its result text and whether it is an error.
+// When ctx ends first the result is meaningless: the caller checks.
+func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, env func(context.Context) (string, error), call paddock.ContentPart, out outputSink) (string, bool) {
+	if !slices.Contains(enabled(a), call.Name) {
 		return fmt.Sprintf("unknown tool %q", call.Name), true
 	}
 	var args map[string]any
 	if err := json.Unmarshal([]byte(call.ArgumentsText()), &args); err != nil {
 		return fmt.Sprintf("invalid arguments: %v (want a JSON object)", err), true
 	}
-	envID, err := r.ensureEnvironment(ctx, st)
+	envID, err := env(ctx)
 	if err != nil {
 		return "environment unavailable: " + paddock.ErrorMessage(err), true
 	}
@@ -203,7 +211,7 @@ type toolCall struct {
 	ctx   context.Context
 	envID string
 	args  map[string]any
-	out   *batcher
+	out   outputSink
 }
 
 func (t *toolCall) str(name string, required bool) (string, error) {

@@ -19,12 +19,12 @@ type SessionService struct {
 // NewSessionService returns a SessionService backed by db.
 func NewSessionService(db *DB) *SessionService { return &SessionService{db: db} }
 
-const sessionColumns = "id, agent_id, owner_id, title, tags, status, environment_id, external_key, created_at, updated_at"
+const sessionColumns = "id, agent_id, owner_id, title, tags, status, environment_id, external_key, last_event_seq, created_at, updated_at"
 
 func scanSession(row interface{ Scan(...any) error }) (*paddock.Session, error) {
 	var s paddock.Session
 	err := row.Scan(&s.ID, &s.AgentID, &s.OwnerID, &s.Title, jsonCol{&s.Tags}, &s.Status,
-		&s.EnvironmentID, &s.ExternalKey, timeCol{&s.CreatedAt}, timeCol{&s.UpdatedAt})
+		&s.EnvironmentID, &s.ExternalKey, &s.LastEventSeq, timeCol{&s.CreatedAt}, timeCol{&s.UpdatedAt})
 	if err != nil {
 		return nil, err
 	}
@@ -109,12 +109,13 @@ func (s *SessionService) CreateSession(ctx context.Context, ss *paddock.Session)
 	}
 	ss.CreatedAt = normTime(s.db.now())
 	ss.UpdatedAt = ss.CreatedAt
+	ss.LastEventSeq = 0
 	tags, err := jsonArg(ss.Tags)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.writer().exec(ctx, "INSERT INTO sessions ("+sessionColumns+") VALUES ("+placeholders(10)+")",
-		ss.ID, ss.AgentID, ss.OwnerID, ss.Title, tags, string(ss.Status), ss.EnvironmentID, ss.ExternalKey,
+	_, err = s.db.writer().exec(ctx, "INSERT INTO sessions ("+sessionColumns+") VALUES ("+placeholders(11)+")",
+		ss.ID, ss.AgentID, ss.OwnerID, ss.Title, tags, string(ss.Status), ss.EnvironmentID, ss.ExternalKey, int64(0),
 		s.db.timeArg(ss.CreatedAt), s.db.timeArg(ss.UpdatedAt))
 	if err != nil {
 		switch v, detail := constraintOf(err); {

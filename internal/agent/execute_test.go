@@ -1,0 +1,156 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/agent"
+	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/llm/llmtest"
+)
+
+func userText(s string) []*paddock.Message {
+	return []*paddock.Message{{Role: paddock.MessageUser, Content: []paddock.ContentPart{paddock.TextPart(s)}}}
+}
+
+func TestExecuteStateless(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil,
+		llmtest.Step{ToolCalls: []llm.ToolCall{call("bash", `{"command":"echo hi"}`)}, Usage: llm.Usage{InputTokens: 100, OutputTokens: 10}},
+		llmtest.Step{Deltas: []string{"It ", "said hi."}, Text: "It said hi.", Usage: llm.Usage{InputTokens: 200, OutputTokens: 20}},
+	)
+	var mu sync.Mutex
+	var got []string
+	res, err := f.runner.Execute(context.Background(), agent.ExecuteRequest{
+		Agent: f.agent, OwnerID: f.agent.OwnerID, Messages: userText("say hi"),
+		OnEvent: func(e *paddock.Event) { mu.Lock(); got = append(got, string(e.Type)); mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Message.Text() != "It said hi." || len(res.Messages) != 3 || res.Steps != 2 || !strings.HasPrefix(res.ID, "exe_") {
+		t.Fatalf("result %+v", res)
+	}
+	if res.Usage.InputTokens != 300 || res.Usage.OutputTokens != 30 || res.Usage.Cost != (300*1+30*2)/1e6 {
+		t.Errorf("usage %+v", res.Usage)
+	}
+	want := "tool.started environment.ready tool.output tool.completed message.delta message.delta"
+	if strings.Join(got, " ") != want {
+		t.Errorf("events %v, want %s", got, want)
+	}
+	// The temporary environment is gone; nothing was stored in a session.
+	f.sandbox.mu.Lock()
+	for id, e := range f.sandbox.envs {
+		if e.Status != paddock.EnvironmentTerminated || e.Labels["paddock.execution"] != res.ID {
+			t.Errorf("environment %s: %s %v", id, e.Status, e.Labels)
+		}
+	}
+	if len(f.sandbox.envs) != 1 {
+		t.Errorf("environments: %d", len(f.sandbox.envs))
+	}
+	f.sandbox.mu.Unlock()
+	if msgs := f.allMessages(); len(msgs) != 0 {
+		t.Errorf("stored messages: %d", len(msgs))
+	}
+	tot, err := f.usage.Usage(context.Background(), paddock.UsageFilter{AgentID: &f.agent.ID, RunID: &res.ID})
+	if err != nil || tot.Calls != 2 || tot.InputTokens != 300 || tot.OutputTokens != 30 {
+		t.Errorf("usage records %+v %v", tot, err)
+	}
+}
+
+func TestExecuteCancel(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, llmtest.Step{Delay: time.Minute, Text: "never"})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := f.runner.Execute(ctx, agent.ExecuteRequest{Agent: f.agent, Messages: userText("hi")}); err == nil {
+		t.Fatal("no error")
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Error("the model call was not cancelled")
+	}
+}
+
+func TestExecuteResponseFormat(t *testing.T) {
+	t.Parallel()
+	schema := mustFormat(t, `{"type":"json_schema","json_schema":{"name":"contact","schema":{"type":"object","required":["name","email"],"properties":{"name":{"type":"string"},"email":{"type":"string"}}}}}`)
+	object := mustFormat(t, `{"type":"json_object"}`)
+	for _, c := range []struct {
+		name   string
+		format *agent.Format
+		steps  []string
+		want   string
+		err    string
+	}{
+		{"object", object, []string{"```json\n{\"a\": 1}\n```"}, `{"a":1}`, ""},
+		{"object repaired", object, []string{"Sure! a=1", `{"a":1}`}, `{"a":1}`, ""},
+		{"schema", schema, []string{`{"name":"Ann","email":"ann@example.com"}`}, `{"name":"Ann","email":"ann@example.com"}`, ""},
+		{"schema repaired", schema, []string{`{"name":"Ann"}`, `{"name":"Ann","email":"a@x"}`}, `{"name":"Ann","email":"a@x"}`, ""},
+		{"schema fails twice", schema, []string{`{"name":"Ann"}`, `{"name":1,"email":"x"}`}, "", "even after a correction"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var steps []llmtest.Step
+			for _, s := range c.steps {
+				steps = append(steps, llmtest.Step{Text: s})
+			}
+			f := newFixture(t, nil, steps...)
+			res, err := f.runner.Execute(context.Background(), agent.ExecuteRequest{Agent: f.agent, Messages: userText("extract"), ResponseFormat: c.format})
+			if c.err != "" {
+				if paddock.ErrorCode(err) != paddock.EUnavailable || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Message.Text() != c.want {
+				t.Errorf("answer %q, want %q", res.Message.Text(), c.want)
+			}
+			reqs := f.llm.Requests()
+			if reqs[0].ResponseFormat == nil || reqs[0].ResponseFormat.Type != c.format.Type {
+				t.Errorf("format not passed to the model: %+v", reqs[0].ResponseFormat)
+			}
+			if len(reqs) == 2 {
+				last := reqs[1].Messages[len(reqs[1].Messages)-1]
+				if !strings.Contains(last.Text(), "does not match the required response format") {
+					t.Errorf("repair request: %q", last.Text())
+				}
+			}
+		})
+	}
+}
+
+func mustFormat(t *testing.T, s string) *agent.Format {
+	t.Helper()
+	f, err := agent.ParseFormat(json.RawMessage(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestParseFormat(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, err string }{
+		{`{"type":"text"}`, ""},
+		{`null`, ""},
+		{`{"type":"xml"}`, `not "xml"`},
+		{`"json"`, "must be an object"},
+		{`{"type":"json_schema"}`, "json_schema must be an object"},
+		{`{"type":"json_schema","json_schema":{"schema":{"type":"nonsense"}}}`, "not a valid JSON Schema"},
+		{`{"type":"json_schema","json_schema":{"schema":{"$ref":"http://example.com/x.json"}}}`, "not a valid JSON Schema"},
+	} {
+		_, err := agent.ParseFormat(json.RawMessage(c.in))
+		if c.err == "" && err != nil || c.err != "" && (paddock.ErrorCode(err) != paddock.EInvalid || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%s: %v, want %q", c.in, err, c.err)
+		}
+	}
+}
