@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/paddockhq/paddock/internal/llm"
 )
 
 // Config is Paddock's one typed configuration. It is filled, in order of
@@ -48,6 +51,9 @@ type Config struct {
 
 	MaxBodyBytes   int64 `yaml:"max_body_bytes" env:"PADDOCK_MAX_BODY_BYTES"`
 	MaxUploadBytes int64 `yaml:"max_upload_bytes" env:"PADDOCK_MAX_UPLOAD_BYTES"` // files uploaded into environments
+	// MaxAttachmentBytes caps the decoded attachments of one assistants
+	// request (413 past it).
+	MaxAttachmentBytes int64 `yaml:"max_attachment_bytes" env:"PADDOCK_MAX_ATTACHMENT_BYTES"`
 
 	Sandbox struct {
 		DefaultRuntimeClass string            `yaml:"default_runtime_class" env:"PADDOCK_DEFAULT_RUNTIME_CLASS"` // runc or gvisor
@@ -79,11 +85,49 @@ type Config struct {
 		// Lease is how long a run stays with a worker that stops renewing
 		// it (a crashed process) before another takes it over; default 30s.
 		Lease Duration `yaml:"lease" env:"PADDOCK_AGENT_LEASE"`
+		// SummaryModel writes the summaries that compact long histories;
+		// default: the model of the run.
+		SummaryModel string `yaml:"summary_model" env:"PADDOCK_SUMMARY_MODEL"`
+		// Models adds models to the built-in table (a local model behind an
+		// OpenAI-compatible server) or changes the context window and
+		// prices of listed ones.
+		Models []ModelConfig `yaml:"models"`
 	} `yaml:"agents"`
 
 	Images struct {
 		Mirrors map[string]string `yaml:"registry_mirrors" env:"PADDOCK_REGISTRY_MIRRORS"` // registry host -> mirror URL
 	} `yaml:"images"`
+}
+
+// ModelConfig is an entry of the model table: limits and prices (USD per
+// million tokens) of a model. Zero fields keep the built-in values.
+type ModelConfig struct {
+	Name          string  `yaml:"name"` // provider/model, e.g. openai/llama3.1:8b
+	DisplayName   string  `yaml:"display_name"`
+	ContextWindow int     `yaml:"context_window"` // tokens
+	MaxOutput     int     `yaml:"max_output"`     // tokens
+	InputPrice    float64 `yaml:"input_price"`
+	OutputPrice   float64 `yaml:"output_price"`
+}
+
+// catalog returns the model table with the configured models applied.
+func (c *Config) catalog() *llm.Catalog {
+	base := llm.NewCatalog()
+	var overrides []llm.ModelInfo
+	for _, m := range c.Agents.Models {
+		provider, id := llm.ParseModel(m.Name)
+		info, ok := base.Lookup(provider, id)
+		if !ok || info.ID != id {
+			info = llm.ModelInfo{Provider: provider, ID: id, DisplayName: id}
+		}
+		info.DisplayName = cmp.Or(m.DisplayName, info.DisplayName)
+		info.ContextWindow = cmp.Or(m.ContextWindow, info.ContextWindow)
+		info.MaxOutput = cmp.Or(m.MaxOutput, info.MaxOutput)
+		info.InputPrice = cmp.Or(m.InputPrice, info.InputPrice)
+		info.OutputPrice = cmp.Or(m.OutputPrice, info.OutputPrice)
+		overrides = append(overrides, info)
+	}
+	return llm.NewCatalog(overrides...)
 }
 
 // defaultConfig returns the embedded defaults.
@@ -103,6 +147,7 @@ func defaultConfig() Config {
 	c.RateLimits.Window = Duration(time.Minute)
 	c.MaxBodyBytes = 1 << 20
 	c.MaxUploadBytes = 10 << 30
+	c.MaxAttachmentBytes = 20 << 20
 	c.Sandbox.DefaultRuntimeClass = "runc"
 	c.Sandbox.DefaultTimeout = Duration(time.Hour)
 	c.Sandbox.PidsLimit = 1024
@@ -249,6 +294,17 @@ func setField(fv reflect.Value, raw string) error {
 }
 
 func (c *Config) validate() error {
+	for _, m := range c.Agents.Models {
+		if provider, _ := llm.ParseModel(m.Name); provider == "" || !strings.Contains(m.Name, "/") {
+			return fmt.Errorf("agents.models: name %q must be provider/model with provider openai, anthropic or google", m.Name)
+		}
+		if m.ContextWindow < 0 || m.MaxOutput < 0 || m.InputPrice < 0 || m.OutputPrice < 0 {
+			return fmt.Errorf("agents.models: %s: limits and prices must not be negative", m.Name)
+		}
+	}
+	if c.MaxAttachmentBytes <= 0 {
+		return fmt.Errorf("max_attachment_bytes must be positive")
+	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:

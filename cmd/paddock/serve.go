@@ -29,6 +29,7 @@ import (
 	"github.com/paddockhq/paddock/internal/auth"
 	"github.com/paddockhq/paddock/internal/httpapi"
 	"github.com/paddockhq/paddock/internal/image"
+	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/llm/llmenv"
 	"github.com/paddockhq/paddock/internal/pubsub"
 	"github.com/paddockhq/paddock/internal/sandbox"
@@ -187,9 +188,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	agentStores := agentStores{
 		agents: store.NewAgentService(db), sessions: store.NewSessionService(db), messages: store.NewMessageService(db),
-		runs: store.NewRunService(db), events: store.NewEventService(db),
+		runs: store.NewRunService(db), events: store.NewEventService(db), usage: store.NewUsageService(db),
 	}
-	runner, follow, err := m.agents(agentStores, envStore, manager)
+	catalog := cfg.catalog()
+	runner, follow, err := m.agents(agentStores, catalog, envStore, manager)
 	if err != nil {
 		return err
 	}
@@ -198,13 +200,15 @@ func (m *Main) Run(ctx context.Context) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	api, err := httpapi.New(httpapi.Config{
-		Version:        version,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		MaxUploadBytes: cfg.MaxUploadBytes,
-		TrustedProxies: proxies,
-		CaptchaEnabled: cfg.Auth.Captcha,
-		TicketKey:      deriveKey(signingKey, "tickets"),
-		LogRequests:    cfg.Log.Requests,
+		Version:            version,
+		MaxBodyBytes:       cfg.MaxBodyBytes,
+		MaxUploadBytes:     cfg.MaxUploadBytes,
+		MaxAttachmentBytes: cfg.MaxAttachmentBytes,
+		DefaultModel:       cfg.Agents.DefaultModel,
+		TrustedProxies:     proxies,
+		CaptchaEnabled:     cfg.Auth.Captcha,
+		TicketKey:          deriveKey(signingKey, "tickets"),
+		LogRequests:        cfg.Log.Requests,
 		RateLimits: httpapi.RateLimits{
 			Window: time.Duration(cfg.RateLimits.Window), Auth: cfg.RateLimits.Auth,
 			EnvironmentCreate: cfg.RateLimits.EnvironmentCreate, Exec: cfg.RateLimits.Exec,
@@ -232,6 +236,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Sessions:     agentStores.sessions,
 		Messages:     agentStores.messages,
 		Events:       agentStores.events,
+		Usage:        agentStores.usage,
+		Catalog:      catalog,
 		Runner:       runner,
 		FollowEvents: follow,
 		Registry:     reg,
@@ -366,9 +372,10 @@ type agentStores struct {
 	messages *store.MessageService
 	runs     *store.RunService
 	events   *store.EventService
+	usage    *store.UsageService
 }
 
-func (m *Main) agents(st agentStores, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
+func (m *Main) agents(st agentStores, catalog *llm.Catalog, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
 	getenv := m.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -383,9 +390,12 @@ func (m *Main) agents(st agentStores, envs paddock.EnvironmentService, mgr *sand
 		m.Log.Info("LLM providers", "providers", names, "default_model", m.Config.Agents.DefaultModel)
 	}
 	bus := pubsub.New(1024)
-	runner := agent.NewRunner(agent.Config{Model: m.Config.Agents.DefaultModel, DefaultImage: m.Config.Agents.DefaultImage, Lease: time.Duration(m.Config.Agents.Lease)}, agent.Deps{
+	runner := agent.NewRunner(agent.Config{
+		Model: m.Config.Agents.DefaultModel, DefaultImage: m.Config.Agents.DefaultImage, Lease: time.Duration(m.Config.Agents.Lease),
+		Catalog: catalog, Summarizer: m.Config.Agents.SummaryModel,
+	}, agent.Deps{
 		Providers: providers, Agents: st.agents, Sessions: st.sessions,
-		Messages: st.messages, Runs: st.runs, Events: st.events,
+		Messages: st.messages, Runs: st.runs, Events: st.events, Usage: st.usage,
 		Environments: envs, Sandbox: mgr, Bus: bus, Log: m.Log,
 	})
 	follow := func(ctx context.Context, sessionID string, after int64) <-chan *paddock.Event {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/document"
 	"github.com/paddockhq/paddock/internal/llm"
 )
 
@@ -407,6 +408,15 @@ func userParts(content []paddock.ContentPart) []llm.Part {
 		case paddock.PartFile:
 			data, err := base64.StdEncoding.DecodeString(p.Data)
 			name := cmp.Or(p.Name, "file")
+			if err == nil && p.MIMEType == "application/pdf" {
+				text, err := document.PDFText(data)
+				if err != nil {
+					parts = append(parts, llm.Part{Type: llm.PartText, Text: fmt.Sprintf("[attached PDF %s: %s]", name, paddock.ErrorMessage(err))})
+				} else {
+					parts = append(parts, llm.Part{Type: llm.PartText, Text: fmt.Sprintf("<file name=%q type=\"application/pdf\">\n%s\n</file>", name, text)})
+				}
+				continue
+			}
 			switch {
 			case err != nil || !utf8.Valid(data):
 				parts = append(parts, llm.Part{Type: llm.PartText, Text: fmt.Sprintf("[attached file %s (%s), not text]", name, p.MIMEType)})

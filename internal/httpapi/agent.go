@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/agent"
 )
 
 // AgentRunner runs sessions: the durable agent loop.
@@ -19,6 +20,7 @@ type AgentRunner interface {
 	Post(ctx context.Context, sessionID string, msg *paddock.Message, idempotencyKey, requestHash string) (*paddock.Message, error)
 	Cancel(ctx context.Context, sessionID string) (*paddock.Run, error)
 	DeleteSession(ctx context.Context, sessionID string) error
+	Execute(ctx context.Context, req agent.ExecuteRequest) (*agent.ExecuteResult, error)
 }
 
 // EventFollower streams a session's events after a sequence number: the

@@ -16,6 +16,11 @@ import (
 // limit (ETooLarge); malformed JSON, wrong types, unknown fields and trailing
 // data are EInvalid with a message naming the problem and the field.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return s.decodeJSONLimit(w, r, v, s.cfg.MaxBodyBytes)
+}
+
+// decodeJSONLimit is decodeJSON with another cap on the body.
+func (s *Server) decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "text/plain" &&
@@ -23,7 +28,7 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 			return paddock.Errorf(paddock.EUnsupported, "unsupported Content-Type %q: send application/json", ct)
 		}
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

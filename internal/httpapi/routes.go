@@ -37,6 +37,7 @@ func (s *Server) routeTable() []route {
 		env  = surfaceEnvironments
 		plat = surfacePlatform
 		agt  = surfaceAgents
+		ast  = surfaceAssistants
 	)
 	return []route{
 		// Health, metrics and the API description.
@@ -60,6 +61,22 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/agents/{id}/sessions/{sid}/messages", agt, catOther, authenticated, s.handleMessageCreate, doc{tag: "sessions", summary: "Post a user message: starts a run (or queues it behind the active one) and returns at once; Idempotency-Key makes retries safe", params: sessionParams{}, body: messageRequest{}, resp: paddock.Message{}, status: http.StatusCreated}},
 		{"GET", "/v1/agents/{id}/sessions/{sid}/messages", agt, catOther, authenticated, s.handleMessageList, doc{tag: "sessions", summary: "List the session's messages", params: sessionParams{}, resp: messageListResponse{}}},
 		{"GET", "/v1/agents/{id}/sessions/{sid}/events", agt, catOther, authenticated, s.handleSessionEvents, doc{tag: "sessions", summary: "The session's events over SSE (id = sequence; Last-Event-ID or ?since= replays), or a list with ?format=json", params: eventsParams{}, resp: eventListResponse{}}},
+
+		{"GET", "/v1/usage", agt, catOther, authenticated, s.handleUsage, doc{tag: "usage", summary: "Model usage and cost: your own (admins: everyone's, or user_id's), by agent, session and time range", params: usageParams{}, resp: usageResponse{}}},
+
+		// Assistants (seed 001): agents seen as assistants.
+		{"GET", "/api/assistants", ast, catOther, authenticated, s.handleAssistantList, doc{tag: "assistants", summary: "List assistants", params: pageParams{}, resp: assistantListResponse{}}},
+		{"POST", "/api/assistants", ast, catOther, authenticated, s.handleAssistantCreate, doc{tag: "assistants", summary: "Create an assistant (an agent)", body: assistantRequest{}, resp: assistantResponse{}, status: http.StatusCreated}},
+		{"GET", "/api/assistants/{id}", ast, catOther, authenticated, s.handleAssistantGet, doc{tag: "assistants", summary: "Get an assistant by id or name", params: assistantRefParam{}, resp: assistantResponse{}}},
+		{"PATCH", "/api/assistants/{id}", ast, catOther, authenticated, s.handleAssistantPatch, doc{tag: "assistants", summary: "Update an assistant: llmPrompt, name, description, llmProvider, llmModel", params: assistantRefParam{}, body: assistantPatchRequest{}, resp: assistantResponse{}}},
+		{"DELETE", "/api/assistants/{id}", ast, catOther, authenticated, s.handleAssistantDelete, doc{tag: "assistants", summary: "Archive an assistant: it takes no new sessions or executions", params: assistantRefParam{}, status: http.StatusNoContent}},
+		{"POST", "/api/assistants/{id}/execute", ast, catOther, authenticated, s.handleAssistantExecute, doc{tag: "assistants", summary: "Stateless execution: nothing is stored; tools get a temporary environment. Accept: text/event-stream streams token frames, then done", params: assistantRefParam{}, body: executeRequest{}, resp: assistantMessage{}}},
+		{"POST", "/api/assistants/{id}/user-input", ast, catOther, authenticated, s.handleAssistantUserInput, doc{tag: "assistants", summary: "Session execution: appends to the session (a new one without sessionId; its id is in session_id and X-Session-Id) and answers with the full reply; Accept: text/event-stream streams it", params: assistantRefParam{}, body: userInputRequest{}, resp: assistantMessage{}}},
+		{"POST", "/api/sessions", ast, catOther, authenticated, s.handleAssistantSessionCreate, doc{tag: "assistants", summary: "Create a session of an assistant", body: assistantSessionRequest{}, resp: assistantSession{}, status: http.StatusCreated}},
+		{"GET", "/api/sessions", ast, catOther, authenticated, s.handleAssistantSessionList, doc{tag: "assistants", summary: "List your sessions, of one assistant with assistantId", params: assistantSessionListParams{}, resp: assistantSessionList{}}},
+		{"GET", "/api/sessions/{id}", ast, catOther, authenticated, s.handleAssistantSessionGet, doc{tag: "assistants", summary: "Get a session", params: assistantSessionParam{}, resp: assistantSession{}}},
+		{"DELETE", "/api/sessions/{id}", ast, catOther, authenticated, s.handleAssistantSessionDelete, doc{tag: "assistants", summary: "Delete a session, its history and its environment", params: assistantSessionParam{}, status: http.StatusNoContent}},
+		{"GET", "/api/sessions/{id}/messages", ast, catOther, authenticated, s.handleAssistantSessionMessages, doc{tag: "assistants", summary: "The session's history, oldest first, with usage on assistant messages", params: assistantMessagesParams{}, resp: assistantMessageList{}}},
 
 		// Identity, environments surface (seed 004).
 		{"POST", "/api/v1/auth/login", env, catAuth, public, s.handleLogin, doc{tag: "auth", summary: "Log in with username and password (JSON or form)", body: loginRequest{}, form: true, resp: loginResponse{}}},

@@ -19,19 +19,25 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/auth"
+	"github.com/paddockhq/paddock/internal/llm"
 )
 
 // Config holds the API's settings. Zero values take the defaults below.
 type Config struct {
 	Version        string
-	MaxBodyBytes   int64          // cap on JSON bodies (default 1 MiB)
-	MaxImportBytes int64          // cap on image archives (default 16 GiB)
-	MaxUploadBytes int64          // cap on file uploads into environments (default 10 GiB)
-	TicketKey      []byte         // signs attach and port tickets; random when empty
-	RateLimits     RateLimits     // per principal and route category
-	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
-	CaptchaEnabled bool           // admin login checks captcha_id/captcha_code
-	LogRequests    bool           // one log line per request
+	MaxBodyBytes   int64 // cap on JSON bodies (default 1 MiB)
+	MaxImportBytes int64 // cap on image archives (default 16 GiB)
+	MaxUploadBytes int64 // cap on file uploads into environments (default 10 GiB)
+	// MaxAttachmentBytes caps the decoded attachments of one assistants
+	// request (default 20 MiB); its body may be that, base64-encoded,
+	// plus MaxBodyBytes.
+	MaxAttachmentBytes int64
+	DefaultModel       string         // the model of agents that name none, "provider/model"
+	TicketKey          []byte         // signs attach and port tickets; random when empty
+	RateLimits         RateLimits     // per principal and route category
+	TrustedProxies     []netip.Prefix // peers whose X-Forwarded-For is believed
+	CaptchaEnabled     bool           // admin login checks captcha_id/captcha_code
+	LogRequests        bool           // one log line per request
 }
 
 // RateLimits are requests per Window by category (seed 004's table).
@@ -55,6 +61,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxUploadBytes <= 0 {
 		c.MaxUploadBytes = 10 << 30
+	}
+	if c.MaxAttachmentBytes <= 0 {
+		c.MaxAttachmentBytes = 20 << 20
 	}
 	if len(c.TicketKey) == 0 {
 		c.TicketKey = make([]byte, 32)
@@ -108,6 +117,8 @@ type Deps struct {
 	Sessions     paddock.SessionService // sessions of agents
 	Messages     paddock.MessageService
 	Events       paddock.EventService
+	Usage        paddock.UsageService            // model usage records
+	Catalog      *llm.Catalog                    // the model table; nil: llm's
 	Runner       AgentRunner                     // the agent loop
 	FollowEvents EventFollower                   // live session events
 	Ping         func(ctx context.Context) error // checks the store
@@ -135,6 +146,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, Deps: deps, log: deps.Logger, now: time.Now, tickets: newTickets(cfg.TicketKey, 30*time.Second)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.Catalog == nil {
+		s.Catalog = llm.NewCatalog()
 	}
 	if deps.Registry == nil {
 		reg := prometheus.NewRegistry()
