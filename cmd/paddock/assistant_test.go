@@ -272,7 +272,14 @@ func TestSeed001Assistants(t *testing.T) {
 	if sess["title"] != "Customer Support Chat" || sess["assistant_id"] != id {
 		t.Errorf("session %v", sess)
 	}
-	s.expect(t, 200, auth(req{method: "POST", path: "/api/assistants/" + id + "/user-input", body: map[string]any{"sessionId": sess["id"], "userInput": "Hi"}}))
+	// With an Idempotency-Key a retry gets the first reply and calls no model.
+	hi := req{method: "POST", path: "/api/assistants/" + id + "/user-input", body: map[string]any{"sessionId": sess["id"], "userInput": "Hi"},
+		header: map[string]string{"Idempotency-Key": "hi-1"}}
+	hi1 := s.expect(t, 200, auth(hi)).m(t)
+	calls := model.Calls()
+	if hi2 := s.expect(t, 200, auth(hi)).m(t); hi2["id"] != hi1["id"] || model.Calls() != calls {
+		t.Errorf("retry: %v after %v, %d calls", hi2, hi1, model.Calls())
+	}
 	// History.
 	hist := s.expect(t, 200, auth(req{method: "GET", path: "/api/sessions/" + sid + "/messages"})).m(t)
 	data := hist["data"].([]any)
