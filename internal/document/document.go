@@ -6,8 +6,6 @@ package document
 
 import (
 	"bytes"
-	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"path"
@@ -161,18 +159,3 @@ func PDFText(data []byte) (text string, err error) {
 	}
 	return text, nil
 }
-
-// ReadAll is io.ReadAll with a limit: more than limit bytes is ETooLarge.
-func ReadAll(r io.Reader, limit int64, what string) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, paddock.Errorf(paddock.ETooLarge, "%s is larger than %d bytes", what, limit)
-	}
-	return b, nil
-}
-
-// Describe names a file for a model: "report.pdf (application/pdf)".
-func Describe(name, mimeType string) string { return fmt.Sprintf("%s (%s)", name, mimeType) }
