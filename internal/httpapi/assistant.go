@@ -558,7 +558,15 @@ func (f *frames) fail(err error) error {
 	return f.sse.event("", "", string(b))
 }
 
-func (f *frames) done() error { return f.sse.event("", "", `{"type":"done"}`) }
+// end sends the final message and done, or the error.
+func (f *frames) end(msg *assistantMessage, err error) {
+	if err != nil {
+		_ = f.fail(err)
+		return
+	}
+	_ = f.send(streamFrame{Type: "message", Message: msg})
+	_ = f.sse.event("", "", `{"type":"done"}`)
+}
 
 func codeOf(err error) string {
 	code := paddock.ErrorCode(err)
@@ -620,12 +628,17 @@ func (s *Server) handleAssistantExecute(w http.ResponseWriter, r *http.Request) 
 	})
 }
 
-// streamFrames answers with seed 001's event stream: work runs with the
-// request's context and emits events; their frames, keep-alives every
-// heartbeatEvery, then the final message frame and done (or an error
-// frame) are written from this goroutine only.
-func (s *Server) streamFrames(w http.ResponseWriter, r *http.Request, work func(ctx context.Context, emit func(*paddock.Event)) (*assistantMessage, error)) error {
-	f := &frames{sse: startSSE(w)}
+// streamRenderer renders the events of a run or execution as one
+// surface's SSE stream, and its end.
+type streamRenderer interface {
+	event(e *paddock.Event) error
+	end(msg *assistantMessage, err error)
+}
+
+// streamWork answers with an event stream: work runs with the request's
+// context and emits events; r renders them, then the end, from this
+// goroutine only, with keep-alive comments every heartbeatEvery.
+func (s *Server) streamWork(w http.ResponseWriter, r *http.Request, sse *sseWriter, rd streamRenderer, work func(ctx context.Context, emit func(*paddock.Event)) (*assistantMessage, error)) error {
 	events := make(chan *paddock.Event, 256)
 	type result struct {
 		msg *assistantMessage
@@ -648,35 +661,36 @@ func (s *Server) streamFrames(w http.ResponseWriter, r *http.Request, work func(
 	for {
 		select {
 		case e := <-events:
-			if err := f.event(e); err != nil {
+			if err := rd.event(e); err != nil {
 				return nil // the client left
 			}
 		case <-beat.C:
-			if err := f.sse.comment("keep-alive"); err != nil {
+			if err := sse.comment("keep-alive"); err != nil {
 				return nil
 			}
 		case res := <-out:
 			for drained := false; !drained; {
 				select {
 				case e := <-events:
-					_ = f.event(e)
+					_ = rd.event(e)
 				default:
 					drained = true
 				}
 			}
-			if res.err != nil {
-				if codeOf(res.err) == paddock.EInternal {
-					s.log.ErrorContext(r.Context(), "stream failed", "request_id", requestID(r.Context()), "path", r.URL.Path, "err", res.err)
-					res.err = paddock.Errorf(paddock.EInternal, "internal error (request id %s)", requestID(r.Context()))
-				}
-				_ = f.fail(res.err)
-				return nil
+			if res.err != nil && codeOf(res.err) == paddock.EInternal {
+				s.log.ErrorContext(r.Context(), "stream failed", "request_id", requestID(r.Context()), "path", r.URL.Path, "err", res.err)
+				res.err = paddock.Errorf(paddock.EInternal, "internal error (request id %s)", requestID(r.Context()))
 			}
-			_ = f.send(streamFrame{Type: "message", Message: res.msg})
-			_ = f.done()
+			rd.end(res.msg, res.err)
 			return nil
 		}
 	}
+}
+
+// streamFrames answers with seed 001's event stream.
+func (s *Server) streamFrames(w http.ResponseWriter, r *http.Request, work func(ctx context.Context, emit func(*paddock.Event)) (*assistantMessage, error)) error {
+	f := &frames{sse: startSSE(w)}
+	return s.streamWork(w, r, f.sse, f, work)
 }
 
 // sessionFor returns the session of a user-input request: the named one,

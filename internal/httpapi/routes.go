@@ -119,6 +119,10 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/images/import", env, catOther, authenticated, s.handleImageImport, doc{tag: "images", summary: "Import a docker save or OCI layout archive sent as the body", params: imageImportParams{}, resp: imageResponse{}, status: http.StatusCreated}},
 		{"DELETE", "/api/v1/images/{name...}", env, catOther, adminOnly, s.handleImageDelete, doc{tag: "images", summary: "Remove an image no environment uses (admin)", params: imageNameParam{}, status: http.StatusNoContent}},
 
+		// Agent stream (seeds 000, 003).
+		{"POST", "/api/v1/agent/agent/stream", plat, catOther, authenticated, s.handleAgentStream, doc{tag: "agent", summary: "Run the agent (default coder) in the session named by session_id, with its sandbox created on first need and reused; SSE events status, message, tool, error", body: agentStreamRequest{}, contentType: "text/event-stream"}},
+		{"POST", "/agent/agent/stream", plat, catOther, authenticated, s.handleAgentStream, doc{tag: "agent", summary: "The agent stream at the path seed 000 uses", body: agentStreamRequest{}, contentType: "text/event-stream"}},
+
 		// Identity, platform surface (seeds 000, 003).
 		{"POST", "/api/v1/admin/auth/login", plat, catAuth, public, s.handleAdminLogin, doc{tag: "admin-auth", summary: "Log in (JSON or form), with a captcha when enabled", body: adminLoginRequest{}, form: true, resp: adminLoginResponse{}}},
 		{"POST", "/api/v1/admin/auth/logout", plat, catAuth, authenticated, s.handleAdminLogout, doc{tag: "admin-auth", summary: "Log out: the token stops working at once", resp: messageResponse{}}},

@@ -1,0 +1,227 @@
+package httpapi
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/paddockhq/paddock"
+)
+
+// The agent stream of seed 000: a message to an agent of the caller
+// (default "coder") in the session named by session_id, created on first
+// use; the session's environment (the "sandbox") is created by the first
+// tool call and reused by every later request with the same session_id.
+// The answer streams as SSE with named events: status, message, tool,
+// error.
+
+// DefaultPlatformAgent is the agent of stream requests that name none. A
+// user's first request creates it.
+const DefaultPlatformAgent = "coder"
+
+const coderPrompt = `You are a coding agent working in a Linux sandbox. Use the tools to create files,
+run commands and check results before you answer; files you create persist for
+later requests of the session. Be concise: say what you did and what came out.`
+
+type platformMessage struct {
+	Role    string          `json:"role,omitempty" enum:"user,assistant,system"`
+	Content json.RawMessage `json:"content" required:"true" description:"a string, or an array of {\"type\":\"text\",\"text\":...} parts"`
+}
+
+type agentStreamRequest struct {
+	Messages  []platformMessage `json:"messages" required:"true" description:"the new user message is the last user message; earlier turns come from the session"`
+	SessionID string            `json:"session_id,omitempty" description:"names the session (and its sandbox); a new one when omitted"`
+	AgentName string            `json:"agent_name,omitempty" description:"default coder"`
+}
+
+// toolNames are the names tool events show, in the style of the seed
+// ("Bash").
+var toolNames = map[string]string{
+	"bash": "Bash", "read_file": "Read", "write_file": "Write", "edit_file": "Edit", "list_files": "LS", "grep": "Grep",
+}
+
+// lastUserText returns the text of the last user message of a seed 000
+// body.
+func lastUserText(msgs []platformMessage) (string, error) {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		if m.Role != "" && m.Role != "user" {
+			continue
+		}
+		c := bytes.TrimSpace(m.Content)
+		var text string
+		if err := json.Unmarshal(c, &text); err != nil {
+			var parts []struct {
+				Type string `json:"type"`
+				Text string `json:"text"`
+			}
+			if err := json.Unmarshal(c, &parts); err != nil {
+				return "", paddock.Errorf(paddock.EInvalid, "messages[%d].content must be a string or an array of text parts", i)
+			}
+			var b strings.Builder
+			for _, p := range parts {
+				if p.Type == "text" || p.Type == "" {
+					b.WriteString(p.Text)
+				}
+			}
+			text = b.String()
+		}
+		if strings.TrimSpace(text) == "" {
+			return "", paddock.Errorf(paddock.EInvalid, "messages[%d].content is empty", i)
+		}
+		return text, nil
+	}
+	return "", paddock.Errorf(paddock.EInvalid, "messages must hold a user message")
+}
+
+// platformAgent returns the caller's agent named name, creating the
+// default agent on first use.
+func (s *Server) platformAgent(ctx context.Context, ownerID int64, name string) (*paddock.Agent, error) {
+	for attempt := 0; ; attempt++ {
+		agents, _, err := s.Agents.Agents(ctx, paddock.AgentFilter{OwnerID: &ownerID, Name: &name, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(agents) > 0 {
+			return agents[0], nil
+		}
+		if name != DefaultPlatformAgent {
+			return nil, paddock.Errorf(paddock.ENotFound, "agent %q not found", name)
+		}
+		a := &paddock.Agent{OwnerID: ownerID, Name: name, Description: "Writes and runs code in a sandbox", SystemPrompt: coderPrompt}
+		err = s.Agents.CreateAgent(ctx, a)
+		if err == nil {
+			return a, nil
+		}
+		if paddock.ErrorCode(err) != paddock.EConflict || attempt > 0 {
+			return nil, err
+		}
+		// Another request created it first: read it.
+	}
+}
+
+// keyedSession returns the owner's session of agent a named key, creating
+// it on first use.
+func (s *Server) keyedSession(ctx context.Context, a *paddock.Agent, ownerID int64, key string) (*paddock.Session, error) {
+	for attempt := 0; ; attempt++ {
+		sess, err := s.Sessions.SessionByKey(ctx, ownerID, a.ID, key)
+		if paddock.ErrorCode(err) != paddock.ENotFound {
+			return sess, err
+		}
+		sess = &paddock.Session{AgentID: a.ID, OwnerID: ownerID, Title: key, ExternalKey: key, Status: paddock.SessionPending}
+		err = s.Sessions.CreateSession(ctx, sess)
+		if err == nil || paddock.ErrorCode(err) != paddock.EConflict || attempt > 0 {
+			return sess, err
+		}
+	}
+}
+
+func (s *Server) handleAgentStream(w http.ResponseWriter, r *http.Request) error {
+	var req agentStreamRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	text, err := lastUserText(req.Messages)
+	if err != nil {
+		return err
+	}
+	owner := principal(r).User.ID
+	a, err := s.platformAgent(r.Context(), owner, strings.TrimSpace(cmp.Or(req.AgentName, DefaultPlatformAgent)))
+	if err != nil {
+		return err
+	}
+	key := strings.TrimSpace(req.SessionID)
+	if key == "" {
+		key = newSessionKey()
+	}
+	if len(key) > 255 {
+		return paddock.Errorf(paddock.EInvalid, "session_id is longer than 255 characters")
+	}
+	sess, err := s.keyedSession(r.Context(), a, owner, key)
+	if err != nil {
+		return err
+	}
+	since := sess.LastEventSeq
+	posted, err := s.Runner.Post(r.Context(), sess.ID, &paddock.Message{Role: paddock.MessageUser, Content: []paddock.ContentPart{paddock.TextPart(text)}}, "", "")
+	if err != nil {
+		return err
+	}
+	sse := startSSE(w)
+	st := &agentEvents{sse: sse, sessionID: key}
+	_ = st.send("status", map[string]any{"type": "processing", "session_id": key, "agent": a.Name})
+	if sess.EnvironmentID != "" {
+		if env, err := s.EnvironmentStore.Environment(r.Context(), sess.EnvironmentID); err == nil && env.Status == paddock.EnvironmentRunning {
+			_ = st.send("status", map[string]any{"type": "sandbox_ready", "sandbox_id": env.ID, "reused": true})
+		}
+	}
+	// The run belongs to the session: a client that leaves stops only the
+	// stream.
+	return s.streamWork(w, r, sse, st, func(ctx context.Context, emit func(*paddock.Event)) (*assistantMessage, error) {
+		return s.awaitRun(ctx, a, sess.ID, posted.RunID, since, emit)
+	})
+}
+
+// agentEvents renders run events as seed 000's named SSE events.
+type agentEvents struct {
+	sse       *sseWriter
+	sessionID string
+}
+
+func (a *agentEvents) send(name string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	return a.sse.event("", name, string(b))
+}
+
+func (a *agentEvents) event(e *paddock.Event) error {
+	switch e.Type {
+	case paddock.EventMessageDelta:
+		var d paddock.DeltaEvent
+		if json.Unmarshal(e.Data, &d) == nil && d.Delta != "" {
+			return a.send("message", map[string]any{"type": "chunk", "content": d.Delta})
+		}
+	case paddock.EventEnvironmentReady:
+		var env paddock.EnvironmentEvent
+		if json.Unmarshal(e.Data, &env) == nil {
+			return a.send("status", map[string]any{"type": "sandbox_ready", "sandbox_id": env.EnvironmentID})
+		}
+	case paddock.EventToolStarted, paddock.EventToolOutput, paddock.EventToolCompleted:
+		var t paddock.ToolEvent
+		if json.Unmarshal(e.Data, &t) != nil {
+			return nil
+		}
+		out := map[string]any{"id": t.ToolCallID, "name": cmp.Or(toolNames[t.Name], t.Name), "tool": t.Name}
+		switch e.Type {
+		case paddock.EventToolStarted:
+			out["type"], out["input"] = "start", t.Arguments
+		case paddock.EventToolOutput:
+			out["type"], out["stream"], out["output"] = "output", t.Stream, t.Output
+		default:
+			out["type"], out["is_error"] = "end", t.IsError
+			if t.Result != nil {
+				out["output"] = *t.Result
+			}
+		}
+		return a.send("tool", out)
+	}
+	return nil
+}
+
+func (a *agentEvents) end(msg *assistantMessage, err error) {
+	if err != nil {
+		_ = a.send("error", map[string]any{"message": paddock.ErrorMessage(err), "code": platformErrors[codeOf(err)]})
+		return
+	}
+	data := map[string]any{"type": "complete", "session_id": a.sessionID, "message_id": msg.ID}
+	if msg.Usage != nil {
+		data["usage"] = msg.Usage
+	}
+	_ = a.send("status", data)
+}
+
+func newSessionKey() string { return strings.TrimPrefix(seedMessageID(), "msg_") }
