@@ -47,6 +47,18 @@ func (c *Client) Close() error { return c.sess.Close() }
 // Ping checks the guest answers.
 func (c *Client) Ping() (time.Duration, error) { return c.sess.Ping() }
 
+// Start releases a guest started with Config.Hold: it runs the
+// environment's command and serves exec and attach from then on. A guest
+// already released answers too.
+func (c *Client) Start(ctx context.Context) error {
+	st, _, err := c.request(ctx, streamHeader{Kind: kindStart})
+	if err != nil {
+		return fmt.Errorf("start guest: %w", err)
+	}
+	st.Close()
+	return nil
+}
+
 func (c *Client) acceptLoop(onLog func([]paddock.LogEntry)) {
 	for {
 		st, err := c.sess.AcceptStream()
@@ -101,14 +113,19 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 	defer stop()
 
 	fw := &frameWriter{w: st}
-	if err := fw.writeJSON(frameHeader, streamHeader{Kind: "exec", Exec: req}); err != nil {
+	hdr, err := json.Marshal(streamHeader{Kind: "exec", Exec: req})
+	if err != nil {
+		return ExitStatus{}, fmt.Errorf("send request: %w", err)
+	}
+	msg := appendFrame(nil, frameHeader, hdr)
+	if stdin == nil {
+		// One write for both: one packet, one wakeup of the guest.
+		msg = appendFrame(msg, frameStdinEOF, nil)
+	}
+	if _, err := st.Write(msg); err != nil {
 		return ExitStatus{}, c.ctxErr(ctx, fmt.Errorf("send request: %w", err))
 	}
-	if stdin == nil {
-		if err := fw.write(frameStdinEOF, nil); err != nil {
-			return ExitStatus{}, c.ctxErr(ctx, fmt.Errorf("send stdin: %w", err))
-		}
-	} else {
+	if stdin != nil {
 		go func() {
 			buf := make([]byte, chunkSize)
 			for {

@@ -47,6 +47,10 @@ type Config struct {
 	Env     []string `json:"env"`               // KEY=value: image env, then the environment's
 	Dir     string   `json:"dir,omitempty"`     // default working directory
 	Command []string `json:"command,omitempty"` // the environment's command, run once at start
+	// Hold makes the guest wait for the host's start request before it
+	// runs the command or serves an exec or attach: the host sends it once
+	// the environment is ready (its network connected).
+	Hold bool `json:"hold,omitempty"`
 }
 
 // Main runs the guest. args are the command-line arguments after the
@@ -79,19 +83,43 @@ type guest struct {
 	logs   *logQueue
 	done   chan struct{} // closed when the guest is shutting down
 
+	released    chan struct{} // closed when the host starts the guest (see Config.Hold)
+	releaseOnce sync.Once
+	stopping    chan struct{} // closed on SIGTERM
+
 	mu       sync.Mutex
 	sessions map[string]func() // attached sessions' kill functions, by session id
 }
 
 func newGuest(cfg Config, logger *log.Logger) *guest {
-	return &guest{
-		cfg:    cfg,
-		log:    logger,
-		reaper: newReaper(),
-		logs:   newLogQueue(maxLogBuffer),
-		done:   make(chan struct{}),
+	g := &guest{
+		cfg:      cfg,
+		log:      logger,
+		reaper:   newReaper(),
+		logs:     newLogQueue(maxLogBuffer),
+		done:     make(chan struct{}),
+		released: make(chan struct{}),
+		stopping: make(chan struct{}),
 
 		sessions: make(map[string]func()),
+	}
+	if !cfg.Hold {
+		g.release()
+	}
+	return g
+}
+
+// release lets the command run and requests be served.
+func (g *guest) release() { g.releaseOnce.Do(func() { close(g.released) }) }
+
+// waitReleased waits for the host's start request; false means the guest
+// is stopping instead.
+func (g *guest) waitReleased() bool {
+	select {
+	case <-g.released:
+		return true
+	case <-g.stopping:
+		return false
 	}
 }
 
@@ -118,6 +146,7 @@ func (g *guest) run() int {
 		// process already; give the command the grace period (the host
 		// enforces it with SIGKILL) and flush what it logged.
 		g.logs.push(systemEntry(fmt.Sprintf("received %v, stopping", sig)))
+		close(g.stopping)
 		go func() {
 			<-cmdDone
 			g.logs.flush(time.Second)
@@ -190,7 +219,15 @@ func (g *guest) handleStream(st *yamux.Stream) {
 		replyError(st, &wireError{Code: paddock.EInvalid, Message: "malformed request header"})
 		return
 	}
+	if (h.Kind == kindExec || h.Kind == kindAttach) && !g.waitReleased() {
+		replyError(st, &wireError{Code: paddock.EUnavailable, Message: "the environment is stopping"})
+		return
+	}
 	switch {
+	case h.Kind == kindStart:
+		g.release()
+		fw := &frameWriter{w: st}
+		fw.writeJSON(frameOK, struct{}{})
 	case h.Kind == kindExec && h.Exec != nil:
 		g.exec(st, h.Exec)
 	case h.Kind == kindAttach && h.Attach != nil:
@@ -381,6 +418,9 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 // runCommand runs the environment's command once, logging its output.
 func (g *guest) runCommand(done chan struct{}) {
 	defer close(done)
+	if !g.waitReleased() {
+		return
+	}
 	path, err := lookPath(g.cfg.Command[0], envValue(g.cfg.Env, "PATH"))
 	if err != nil {
 		g.logs.push(systemEntry(fmt.Sprintf("command %s: %v", g.cfg.Command[0], err)))

@@ -188,3 +188,43 @@ func TestGuestCommandLogs(t *testing.T) {
 		return strings.Contains(msgs, "stdout:out1") && strings.Contains(msgs, "stderr:err1") && strings.Contains(msgs, "system:command exited with code 2")
 	})
 }
+
+// TestGuestHold checks a guest started with Hold runs neither its command
+// nor an exec before the host's Start, and both after.
+func TestGuestHold(t *testing.T) {
+	marker := t.TempDir() + "/ran"
+	c, g, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin"}, Hold: true, Command: []string{"sh", "-c", "echo > " + marker}})
+	done := make(chan struct{})
+	go g.runCommand(done)
+	execDone := make(chan ExitStatus, 1)
+	go func() {
+		es, err := c.Exec(context.Background(), &ExecRequest{Command: []string{"true"}}, nil, nil, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		execDone <- es
+	}()
+	// Nothing can be seen to not happen at once: give it a moment.
+	select {
+	case <-execDone:
+		t.Fatal("exec ran before Start")
+	case <-done:
+		t.Fatal("command ran before Start")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("command ran before Start")
+	}
+	for range 2 { // a second Start is harmless
+		if err := c.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if es := <-execDone; es.Code != 0 {
+		t.Errorf("exec after Start: %+v", es)
+	}
+	<-done
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("command did not run after Start: %v", err)
+	}
+}

@@ -47,6 +47,7 @@ const (
 	kindKill   = "kill"
 	kindFile   = "file"
 	kindDial   = "dial"
+	kindStart  = "start" // releases a guest started with Config.Hold
 )
 
 // maxFrame bounds a frame's payload so a corrupt or hostile peer cannot
@@ -201,14 +202,17 @@ func (fw *frameWriter) write(typ byte, payload []byte) error {
 	}
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
+	// One Write per frame keeps yamux from sending a header-only packet.
+	_, err := fw.w.Write(appendFrame(make([]byte, 0, 5+len(payload)), typ, payload))
+	return err
+}
+
+// appendFrame appends a frame of typ holding payload to b.
+func appendFrame(b []byte, typ byte, payload []byte) []byte {
 	var hdr [5]byte
 	hdr[0] = typ
 	binary.BigEndian.PutUint32(hdr[1:], uint32(len(payload)))
-	// One Write per frame keeps yamux from sending a header-only packet.
-	msg := make([]byte, 0, len(hdr)+len(payload))
-	msg = append(append(msg, hdr[:]...), payload...)
-	_, err := fw.w.Write(msg)
-	return err
+	return append(append(b, hdr[:]...), payload...)
 }
 
 func (fw *frameWriter) writeJSON(typ byte, v any) error {

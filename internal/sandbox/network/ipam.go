@@ -22,6 +22,9 @@ type envNet struct {
 	OwnNetns  bool       `json:"own_netns,omitempty"` // Netns is a bind mount we made
 	Netns     string     `json:"netns"`
 	CreatedAt time.Time  `json:"created_at"`
+	// ruled says Prepare put the policy in force in this process; Connect
+	// refuses to bring up a link without it.
+	ruled bool
 }
 
 // ipam hands out addresses of the subnet and persists every allocation in

@@ -72,17 +72,17 @@ func (n *Network) setupBridge() error {
 	return nil
 }
 
-// connect creates e's veth pair, with eth0 in its namespace, and
+// connect creates e's veth pair, with eth0 in the namespace at netns, and
 // configures both ends.
-func (n *Network) connect(e *envNet) error {
+func (n *Network) connect(e *envNet, netnsPath string) error {
 	nm := namesFor(e.ID)
 	br, err := netlink.LinkByName(n.cfg.Bridge)
 	if err != nil {
 		return fmt.Errorf("look up bridge: %w", err)
 	}
-	ns, err := netns.GetFromPath(e.Netns)
+	ns, err := netns.GetFromPath(netnsPath)
 	if err != nil {
-		return fmt.Errorf("open network namespace %s: %w", e.Netns, err)
+		return fmt.Errorf("open network namespace %s: %w", netnsPath, err)
 	}
 	defer ns.Close()
 	veth := &netlink.Veth{
@@ -115,7 +115,7 @@ func (n *Network) connect(e *envNet) error {
 	// without moving any thread into it.
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		return fmt.Errorf("open netlink in %s: %w", e.Netns, err)
+		return fmt.Errorf("open netlink in %s: %w", netnsPath, err)
 	}
 	defer h.Close()
 	lo, err := h.LinkByName("lo")

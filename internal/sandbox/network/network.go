@@ -271,13 +271,30 @@ func namesFor(id string) names {
 	return names{hash: h, veth: "pdv" + h}
 }
 
-// Setup connects environment spec to the bridge and applies its policy.
-// netns is the path of the environment's network namespace, such as
-// /proc/<pid>/ns/net of a created runc container; "" makes Setup create a
-// namespace of its own and return its path, for runtimes that must find
-// their interfaces before they start (gVisor). On error, Teardown undoes
-// what was made.
+// Setup connects environment spec to the bridge and applies its policy:
+// Prepare, then Connect. netns is the path of the environment's network
+// namespace, such as /proc/<pid>/ns/net of a created runc container; ""
+// makes Setup create a namespace of its own and return its path, for
+// runtimes that must find their interfaces before they start (gVisor).
+// On error, Teardown undoes what was made.
 func (n *Network) Setup(ctx context.Context, spec *sandbox.Spec, netns string) (string, error) {
+	ns, err := n.Prepare(ctx, spec, netns == "")
+	if err != nil {
+		return "", err
+	}
+	if err := n.Connect(ctx, spec.ID, netns); err != nil {
+		return "", err
+	}
+	return ns, nil
+}
+
+// Prepare reserves environment spec's address and puts its policy in
+// force, before the environment has any interface: nothing it runs can
+// send a packet before its rules exist. It needs no namespace yet, so
+// drivers run it alongside the container's creation. ownNetns makes
+// Prepare also create a namespace, whose path it returns. Connect
+// finishes the job. On error, Teardown undoes what was made.
+func (n *Network) Prepare(ctx context.Context, spec *sandbox.Spec, ownNetns bool) (string, error) {
 	if spec.Env == nil {
 		return "", paddock.Errorf(paddock.EInvalid, "environment %s: spec has no environment", spec.ID)
 	}
@@ -290,17 +307,17 @@ func (n *Network) Setup(ctx context.Context, spec *sandbox.Spec, netns string) (
 	if _, ok := n.state.env(spec.ID); ok {
 		return "", paddock.Errorf(paddock.EConflict, "environment %s already has a network", spec.ID)
 	}
-	own := netns == ""
-	if own {
+	netns := ""
+	if ownNetns {
 		netns = filepath.Join(n.cfg.StateDir, "netns", spec.ID)
 	}
 	// The allocation is recorded before anything exists on the host, so
 	// Teardown (and List, after a crash) always knows what to remove.
-	e, err := n.state.allocate(spec.ID, spec.Env.OwnerID, pol, own, netns)
+	e, err := n.state.allocate(spec.ID, spec.Env.OwnerID, pol, ownNetns, netns)
 	if err != nil {
 		return "", fmt.Errorf("environment %s: %w", spec.ID, err)
 	}
-	if own {
+	if ownNetns {
 		if err := createNetns(netns); err != nil {
 			return "", fmt.Errorf("environment %s: %w", spec.ID, err)
 		}
@@ -309,13 +326,30 @@ func (n *Network) Setup(ctx context.Context, spec *sandbox.Spec, netns string) (
 	if err := nft(ctx, n.envRules(e)); err != nil {
 		return "", fmt.Errorf("environment %s: apply network policy: %w", spec.ID, err)
 	}
-	if err := n.connect(e); err != nil {
-		return "", fmt.Errorf("environment %s: %w", spec.ID, err)
+	e.ruled = true
+	return netns, nil
+}
+
+// Connect gives environment id, prepared by Prepare, its interface on the
+// bridge in the network namespace at netns ("" for the one Prepare made).
+// On error, Teardown undoes what was made.
+func (n *Network) Connect(ctx context.Context, id, netns string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	e, ok := n.state.env(id)
+	if !ok || !e.ruled {
+		return fmt.Errorf("environment %s: connect before its policy is in force", id)
 	}
-	if own {
-		return netns, nil
+	if netns == "" {
+		netns = e.Netns
 	}
-	return "", nil
+	if netns == "" {
+		return fmt.Errorf("environment %s: no network namespace to connect", id)
+	}
+	if err := n.connect(e, netns); err != nil {
+		return fmt.Errorf("environment %s: %w", id, err)
+	}
+	return nil
 }
 
 // Teardown removes id's link, rules and namespace and releases its

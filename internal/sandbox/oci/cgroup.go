@@ -174,3 +174,20 @@ func readOOMKills(p string) (int64, error) {
 	}
 	return readKey(cgroupFile(p, "memory", "memory.oom_control"), "oom_kill")
 }
+
+// checkCgroup checks process pid is in cgroup path p, so a pid read from
+// a file is known to still be the container's process: a recycled pid
+// belongs to a process outside the container's cgroup.
+func checkCgroup(pid int, p string) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return fmt.Errorf("the container's process %d is gone: %w", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// hierarchy-id:controllers:path
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && parts[2] == p {
+			return nil
+		}
+	}
+	return fmt.Errorf("process %d is not in cgroup %s: not the container's", pid, p)
+}

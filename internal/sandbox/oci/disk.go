@@ -18,8 +18,16 @@ import (
 
 // makeDisk creates a sparse ext4 image of size bytes at img and mounts it
 // at dir through a loop device. The filesystem's root belongs to uid:gid.
-// The loop device is attached with autoclear, so unmounting frees it.
 func makeDisk(ctx context.Context, img, dir string, size int64, uid, gid int) error {
+	if err := formatDisk(ctx, img, size, uid, gid); err != nil {
+		return err
+	}
+	return mountDisk(img, dir)
+}
+
+// formatDisk creates a sparse ext4 image of size bytes at img, whose root
+// belongs to uid:gid.
+func formatDisk(ctx context.Context, img string, size int64, uid, gid int) error {
 	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("create disk image: %w", err)
@@ -38,6 +46,12 @@ func makeDisk(ctx context.Context, img, dir string, size int64, uid, gid int) er
 	if err != nil {
 		return fmt.Errorf("mkfs.ext4: %w: %s", err, bytes.TrimSpace(out))
 	}
+	return nil
+}
+
+// mountDisk mounts the image at img on dir through a loop device attached
+// with autoclear, so unmounting frees it.
+func mountDisk(img, dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create disk mountpoint: %w", err)
 	}

@@ -11,42 +11,82 @@ import (
 	"github.com/paddockhq/paddock/internal/sandbox"
 )
 
-// prepareNetwork adds what Config.Network needs to an environment's OCI
-// spec before the container exists: the generated /etc/resolv.conf and,
-// under gVisor, the network namespace Network made. runsc takes over the
+// netPrep is an environment's Network.Prepare in flight. The policy
+// needs neither the rootfs nor the container, so it goes in while they
+// are made; the interface comes after (connect), so nothing in the
+// environment ever has a link without its rules.
+type netPrep struct {
+	r    *Runtime
+	id   string
+	done chan struct{}
+	ns   string // the namespace Prepare made, under gVisor
+	err  error
+}
+
+// prepareNetwork starts Config.Network's Prepare for spec; nil without a
+// Network. Under gVisor the namespace is Network's: runsc takes over the
 // interfaces it finds there when the sandbox boots, so they must exist
-// before `runsc create`; runc environments are wired between `runc
-// create` and `runc start` instead (see start), in the namespace runc
-// made inside the container's user namespace.
-func (r *Runtime) prepareNetwork(ctx context.Context, spec *sandbox.Spec, dir string, s *specs.Spec) error {
+// before `runsc run`. Under runc it is the one runc makes inside the
+// container's user namespace, connected once the container exists.
+func (r *Runtime) prepareNetwork(ctx context.Context, spec *sandbox.Spec) *netPrep {
 	if r.cfg.Network == nil {
 		return nil
 	}
-	if rc := r.cfg.Network.ResolvConf(); rc != nil {
-		// A bind mount rather than a write into the rootfs: runc and the
-		// gofer resolve the destination inside the container, so an image
-		// whose /etc/resolv.conf is a symlink cannot redirect it.
-		path := filepath.Join(dir, "resolv.conf")
-		if err := os.WriteFile(path, rc, 0o644); err != nil {
-			return fmt.Errorf("write resolv.conf: %w", err)
-		}
-		s.Mounts = append(s.Mounts, specs.Mount{
-			Destination: "/etc/resolv.conf", Type: "bind", Source: path,
-			Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"},
-		})
-	}
-	if spec.RuntimeClass != sandbox.ClassGVisor {
+	p := &netPrep{r: r, id: spec.ID, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.ns, p.err = r.cfg.Network.Prepare(ctx, spec, spec.RuntimeClass == sandbox.ClassGVisor)
+	}()
+	return p
+}
+
+// wait waits for Prepare to end; a nil netPrep is done.
+func (p *netPrep) wait() error {
+	if p == nil {
 		return nil
 	}
-	ns, err := r.cfg.Network.Setup(ctx, spec, "")
-	if err != nil {
-		return fmt.Errorf("set up network: %w", err)
+	<-p.done
+	if p.err != nil {
+		return fmt.Errorf("set up network: %w", p.err)
 	}
-	for i := range s.Linux.Namespaces {
-		if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
-			s.Linux.Namespaces[i].Path = ns
-		}
+	return nil
+}
+
+// connect waits for Prepare, then connects the namespace at netns ("" for
+// Prepare's) and returns its path.
+func (p *netPrep) connect(ctx context.Context, netns string) (string, error) {
+	if err := p.wait(); err != nil {
+		return "", err
 	}
+	if err := p.r.cfg.Network.Connect(ctx, p.id, netns); err != nil {
+		return "", fmt.Errorf("set up network: %w", err)
+	}
+	if netns == "" {
+		netns = p.ns
+	}
+	return netns, nil
+}
+
+// resolvConf mounts Config.Network's resolv.conf in the environment.
+func (r *Runtime) resolvConf(dir string, s *specs.Spec) error {
+	if r.cfg.Network == nil {
+		return nil
+	}
+	rc := r.cfg.Network.ResolvConf()
+	if rc == nil {
+		return nil
+	}
+	// A bind mount rather than a write into the rootfs: runc and the
+	// gofer resolve the destination inside the container, so an image
+	// whose /etc/resolv.conf is a symlink cannot redirect it.
+	path := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(path, rc, 0o644); err != nil {
+		return fmt.Errorf("write resolv.conf: %w", err)
+	}
+	s.Mounts = append(s.Mounts, specs.Mount{
+		Destination: "/etc/resolv.conf", Type: "bind", Source: path,
+		Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"},
+	})
 	return nil
 }
 

@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/sandbox"
 	"github.com/paddockhq/paddock/internal/sandbox/guest"
@@ -46,6 +48,10 @@ type Config struct {
 	GuestArgs     []string // arguments before "-config"; default ["guest"]
 	// DefaultStorage sizes the writable layer when a Spec has none.
 	DefaultStorage int64 // default 1 GiB
+	// DiskPool is how many formatted writable layers are kept ready for
+	// each of the last few sizes asked for, so Create need not run mkfs;
+	// default 2, negative for none.
+	DiskPool int
 	// MaxOutput is the default per-stream exec output kept in a result.
 	MaxOutput int // default 1 MiB
 	// StartTimeout bounds how long Create waits for the guest to answer.
@@ -61,11 +67,15 @@ type Config struct {
 
 // Network plugs networking into environments (see internal/sandbox/network).
 type Network interface {
-	// Setup connects spec's environment and applies its policy. netns is
-	// the path of its network namespace; "" asks Setup to create one and
-	// return its path, for runsc, which takes over the interfaces it finds
-	// when the sandbox starts.
-	Setup(ctx context.Context, spec *sandbox.Spec, netns string) (string, error)
+	// Prepare reserves spec's address and puts its policy in force while
+	// the environment has no interface yet, so it needs no namespace and
+	// runs alongside the container's creation. ownNetns asks Prepare to
+	// create a namespace and return its path, for runsc, which takes over
+	// the interfaces it finds when the sandbox starts.
+	Prepare(ctx context.Context, spec *sandbox.Spec, ownNetns bool) (string, error)
+	// Connect gives a prepared environment its interface, in the network
+	// namespace at netns ("" for the one Prepare made).
+	Connect(ctx context.Context, id, netns string) error
 	// ResolvConf is mounted as every environment's /etc/resolv.conf.
 	ResolvConf() []byte
 	// Teardown removes what Setup made; unknown ids are not an error.
@@ -80,6 +90,8 @@ type Network interface {
 type Runtime struct {
 	cfg Config
 	log *slog.Logger
+
+	disks *diskPool // nil when Config.DiskPool < 0
 
 	mu     sync.Mutex
 	envs   map[string]*envState
@@ -149,6 +161,9 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.MaxOutput == 0 {
 		cfg.MaxOutput = 1 << 20
 	}
+	if cfg.DiskPool == 0 {
+		cfg.DiskPool = 2
+	}
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = 30 * time.Second
 	}
@@ -169,6 +184,11 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("oci: %w", err)
 	}
 	r := &Runtime{cfg: cfg, log: cfg.Logger, envs: make(map[string]*envState)}
+	if cfg.DiskPool > 0 {
+		if r.disks, err = newDiskPool(filepath.Join(cfg.StateDir, "disks"), cfg.DiskPool, cfg.Logger); err != nil {
+			return nil, fmt.Errorf("oci: %w", err)
+		}
+	}
 	entries, err := os.ReadDir(r.envsDir())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("oci: read state: %w", err)
@@ -343,6 +363,7 @@ func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
 	dir := r.envDir(spec.ID)
 	if err := os.MkdirAll(r.envsDir(), 0o711); err != nil {
 		return fmt.Errorf("create environments dir: %w", err)
@@ -370,6 +391,10 @@ func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
 	if err := writeJSON(filepath.Join(dir, "state.json"), rec); err != nil {
 		return err
 	}
+	// The network's policy goes in while the disk, the rootfs and the
+	// container are made: it needs none of them (see waitNet).
+	np := r.prepareNetwork(ctx, spec)
+	defer np.wait() // before the cleanup above: Stop tears it down
 
 	// The writable layer lives on its own filesystem image.
 	shift := int(r.cfg.UIDShift)
@@ -381,10 +406,16 @@ func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
 	if size <= 0 {
 		size = r.cfg.DefaultStorage
 	}
-	disk := filepath.Join(dir, "disk")
-	if err := makeDisk(ctx, filepath.Join(dir, "disk.img"), disk, size, fsUID, fsGID); err != nil {
+	disk, img := filepath.Join(dir, "disk"), filepath.Join(dir, "disk.img")
+	if r.disks != nil && r.disks.take(diskShape{size: size, uid: fsUID, gid: fsGID}, img) {
+		err = mountDisk(img, disk)
+	} else {
+		err = makeDisk(ctx, img, disk, size, fsUID, fsGID)
+	}
+	if err != nil {
 		return fmt.Errorf("environment %s: %w", spec.ID, err)
 	}
+	tDisk := time.Since(t0)
 	upper, work := filepath.Join(disk, "upper"), filepath.Join(disk, "work")
 	var rootSt syscall.Stat_t
 	if err := syscall.Stat(spec.Image.RootFS, &rootSt); err != nil {
@@ -422,7 +453,10 @@ func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
 		return fmt.Errorf("create control dir: %w", err)
 	}
 	gcfg := guest.Config{
-		Socket:  guestSocket,
+		Socket: guestSocket,
+		// The command waits for Start, which comes once the network is
+		// connected, so it never sees a namespace without its interface.
+		Hold:    true,
 		Env:     guestEnv(spec, uid),
 		Dir:     spec.Image.Config.WorkingDir,
 		Command: spec.Env.Command,
@@ -439,8 +473,20 @@ func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := r.prepareNetwork(ctx, spec, dir, ociSpec); err != nil {
+	if err := r.resolvConf(dir, ociSpec); err != nil {
 		return fmt.Errorf("environment %s: %w", spec.ID, err)
+	}
+	if spec.RuntimeClass == sandbox.ClassGVisor && np != nil {
+		// runsc takes over the interfaces it finds when the sandbox boots.
+		ns, err := np.connect(ctx, "")
+		if err != nil {
+			return fmt.Errorf("environment %s: %w", spec.ID, err)
+		}
+		for i := range ociSpec.Linux.Namespaces {
+			if ociSpec.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+				ociSpec.Linux.Namespaces[i].Path = ns
+			}
+		}
 	}
 	bundle := filepath.Join(dir, "bundle")
 	if err := os.Mkdir(bundle, 0o700); err != nil {
@@ -449,8 +495,18 @@ func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
 	if err := writeJSON(filepath.Join(bundle, "config.json"), ociSpec); err != nil {
 		return err
 	}
+	tRun := time.Now()
 	if err := r.start(ctx, spec, bundle, dir); err != nil {
 		return fmt.Errorf("environment %s: %w", spec.ID, err)
+	}
+	tStarted := time.Since(t0)
+	tRunDur := time.Since(tRun)
+	if spec.RuntimeClass == sandbox.ClassRunc && np != nil {
+		// runc made the namespace, inside the container's user namespace;
+		// the guest holds the command until Start.
+		if err := r.connectRunc(ctx, spec.ID, dir, np); err != nil {
+			return fmt.Errorf("environment %s: %w", spec.ID, err)
+		}
 	}
 
 	es, err := r.env(spec.ID)
@@ -463,37 +519,37 @@ func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("environment %s: guest did not connect: %w%s", spec.ID, err, r.guestOutput(dir))
 	}
-	if _, err := c.Ping(); err != nil {
-		return fmt.Errorf("environment %s: guest ping: %w", spec.ID, err)
+	tConnected := time.Since(t0)
+	if err := c.Start(wctx); err != nil {
+		return fmt.Errorf("environment %s: start the guest: %w", spec.ID, err)
 	}
+	r.log.Debug("environment created", "env_id", spec.ID, "class", spec.RuntimeClass, "duration", time.Since(t0),
+		"disk", tDisk, "runtime_run", tRunDur, "started", tStarted, "guest_connected", tConnected)
 	return nil
 }
 
 // start runs the container detached. The container's stdio is a file, so
-// nothing on the host has to stay alive for it.
+// nothing on the host has to stay alive for it. The pid file saves a
+// `runc state` process when the network connects to the container.
 func (r *Runtime) start(ctx context.Context, spec *sandbox.Spec, bundle, dir string) error {
 	out, err := os.OpenFile(filepath.Join(dir, "guest.out"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open guest output: %w", err)
 	}
 	defer out.Close()
-	run := func(args ...string) error {
-		cmd := r.command(ctx, spec.RuntimeClass, args...)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("%s %s: %w%s", filepath.Base(cmd.Path), args[0], err, r.guestOutput(dir))
-		}
-		return nil
+	args := []string{"run", "--detach", "--bundle", bundle, "--pid-file", filepath.Join(dir, "init.pid"), spec.ID}
+	cmd := r.command(ctx, spec.RuntimeClass, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s run: %w%s", filepath.Base(cmd.Path), err, r.guestOutput(dir))
 	}
-	if r.cfg.Network == nil || spec.RuntimeClass == sandbox.ClassGVisor {
-		return run("run", "--detach", "--bundle", bundle, spec.ID)
-	}
-	// The pid file saves a `runc state` process between create and start.
-	pidFile := filepath.Join(dir, "init.pid")
-	if err := run("create", "--bundle", bundle, "--pid-file", pidFile, spec.ID); err != nil {
-		return err
-	}
-	b, err := os.ReadFile(pidFile)
+	return nil
+}
+
+// connectRunc connects the network namespace runc made for environment
+// id, whose init (the guest, holding its command) wrote its pid.
+func (r *Runtime) connectRunc(ctx context.Context, id, dir string, np *netPrep) error {
+	b, err := os.ReadFile(filepath.Join(dir, "init.pid"))
 	if err != nil {
 		return fmt.Errorf("read the container's pid: %w", err)
 	}
@@ -501,10 +557,19 @@ func (r *Runtime) start(ctx context.Context, spec *sandbox.Spec, bundle, dir str
 	if err != nil || pid <= 0 {
 		return fmt.Errorf("the container's pid file holds %q", b)
 	}
-	if _, err := r.cfg.Network.Setup(ctx, spec, fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
-		return fmt.Errorf("set up network: %w", err)
+	// Pin the namespace, then check the pid still is the container's: a
+	// guest that died at once could leave its pid to another process,
+	// whose namespace must not get the environment's interface.
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		return fmt.Errorf("open the container's network namespace: %w", err)
 	}
-	return run("start", spec.ID)
+	defer ns.Close()
+	if err := checkCgroup(pid, r.cgroupPath(id)); err != nil {
+		return err
+	}
+	_, err = np.connect(ctx, fmt.Sprintf("/proc/self/fd/%d", ns.Fd()))
+	return err
 }
 
 // guestOutput returns the tail of what the guest and the runtime printed,

@@ -287,6 +287,9 @@ func (r *Runtime) Close() error {
 		es.close()
 	}
 	r.wg.Wait()
+	if r.disks != nil {
+		r.disks.close()
+	}
 	return nil
 }
 
