@@ -15,6 +15,7 @@ all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/paddock
+	$(GO) build -trimpath -ldflags '-s -w' -o bin/paddock-guest ./cmd/paddock-guest
 
 # run builds Paddock, installs the runtime packages it drives, and starts it
 # with its embedded defaults (SQLite and images under ./data).

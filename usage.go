@@ -47,4 +47,7 @@ type UsageTotals struct {
 type UsageService interface {
 	RecordUsage(ctx context.Context, u *UsageRecord) error
 	Usage(ctx context.Context, filter UsageFilter) (UsageTotals, error)
+	// UsageRecords returns a page of the records filter selects, newest
+	// first, and how many it selects in all.
+	UsageRecords(ctx context.Context, filter UsageFilter, offset, limit int) ([]*UsageRecord, int, error)
 }

@@ -54,12 +54,14 @@ func benchAgent(ctx context.Context, bin string, runs, subs int) error {
 		"PADDOCK_RATE_LIMIT_OTHER": "100000000",
 		"PADDOCK_RATE_LIMIT_AUTH":  "1000",
 		"PADDOCK_LOG_LEVEL":        "warn",
-		"PADDOCK_NETWORK_BRIDGE":   "pdkbag",
-		"PADDOCK_NETWORK_TABLE":    "paddock_bag",
-		"PADDOCK_NETWORK_SUBNET":   "10.147.0.0/16",
-		"PADDOCK_DNS_UPSTREAMS":    "127.0.0.1:1",
-		"OPENAI_API_KEY":           "sk-bench",
-		"OPENAI_BASE_URL":          modelURL + "/v1",
+		// A network of its own, so that this suite can run while the
+		// others (on 10.147/16) and the CLI tests (10.148-149) do.
+		"PADDOCK_NETWORK_BRIDGE": "pdkagent",
+		"PADDOCK_NETWORK_TABLE":  "paddock_agent",
+		"PADDOCK_NETWORK_SUBNET": "10.146.0.0/16",
+		"PADDOCK_DNS_UPSTREAMS":  "127.0.0.1:1",
+		"OPENAI_API_KEY":         "sk-bench",
+		"OPENAI_BASE_URL":        modelURL + "/v1",
 	})
 	if err != nil {
 		return err

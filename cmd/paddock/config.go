@@ -13,6 +13,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/httpapi"
 	"github.com/paddockhq/paddock/internal/llm"
 )
 
@@ -68,6 +70,11 @@ type Config struct {
 		UIDShift            int64             `yaml:"uid_shift" env:"PADDOCK_UID_SHIFT"`                 // host uid of root in environments
 		GuestBinary         string            `yaml:"guest_binary" env:"PADDOCK_GUEST_BINARY"`           // default: this binary
 		PauseStopsClock     bool              `yaml:"pause_stops_clock" env:"PADDOCK_PAUSE_STOPS_CLOCK"` // paused environments do not age
+
+		// Templates are what POST /api/v1/agent/sandboxes creates, by
+		// template_id. None configured: the built-in "default" and
+		// "agents-backend-sandbox" (see sandboxTemplates).
+		Templates map[string]SandboxTemplate `yaml:"templates"`
 	} `yaml:"sandbox"`
 
 	Network struct {
@@ -94,9 +101,128 @@ type Config struct {
 		Models []ModelConfig `yaml:"models"`
 	} `yaml:"agents"`
 
+	Credits struct {
+		// Enforce refuses model calls (402) of users whose balance is spent.
+		Enforce bool    `yaml:"enforce" env:"PADDOCK_CREDITS_ENFORCE"`
+		Initial float64 `yaml:"initial" env:"PADDOCK_CREDITS_INITIAL"` // USD every user starts with
+	} `yaml:"credits"`
+
+	Tasks struct {
+		Tick Duration `yaml:"tick" env:"PADDOCK_TASK_TICK"` // how often due scheduled tasks are looked for; default 1s
+	} `yaml:"tasks"`
+
 	Images struct {
 		Mirrors map[string]string `yaml:"registry_mirrors" env:"PADDOCK_REGISTRY_MIRRORS"` // registry host -> mirror URL
 	} `yaml:"images"`
+}
+
+// SandboxTemplate is a sandbox template of the configuration: the
+// environment a sandbox of seed 003's API is made of.
+type SandboxTemplate struct {
+	Image     string `yaml:"image"` // default: agents.default_image
+	Resources struct {
+		CPU     string `yaml:"cpu"`
+		Memory  string `yaml:"memory"`
+		Storage string `yaml:"storage"`
+	} `yaml:"resources"` // default: 1 CPU, 1Gi, 2Gi
+	Isolation struct {
+		RuntimeClass  string `yaml:"runtime_class"` // runc or gvisor; default: sandbox.default_runtime_class
+		NetworkPolicy *struct {
+			AllowInternet        *bool    `yaml:"allow_internet"`
+			AllowedEgressCIDRs   []string `yaml:"allowed_egress_cidrs"`
+			AllowedIngressPorts  []int    `yaml:"allowed_ingress_ports"`
+			AllowClusterInternal bool     `yaml:"allow_cluster_internal"`
+			AllowedDomains       []string `yaml:"allowed_domains"`
+		} `yaml:"network_policy"`
+		SecurityContext *struct {
+			RunAsUser                *int64 `yaml:"run_as_user"`
+			RunAsGroup               *int64 `yaml:"run_as_group"`
+			RunAsNonRoot             bool   `yaml:"run_as_non_root"`
+			ReadOnlyRootFilesystem   bool   `yaml:"read_only_root_filesystem"`
+			AllowPrivilegeEscalation *bool  `yaml:"allow_privilege_escalation"`
+		} `yaml:"security_context"`
+	} `yaml:"isolation"`
+	Env        map[string]string `yaml:"env"`
+	Ports      []int             `yaml:"ports"`       // exposed through the port proxy from the start
+	VSCodePort int               `yaml:"vscode_port"` // where a VS Code server in the image listens
+	Timeout    int               `yaml:"timeout"`     // lifetime in seconds; default: sandbox.default_timeout
+}
+
+// builtinTemplates are the templates of a configuration that has none.
+var builtinTemplates = []string{httpapi.DefaultSandboxTemplate, "agents-backend-sandbox"}
+
+// sandboxTemplates returns the sandbox templates for the API, with their
+// defaults applied.
+func (c *Config) sandboxTemplates() map[string]httpapi.SandboxTemplate {
+	src := c.Sandbox.Templates
+	if len(src) == 0 {
+		src = map[string]SandboxTemplate{}
+		for _, name := range builtinTemplates {
+			src[name] = SandboxTemplate{}
+		}
+	}
+	out := make(map[string]httpapi.SandboxTemplate, len(src))
+	for name, t := range src {
+		h := httpapi.SandboxTemplate{
+			Image: cmp.Or(t.Image, c.Agents.DefaultImage),
+			Resources: paddock.Resources{
+				CPU: cmp.Or(t.Resources.CPU, "1"), Memory: cmp.Or(t.Resources.Memory, "1Gi"), Storage: cmp.Or(t.Resources.Storage, "2Gi"),
+			},
+			Env: t.Env, Ports: t.Ports, VSCodePort: t.VSCodePort, Timeout: t.Timeout,
+		}
+		h.Isolation.RuntimeClass = t.Isolation.RuntimeClass
+		if p := t.Isolation.NetworkPolicy; p != nil {
+			h.Isolation.NetworkPolicy = &paddock.NetworkPolicy{
+				AllowInternet: p.AllowInternet, AllowedEgressCIDRs: p.AllowedEgressCIDRs, AllowedIngressPorts: p.AllowedIngressPorts,
+				AllowClusterInternal: p.AllowClusterInternal, AllowedDomains: p.AllowedDomains,
+			}
+		}
+		if sc := t.Isolation.SecurityContext; sc != nil {
+			h.Isolation.SecurityContext = &paddock.SecurityContext{
+				RunAsUser: sc.RunAsUser, RunAsGroup: sc.RunAsGroup, RunAsNonRoot: sc.RunAsNonRoot,
+				ReadOnlyRootFilesystem: sc.ReadOnlyRootFilesystem, AllowPrivilegeEscalation: sc.AllowPrivilegeEscalation,
+			}
+		}
+		out[name] = h
+	}
+	return out
+}
+
+// validateTemplates checks what can be checked of the sandbox templates
+// before a sandbox is made of them (the rest is checked at creation, as
+// for any environment).
+func (c *Config) validateTemplates() error {
+	for name, t := range c.Sandbox.Templates {
+		if name == "" || len(name) > 100 || strings.ContainsAny(name, ",= \t\n") {
+			return fmt.Errorf("sandbox.templates: %q is not a template name (at most 100 characters, no spaces, ',' or '=')", name)
+		}
+		for _, p := range t.Ports {
+			if p < 1 || p > 65535 {
+				return fmt.Errorf("sandbox.templates.%s: port %d is not a TCP port", name, p)
+			}
+		}
+		if t.VSCodePort < 0 || t.VSCodePort > 65535 {
+			return fmt.Errorf("sandbox.templates.%s: vscode_port %d is not a TCP port", name, t.VSCodePort)
+		}
+		if t.Timeout < 0 {
+			return fmt.Errorf("sandbox.templates.%s: timeout must not be negative", name)
+		}
+		switch t.Isolation.RuntimeClass {
+		case "", "runc", "gvisor":
+		default:
+			return fmt.Errorf("sandbox.templates.%s: runtime_class must be runc or gvisor, not %q", name, t.Isolation.RuntimeClass)
+		}
+		if p := t.Isolation.NetworkPolicy; p != nil {
+			for _, cidr := range p.AllowedEgressCIDRs {
+				if _, err := netip.ParsePrefix(cidr); err != nil {
+					if _, err := netip.ParseAddr(cidr); err != nil {
+						return fmt.Errorf("sandbox.templates.%s: allowed_egress_cidrs: %q is not a CIDR", name, cidr)
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // ModelConfig is an entry of the model table: limits and prices (USD per
@@ -269,6 +395,12 @@ func setField(fv reflect.Value, raw string) error {
 			return fmt.Errorf("%q is not an integer", raw)
 		}
 		fv.SetInt(n)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", raw)
+		}
+		fv.SetFloat(f)
 	case reflect.Slice:
 		var parts []string
 		for _, p := range strings.Split(raw, ",") {
@@ -334,6 +466,9 @@ func (c *Config) validate() error {
 		if _, err := netip.ParsePrefix(d); err != nil {
 			return fmt.Errorf("deny_cidrs: %q is not a CIDR", d)
 		}
+	}
+	if err := c.validateTemplates(); err != nil {
+		return err
 	}
 	for host, u := range c.Images.Mirrors {
 		if host == "" || !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {

@@ -49,7 +49,7 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 	cfg.RateLimits.Auth = 1000
 	cfg.RateLimits.Other = 10000
 	cfg.RateLimits.LoginFailures = 1000
-	cfg.Sandbox.GuestBinary = paddockBin
+	cfg.Sandbox.GuestBinary = guestBin
 	// Servers of parallel tests, and of test processes running at the
 	// same time, must not share the bridge, table or subnet.
 	n, pid := serverSeq.Add(1), os.Getpid()

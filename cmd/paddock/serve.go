@@ -27,6 +27,7 @@ import (
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/agent"
 	"github.com/paddockhq/paddock/internal/auth"
+	"github.com/paddockhq/paddock/internal/credit"
 	"github.com/paddockhq/paddock/internal/httpapi"
 	"github.com/paddockhq/paddock/internal/image"
 	"github.com/paddockhq/paddock/internal/llm"
@@ -35,6 +36,7 @@ import (
 	"github.com/paddockhq/paddock/internal/sandbox"
 	"github.com/paddockhq/paddock/internal/sandbox/network"
 	"github.com/paddockhq/paddock/internal/sandbox/oci"
+	"github.com/paddockhq/paddock/internal/schedule"
 	"github.com/paddockhq/paddock/internal/store"
 )
 
@@ -191,10 +193,14 @@ func (m *Main) Run(ctx context.Context) error {
 		runs: store.NewRunService(db), events: store.NewEventService(db), usage: store.NewUsageService(db),
 	}
 	catalog := cfg.catalog()
-	runner, follow, err := m.agents(agentStores, catalog, envStore, manager)
+	credits := &credit.Ledger{Store: store.NewCreditService(db), Initial: cfg.Credits.Initial, Enforce: cfg.Credits.Enforce}
+	runner, follow, err := m.agents(agentStores, catalog, credits, envStore, manager)
 	if err != nil {
 		return err
 	}
+	schedules := store.NewScheduleService(db)
+	scheduler := schedule.New(schedule.Deps{Schedules: schedules, Agents: agentStores.agents, Sessions: agentStores.sessions,
+		Runs: agentStores.runs, Runner: runner, Log: m.Log}, time.Duration(cfg.Tasks.Tick))
 	proxies, _ := cfg.trustedProxies() // validated by loadConfig
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -205,10 +211,12 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxUploadBytes:     cfg.MaxUploadBytes,
 		MaxAttachmentBytes: cfg.MaxAttachmentBytes,
 		DefaultModel:       cfg.Agents.DefaultModel,
+		DataDir:            cfg.Data,
 		TrustedProxies:     proxies,
 		CaptchaEnabled:     cfg.Auth.Captcha,
 		TicketKey:          deriveKey(signingKey, "tickets"),
 		LogRequests:        cfg.Log.Requests,
+		SandboxTemplates:   cfg.sandboxTemplates(),
 		RateLimits: httpapi.RateLimits{
 			Window: time.Duration(cfg.RateLimits.Window), Auth: cfg.RateLimits.Auth,
 			EnvironmentCreate: cfg.RateLimits.EnvironmentCreate, Exec: cfg.RateLimits.Exec,
@@ -237,6 +245,10 @@ func (m *Main) Run(ctx context.Context) error {
 		Messages:     agentStores.messages,
 		Events:       agentStores.events,
 		Usage:        agentStores.usage,
+		Credits:      credits,
+		Schedules:    schedules,
+		Audit:        store.NewAuditService(db),
+		Scheduler:    scheduler,
 		Catalog:      catalog,
 		Runner:       runner,
 		FollowEvents: follow,
@@ -269,6 +281,7 @@ func (m *Main) Run(ctx context.Context) error {
 			m.Log.Error("agent runner", "err", err)
 		}
 	})
+	m.goBackground(func() { _ = scheduler.Run(bg) })
 	m.goBackground(func() {
 		if err := manager.Run(bg); err != nil {
 			m.Log.Error("sandbox manager", "err", err)
@@ -304,6 +317,9 @@ func (m *Main) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
+	if m.api != nil {
+		m.api.Close() // stores the operation logs still queued
+	}
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		if err := m.closers[i](); err != nil {
 			errs = append(errs, err)
@@ -326,8 +342,8 @@ func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error
 	}
 	guestBin := cfg.Sandbox.GuestBinary
 	if guestBin == "" {
-		if guestBin, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find the paddock binary for the guest agent: %w", err)
+		if guestBin, err = defaultGuest(); err != nil {
+			return nil, err
 		}
 	}
 	if err := checkStatic(guestBin); err != nil {
@@ -375,7 +391,7 @@ type agentStores struct {
 	usage    *store.UsageService
 }
 
-func (m *Main) agents(st agentStores, catalog *llm.Catalog, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
+func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledger, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
 	getenv := m.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -395,7 +411,7 @@ func (m *Main) agents(st agentStores, catalog *llm.Catalog, envs paddock.Environ
 		Catalog: catalog, Summarizer: m.Config.Agents.SummaryModel,
 	}, agent.Deps{
 		Providers: providers, Agents: st.agents, Sessions: st.sessions,
-		Messages: st.messages, Runs: st.runs, Events: st.events, Usage: st.usage,
+		Messages: st.messages, Runs: st.runs, Events: st.events, Usage: st.usage, Credits: credits.Check,
 		Environments: envs, Sandbox: mgr, Bus: bus, Log: m.Log,
 	})
 	follow := func(ctx context.Context, sessionID string, after int64) <-chan *paddock.Event {
@@ -456,6 +472,21 @@ type apiImages struct{ *image.Store }
 
 func (s apiImages) Build(ctx context.Context, name string, packages []string, suite string, progress func(paddock.ImageProgress)) (*paddock.Image, error) {
 	return s.Store.Build(ctx, name, image.BuildOptions{Packages: packages, Suite: suite}, progress)
+}
+
+// defaultGuest returns the guest agent environments run: paddock-guest
+// next to this binary (make build puts it there), which starts faster and
+// uses less memory, else this binary itself ("paddock guest").
+func defaultGuest() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the paddock binary for the guest agent: %w", err)
+	}
+	small := filepath.Join(filepath.Dir(self), "paddock-guest")
+	if st, err := os.Stat(small); err == nil && st.Mode().IsRegular() && checkStatic(small) == nil {
+		return small, nil
+	}
+	return self, nil
 }
 
 // checkStatic refuses a guest binary that needs a dynamic loader: it runs

@@ -16,16 +16,21 @@
 // Every finished step is persisted before the next begins: the assistant
 // message of a model call (with its usage), then each tool result as it
 // completes. Events are appended in the same transaction as the state
-// they describe and published after it commits. If a worker dies, its
-// lease expires and any worker takes the run over: it rebuilds the
-// context from the stored messages, executes only the tool calls without
-// a stored result, and continues. A tool call whose result is stored is
-// never executed again; a tool that was running when the worker died runs
-// again. Token deltas are persisted in batches (DeltaFlush); a model call
-// interrupted by a crash is made again, so a client may see deltas of a
-// step twice: run.started with resumed=true precedes the repeat, and each
-// delta carries its step number, so clients discard the partial text of
-// that step.
+// they describe and published after it commits. To keep a step cheap,
+// related writes share a transaction: a worker claims a run and records
+// its start (run.started) in one; the assistant message goes with the
+// last deltas of its call and, when it calls no tool, with the run's
+// completion.
+//
+// If a worker dies, its lease expires and any worker takes the run over:
+// it rebuilds the context from the stored messages, executes only the
+// tool calls without a stored result, and continues. A tool call whose
+// result is stored is never executed again; a tool that was running when
+// the worker died runs again. Token deltas are persisted in batches
+// (DeltaFlush); a model call interrupted by a crash is made again, so a
+// client may see deltas of a step twice: run.started with resumed=true
+// precedes the repeat, and each delta carries its step number, so clients
+// discard the partial text of that step.
 //
 // # Cancel
 //
@@ -80,16 +85,35 @@ type Sessions interface {
 	Commit(ctx context.Context, sessionID string, fn func(tx paddock.SessionTx) error) ([]*paddock.Event, error)
 }
 
-// Messages reads messages: paddock.MessageService.
+// Messages reads messages: *store.MessageService.
 type Messages interface {
 	Messages(ctx context.Context, filter paddock.MessageFilter) ([]*paddock.Message, int, error)
+	// ContextMessages returns the messages of the session's runs up to
+	// the one with Seq runSeq (and those of no run), in context order:
+	// by run, then by Seq.
+	ContextMessages(ctx context.Context, sessionID string, runSeq int64) ([]*paddock.Message, error)
+	// ContextMessagesAfter returns those of the runs after afterRunSeq
+	// only, or stale when the runs up to afterRunSeq got messages after
+	// Seq afterSeq.
+	ContextMessagesAfter(ctx context.Context, sessionID string, runSeq, afterRunSeq, afterSeq int64) (msgs []*paddock.Message, stale bool, err error)
 }
 
-// Runs reads runs and hands them to workers: paddock.RunService.
+// Runs reads runs and hands them to workers: *store.RunService.
 type Runs interface {
 	Runs(ctx context.Context, filter paddock.RunFilter) ([]*paddock.Run, int, error)
 	ClaimRun(ctx context.Context, owner string, lease time.Duration) (*paddock.Run, error)
 	RenewLease(ctx context.Context, id, owner string, lease time.Duration) (*paddock.Run, error)
+	// RunnableRuns returns, oldest first, up to limit of the runs
+	// ClaimRun would claim, without claiming them.
+	RunnableRuns(ctx context.Context, limit int) ([]*paddock.Run, error)
+}
+
+// runClaimer is the unit of work of a store that can claim a run inside
+// it (the store package's): the claim of a run and the record of its
+// start then take one transaction, not two. ClaimRun returns ENotFound
+// when the run is not (or no longer) runnable.
+type runClaimer interface {
+	ClaimRun(ctx context.Context, id, owner string, lease time.Duration) (*paddock.Run, error)
 }
 
 // Events appends events that go with no state change (deltas, tool
@@ -125,8 +149,9 @@ type Publisher interface {
 	Publish(sessionID string, events ...*paddock.Event)
 }
 
-// Deps are the Runner's collaborators. All are required but Log and
-// Usage (without it, calls outside a session unit of work are not recorded).
+// Deps are the Runner's collaborators. All are required but Log, Credits
+// and Usage (without it, calls outside a session unit of work are not
+// recorded).
 type Deps struct {
 	Providers    Providers
 	Agents       Agents
@@ -138,7 +163,10 @@ type Deps struct {
 	Sandbox      Sandbox
 	Bus          Publisher
 	Usage        UsageRecorder
-	Log          *slog.Logger
+	// Credits, when set, is asked before every model call whether the
+	// owner may make it (credit.Ledger.Check); its error fails the call.
+	Credits func(ctx context.Context, ownerID int64) error
+	Log     *slog.Logger
 }
 
 // Price is a model's price in USD per million tokens.
@@ -254,8 +282,12 @@ type Runner struct {
 
 	wake chan struct{}
 
-	mu     sync.Mutex
-	active map[string]context.CancelCauseFunc // run id -> cancel, for runs executing here
+	mu      sync.Mutex
+	active  map[string]context.CancelCauseFunc // run id -> cancel, for runs executing here
+	started map[string]*paddock.Session        // run id -> session, for runs whose claim recorded their start
+
+	contextsMu sync.Mutex
+	contexts   map[string]*sessionContext // session id -> the context of its runs so far
 
 	// commitLocks order commit-then-publish per session, so that live
 	// subscribers get a session's events in Seq order.
@@ -274,11 +306,13 @@ func NewRunner(cfg Config, d Deps) *Runner {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Runner{
-		cfg:    cfg,
-		d:      d,
-		log:    d.Log.With("component", "agent", "worker", cfg.Owner),
-		wake:   make(chan struct{}, 1),
-		active: map[string]context.CancelCauseFunc{},
+		cfg:      cfg,
+		d:        d,
+		log:      d.Log.With("component", "agent", "worker", cfg.Owner),
+		wake:     make(chan struct{}, 1),
+		active:   map[string]context.CancelCauseFunc{},
+		started:  map[string]*paddock.Session{},
+		contexts: map[string]*sessionContext{},
 	}
 }
 
@@ -466,6 +500,7 @@ func (r *Runner) DeleteSession(ctx context.Context, sessionID string) error {
 			return fmt.Errorf("delete environment of session %s: %w", sessionID, err)
 		}
 	}
+	r.forgetContext(sessionID)
 	return r.d.Sessions.DeleteSession(ctx, sessionID)
 }
 
@@ -534,20 +569,20 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // claim claims one run if there is room and a run, and starts it. It
-// reports whether it did.
+// reports whether there may be more runs to claim now.
 func (r *Runner) claim(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup) bool {
 	select {
 	case sem <- struct{}{}:
 	default:
 		return false
 	}
-	run, err := r.d.Runs.ClaimRun(ctx, r.cfg.Owner, r.cfg.Lease)
+	run, more, err := r.claimRun(ctx)
 	if err != nil {
 		<-sem
 		if paddock.ErrorCode(err) != paddock.ENotFound && ctx.Err() == nil {
 			r.log.Error("claim run", "err", err)
 		}
-		return false
+		return more
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	r.mu.Lock()
@@ -558,13 +593,167 @@ func (r *Runner) claim(ctx context.Context, sem chan struct{}, wg *sync.WaitGrou
 		defer func() {
 			r.mu.Lock()
 			delete(r.active, run.ID)
+			delete(r.started, run.ID)
 			r.mu.Unlock()
 			cancel(nil)
 			r.signal() // the session's next run, or another, may be claimable
 		}()
 		r.execute(ctx, runCtx, cancel, run)
 	})
-	return true
+	return more
+}
+
+// maxContexts bounds the sessions whose context a Runner keeps.
+const maxContexts = 64
+
+// sessionContext is what a Runner keeps of a session's context between
+// runs, so that a run reads only the messages of the runs since: the
+// messages of the runs up to runSeq (and of no run), in context order.
+// Those runs have ended: they get no more messages (a tool result or
+// answer is stored only while its run holds its lease), and should one
+// get one anyway (a message stored by other means), the store reports it
+// and the context is read again in full.
+type sessionContext struct {
+	runSeq  int64
+	lastSeq int64              // the highest message Seq in msgs
+	msgs    []*paddock.Message // shared, read-only
+}
+
+// contextMessages returns the messages of the session's runs up to run
+// (and of no run), in context order, and keeps those before run for the
+// session's next run.
+func (r *Runner) contextMessages(ctx context.Context, run *paddock.Run) ([]*paddock.Message, error) {
+	r.contextsMu.Lock()
+	c := r.contexts[run.SessionID]
+	r.contextsMu.Unlock()
+	var msgs []*paddock.Message
+	if c != nil && c.runSeq < run.Seq {
+		newer, stale, err := r.d.Messages.ContextMessagesAfter(ctx, run.SessionID, run.Seq, c.runSeq, c.lastSeq)
+		if err != nil {
+			return nil, err
+		}
+		if !stale {
+			msgs = append(c.msgs[:len(c.msgs):len(c.msgs)], newer...)
+		}
+	}
+	if msgs == nil {
+		var err error
+		if msgs, err = r.d.Messages.ContextMessages(ctx, run.SessionID, run.Seq); err != nil {
+			return nil, err
+		}
+	}
+	// Keep the runs before this one: they have ended.
+	keep := &sessionContext{runSeq: run.Seq - 1}
+	for i, m := range msgs {
+		if m.RunID == run.ID {
+			keep.msgs = msgs[:i:i]
+			break
+		}
+		keep.msgs = msgs[: i+1 : i+1]
+	}
+	for _, m := range keep.msgs {
+		keep.lastSeq = max(keep.lastSeq, m.Seq)
+	}
+	r.contextsMu.Lock()
+	if _, ok := r.contexts[run.SessionID]; !ok && len(r.contexts) >= maxContexts {
+		for id := range r.contexts { // evict one, any
+			delete(r.contexts, id)
+			break
+		}
+	}
+	if cur := r.contexts[run.SessionID]; cur == nil || cur.runSeq <= keep.runSeq {
+		r.contexts[run.SessionID] = keep
+	}
+	r.contextsMu.Unlock()
+	return msgs, nil
+}
+
+// forgetContext drops what the Runner keeps of a session's context.
+func (r *Runner) forgetContext(sessionID string) {
+	r.contextsMu.Lock()
+	delete(r.contexts, sessionID)
+	r.contextsMu.Unlock()
+}
+
+// claimCandidates is how many runnable runs claimRun reads at once: it
+// tries them in turn when other workers take them first.
+const claimCandidates = 4
+
+// claimRun claims the oldest runnable run and, in the same unit of work,
+// records its start (see start), unless a cancel was requested. load then
+// only reads. It returns ENotFound when there is no run to claim, and
+// reports whether there may be more runs to claim (a worker that knows
+// there are none waits for a Post, a run's end or its poll).
+func (r *Runner) claimRun(ctx context.Context) (*paddock.Run, bool, error) {
+	cands, err := r.d.Runs.RunnableRuns(ctx, claimCandidates)
+	if err != nil {
+		return nil, false, err
+	}
+	for i, cand := range cands {
+		more := i < len(cands)-1 || len(cands) == claimCandidates
+		var run *paddock.Run
+		var sess *paddock.Session
+		unsupported := false
+		err = r.commit(ctx, cand.SessionID, func(tx paddock.SessionTx) error {
+			c, ok := tx.(runClaimer)
+			if !ok {
+				unsupported = true
+				return nil
+			}
+			var err error
+			if run, err = c.ClaimRun(ctx, cand.ID, r.cfg.Owner, r.cfg.Lease); err != nil || run.CancelRequested {
+				return err // a cancelled run is ended by execute, started or not
+			}
+			run, sess, err = start(ctx, tx, run)
+			return err
+		})
+		switch {
+		case unsupported:
+			run, err := r.d.Runs.ClaimRun(ctx, r.cfg.Owner, r.cfg.Lease)
+			return run, err == nil, err
+		case paddock.ErrorCode(err) == paddock.ENotFound:
+			continue // another worker was first, or the session is gone
+		case err != nil:
+			return nil, false, err
+		}
+		if sess != nil {
+			r.mu.Lock()
+			r.started[run.ID] = sess
+			r.mu.Unlock()
+		}
+		return run, more, nil
+	}
+	return nil, len(cands) == claimCandidates, paddock.Errorf(paddock.ENotFound, "no runnable run")
+}
+
+// start records in tx that run starts, or resumes, on this worker, with
+// its run.started event, and returns the run and its session.
+func start(ctx context.Context, tx paddock.SessionTx, run *paddock.Run) (*paddock.Run, *paddock.Session, error) {
+	resumed := run.Status == paddock.RunRunning
+	if !resumed {
+		running, now := paddock.RunRunning, time.Now()
+		var err error
+		if run, err = tx.UpdateRun(ctx, run.ID, paddock.RunUpdate{Status: &running, StartedAt: &now}); err != nil {
+			return nil, nil, err
+		}
+	}
+	tx.Emit(paddock.NewEvent(paddock.EventRunStarted, run.ID, paddock.RunEvent{
+		RunID: run.ID, Status: paddock.RunRunning, Step: run.Step, Resumed: resumed}))
+	sess, err := tx.Session(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return run, sess, nil
+}
+
+// takeStarted returns the session of run if its claim recorded its start,
+// once.
+func (r *Runner) takeStarted(runID string) *paddock.Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sess := r.started[runID]
+	delete(r.started, runID)
+	return sess
 }
 
 // execute runs one claimed run under a heartbeat and records how it ended.

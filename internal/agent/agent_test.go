@@ -179,6 +179,7 @@ type fixture struct {
 	agent    *paddock.Agent
 	session  *paddock.Session
 	runner   *agent.Runner
+	credits  func(ctx context.Context, ownerID int64) error
 }
 
 func testConfig(owner string) agent.Config {
@@ -228,7 +229,7 @@ func (f *fixture) newRunner(cfg agent.Config) *agent.Runner {
 	return agent.NewRunner(cfg, agent.Deps{
 		Providers: llm.NewRegistry(f.llm), Agents: store.NewAgentService(f.db), Sessions: f.sessions,
 		Messages: f.messages, Runs: f.runs, Events: f.events, Environments: f.sandbox, Sandbox: f.sandbox, Bus: f.bus,
-		Usage: f.usage,
+		Usage: f.usage, Credits: f.credits,
 	})
 }
 

@@ -218,6 +218,9 @@ func (r *Runner) summarize(ctx context.Context, st *runState, p llm.Provider, mo
 	if err != nil {
 		return "", err
 	}
+	if err := r.checkCredits(ctx, st.session.OwnerID); err != nil {
+		return "", err
+	}
 	resp, err := sp.Stream(ctx, &llm.Request{
 		Model:    model,
 		System:   summarizePrompt,
@@ -277,6 +280,14 @@ func (r *Runner) usage(p llm.Provider, model string, resp *llm.Response) *paddoc
 		Model:        cmp.Or(resp.Model, model),
 		Provider:     p.Name(),
 	}
+}
+
+// checkCredits refuses a model call of an owner without credit.
+func (r *Runner) checkCredits(ctx context.Context, ownerID int64) error {
+	if r.d.Credits == nil {
+		return nil
+	}
+	return r.d.Credits(ctx, ownerID)
 }
 
 // recordUsage records the usage of a call made outside a session's unit

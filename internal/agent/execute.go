@@ -171,6 +171,9 @@ func (x *execution) callModel(ctx context.Context, step int, extra *paddock.Mess
 	if f := x.req.ResponseFormat; f != nil {
 		req.ResponseFormat = f.LLM()
 	}
+	if err := x.r.checkCredits(ctx, x.req.OwnerID); err != nil {
+		return nil, err
+	}
 	resp, err := x.p.Stream(ctx, req, func(ev llm.Event) {
 		if ev.Type == llm.EventTextDelta && ev.Text != "" {
 			x.emit(paddock.EventMessageDelta, paddock.DeltaEvent{Step: step, Delta: ev.Text})

@@ -154,3 +154,29 @@ func TestParseFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestCreditsRefuseModelCalls(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, llmtest.Step{Text: "never"})
+	f.credits = func(ctx context.Context, ownerID int64) error {
+		if ownerID != f.agent.OwnerID {
+			t.Errorf("checked owner %d", ownerID)
+		}
+		return paddock.Errorf(paddock.EPaymentRequired, "insufficient credits")
+	}
+	f.runner = f.newRunner(testConfig("w1"))
+	if _, err := f.runner.Execute(context.Background(), agent.ExecuteRequest{Agent: f.agent, OwnerID: f.agent.OwnerID, Messages: userText("hi")}); paddock.ErrorCode(err) != paddock.EPaymentRequired {
+		t.Errorf("Execute: %v", err)
+	}
+	f.start(f.runner)
+	run := f.waitRun(f.post("hi"), 10*time.Second)
+	if run.Status != paddock.RunFailed || !strings.Contains(run.Error, "insufficient credits") {
+		t.Errorf("run %s: %q", run.Status, run.Error)
+	}
+	if f.llm.Calls() != 0 {
+		t.Errorf("the model was called %d times", f.llm.Calls())
+	}
+	if tot, _ := f.usage.Usage(context.Background(), paddock.UsageFilter{}); tot.Calls != 0 {
+		t.Errorf("a refused call was recorded: %+v", tot)
+	}
+}

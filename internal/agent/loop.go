@@ -27,6 +27,8 @@ type runState struct {
 
 	mu  sync.Mutex
 	own []*paddock.Message // this run's messages, in Seq order
+
+	completed bool // the run's completion is recorded (with its last step)
 }
 
 func (s *runState) add(m *paddock.Message) {
@@ -88,71 +90,48 @@ func (r *Runner) loop(ctx context.Context, run *paddock.Run, log *slog.Logger) e
 	}
 }
 
-// load marks the run started (or resumed) and reads what it needs.
+// load marks the run started (or resumed), unless its claim did, and
+// reads what it needs.
 func (r *Runner) load(ctx context.Context, run *paddock.Run) (*runState, error) {
-	st := &runState{}
-	err := r.commit(ctx, run.SessionID, func(tx paddock.SessionTx) error {
-		cur, err := r.fence(ctx, tx, run.ID)
-		if err != nil {
-			return err
-		}
-		resumed := cur.Status == paddock.RunRunning
-		if !resumed {
-			running, now := paddock.RunRunning, time.Now()
-			if cur, err = tx.UpdateRun(ctx, run.ID, paddock.RunUpdate{Status: &running, StartedAt: &now}); err != nil {
+	st := &runState{run: run, session: r.takeStarted(run.ID)}
+	if st.session == nil {
+		err := r.commit(ctx, run.SessionID, func(tx paddock.SessionTx) error {
+			cur, err := r.fence(ctx, tx, run.ID)
+			if err != nil {
 				return err
 			}
-		}
-		tx.Emit(paddock.NewEvent(paddock.EventRunStarted, run.ID, paddock.RunEvent{
-			RunID: run.ID, Status: paddock.RunRunning, Step: cur.Step, Resumed: resumed}))
-		if st.session, err = tx.Session(ctx); err != nil {
+			st.run, st.session, err = start(ctx, tx, cur)
 			return err
+		})
+		if err != nil {
+			return nil, err
 		}
-		st.run = cur
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
+	var err error
 	if st.agent, err = r.d.Agents.Agent(ctx, st.session.AgentID); err != nil {
 		return nil, fmt.Errorf("agent of session %s: %w", run.SessionID, err)
 	}
-	msgs, _, err := r.d.Messages.Messages(ctx, paddock.MessageFilter{SessionID: run.SessionID})
-	if err != nil {
-		return nil, err
-	}
-	runs, _, err := r.d.Runs.Runs(ctx, paddock.RunFilter{SessionID: &run.SessionID})
-	if err != nil {
-		return nil, err
-	}
 	// Context order: by run, then by Seq. A message posted while an earlier
 	// run was working belongs after that run, not in the middle of it.
-	runSeq := map[string]int64{}
-	for _, x := range runs {
-		runSeq[x.ID] = x.Seq
+	msgs, err := r.contextMessages(ctx, st.run)
+	if err != nil {
+		return nil, err
 	}
-	key := func(m *paddock.Message) int64 {
-		if s, ok := runSeq[m.RunID]; ok {
-			return s
-		}
-		return 0
-	}
-	slices.SortStableFunc(msgs, func(a, b *paddock.Message) int {
-		return cmp.Or(cmp.Compare(key(a), key(b)), cmp.Compare(a.Seq, b.Seq))
-	})
 	for _, m := range msgs {
-		switch k := key(m); {
-		case m.RunID == run.ID:
+		if m.RunID == run.ID {
 			st.own = append(st.own, m)
-		case k < st.run.Seq:
+		} else {
 			st.prior = append(st.prior, m)
 		}
 	}
 	return st, nil
 }
 
-// complete records the run's completion.
+// complete records the run's completion, unless the last step did.
 func (r *Runner) complete(ctx context.Context, st *runState, note string) error {
+	if st.completed {
+		return nil
+	}
 	return r.commit(ctx, st.run.SessionID, func(tx paddock.SessionTx) error {
 		cur, err := r.fence(ctx, tx, st.run.ID)
 		if err != nil {
@@ -210,6 +189,9 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 	if err := r.fitContext(ctx, st, p, req); err != nil {
 		return nil, err
 	}
+	if err := r.checkCredits(ctx, st.session.OwnerID); err != nil {
+		return nil, err
+	}
 	deltas := r.newBatcher(ctx, st.run.SessionID, func(_, text string) *paddock.Event {
 		return paddock.NewEvent(paddock.EventMessageDelta, st.run.ID, paddock.DeltaEvent{Step: step, Delta: text})
 	})
@@ -222,7 +204,8 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 		deltas.close(false)
 		return nil, fmt.Errorf("model call: %w", err)
 	}
-	deltas.close(true)
+	// The last deltas go in the step's unit of work, not one of their own.
+	tail := deltas.drain()
 
 	m := &paddock.Message{
 		RunID:   st.run.ID,
@@ -230,14 +213,19 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 		Content: fromLLMParts(resp.Message.Parts),
 		Usage:   r.usage(p, model, resp),
 	}
+	// An answer without tool calls is the run's last step: its completion
+	// is recorded with it, in one unit of work.
+	final := len(m.ToolCalls()) == 0
 	err = r.commit(ctx, st.run.SessionID, func(tx paddock.SessionTx) error {
 		if _, err := r.fence(ctx, tx, st.run.ID); err != nil {
 			return err
 		}
+		tx.Emit(tail...)
 		if err := tx.CreateMessage(ctx, m); err != nil {
 			return err
 		}
-		if _, err := tx.UpdateRun(ctx, st.run.ID, paddock.RunUpdate{Step: &step}); err != nil {
+		cur, err := tx.UpdateRun(ctx, st.run.ID, paddock.RunUpdate{Step: &step})
+		if err != nil {
 			return err
 		}
 		if err := tx.RecordUsage(ctx, &paddock.UsageRecord{
@@ -248,11 +236,15 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 			return err
 		}
 		tx.Emit(paddock.NewEvent(paddock.EventMessageAssistant, st.run.ID, m))
-		return nil
+		if final {
+			_, err = endRun(ctx, tx, cur, paddock.RunCompleted, "", "")
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	st.completed = final
 	return m, nil
 }
 
@@ -515,12 +507,10 @@ func (b *batcher) add(key, text string) {
 	b.mu.Unlock()
 }
 
-// write appends what was collected. A write error is logged: the text
-// still reaches the store in the message or result that follows.
-func (b *batcher) write() {
-	b.flush.Lock()
-	defer b.flush.Unlock()
+// take returns what was collected, as events, and forgets it.
+func (b *batcher) take() []*paddock.Event {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	var events []*paddock.Event
 	for _, k := range b.keys {
 		buf := b.bufs[k]
@@ -528,7 +518,15 @@ func (b *batcher) write() {
 		buf.Reset()
 	}
 	b.keys = b.keys[:0]
-	b.mu.Unlock()
+	return events
+}
+
+// write appends what was collected. A write error is logged: the text
+// still reaches the store in the message or result that follows.
+func (b *batcher) write() {
+	b.flush.Lock()
+	defer b.flush.Unlock()
+	events := b.take()
 	if len(events) == 0 {
 		return
 	}
@@ -549,6 +547,20 @@ func (b *batcher) close(flush bool) {
 			b.write()
 		}
 	})
+}
+
+// drain stops the batcher and returns what it has not written, for the
+// caller to append in its own unit of work.
+func (b *batcher) drain() []*paddock.Event {
+	var events []*paddock.Event
+	b.once.Do(func() {
+		close(b.stop)
+		<-b.done
+		b.flush.Lock()
+		defer b.flush.Unlock()
+		events = b.take()
+	})
+	return events
 }
 
 type batchWriter struct {

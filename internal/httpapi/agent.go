@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -449,11 +448,26 @@ func (s *Server) handleSessionEvents(w http.ResponseWriter, r *http.Request) err
 			if !ok {
 				return nil
 			}
-			b, err := json.Marshal(ev)
-			if err != nil {
-				return err
+			// Write the events that are ready too, then flush once: the
+			// events of one commit reach the client in one write, which
+			// matters when a session has many subscribers.
+			for n := 1; ev != nil; n++ {
+				frame, err := eventFrames.frame(ev)
+				if err != nil {
+					return err
+				}
+				if err := sse.writeFrame(frame); err != nil {
+					return nil
+				}
+				ev = nil
+				if n < sseBurst {
+					select {
+					case ev = <-ch: // nil once closed: flushed below, then returned
+					default:
+					}
+				}
 			}
-			if err := sse.event(strconv.FormatInt(ev.Seq, 10), string(ev.Type), string(b)); err != nil {
+			if err := sse.flush(); err != nil {
 				return nil
 			}
 		case <-beat.C:

@@ -129,6 +129,9 @@ func (s *Server) handleAgentStream(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	owner := principal(r).User.ID
+	if err := s.Credits.Check(r.Context(), owner); err != nil {
+		return err
+	}
 	a, err := s.platformAgent(r.Context(), owner, strings.TrimSpace(cmp.Or(req.AgentName, DefaultPlatformAgent)))
 	if err != nil {
 		return err

@@ -588,6 +588,9 @@ func (s *Server) handleAssistantExecute(w http.ResponseWriter, r *http.Request) 
 	if _, err := s.readAssistantBody(w, r, &req); err != nil {
 		return err
 	}
+	if err := s.Credits.Check(r.Context(), principal(r).User.ID); err != nil {
+		return err
+	}
 	msg, err := s.userMessage(req.UserInput, req.Attachments)
 	if err != nil {
 		return err
@@ -740,6 +743,9 @@ func (s *Server) handleAssistantUserInput(w http.ResponseWriter, r *http.Request
 	var req userInputRequest
 	hash, err := s.readAssistantBody(w, r, &req)
 	if err != nil {
+		return err
+	}
+	if err := s.Credits.Check(r.Context(), principal(r).User.ID); err != nil {
 		return err
 	}
 	msg, err := s.userMessage(req.UserInput, req.Attachments)
@@ -949,9 +955,9 @@ type usageResponse struct {
 	Cost         float64 `json:"cost" description:"USD"`
 }
 
-// handleUsage sums the model usage the caller may see (admins: everyone's,
-// or one user's with user_id), filtered by agent, session and time range.
-func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) error {
+// usageFilter reads the usage filters of a request: the caller's own
+// usage (admins: everyone's, or user_id's), by agent, session and time.
+func usageFilter(r *http.Request) (paddock.UsageFilter, error) {
 	q := r.URL.Query()
 	var f paddock.UsageFilter
 	p := principal(r)
@@ -960,7 +966,7 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) error {
 	} else if v := q.Get("user_id"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return paddock.Errorf(paddock.EInvalid, "query parameter \"user_id\" must be an integer, not %q", v)
+			return f, paddock.Errorf(paddock.EInvalid, "query parameter \"user_id\" must be an integer, not %q", v)
 		}
 		f.OwnerID = &id
 	}
@@ -980,9 +986,18 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) error {
 		}
 		tm, err := parseTime(v)
 		if err != nil {
-			return paddock.Errorf(paddock.EInvalid, "query parameter %q must be an RFC 3339 time or Unix seconds, not %q", t.name, v)
+			return f, paddock.Errorf(paddock.EInvalid, "query parameter %q must be an RFC 3339 time or Unix seconds, not %q", t.name, v)
 		}
 		*t.dst = &tm
+	}
+	return f, nil
+}
+
+// handleUsage sums the model usage the caller may see.
+func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) error {
+	f, err := usageFilter(r)
+	if err != nil {
+		return err
 	}
 	tot, err := s.Usage.Usage(r.Context(), f)
 	if err != nil {

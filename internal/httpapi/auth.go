@@ -145,6 +145,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, err := s.login(r, req.Username, req.Password)
+	s.recordLogin(r, req.Username, u, err)
 	if err != nil {
 		return err
 	}
@@ -166,10 +167,12 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) error 
 	}
 	if s.cfg.CaptchaEnabled {
 		if err := s.Captchas.Verify(req.CaptchaID, req.CaptchaCode); err != nil {
+			s.recordLogin(r, req.Username, nil, err)
 			return err
 		}
 	}
 	u, err := s.login(r, req.Username, req.Password)
+	s.recordLogin(r, req.Username, u, err)
 	if err != nil {
 		return err
 	}

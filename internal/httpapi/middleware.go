@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,6 +63,19 @@ func (s *Server) wrap(rt route) http.Handler {
 		var authErr error
 		if rt.access != public {
 			principal, authErr = s.Auth.Authenticate(r.Context(), bearer(r))
+		}
+		if s.audit != nil && mutating(r.Method) && rt.category != catAuth && rt.category != catProxy {
+			tap := &bodyTap{ReadCloser: r.Body}
+			r.Body = tap
+			defer func() {
+				l := &paddock.OperationLog{Method: r.Method, Path: r.URL.Path, Status: cmp.Or(sw.status, http.StatusOK),
+					Duration: s.now().Sub(start), Address: s.clientAddr(r), UserAgent: truncate(r.UserAgent(), 512),
+					RequestID: requestID(r.Context()), Body: redactBody(r.Header.Get("Content-Type"), tap), CreatedAt: start}
+				if principal != nil {
+					l.UserID, l.Username = principal.User.ID, principal.User.Username
+				}
+				s.audit.add(l)
+			}()
 		}
 		key := "addr:" + s.clientAddr(r)
 		if principal != nil && rt.category != catAuth {

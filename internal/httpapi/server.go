@@ -19,6 +19,7 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/auth"
+	"github.com/paddockhq/paddock/internal/credit"
 	"github.com/paddockhq/paddock/internal/llm"
 )
 
@@ -33,11 +34,15 @@ type Config struct {
 	// plus MaxBodyBytes.
 	MaxAttachmentBytes int64
 	DefaultModel       string         // the model of agents that name none, "provider/model"
+	DataDir            string         // reported by the server monitor
 	TicketKey          []byte         // signs attach and port tickets; random when empty
 	RateLimits         RateLimits     // per principal and route category
 	TrustedProxies     []netip.Prefix // peers whose X-Forwarded-For is believed
 	CaptchaEnabled     bool           // admin login checks captcha_id/captcha_code
 	LogRequests        bool           // one log line per request
+	// SandboxTemplates are what POST /api/v1/agent/sandboxes creates, by
+	// template_id ("default" when the request names none).
+	SandboxTemplates map[string]SandboxTemplate
 }
 
 // RateLimits are requests per Window by category (seed 004's table).
@@ -118,6 +123,10 @@ type Deps struct {
 	Messages     paddock.MessageService
 	Events       paddock.EventService
 	Usage        paddock.UsageService            // model usage records
+	Credits      *credit.Ledger                  // balances and their enforcement
+	Schedules    paddock.ScheduleService         // scheduled tasks
+	Audit        paddock.AuditService            // login and operation logs; nil: not kept
+	Scheduler    Scheduler                       // starts their runs
 	Catalog      *llm.Catalog                    // the model table; nil: llm's
 	Runner       AgentRunner                     // the agent loop
 	FollowEvents EventFollower                   // live session events
@@ -136,8 +145,11 @@ type Server struct {
 	metrics *metrics
 	routes  []route
 	tickets *tickets
+	audit   *auditWriter
 	docs    docs
 	now     func() time.Time
+
+	slideLocks slideLocks // serializes the edits of each sandbox's slide index
 }
 
 // New returns a Server. Call Handler to serve it.
@@ -149,6 +161,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if s.Catalog == nil {
 		s.Catalog = llm.NewCatalog()
+	}
+	if s.Audit != nil {
+		s.audit = newAuditWriter(s)
 	}
 	if deps.Registry == nil {
 		reg := prometheus.NewRegistry()

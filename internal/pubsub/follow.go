@@ -19,6 +19,9 @@ type Subscriber interface {
 // replayPage is how many stored events Follow reads at a time.
 const replayPage = 500
 
+// followBuffer is how many events Follow hands over ahead of its reader.
+const followBuffer = 64
+
 // Follow returns the session's events after afterSeq: first those in the
 // store, then live ones, each exactly once and in Seq order. It subscribes
 // before reading the store, so nothing published in between is missed, and
@@ -31,7 +34,9 @@ const replayPage = 500
 // The channel is closed when ctx is done or when the store fails; a
 // reader that did not cancel ctx reconnects from the last Seq it got.
 func Follow(ctx context.Context, store EventReader, bus Subscriber, sessionID string, afterSeq int64) <-chan *paddock.Event {
-	out := make(chan *paddock.Event)
+	// Buffered, so that the events of a commit pass to the reader at once
+	// and it can write them out together.
+	out := make(chan *paddock.Event, followBuffer)
 	go func() {
 		defer close(out)
 		f := follower{ctx: ctx, store: store, out: out, sessionID: sessionID, last: afterSeq}

@@ -525,4 +525,41 @@ func testUsage(t *testing.T, f *fixture) {
 	if got, err := usage.Usage(ctx, paddock.UsageFilter{SessionID: &none}); err != nil || got != (paddock.UsageTotals{}) {
 		t.Errorf("Usage(none) = %+v, %v", got, err)
 	}
+
+	// Records, newest first, paged.
+	recs, total, err := usage.UsageRecords(ctx, paddock.UsageFilter{OwnerID: &owner}, 0, 1)
+	if err != nil || total != 2 || len(recs) != 1 || recs[0].Cost != 0.5 || recs[0].CreatedAt.IsZero() {
+		t.Errorf("UsageRecords = %+v, %d, %v", recs, total, err)
+	}
+	if recs, _, _ := usage.UsageRecords(ctx, paddock.UsageFilter{OwnerID: &owner}, 1, 10); len(recs) != 1 || recs[0].Model != "gpt-4o-mini" || recs[0].InputTokens != 100 {
+		t.Errorf("UsageRecords page 2 = %+v", recs)
+	}
+
+	// Credits: grants less the usage of the same user.
+	u := &paddock.User{Username: "credits", Role: paddock.RoleUser}
+	if err := store.NewUserService(f.db).CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := usage.RecordUsage(ctx, &paddock.UsageRecord{OwnerID: u.ID, Cost: 1.25}); err != nil {
+		t.Fatal(err)
+	}
+	credits := store.NewCreditService(f.db)
+	for _, amount := range []float64{5, -1} {
+		if err := credits.GrantCredits(ctx, &paddock.CreditGrant{UserID: u.ID, Amount: amount, Note: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spent, err := usage.Usage(ctx, paddock.UsageFilter{OwnerID: &u.ID}) // the new user's id may own the records above
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := credits.CreditTotals(ctx, u.ID); err != nil || got != (paddock.CreditTotals{Granted: 4, Spent: spent.Cost}) || spent.Cost < 1.25 {
+		t.Errorf("CreditTotals = %+v, %v; spent %v", got, err, spent.Cost)
+	}
+	if err := credits.GrantCredits(ctx, &paddock.CreditGrant{UserID: u.ID}); paddock.ErrorCode(err) != paddock.EInvalid {
+		t.Errorf("zero grant: %v", err)
+	}
+	if err := credits.GrantCredits(ctx, &paddock.CreditGrant{UserID: 99999, Amount: 1}); paddock.ErrorCode(err) != paddock.ENotFound {
+		t.Errorf("grant to nobody: %v", err)
+	}
 }

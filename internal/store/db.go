@@ -254,17 +254,42 @@ type querier interface {
 
 // conn runs queries written with "?" placeholders on one pool or transaction.
 // On a pool, statements are prepared once and reused: parsing and planning
-// cost more than running the small queries of a request's hot path.
+// cost more than running the small queries of a request's hot path. In a
+// SQLite transaction, statements the pool has prepared are reused too (see
+// txStmts); pgx keeps its own per-connection statement cache.
 type conn struct {
 	db   *DB
 	q    querier
-	pool *sql.DB // set when q is a pool rather than a transaction
+	pool *sql.DB  // set when q is a pool rather than a transaction
+	tx   *txStmts // set when q is a SQLite transaction
+}
+
+// txStmts gives a SQLite transaction the statements prepared on its pool.
+// A statement cannot be prepared on the pool during the transaction: the
+// write pool's only connection is the transaction's, so preparing would
+// wait for it forever. The transaction runs such queries unprepared and
+// notes them; they are prepared once it has ended (see DB.prepareMissed).
+type txStmts struct {
+	tx   *sql.Tx
+	pool *sql.DB
+
+	mu     sync.Mutex
+	missed []string
 }
 
 // on returns the querier to run query with: the pool's prepared statement
 // for it when possible, else the plain pool or transaction.
 func (c conn) on(ctx context.Context, query string) (querier, string) {
 	query = c.db.rebind(query)
+	if c.tx != nil {
+		if st := c.db.preparedStmt(c.tx.pool, query); st != nil {
+			return stmtQuerier{c.tx.tx.StmtContext(ctx, st)}, query
+		}
+		c.tx.mu.Lock()
+		c.tx.missed = append(c.tx.missed, query)
+		c.tx.mu.Unlock()
+		return c.q, query
+	}
 	if c.pool == nil {
 		return c.q, query
 	}
@@ -315,6 +340,33 @@ func (db *DB) stmt(ctx context.Context, pool *sql.DB, query string) *sql.Stmt {
 	return st
 }
 
+// preparedStmt returns the statement prepared for query on pool, or nil.
+func (db *DB) preparedStmt(pool *sql.DB, query string) *sql.Stmt {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	return db.stmts[stmtKey{pool, query}]
+}
+
+// prepareMissed prepares on the pool, after its transaction ended, the
+// data statements a SQLite transaction ran unprepared, so that the next
+// transactions reuse them. Schema statements (migrations) are skipped.
+func (db *DB) prepareMissed(ctx context.Context, t *txStmts) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	missed := t.missed
+	t.missed = nil
+	t.mu.Unlock()
+	for _, q := range missed {
+		verb, _, _ := strings.Cut(strings.TrimSpace(q), " ")
+		switch strings.ToUpper(verb) {
+		case "SELECT", "INSERT", "UPDATE", "DELETE":
+			db.stmt(ctx, t.pool, q)
+		}
+	}
+}
+
 // stmtQuerier runs a prepared statement, ignoring the query text.
 type stmtQuerier struct{ st *sql.Stmt }
 
@@ -345,14 +397,25 @@ func (db *DB) inTx(ctx context.Context, fn func(tx conn) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := fn(conn{db: db, q: tx}); err != nil {
+	c := db.txConn(tx, db.write)
+	defer db.prepareMissed(ctx, c.tx) // after Rollback: it needs the connection
+	defer tx.Rollback()               //nolint:errcheck // a no-op after Commit
+	if err := fn(c); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// txConn returns the conn of tx, begun on pool.
+func (db *DB) txConn(tx *sql.Tx, pool *sql.DB) conn {
+	c := conn{db: db, q: tx}
+	if db.dialect == DialectSQLite {
+		c.tx = &txStmts{tx: tx, pool: pool}
+	}
+	return c
 }
 
 // inReadTx runs fn in a read-only transaction, so that its queries (a page
@@ -366,8 +429,10 @@ func (db *DB) inReadTx(ctx context.Context, fn func(tx conn) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read transaction: %w", err)
 	}
+	c := db.txConn(tx, db.read)
+	defer db.prepareMissed(ctx, c.tx)
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to commit
-	return fn(conn{db: db, q: tx})
+	return fn(c)
 }
 
 // pageClause returns the LIMIT/OFFSET clause for offset and limit (0 = no

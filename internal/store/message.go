@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/paddockhq/paddock"
 )
@@ -125,6 +126,62 @@ func (s *MessageService) Messages(ctx context.Context, filter paddock.MessageFil
 		return nil, 0, fmt.Errorf("list messages: %w", err)
 	}
 	return msgs, total, nil
+}
+
+// contextColumns are messageColumns of the messages table aliased m.
+var contextColumns = "m." + strings.ReplaceAll(messageColumns, ", ", ", m.")
+
+// ContextMessages returns the messages the session's run with Seq runSeq
+// works from, in context order: by run (messages of no run first), then
+// by Seq. Messages of later runs are left out: a message posted while an
+// earlier run was working belongs after that run, not in the middle of it.
+// It reads them with one query, unpaged and uncounted.
+func (s *MessageService) ContextMessages(ctx context.Context, sessionID string, runSeq int64) ([]*paddock.Message, error) {
+	msgs, _, err := s.contextMessages(ctx, sessionID, runSeq, -1, 0)
+	return msgs, err
+}
+
+// ContextMessagesAfter is ContextMessages for a caller that holds the
+// context of the runs up to Seq afterRunSeq (and of no run), whose last
+// message has Seq afterSeq: it returns only the messages of the runs after
+// afterRunSeq, up to runSeq, in context order. It reports stale when
+// messages were added to the runs the caller holds since (it should then
+// read them all again).
+func (s *MessageService) ContextMessagesAfter(ctx context.Context, sessionID string, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error) {
+	if afterRunSeq < 0 {
+		return nil, false, paddock.Errorf(paddock.EInvalid, "afterRunSeq must not be negative, got %d", afterRunSeq)
+	}
+	return s.contextMessages(ctx, sessionID, runSeq, afterRunSeq, afterSeq)
+}
+
+func (s *MessageService) contextMessages(ctx context.Context, sessionID string, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error) {
+	rows, err := s.db.reader().query(ctx, "SELECT COALESCE(r.seq, 0), "+contextColumns+
+		" FROM messages m LEFT JOIN runs r ON r.id = m.run_id"+
+		" WHERE m.session_id = ? AND COALESCE(r.seq, 0) <= ? AND (COALESCE(r.seq, 0) > ? OR m.seq > ?)"+
+		" ORDER BY COALESCE(r.seq, 0), m.seq", sessionID, runSeq, afterRunSeq, afterSeq)
+	if err != nil {
+		return nil, false, fmt.Errorf("context messages: %w", err)
+	}
+	defer rows.Close()
+	msgs := []*paddock.Message{}
+	for rows.Next() {
+		var key int64
+		var m paddock.Message
+		if err := rows.Scan(&key, &m.ID, &m.SessionID, &m.RunID, &m.Seq, &m.Role, jsonCol{&m.Content}, jsonCol{&m.Usage}, timeCol{&m.CreatedAt}); err != nil {
+			return nil, false, fmt.Errorf("context messages: %w", err)
+		}
+		if key <= afterRunSeq {
+			return nil, true, nil // added to a run the caller holds
+		}
+		if m.Content == nil {
+			m.Content = []paddock.ContentPart{}
+		}
+		msgs = append(msgs, &m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("context messages: %w", err)
+	}
+	return msgs, false, nil
 }
 
 // CreateMessage stores m in its session (m.SessionID), without an event,

@@ -230,6 +230,44 @@ WHERE r.status IN ('queued', 'running')
 ORDER BY r.created_at, r.id
 LIMIT 1`
 
+// RunnableRuns returns, oldest first, up to limit of the runs ClaimRun
+// would claim now, without claiming them; none is an empty list. A worker
+// then claims one inside a unit of work on its session (see the SessionTx
+// of Commit), where it records the run's start too; another worker may
+// have claimed it in between.
+func (s *RunService) RunnableRuns(ctx context.Context, limit int) ([]*paddock.Run, error) {
+	if limit <= 0 {
+		return nil, paddock.Errorf(paddock.EInvalid, "limit must be positive, got %d", limit)
+	}
+	return queryRuns(ctx, s.db.reader(), runnableQuery, s.db.timeArg(s.db.now()), limit)
+}
+
+// runnableQuery is claimQuery selecting whole runs, up to a limit.
+var runnableQuery = strings.NewReplacer("SELECT id FROM", "SELECT r."+strings.ReplaceAll(runColumns, ", ", ", r.")+" FROM",
+	"LIMIT 1", "LIMIT ?").Replace(claimQuery)
+
+// claimRun leases run id of session sessionID to owner if it is runnable
+// (as claimQuery defines it), or returns ENotFound.
+func claimRun(ctx context.Context, db *DB, c conn, id, sessionID, owner string, lease time.Duration) (*paddock.Run, error) {
+	if owner == "" {
+		return nil, paddock.Errorf(paddock.EInvalid, "lease owner is required")
+	}
+	if lease <= 0 {
+		return nil, paddock.Errorf(paddock.EInvalid, "lease must be positive")
+	}
+	now := db.now()
+	r, err := scanRun(c.queryRow(ctx, `UPDATE runs SET lease_owner = ?, lease_expires_at = ?
+WHERE id = ? AND session_id = ? AND status IN ('queued', 'running')
+	AND (lease_expires_at IS NULL OR lease_expires_at < ?)
+	AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.session_id = runs.session_id
+		AND o.status IN ('queued', 'running') AND o.seq < runs.seq)
+RETURNING `+runColumns, owner, db.timeArg(now.Add(lease)), id, sessionID, db.timeArg(now)))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("run %q is not runnable", id), fmt.Sprintf("claim run %q", id))
+	}
+	return r, nil
+}
+
 // ClaimRun implements paddock.RunService.ClaimRun. On PostgreSQL the
 // candidate row is selected FOR UPDATE SKIP LOCKED, so concurrent claimers
 // pass over each other's candidates instead of waiting; on SQLite the
@@ -240,6 +278,15 @@ func (s *RunService) ClaimRun(ctx context.Context, owner string, lease time.Dura
 	}
 	if lease <= 0 {
 		return nil, paddock.Errorf(paddock.EInvalid, "lease must be positive")
+	}
+	if s.db.dialect == DialectSQLite {
+		// Look first on a reader: a worker polls, and most of its looks
+		// find nothing; they should not queue for the only writer.
+		var id string
+		err := s.db.reader().queryRow(ctx, claimQuery, s.db.timeArg(s.db.now())).Scan(&id)
+		if err != nil {
+			return nil, notFound(err, "no runnable run", "claim run")
+		}
 	}
 	var claimed *paddock.Run
 	err := s.db.inTx(ctx, func(tx conn) error {

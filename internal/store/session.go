@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/paddockhq/paddock"
 )
@@ -278,6 +279,15 @@ func (t *sessionTx) CreateRun(ctx context.Context, r *paddock.Run) error {
 
 func (t *sessionTx) UpdateRun(ctx context.Context, id string, upd paddock.RunUpdate) (*paddock.Run, error) {
 	return updateRun(ctx, t.db, t.c, id, t.sessionID, upd)
+}
+
+// ClaimRun leases the session's run id to owner for lease if it is
+// runnable: active, its lease free or expired, and the first active run of
+// the session. Otherwise (another worker took it, it ended) it returns
+// ENotFound. With RunService.RunnableRuns, a worker claims a run and
+// records its start in one transaction.
+func (t *sessionTx) ClaimRun(ctx context.Context, id, owner string, lease time.Duration) (*paddock.Run, error) {
+	return claimRun(ctx, t.db, t.c, id, t.sessionID, owner, lease)
 }
 
 func (t *sessionTx) RecordUsage(ctx context.Context, u *paddock.UsageRecord) error {

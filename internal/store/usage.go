@@ -41,8 +41,8 @@ func (s *UsageService) RecordUsage(ctx context.Context, u *paddock.UsageRecord) 
 	return recordUsage(ctx, s.db, s.db.writer(), u)
 }
 
-// Usage returns the totals of the records filter selects.
-func (s *UsageService) Usage(ctx context.Context, filter paddock.UsageFilter) (paddock.UsageTotals, error) {
+// usageWhere returns the conditions of filter.
+func (s *UsageService) usageWhere(filter paddock.UsageFilter) ([]string, []any) {
 	var where []string
 	var args []any
 	if filter.OwnerID != nil {
@@ -62,6 +62,12 @@ func (s *UsageService) Usage(ctx context.Context, filter paddock.UsageFilter) (p
 	if filter.Until != nil {
 		where, args = append(where, "created_at < ?"), append(args, s.db.timeArg(*filter.Until))
 	}
+	return where, args
+}
+
+// Usage returns the totals of the records filter selects.
+func (s *UsageService) Usage(ctx context.Context, filter paddock.UsageFilter) (paddock.UsageTotals, error) {
+	where, args := s.usageWhere(filter)
 	cond := ""
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
@@ -74,4 +80,27 @@ func (s *UsageService) Usage(ctx context.Context, filter paddock.UsageFilter) (p
 		return paddock.UsageTotals{}, fmt.Errorf("usage totals: %w", err)
 	}
 	return t, nil
+}
+
+const usageColumns = "id, owner_id, agent_id, session_id, run_id, message_id, provider, model, input_tokens, output_tokens, cost, created_at"
+
+func scanUsage(row interface{ Scan(...any) error }) (*paddock.UsageRecord, error) {
+	var u paddock.UsageRecord
+	err := row.Scan(&u.ID, &u.OwnerID, &u.AgentID, &u.SessionID, &u.RunID, &u.MessageID, &u.Provider, &u.Model,
+		&u.InputTokens, &u.OutputTokens, &u.Cost, timeCol{&u.CreatedAt})
+	return &u, err
+}
+
+// UsageRecords returns a page of the records filter selects, newest
+// first, and how many it selects in all.
+func (s *UsageService) UsageRecords(ctx context.Context, filter paddock.UsageFilter, offset, limit int) ([]*paddock.UsageRecord, int, error) {
+	if err := checkPage(offset, limit); err != nil {
+		return nil, 0, err
+	}
+	where, args := s.usageWhere(filter)
+	recs, total, err := listPage(ctx, s.db, "usage_records", usageColumns, where, args, "created_at DESC, id DESC", offset, limit, scanUsage)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list usage records: %w", err)
+	}
+	return recs, total, nil
 }

@@ -1,0 +1,275 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/agent"
+	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/llm/llmtest"
+	"github.com/paddockhq/paddock/internal/pubsub"
+	"github.com/paddockhq/paddock/internal/store"
+)
+
+// BenchmarkOneStepRun measures the platform's work for a one-step text run
+// on SQLite with a model that answers at once: Post, claim, the step's
+// commit and the completion, up to the run.completed event on the bus.
+func BenchmarkOneStepRun(b *testing.B) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "paddock.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	a := &paddock.Agent{OwnerID: 7, Name: "bench", Model: "openai/gpt-test"}
+	if err := store.NewAgentService(db).CreateAgent(ctx, a); err != nil {
+		b.Fatal(err)
+	}
+	sessions := store.NewSessionService(db)
+	sess := &paddock.Session{AgentID: a.ID, OwnerID: a.OwnerID}
+	if err := sessions.CreateSession(ctx, sess); err != nil {
+		b.Fatal(err)
+	}
+	bus := pubsub.New(0)
+	model := llmtest.New()
+	sb := newFakeSandbox()
+	r := agent.NewRunner(testConfig("w1"), agent.Deps{
+		Providers: llm.NewRegistry(model), Agents: store.NewAgentService(db), Sessions: sessions,
+		Messages: store.NewMessageService(db), Runs: store.NewRunService(db), Events: store.NewEventService(db),
+		Environments: sb, Sandbox: sb, Bus: bus,
+	})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	msg := &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("hi")}}
+	var live <-chan *paddock.Event
+	stop := func() {}
+	defer func() { stop() }()
+	n := 0
+	for b.Loop() {
+		// A fresh session every 50 runs, as in bench/agent.go: the cost of
+		// a step should not be dominated by a long history.
+		if n%50 == 0 {
+			b.StopTimer()
+			stop()
+			sess = &paddock.Session{AgentID: a.ID, OwnerID: a.OwnerID}
+			if err := sessions.CreateSession(ctx, sess); err != nil {
+				b.Fatal(err)
+			}
+			live, stop = bus.Subscribe(ctx, sess.ID)
+			b.StartTimer()
+		}
+		n++
+		model.Append(llmtest.Step{Text: "ok"})
+		m, err := r.Post(ctx, sess.ID, msg, "", "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for e := range live {
+			if e.Type == paddock.EventRunCompleted && e.RunID == m.RunID {
+				break
+			}
+		}
+	}
+}
+
+// TestOneStepRunWrites checks the units of work of a one-step run: the
+// claim records the start (run.started), and the last step records the
+// deltas, the answer and the completion together, so their events are
+// numbered back to back, after the Post's.
+func TestOneStepRunWrites(t *testing.T) {
+	f := newFixture(t, nil, llmtest.Step{Deltas: []string{"o", "k"}, Text: "ok"})
+	f.start(f.runner)
+	m := f.post("hi")
+	run := f.waitRun(m, 10*time.Second)
+	if run.Status != paddock.RunCompleted || run.Step != 1 || run.StartedAt == nil {
+		t.Fatalf("run %+v, want completed after 1 step", run)
+	}
+	waitFor(t, 5*time.Second, "session pending", func() bool { return f.sessionStatus() == paddock.SessionPending })
+	var got []string
+	for _, e := range f.allEvents() {
+		got = append(got, string(e.Type))
+	}
+	want := []string{"message.user", "session.status", "run.started",
+		"message.delta", "message.assistant", "run.completed", "session.status"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	if got := roles(f.allMessages()); got != "user,assistant" {
+		t.Errorf("messages %s", got)
+	}
+}
+
+// TestCrashAfterClaim: a worker that claimed and started a run dies in
+// its first model call; the run is resumed by another worker, from the
+// same state, and completes once.
+func TestCrashAfterClaim(t *testing.T) {
+	w1ctx, crash := context.WithCancel(context.Background())
+	defer crash()
+	crashed := make(chan struct{})
+	f := newFixture(t, nil,
+		llmtest.Step{Func: func(ctx context.Context, req *llm.Request, onEvent func(llm.Event)) (*llm.Response, error) {
+			crash()
+			<-ctx.Done()
+			close(crashed)
+			return nil, ctx.Err()
+		}},
+		llmtest.Step{Text: "done"},
+	)
+	w1 := f.newRunner(testConfig("w1"))
+	w1done := make(chan struct{})
+	go func() { defer close(w1done); w1.Run(w1ctx) }()
+	m := f.post("go")
+	<-crashed
+	<-w1done
+	run, err := f.runs.Run(context.Background(), m.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != paddock.RunRunning || run.Step != 0 {
+		t.Fatalf("after the crash the run is %s at step %d, want running at 0", run.Status, run.Step)
+	}
+	f.start(f.newRunner(testConfig("w2")))
+	run = f.waitRun(m, 10*time.Second)
+	if run.Status != paddock.RunCompleted || run.LeaseOwner != "w2" || run.Step != 1 {
+		t.Fatalf("run %s by %q at step %d, want completed by w2 at step 1", run.Status, run.LeaseOwner, run.Step)
+	}
+	if got := roles(f.allMessages()); got != "user,assistant" {
+		t.Errorf("messages %s", got)
+	}
+	var started []paddock.RunEvent
+	completed := 0
+	for _, e := range f.allEvents() {
+		switch e.Type {
+		case paddock.EventRunStarted:
+			var re paddock.RunEvent
+			json.Unmarshal(e.Data, &re)
+			started = append(started, re)
+		case paddock.EventRunCompleted:
+			completed++
+		}
+	}
+	if len(started) != 2 || started[0].Resumed || !started[1].Resumed {
+		t.Errorf("run.started events %+v, want a start then a resume", started)
+	}
+	if completed != 1 {
+		t.Errorf("%d run.completed events, want 1", completed)
+	}
+}
+
+// TestLastStepLostLease: a worker whose lease was taken over during the
+// last model call stores neither the answer nor the completion; the new
+// holder does, once.
+func TestLastStepLostLease(t *testing.T) {
+	release := make(chan struct{})
+	calling := make(chan struct{})
+	f := newFixture(t, nil,
+		llmtest.Step{Func: func(ctx context.Context, req *llm.Request, onEvent func(llm.Event)) (*llm.Response, error) {
+			close(calling)
+			<-release
+			return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Parts: []llm.Part{{Type: llm.PartText, Text: "stale"}}}}, nil
+		}},
+		llmtest.Step{Text: "fresh"},
+	)
+	cfg := testConfig("w1")
+	cfg.Heartbeat = time.Hour // w1 does not notice on its own
+	cfg.Poll = time.Hour      // and claims only when its Post wakes it
+	w1 := f.newRunner(cfg)
+	stop1 := f.start(w1)
+	m, err := w1.Post(context.Background(), f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("go")}}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-calling
+	// The lease moves to w2 (as after an expiry), which answers first.
+	owner := "w2"
+	past := time.Now().Add(-time.Second)
+	if _, err := f.runs.UpdateRun(context.Background(), m.RunID, paddock.RunUpdate{LeaseOwner: &owner, LeaseExpiresAt: &past}); err != nil {
+		t.Fatal(err)
+	}
+	f.start(f.newRunner(testConfig("w2")))
+	run := f.waitRun(m, 10*time.Second)
+	close(release)
+	stop1()
+	if run.Status != paddock.RunCompleted || run.LeaseOwner != "w2" {
+		t.Fatalf("run %s by %q, want completed by w2", run.Status, run.LeaseOwner)
+	}
+	msgs := f.allMessages()
+	if got := roles(msgs); got != "user,assistant" || msgs[1].Text() != "fresh" {
+		t.Errorf("messages %s, last %q: want only w2's answer", got, msgs[len(msgs)-1].Text())
+	}
+	n := 0
+	for _, e := range f.allEvents() {
+		if e.Type == paddock.EventRunCompleted {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d run.completed events, want 1", n)
+	}
+}
+
+// texts returns the text of each message of a model request.
+func texts(msgs []llm.Message) []string {
+	var out []string
+	for _, m := range msgs {
+		for _, p := range m.Parts {
+			out = append(out, p.Text)
+		}
+	}
+	return out
+}
+
+// TestContextAcrossRunsAndWorkers: a worker keeps a session's context
+// between runs and reads only what is new, including the runs another
+// worker executed; a message stored outside any run makes it read the
+// context again, in full.
+func TestContextAcrossRunsAndWorkers(t *testing.T) {
+	f := newFixture(t, nil,
+		llmtest.Step{Text: "a1"}, llmtest.Step{Text: "a2"}, llmtest.Step{Text: "a3"}, llmtest.Step{Text: "a4"},
+	)
+	ctx := context.Background()
+	cfg := testConfig("w1")
+	cfg.Poll = time.Hour // each worker claims only when its own Post wakes it
+	w1 := f.newRunner(cfg)
+	cfg.Owner = "w2"
+	w2 := f.newRunner(cfg)
+	f.start(w1)
+	f.start(w2)
+	post := func(w *agent.Runner, text string) {
+		t.Helper()
+		m, err := w.Post(ctx, f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart(text)}}, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run := f.waitRun(m, 10*time.Second); run.Status != paddock.RunCompleted {
+			t.Fatalf("run of %q: %s", text, run.Status)
+		}
+	}
+	post(w1, "u1")
+	post(w2, "u2")
+	post(w1, "u3") // w1 kept run 1's context; run 2 was w2's
+	if err := f.messages.CreateMessage(ctx, &paddock.Message{SessionID: f.session.ID, Role: paddock.MessageUser,
+		Content: []paddock.ContentPart{paddock.TextPart("loose")}}); err != nil {
+		t.Fatal(err)
+	}
+	post(w1, "u4")
+	reqs := f.llm.Requests()
+	want := [][]string{
+		{"u1"},
+		{"u1", "a1", "u2"},
+		{"u1", "a1", "u2", "a2", "u3"},
+		{"loose", "u1", "a1", "u2", "a2", "u3", "a3", "u4"},
+	}
+	for i, w := range want {
+		if got := texts(reqs[i].Messages); !slices.Equal(got, w) {
+			t.Errorf("call %d saw %q, want %q", i+1, got, w)
+		}
+	}
+}

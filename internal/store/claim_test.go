@@ -1,0 +1,181 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/store"
+)
+
+// TestRunStart runs, on each backend, the store side of a worker taking a
+// run: the context it reads and the claim inside a unit of work.
+func TestRunStart(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			for _, tc := range []struct {
+				name string
+				fn   func(t *testing.T, f *fixture)
+			}{
+				{"ContextMessages", testContextMessages},
+				{"ClaimRunInCommit", testClaimRunInCommit},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					dsn := b.newDSN(t)
+					tc.fn(t, &fixture{dialect: b.name, dsn: dsn, db: openDB(t, dsn)})
+				})
+			}
+		})
+	}
+}
+
+// twoRuns stores, in one session, run 1 and run 2 and the messages
+// "r1 user", "r2 user" (posted while run 1 worked), "r1 answer" and
+// "loose" (of no run), in that Seq order.
+func twoRuns(t *testing.T, f *fixture) (*paddock.Session, *paddock.Run, *paddock.Run) {
+	t.Helper()
+	ctx := context.Background()
+	s := mustSession(t, f.db, mustAgent(t, f.db, 1, "a"))
+	r1, r2 := &paddock.Run{}, &paddock.Run{}
+	_, err := store.NewSessionService(f.db).Commit(ctx, s.ID, func(tx paddock.SessionTx) error {
+		for _, r := range []*paddock.Run{r1, r2} {
+			if err := tx.CreateRun(ctx, r); err != nil {
+				return err
+			}
+		}
+		for _, m := range []struct {
+			run  *paddock.Run
+			role paddock.MessageRole
+			text string
+		}{{r1, paddock.MessageUser, "r1 user"}, {r2, paddock.MessageUser, "r2 user"},
+			{r1, paddock.MessageAssistant, "r1 answer"}, {nil, paddock.MessageUser, "loose"}} {
+			msg := &paddock.Message{Role: m.role, Content: []paddock.ContentPart{paddock.TextPart(m.text)}}
+			if m.run != nil {
+				msg.RunID = m.run.ID
+			}
+			if err := tx.CreateMessage(ctx, msg); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, r1, r2
+}
+
+func testContextMessages(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	s, r1, r2 := twoRuns(t, f)
+	msgs := store.NewMessageService(f.db)
+	for _, tc := range []struct {
+		run  *paddock.Run
+		want []string
+	}{
+		{r1, []string{"loose", "r1 user", "r1 answer"}},
+		{r2, []string{"loose", "r1 user", "r1 answer", "r2 user"}},
+	} {
+		got, err := msgs.ContextMessages(ctx, s.ID, tc.run.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var texts []string
+		for _, m := range got {
+			texts = append(texts, m.Text())
+		}
+		if len(texts) != len(tc.want) {
+			t.Fatalf("run %d: context %q, want %q", tc.run.Seq, texts, tc.want)
+		}
+		for i := range texts {
+			if texts[i] != tc.want[i] {
+				t.Fatalf("run %d: context %q, want %q", tc.run.Seq, texts, tc.want)
+			}
+		}
+	}
+}
+
+// claimer is the optional method of the store's SessionTx.
+type claimer interface {
+	ClaimRun(ctx context.Context, id, owner string, lease time.Duration) (*paddock.Run, error)
+}
+
+func testClaimRunInCommit(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	s, r1, r2 := twoRuns(t, f)
+	sessions, runs := store.NewSessionService(f.db), store.NewRunService(f.db)
+	claim := func(id, owner string) (*paddock.Run, error) {
+		var got *paddock.Run
+		_, err := sessions.Commit(ctx, s.ID, func(tx paddock.SessionTx) error {
+			c, ok := tx.(claimer)
+			if !ok {
+				t.Fatal("the store's SessionTx cannot claim runs")
+			}
+			var err error
+			got, err = c.ClaimRun(ctx, id, owner, time.Minute)
+			return err
+		})
+		return got, err
+	}
+	runnable := func() []string {
+		t.Helper()
+		cands, err := runs.RunnableRuns(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range cands {
+			ids = append(ids, r.ID)
+		}
+		return ids
+	}
+	if got := runnable(); len(got) != 1 || got[0] != r1.ID {
+		t.Fatalf("runnable %v, want run 1 only", got)
+	}
+	if _, err := claim(r2.ID, "w1"); paddock.ErrorCode(err) != paddock.ENotFound {
+		t.Errorf("claim of run 2 behind run 1: %v, want not found", err)
+	}
+	got, err := claim(r1.ID, "w1")
+	if err != nil || got.LeaseOwner != "w1" || got.LeaseExpiresAt == nil {
+		t.Fatalf("claim of run 1: %+v, %v", got, err)
+	}
+	if _, err := claim(r1.ID, "w2"); paddock.ErrorCode(err) != paddock.ENotFound {
+		t.Errorf("claim of a leased run: %v, want not found", err)
+	}
+	if got := runnable(); len(got) != 0 {
+		t.Errorf("runnable %v with run 1 leased, want none", got)
+	}
+	done, now := paddock.RunCompleted, time.Now()
+	if _, err := runs.UpdateRun(ctx, r1.ID, paddock.RunUpdate{Status: &done, EndedAt: &now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := claim(r1.ID, "w2"); paddock.ErrorCode(err) != paddock.ENotFound {
+		t.Errorf("claim of an ended run: %v, want not found", err)
+	}
+	if got := runnable(); len(got) != 1 || got[0] != r2.ID {
+		t.Fatalf("runnable %v after run 1, want run 2", got)
+	}
+	// Runs of other sessions come too, oldest first.
+	other := mustSession(t, f.db, mustAgent(t, f.db, 1, "b"))
+	r3 := &paddock.Run{}
+	if _, err := sessions.Commit(ctx, other.ID, func(tx paddock.SessionTx) error { return tx.CreateRun(ctx, r3) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := runnable(); len(got) != 2 || got[0] != r2.ID || got[1] != r3.ID {
+		t.Fatalf("runnable %v, want runs 2 and 3", got)
+	}
+	// An expired lease is free.
+	if got, err = claim(r2.ID, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Second)
+	if _, err := runs.UpdateRun(ctx, r2.ID, paddock.RunUpdate{LeaseExpiresAt: &past}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = claim(r2.ID, "w2"); err != nil || got.LeaseOwner != "w2" {
+		t.Errorf("claim of an expired lease: %+v, %v", got, err)
+	}
+}
