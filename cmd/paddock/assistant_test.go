@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/llm/llmtest"
 )
@@ -471,5 +472,34 @@ func TestAssistantExecuteTools(t *testing.T) {
 	}
 	if l := s.expect(t, 200, req{method: "GET", path: "/api/sessions", token: key}).m(t); l["total"].(float64) != 0 {
 		t.Errorf("sessions %v", l)
+	}
+}
+
+// TestAssistantStreamError: a failure after the stream began arrives as
+// an error frame, in both modes, and the stream ends without done.
+func TestAssistantStreamError(t *testing.T) {
+	t.Parallel()
+	bad := llmtest.Step{Err: paddock.Errorf(paddock.EInvalid, "the model rejected the request")}
+	model := llmtest.New(
+		llmtest.Step{Text: "Let me look.", ToolCalls: []llm.ToolCall{{Name: "bash", Arguments: `{"command":"ls"}`}}}, bad,
+		llmtest.Step{Text: "Let me look.", ToolCalls: []llm.ToolCall{{Name: "bash", Arguments: `{"command":"ls"}`}}}, bad,
+	)
+	withLLM(t, model)
+	s := startServer(t, nil)
+	key := seedAPIKey(t, s, "streamerr")
+	s.expect(t, 201, req{method: "POST", path: "/api/assistants", token: key, body: map[string]any{"name": "a", "tools": []string{}}})
+	for _, path := range []string{"/api/assistants/a/execute", "/api/assistants/a/user-input"} {
+		r := s.expect(t, 200, req{method: "POST", path: path, token: key, body: map[string]any{"userInput": "go"},
+			header: map[string]string{"Accept": "text/event-stream"}})
+		frames := sseFrames(t, r.body)
+		var kinds []string
+		for _, f := range frames {
+			kinds = append(kinds, f["type"].(string))
+		}
+		last := frames[len(frames)-1]
+		if got := strings.Join(kinds, " "); !strings.HasPrefix(got, "token tool_call tool_result") || last["type"] != "error" ||
+			!strings.Contains(last["message"].(string), "rejected") || strings.Contains(got, "done") {
+			t.Errorf("%s: frames %s, last %v", path, got, last)
+		}
 	}
 }
