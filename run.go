@@ -51,9 +51,21 @@ type Run struct {
 	LeaseOwner      string // the worker that holds the run, "" if none
 	LeaseExpiresAt  *time.Time
 	CancelRequested bool // set by Cancel; the worker holding the run ends it cancelled
+	Options         RunOptions
 	CreatedAt       time.Time
 	StartedAt       *time.Time
 	EndedAt         *time.Time
+}
+
+// RunOptions change how one run works, for surfaces whose requests carry
+// such settings (seed 003's chat stream). The zero value runs the agent as
+// configured.
+type RunOptions struct {
+	// Tools, when set, replaces the agent's tools for this run; it may
+	// name "web_search".
+	Tools     *[]string `json:"tools,omitempty"`
+	Reasoning string    `json:"reasoning,omitempty"` // "", low, medium or high: the model's reasoning effort
+	Locale    string    `json:"locale,omitempty"`    // the user's locale, e.g. en-US: answers use its language
 }
 
 // RunFilter selects runs. Zero fields do not filter.

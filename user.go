@@ -23,6 +23,7 @@ type User struct {
 	Email        string
 	Nickname     string
 	Role         Role
+	DeptID       int64 // 0 when the user belongs to no department
 	PasswordHash string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
@@ -45,6 +46,7 @@ type UserUpdate struct {
 	Email        *string
 	Nickname     *string
 	Role         *Role
+	DeptID       *int64 // 0 removes the user from its department
 	PasswordHash *string
 }
 

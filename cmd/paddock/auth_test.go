@@ -266,7 +266,7 @@ func TestRoles(t *testing.T) {
 	carol := s.createUser(t, admin, "carol")
 
 	r := s.expect(t, 403, req{method: "GET", path: "/api/v1/admin/sys/users", token: carol})
-	if diff := cmp.Diff(map[string]any{"detail": "this operation requires the admin role", "code": "FORBIDDEN"}, r.m(t)); diff != "" {
+	if diff := cmp.Diff(map[string]any{"detail": `this operation requires the permission "sys:user:list"`, "code": "FORBIDDEN"}, r.m(t)); diff != "" {
 		t.Errorf("403 body (-want +got):\n%s", diff)
 	}
 	s.expect(t, 403, req{method: "POST", path: "/api/v1/admin/sys/users", token: carol, body: map[string]string{"username": "x", "password": "12345678"}})

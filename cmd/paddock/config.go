@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -50,6 +51,13 @@ type Config struct {
 		LoginFailures     int      `yaml:"login_failures" env:"PADDOCK_RATE_LIMIT_LOGIN_FAILURES"`
 		Window            Duration `yaml:"window" env:"PADDOCK_RATE_LIMIT_WINDOW"`
 	} `yaml:"rate_limits"`
+
+	Redis struct {
+		// URL of a Redis shared by the replicas, which then count rate
+		// limits together: redis://[:password@]host:port/db (rediss:// for
+		// TLS). "" = each process counts its own.
+		URL string `yaml:"url" env:"PADDOCK_REDIS_URL"`
+	} `yaml:"redis"`
 
 	MaxBodyBytes   int64 `yaml:"max_body_bytes" env:"PADDOCK_MAX_BODY_BYTES"`
 	MaxUploadBytes int64 `yaml:"max_upload_bytes" env:"PADDOCK_MAX_UPLOAD_BYTES"` // files uploaded into environments
@@ -106,6 +114,12 @@ type Config struct {
 		Enforce bool    `yaml:"enforce" env:"PADDOCK_CREDITS_ENFORCE"`
 		Initial float64 `yaml:"initial" env:"PADDOCK_CREDITS_INITIAL"` // USD every user starts with
 	} `yaml:"credits"`
+
+	Search struct {
+		Provider string `yaml:"provider" env:"PADDOCK_SEARCH_PROVIDER"` // searxng, brave or tavily; "" turns web search off
+		URL      string `yaml:"url" env:"PADDOCK_SEARCH_URL"`           // SearXNG's URL; the public API by default for the others
+		APIKey   string `yaml:"api_key" env:"PADDOCK_SEARCH_API_KEY"`   // Brave and Tavily
+	} `yaml:"search"`
 
 	Tasks struct {
 		Tick Duration `yaml:"tick" env:"PADDOCK_TASK_TICK"` // how often due scheduled tasks are looked for; default 1s
@@ -469,6 +483,13 @@ func (c *Config) validate() error {
 	}
 	if err := c.validateTemplates(); err != nil {
 		return err
+	}
+	if c.Redis.URL != "" {
+		// Checked here for a clear message; the URL itself is never printed
+		// (it may hold a password).
+		if u, err := url.Parse(c.Redis.URL); err != nil || u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
+			return fmt.Errorf("redis.url must be redis://[:password@]host:port/db, rediss://... or unix://...")
+		}
 	}
 	for host, u := range c.Images.Mirrors {
 		if host == "" || !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {

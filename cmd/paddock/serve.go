@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/agent"
@@ -37,6 +38,7 @@ import (
 	"github.com/paddockhq/paddock/internal/sandbox/network"
 	"github.com/paddockhq/paddock/internal/sandbox/oci"
 	"github.com/paddockhq/paddock/internal/schedule"
+	"github.com/paddockhq/paddock/internal/search"
 	"github.com/paddockhq/paddock/internal/store"
 )
 
@@ -51,6 +53,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	// The Redis client's own messages (failed dials) join Paddock's log;
+	// set once per process, here rather than in Main (tests run several).
+	redis.SetLogger(redisLog{log})
 	m := NewMain(cfg, log)
 	if err := m.Run(ctx); err != nil {
 		m.Close()
@@ -66,6 +71,7 @@ func registerServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (env PADDOCK_ADDR)")
 	fs.StringVar(&c.Data, "data", c.Data, "data directory (env PADDOCK_DATA)")
 	fs.StringVar(&c.Database, "database", c.Database, "database: empty for SQLite in the data directory, or postgres://... (env PADDOCK_DATABASE)")
+	fs.StringVar(&c.Redis.URL, "redis-url", c.Redis.URL, "Redis shared by replicas for rate limits: redis://[:password@]host:port/db; empty: in process (env PADDOCK_REDIS_URL)")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "log format: text or json (env PADDOCK_LOG_FORMAT)")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "log level: debug, info, warn, error (env PADDOCK_LOG_LEVEL)")
 	fs.BoolVar(&c.Auth.Captcha, "captcha", c.Auth.Captcha, "require a captcha on admin login (env PADDOCK_CAPTCHA)")
@@ -112,17 +118,18 @@ type Main struct {
 	// nil means os.Getenv. Tests point it at their own fake providers.
 	Getenv func(string) string
 
-	db       *store.DB
-	api      *httpapi.Server
-	images   *image.Store
-	netw     *network.Network
-	manager  *sandbox.Manager
-	closed   bool
-	listener net.Listener
-	server   *http.Server
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	closers  []func() error
+	db        *store.DB
+	api       *httpapi.Server
+	images    *image.Store
+	netw      *network.Network
+	manager   *sandbox.Manager
+	providers []string // the configured LLM providers
+	closed    bool
+	listener  net.Listener
+	server    *http.Server
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closers   []func() error
 }
 
 // NewMain returns an unstarted server.
@@ -168,6 +175,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.db = db
 	m.closers = append(m.closers, db.Close)
+	limiter, redisMon, err := m.rateLimiter(ctx)
+	if err != nil {
+		return err
+	}
 	users := store.NewUserService(db)
 	keys := store.NewAPIKeyService(db)
 	tokenStore := store.NewTokenService(db)
@@ -212,6 +223,8 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxAttachmentBytes: cfg.MaxAttachmentBytes,
 		DefaultModel:       cfg.Agents.DefaultModel,
 		DataDir:            cfg.Data,
+		Providers:          m.providers,
+		SearchProvider:     strings.ToLower(cfg.Search.Provider),
 		TrustedProxies:     proxies,
 		CaptchaEnabled:     cfg.Auth.Captcha,
 		TicketKey:          deriveKey(signingKey, "tickets"),
@@ -227,7 +240,8 @@ func (m *Main) Run(ctx context.Context) error {
 		APIKeys:  keys,
 		Tokens:   tokens,
 		Auth:     auth.NewAuthenticator(users, keys, tokens, m.Log),
-		Limiter:  auth.NewMemoryLimiter(),
+		Limiter:  limiter,
+		Redis:    redisMon,
 		Captchas: auth.NewCaptchas(deriveKey(signingKey, "captcha"), 5*time.Minute),
 		Ping:     db.Ping,
 		Runtime:  manager,
@@ -248,6 +262,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Credits:      credits,
 		Schedules:    schedules,
 		Audit:        store.NewAuditService(db),
+		RBAC:         store.NewRBACService(db),
 		Scheduler:    scheduler,
 		Catalog:      catalog,
 		Runner:       runner,
@@ -294,6 +309,45 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	m.Log.Info("paddock started", "version", version, "url", m.URL(), "data", cfg.Data, "database", db.Dialect())
 	return nil
+}
+
+// rateLimiter returns the limiter of the API: in Redis when redis.url is
+// set (so replicas count together), with the monitor of that Redis; else
+// in this process, with no monitor.
+func (m *Main) rateLimiter(ctx context.Context) (auth.Limiter, httpapi.RedisMonitor, error) {
+	if m.Config.Redis.URL == "" {
+		return auth.NewMemoryLimiter(), nil, nil
+	}
+	c, err := auth.OpenRedis(ctx, m.Config.Redis.URL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis.url: %w", err)
+	}
+	m.closers = append(m.closers, c.Close)
+	opt := c.Options()
+	m.Log.Info("rate limits are kept in Redis", "addr", opt.Addr, "db", opt.DB)
+	return auth.NewRedisLimiter(c), redisMonitor{c}, nil
+}
+
+// redisLog writes the Redis client's messages to Paddock's log.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+// redisMonitor reports on the Redis of the rate limits.
+type redisMonitor struct{ c *redis.Client }
+
+func (r redisMonitor) RedisInfo(ctx context.Context) (string, int64, error) {
+	info, err := r.c.Info(ctx).Result()
+	if err != nil {
+		return "", 0, fmt.Errorf("redis INFO: %w", err)
+	}
+	n, err := r.c.DBSize(ctx).Result()
+	if err != nil {
+		return "", 0, fmt.Errorf("redis DBSIZE: %w", err)
+	}
+	return info, n, nil
 }
 
 func (m *Main) goBackground(f func()) {
@@ -400,18 +454,28 @@ func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledg
 	if err != nil {
 		return nil, nil, fmt.Errorf("configure LLM providers: %w", err)
 	}
+	m.providers = providers.Names()
 	if names := providers.Names(); len(names) == 0 {
 		m.Log.Warn("no LLM provider is configured: agents will answer with an error until OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY is set")
 	} else {
 		m.Log.Info("LLM providers", "providers", names, "default_model", m.Config.Agents.DefaultModel)
 	}
 	bus := pubsub.New(1024)
+	var searcher agent.WebSearcher
+	if sc := m.Config.Search; sc.Provider != "" {
+		c, err := search.New(search.Config{Provider: sc.Provider, URL: sc.URL, APIKey: sc.APIKey}, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		searcher = c
+		m.Log.Info("web search", "provider", c.Provider())
+	}
 	runner := agent.NewRunner(agent.Config{
 		Model: m.Config.Agents.DefaultModel, DefaultImage: m.Config.Agents.DefaultImage, Lease: time.Duration(m.Config.Agents.Lease),
 		Catalog: catalog, Summarizer: m.Config.Agents.SummaryModel,
 	}, agent.Deps{
 		Providers: providers, Agents: st.agents, Sessions: st.sessions,
-		Messages: st.messages, Runs: st.runs, Events: st.events, Usage: st.usage, Credits: credits.Check,
+		Messages: st.messages, Runs: st.runs, Events: st.events, Usage: st.usage, Credits: credits.Check, Search: searcher,
 		Environments: envs, Sandbox: mgr, Bus: bus, Log: m.Log,
 	})
 	follow := func(ctx context.Context, sessionID string, after int64) <-chan *paddock.Event {

@@ -65,6 +65,7 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/search"
 )
 
 // Providers returns configured LLM providers by name: *llm.Registry.
@@ -166,7 +167,14 @@ type Deps struct {
 	// Credits, when set, is asked before every model call whether the
 	// owner may make it (credit.Ledger.Check); its error fails the call.
 	Credits func(ctx context.Context, ownerID int64) error
-	Log     *slog.Logger
+	// Search, when set, backs the web_search tool.
+	Search WebSearcher
+	Log    *slog.Logger
+}
+
+// WebSearcher searches the web: *search.Client.
+type WebSearcher interface {
+	Search(ctx context.Context, query string, n int) ([]search.Result, error)
 }
 
 // Price is a model's price in USD per million tokens.
@@ -370,6 +378,16 @@ func newID(prefix string) string { return prefix + "_" + strings.ToLower(rand.Te
 // nothing; the same key with another hash is EConflict. An unknown session
 // is ENotFound; an invalid message EInvalid.
 func (r *Runner) Post(ctx context.Context, sessionID string, msg *paddock.Message, idempotencyKey, requestHash string) (*paddock.Message, error) {
+	return r.PostWith(ctx, sessionID, msg, idempotencyKey, requestHash, paddock.RunOptions{})
+}
+
+// PostWith is Post with options for the run it queues: other tools, a
+// reasoning effort, the user's locale. Tools must be built-in tools or
+// web_search (EInvalid otherwise).
+func (r *Runner) PostWith(ctx context.Context, sessionID string, msg *paddock.Message, idempotencyKey, requestHash string, opts paddock.RunOptions) (*paddock.Message, error) {
+	if err := r.checkOptions(opts); err != nil {
+		return nil, err
+	}
 	if msg == nil {
 		return nil, paddock.Errorf(paddock.EInvalid, "message is required")
 	}
@@ -402,7 +420,7 @@ func (r *Runner) Post(ctx context.Context, sessionID string, msg *paddock.Messag
 		if err != nil {
 			return err
 		}
-		run := &paddock.Run{ID: newID("run"), IdempotencyKey: idempotencyKey, RequestHash: requestHash}
+		run := &paddock.Run{ID: newID("run"), IdempotencyKey: idempotencyKey, RequestHash: requestHash, Options: opts}
 		m.RunID = run.ID
 		if err := tx.CreateMessage(ctx, m); err != nil {
 			return err

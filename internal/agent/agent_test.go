@@ -180,6 +180,7 @@ type fixture struct {
 	session  *paddock.Session
 	runner   *agent.Runner
 	credits  func(ctx context.Context, ownerID int64) error
+	search   agent.WebSearcher
 }
 
 func testConfig(owner string) agent.Config {
@@ -229,7 +230,7 @@ func (f *fixture) newRunner(cfg agent.Config) *agent.Runner {
 	return agent.NewRunner(cfg, agent.Deps{
 		Providers: llm.NewRegistry(f.llm), Agents: store.NewAgentService(f.db), Sessions: f.sessions,
 		Messages: f.messages, Runs: f.runs, Events: f.events, Environments: f.sandbox, Sandbox: f.sandbox, Bus: f.bus,
-		Usage: f.usage, Credits: f.credits,
+		Usage: f.usage, Credits: f.credits, Search: f.search,
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/paddockhq/paddock/internal/agent"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/llm/llmtest"
+	"github.com/paddockhq/paddock/internal/search"
 )
 
 func userText(s string) []*paddock.Message {
@@ -178,5 +179,57 @@ func TestCreditsRefuseModelCalls(t *testing.T) {
 	}
 	if tot, _ := f.usage.Usage(context.Background(), paddock.UsageFilter{}); tot.Calls != 0 {
 		t.Errorf("a refused call was recorded: %+v", tot)
+	}
+}
+
+type fakeSearch struct{ queries []string }
+
+func (f *fakeSearch) Search(ctx context.Context, q string, n int) ([]search.Result, error) {
+	f.queries = append(f.queries, q)
+	return []search.Result{{Title: "Go 1.26 released", URL: "https://go.dev/blog", Snippet: "It is out."}}, nil
+}
+
+func TestRunOptions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil,
+		llmtest.Step{ToolCalls: []llm.ToolCall{call("web_search", `{"query":"go release"}`)}},
+		llmtest.Step{Text: "Go 1.26 is out."},
+	)
+	if _, err := f.runner.PostWith(context.Background(), f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("news?")}},
+		"", "", paddock.RunOptions{Tools: &[]string{"web_search"}}); paddock.ErrorCode(err) != paddock.EUnavailable {
+		t.Errorf("web_search without a provider: %v", err)
+	}
+	fs := &fakeSearch{}
+	f.search = fs
+	f.runner = f.newRunner(testConfig("w1"))
+	f.start(f.runner)
+	for _, bad := range []paddock.RunOptions{{Tools: &[]string{"teleport"}}, {Reasoning: "extreme"}} {
+		if _, err := f.runner.PostWith(context.Background(), f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("x")}}, "", "", bad); paddock.ErrorCode(err) != paddock.EInvalid {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	m, err := f.runner.PostWith(context.Background(), f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("news?")}},
+		"", "", paddock.RunOptions{Tools: &[]string{"web_search"}, Reasoning: "medium", Locale: "fr-FR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run := f.waitRun(m, 10*time.Second); run.Status != paddock.RunCompleted || run.Options.Reasoning != "medium" {
+		t.Fatalf("run %s %q %+v", run.Status, run.Error, run.Options)
+	}
+	req := f.llm.Requests()[0]
+	if len(req.Tools) != 1 || req.Tools[0].Name != "web_search" || req.Reasoning != "medium" || !strings.Contains(req.System, "fr-FR") {
+		t.Errorf("request: tools %v, reasoning %q, system %q", req.Tools, req.Reasoning, req.System)
+	}
+	var result string
+	for _, p := range f.llm.Requests()[1].Messages[2].Parts {
+		result += p.Result
+	}
+	if len(fs.queries) != 1 || fs.queries[0] != "go release" || !strings.Contains(result, "1. Go 1.26 released\n   https://go.dev/blog") {
+		t.Errorf("queries %v, result %q", fs.queries, result)
+	}
+	f.sandbox.mu.Lock()
+	defer f.sandbox.mu.Unlock()
+	if len(f.sandbox.envs) != 0 {
+		t.Errorf("web search made an environment")
 	}
 }

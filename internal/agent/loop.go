@@ -111,6 +111,11 @@ func (r *Runner) load(ctx context.Context, run *paddock.Run) (*runState, error) 
 	if st.agent, err = r.d.Agents.Agent(ctx, st.session.AgentID); err != nil {
 		return nil, fmt.Errorf("agent of session %s: %w", run.SessionID, err)
 	}
+	if tools := st.run.Options.Tools; tools != nil { // this run's tools, not the agent's
+		a := *st.agent
+		a.Tools = append([]string{}, *tools...)
+		st.agent = &a
+	}
 	// Context order: by run, then by Seq. A message posted while an earlier
 	// run was working belongs after that run, not in the middle of it.
 	msgs, err := r.contextMessages(ctx, st.run)
@@ -182,9 +187,13 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 		return nil, err
 	}
 	req := &llm.Request{
-		Model:  model,
-		System: st.agent.SystemPrompt,
-		Tools:  r.toolDefs(st.agent),
+		Model:     model,
+		System:    st.agent.SystemPrompt,
+		Tools:     r.toolDefs(st.agent),
+		Reasoning: st.run.Options.Reasoning,
+	}
+	if loc := st.run.Options.Locale; loc != "" {
+		req.System = strings.TrimSpace(req.System + "\n\nThe user's locale is " + loc + ": answer in its language unless asked otherwise.")
 	}
 	if err := r.fitContext(ctx, st, p, req); err != nil {
 		return nil, err

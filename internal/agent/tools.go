@@ -14,6 +14,7 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/search"
 )
 
 // The built-in tools.
@@ -24,6 +25,10 @@ const (
 	ToolEditFile  = "edit_file"
 	ToolListFiles = "list_files"
 	ToolGrep      = "grep"
+	// ToolWebSearch searches the web. It needs no environment, is offered
+	// only when a search provider is configured, and only to agents or
+	// runs that name it in their tools.
+	ToolWebSearch = "web_search"
 )
 
 // Tools returns the names of the built-in tools.
@@ -94,6 +99,11 @@ type toolSpec struct {
 }
 
 var toolSpecs = map[string]toolSpec{
+	ToolWebSearch: {
+		"Search the web. Returns numbered results with title, URL and a snippet; cite the URLs you use.",
+		`{"type":"object","properties":{"query":{"type":"string","description":"What to search for."},` +
+			`"max_results":{"type":"integer","description":"How many results, 1 to 10 (default 5)."}},"required":["query"]}`,
+	},
 	ToolBash: {
 		"Run a shell command (bash -lc) in the session's Linux sandbox and return its stdout, stderr and exit code. " +
 			"The working directory persists files between calls but not shell state (cd, variables).",
@@ -127,8 +137,38 @@ var toolSpecs = map[string]toolSpec{
 	},
 }
 
-// enabled returns the agent's built-in tools, in the canonical order.
-func enabled(a *paddock.Agent) []string {
+// enabled returns the agent's tools: the built-in ones in the canonical
+// order, then web_search if the agent names it and search is configured.
+func (r *Runner) enabled(a *paddock.Agent) []string {
+	names := builtins(a)
+	if r.d.Search != nil && a.Tools != nil && slices.Contains(a.Tools, ToolWebSearch) {
+		names = append(names, ToolWebSearch)
+	}
+	return names
+}
+
+// checkOptions checks the tools a run's options name.
+func (r *Runner) checkOptions(opts paddock.RunOptions) error {
+	if opts.Tools != nil {
+		for _, t := range *opts.Tools {
+			if t == ToolWebSearch && r.d.Search == nil {
+				return paddock.Errorf(paddock.EUnavailable, "web search is not configured: set PADDOCK_SEARCH_PROVIDER (searxng, brave or tavily) with PADDOCK_SEARCH_URL or PADDOCK_SEARCH_API_KEY")
+			}
+			if t != ToolWebSearch && !slices.Contains(Tools(), t) {
+				return paddock.Errorf(paddock.EInvalid, "unknown tool %q", t)
+			}
+		}
+	}
+	switch opts.Reasoning {
+	case "", llm.ReasoningLow, llm.ReasoningMedium, llm.ReasoningHigh:
+	default:
+		return paddock.Errorf(paddock.EInvalid, "reasoning must be low, medium or high, not %q", opts.Reasoning)
+	}
+	return nil
+}
+
+// builtins returns the agent's built-in tools, in the canonical order.
+func builtins(a *paddock.Agent) []string {
 	if a.Tools == nil {
 		return Tools()
 	}
@@ -144,7 +184,7 @@ func enabled(a *paddock.Agent) []string {
 // toolDefs returns the tool definitions the model gets.
 func (r *Runner) toolDefs(a *paddock.Agent) []llm.Tool {
 	var tools []llm.Tool
-	for _, name := range enabled(a) {
+	for _, name := range r.enabled(a) {
 		s := toolSpecs[name]
 		tools = append(tools, llm.Tool{
 			Name:        name,
@@ -170,12 +210,20 @@ type outputSink interface {
 // on first use) and returns its result text and whether it is an error.
 // When ctx ends first the result is meaningless: the caller checks.
 func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, env func(context.Context) (string, error), call paddock.ContentPart, out outputSink) (string, bool) {
-	if !slices.Contains(enabled(a), call.Name) {
+	if !slices.Contains(r.enabled(a), call.Name) {
 		return fmt.Sprintf("unknown tool %q", call.Name), true
 	}
 	var args map[string]any
 	if err := json.Unmarshal([]byte(call.ArgumentsText()), &args); err != nil {
 		return fmt.Sprintf("invalid arguments: %v (want a JSON object)", err), true
+	}
+	if call.Name == ToolWebSearch {
+		t := &toolCall{r: r, ctx: ctx, args: args}
+		res, err := t.webSearch()
+		if err != nil {
+			return ToolWebSearch + ": " + paddock.ErrorMessage(err), true
+		}
+		return res, false
 	}
 	envID, err := env(ctx)
 	if err != nil {
@@ -499,4 +547,20 @@ func (t *toolCall) grep() (string, error) {
 		lines = append(lines[:maxGrepLines], fmt.Sprintf("[more than %d matches; narrow the search]", maxGrepLines))
 	}
 	return strings.Join(lines, "\n"), nil
+}
+
+func (t *toolCall) webSearch() (string, error) {
+	q, err := t.str("query", true)
+	if err != nil {
+		return "", err
+	}
+	n, err := t.num("max_results", 5)
+	if err != nil {
+		return "", err
+	}
+	res, err := t.r.d.Search.Search(t.ctx, q, min(max(n, 1), 10))
+	if err != nil {
+		return "", err
+	}
+	return search.Format(res), nil
 }

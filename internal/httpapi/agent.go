@@ -17,6 +17,7 @@ import (
 // AgentRunner runs sessions: the durable agent loop.
 type AgentRunner interface {
 	Post(ctx context.Context, sessionID string, msg *paddock.Message, idempotencyKey, requestHash string) (*paddock.Message, error)
+	PostWith(ctx context.Context, sessionID string, msg *paddock.Message, idempotencyKey, requestHash string, opts paddock.RunOptions) (*paddock.Message, error)
 	Cancel(ctx context.Context, sessionID string) (*paddock.Run, error)
 	DeleteSession(ctx context.Context, sessionID string) error
 	Execute(ctx context.Context, req agent.ExecuteRequest) (*agent.ExecuteResult, error)
@@ -452,7 +453,7 @@ func (s *Server) handleSessionEvents(w http.ResponseWriter, r *http.Request) err
 			// events of one commit reach the client in one write, which
 			// matters when a session has many subscribers.
 			for n := 1; ev != nil; n++ {
-				frame, err := eventFrames.frame(ev)
+				frame, err := s.frames.frame(ev)
 				if err != nil {
 					return err
 				}

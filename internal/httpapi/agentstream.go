@@ -41,6 +41,7 @@ type agentStreamRequest struct {
 // ("Bash").
 var toolNames = map[string]string{
 	"bash": "Bash", "read_file": "Read", "write_file": "Write", "edit_file": "Edit", "list_files": "LS", "grep": "Grep",
+	"web_search": "WebSearch",
 }
 
 // lastUserText returns the text of the last user message of a seed 000
@@ -153,7 +154,7 @@ func (s *Server) handleAgentStream(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	sse := startSSE(w)
-	st := &agentEvents{sse: sse, sessionID: key}
+	st := &agentEvents{sse: sse, keyName: "session_id", key: key}
 	_ = st.send("status", map[string]any{"type": "processing", "session_id": key, "agent": a.Name})
 	if sess.EnvironmentID != "" {
 		if env, err := s.EnvironmentStore.Environment(r.Context(), sess.EnvironmentID); err == nil && env.Status == paddock.EnvironmentRunning {
@@ -169,8 +170,9 @@ func (s *Server) handleAgentStream(w http.ResponseWriter, r *http.Request) error
 
 // agentEvents renders run events as seed 000's named SSE events.
 type agentEvents struct {
-	sse       *sseWriter
-	sessionID string
+	sse     *sseWriter
+	keyName string // session_id or thread_id
+	key     string
 }
 
 func (a *agentEvents) send(name string, data any) error {
@@ -220,7 +222,7 @@ func (a *agentEvents) end(msg *assistantMessage, err error) {
 		_ = a.send("error", map[string]any{"message": paddock.ErrorMessage(err), "code": platformErrors[codeOf(err)]})
 		return
 	}
-	data := map[string]any{"type": "complete", "session_id": a.sessionID, "message_id": msg.ID}
+	data := map[string]any{"type": "complete", a.keyName: a.key, "message_id": msg.ID}
 	if msg.Usage != nil {
 		data["usage"] = msg.Usage
 	}
@@ -228,3 +230,79 @@ func (a *agentEvents) end(msg *assistantMessage, err error) {
 }
 
 func newSessionKey() string { return strings.TrimPrefix(seedMessageID(), "msg_") }
+
+type chatStreamRequest struct {
+	Messages    []platformMessage `json:"messages" required:"true"`
+	ThreadID    string            `json:"thread_id,omitempty" description:"names the thread (a session); a new one when omitted"`
+	AgentName   string            `json:"agent_name,omitempty" description:"default coder"`
+	Resources   []json.RawMessage `json:"resources,omitempty" description:"RAG resources: must be empty, knowledge bases are not available yet"`
+	MCPSettings *struct {
+		Servers map[string]json.RawMessage `json:"servers"`
+	} `json:"mcp_settings,omitempty" description:"must name no servers: MCP servers are not available yet"`
+	EnableWebSearch    bool   `json:"enable_web_search,omitempty" description:"offer the web_search tool (needs PADDOCK_SEARCH_PROVIDER)"`
+	EnableDeepThinking bool   `json:"enable_deep_thinking,omitempty" description:"ask the model for more reasoning (OpenAI reasoning effort, Anthropic and Gemini thinking)"`
+	Locale             string `json:"locale,omitempty" description:"e.g. en-US: answers use its language"`
+}
+
+// handleChatStream answers in a thread without a sandbox: the agent's
+// sandbox tools are off for the run; web search is the one tool it may
+// get.
+func (s *Server) handleChatStream(w http.ResponseWriter, r *http.Request) error {
+	var req chatStreamRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	text, err := lastUserText(req.Messages)
+	if err != nil {
+		return err
+	}
+	if len(req.Resources) > 0 {
+		return paddock.Errorf(paddock.EInvalid, "resources: RAG knowledge bases are not available yet; send an empty list")
+	}
+	if req.MCPSettings != nil && len(req.MCPSettings.Servers) > 0 {
+		return paddock.Errorf(paddock.EInvalid, "mcp_settings: MCP servers are not available yet; send no servers")
+	}
+	if len(req.Locale) > 35 {
+		return paddock.Errorf(paddock.EInvalid, "locale must be a language tag such as en-US")
+	}
+	owner := principal(r).User.ID
+	if err := s.Credits.Check(r.Context(), owner); err != nil {
+		return err
+	}
+	a, err := s.platformAgent(r.Context(), owner, strings.TrimSpace(cmp.Or(req.AgentName, DefaultPlatformAgent)))
+	if err != nil {
+		return err
+	}
+	key := strings.TrimSpace(req.ThreadID)
+	if key == "" {
+		key = newSessionKey()
+	}
+	if len(key) > 255 {
+		return paddock.Errorf(paddock.EInvalid, "thread_id is longer than 255 characters")
+	}
+	opts := paddock.RunOptions{Tools: &[]string{}, Locale: req.Locale}
+	if req.EnableWebSearch {
+		opts.Tools = &[]string{"web_search"}
+	}
+	if req.EnableDeepThinking {
+		opts.Reasoning = "medium"
+	}
+	sess, err := s.keyedSession(r.Context(), a, owner, key)
+	if err != nil {
+		return err
+	}
+	since := sess.LastEventSeq
+	msg := &paddock.Message{Role: paddock.MessageUser, Content: []paddock.ContentPart{paddock.TextPart(text)}}
+	posted, err := s.Runner.PostWith(r.Context(), sess.ID, msg, "", "", opts)
+	sse := startSSE(w)
+	st := &agentEvents{sse: sse, keyName: "thread_id", key: key}
+	if err != nil {
+		// A clear error event, e.g. web search asked for but not configured.
+		st.end(nil, err)
+		return nil
+	}
+	_ = st.send("status", map[string]any{"type": "processing", "thread_id": key, "agent": a.Name})
+	return s.streamWork(w, r, sse, st, func(ctx context.Context, emit func(*paddock.Event)) (*assistantMessage, error) {
+		return s.awaitRun(ctx, a, sess.ID, posted.RunID, since, emit)
+	})
+}

@@ -449,8 +449,30 @@ func (s *Server) handleServerMonitor(w http.ResponseWriter, r *http.Request) err
 	return writeJSON(w, http.StatusOK, m)
 }
 
-// handleRedisMonitor reports Redis INFO when Paddock uses Redis; it does
-// not (rate limits are kept in process), so it says so.
+// handleRedisMonitor reports the Redis that Paddock keeps its rate limits
+// in: INFO by section ({"server": {"redis_version": "7.0.15", ...},
+// "memory": {...}, ...}, values as Redis writes them) and "db_size", the
+// number of keys of Paddock's database. 404 when no Redis is configured;
+// 503 when it does not answer.
 func (s *Server) handleRedisMonitor(w http.ResponseWriter, r *http.Request) error {
-	return paddock.Errorf(paddock.ENotFound, "Paddock is not configured with Redis: rate limits are kept in this process")
+	if s.Redis == nil {
+		return paddock.Errorf(paddock.ENotFound, "Paddock is not configured with Redis (redis.url, PADDOCK_REDIS_URL): rate limits are kept in each process")
+	}
+	info, size, err := s.Redis.RedisInfo(r.Context())
+	if err != nil {
+		s.log.WarnContext(r.Context(), "redis monitor", "request_id", requestID(r.Context()), "err", err)
+		return paddock.Errorf(paddock.EUnavailable, "Redis does not answer")
+	}
+	out := map[string]any{"db_size": size}
+	var section map[string]string
+	for line := range strings.Lines(info) {
+		line = strings.TrimSpace(line)
+		if name, ok := strings.CutPrefix(line, "#"); ok {
+			section = map[string]string{}
+			out[strings.ToLower(strings.TrimSpace(name))] = section
+		} else if k, v, ok := strings.Cut(line, ":"); ok && section != nil {
+			section[k] = v
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }

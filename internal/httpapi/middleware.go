@@ -21,14 +21,32 @@ const (
 	catProxy
 )
 
-// access says who may call a route.
-type access int
+// access says who may call a route: anyone, any authenticated caller,
+// admins only, or callers holding a permission (requires).
+type access struct {
+	kind accessKind
+	perm string // the permission string of a requires access
+}
+
+type accessKind int
 
 const (
-	public        access = iota // anyone
-	authenticated               // any valid credential
-	adminOnly                   // users with the admin role
+	accessPublic accessKind = iota
+	accessAuthenticated
+	accessAdmin
+	accessPermission
 )
+
+var (
+	public        = access{kind: accessPublic}        // anyone
+	authenticated = access{kind: accessAuthenticated} // any valid credential
+	adminOnly     = access{kind: accessAdmin}         // users with the admin role
+)
+
+// requires is the access of a route that callers holding perm may call:
+// users with the admin role (who hold every permission), and users one of
+// whose enabled roles grants an enabled menu carrying perm.
+func requires(perm string) access { return access{kind: accessPermission, perm: perm} }
 
 func (s *Server) limitFor(c category) int {
 	switch c {
@@ -48,7 +66,8 @@ var categoryName = map[category]string{catOther: "other", catAuth: "auth", catEn
 
 // wrap applies, in order: authentication, the rate limit (per principal, or
 // per client address for authentication routes and anonymous callers), the
-// role check, then the handler; and renders the handler's error.
+// role or permission check, then the handler; and renders the handler's
+// error.
 func (s *Server) wrap(rt route) http.Handler {
 	pattern := rt.pattern()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +128,12 @@ func (s *Server) wrap(rt route) http.Handler {
 		if rt.access == adminOnly && !principal.User.IsAdmin() {
 			s.writeError(sw, r, rt.surface, paddock.Errorf(paddock.EForbidden, "this operation requires the admin role"))
 			return
+		}
+		if rt.access.kind == accessPermission {
+			if err := s.checkPermission(r, principal.User, rt.access.perm); err != nil {
+				s.writeError(sw, r, rt.surface, err)
+				return
+			}
 		}
 		if principal != nil {
 			r = r.WithContext(paddock.NewContextWithPrincipal(r.Context(), principal))

@@ -44,6 +44,12 @@ func (s *Server) addOperation(ref *openapi31.Reflector, rt route, method string)
 		if rt.access != public {
 			op.AddSecurity("bearerAuth")
 		}
+		switch rt.access.kind {
+		case accessAdmin:
+			op.SetDescription("Requires the admin role.")
+		case accessPermission:
+			op.SetDescription("Requires the permission `" + rt.access.perm + "` (granted through a role's menus) or the admin role.")
+		}
 		if req := requestType(rt.doc.params, rt.doc.body); req != nil {
 			op.AddReqStructure(req)
 			if rt.doc.form {

@@ -122,11 +122,15 @@ func (s *Server) routeTable() []route {
 		// Agent stream (seeds 000, 003).
 		{"POST", "/api/v1/agent/agent/stream", plat, catOther, authenticated, s.handleAgentStream, doc{tag: "agent", summary: "Run the agent (default coder) in the session named by session_id, with its sandbox created on first need and reused; SSE events status, message, tool, error", body: agentStreamRequest{}, contentType: "text/event-stream"}},
 		{"POST", "/agent/agent/stream", plat, catOther, authenticated, s.handleAgentStream, doc{tag: "agent", summary: "The agent stream at the path seed 000 uses", body: agentStreamRequest{}, contentType: "text/event-stream"}},
+		{"POST", "/api/v1/agent/chat/stream", plat, catOther, authenticated, s.handleChatStream, doc{tag: "agent", summary: "Chat in a thread (thread_id) without a sandbox; web search and deeper thinking on request; SSE events status, message, tool, error", body: chatStreamRequest{}, contentType: "text/event-stream"}},
+		{"POST", "/agent/chat/stream", plat, catOther, authenticated, s.handleChatStream, doc{tag: "agent", summary: "The chat stream at the path seed 000 uses", body: chatStreamRequest{}, contentType: "text/event-stream"}},
+
+		{"GET", "/api/v1/agent/config", plat, catOther, authenticated, s.handleAgentConfig, doc{tag: "agent", summary: "What this server offers: providers and models (with prices and context windows), features, sandbox templates", resp: agentConfigResponse{}}},
 
 		// Credits (seed 003).
 		{"GET", "/api/v1/agent/credits/balance", plat, catOther, authenticated, s.handleCreditBalance, doc{tag: "credits", summary: "Your credit balance (USD): grants less the cost of your model calls", params: creditBalanceParams{}, resp: creditBalanceResponse{}}},
 		{"GET", "/api/v1/agent/credits/usage", plat, catOther, authenticated, s.handleCreditUsage, doc{tag: "credits", summary: "Your model calls and their cost, newest first (admins: everyone's, or user_id's)", params: creditUsageParams{}, resp: creditUsageResponse{}}},
-		{"POST", "/api/v1/agent/credits/add", plat, catOther, adminOnly, s.handleCreditAdd, doc{tag: "credits", summary: "Add credits to a user (admin); a negative amount takes them away", body: creditAddRequest{}, resp: creditBalanceResponse{}, status: http.StatusCreated}},
+		{"POST", "/api/v1/agent/credits/add", plat, catOther, requires("credits:add"), s.handleCreditAdd, doc{tag: "credits", summary: "Add credits to a user; a negative amount takes them away", body: creditAddRequest{}, resp: creditBalanceResponse{}, status: http.StatusCreated}},
 
 		// Sandboxes and slides (seed 003).
 		{"POST", "/api/v1/agent/sandboxes", plat, catEnvironmentCreate, authenticated, s.handleSandboxCreate, doc{tag: "sandboxes", summary: "Create a sandbox (an environment) from a configured template (default: default) and answer once it runs", body: sandboxCreateRequest{}, resp: sandboxResponse{}, status: http.StatusCreated}},
@@ -161,23 +165,40 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/task/schedulers/{id}/runs", plat, catOther, authenticated, s.handleScheduleRuns, doc{tag: "tasks", summary: "A task's runs, newest first: trigger, status, session, run, error", params: scheduleRunsParams{}, resp: scheduleRunListResponse{}}},
 
 		// Logs and monitor (seed 003).
-		{"GET", "/api/v1/admin/log/login-logs", plat, catOther, adminOnly, s.handleLoginLogs, doc{tag: "admin-logs", summary: "Login attempts, newest first: user, address, user agent, success, reason", params: loginLogParams{}, resp: loginLogList{}}},
-		{"DELETE", "/api/v1/admin/log/login-logs/{id}", plat, catOther, adminOnly, s.handleLoginLogDelete, doc{tag: "admin-logs", summary: "Delete a login log entry", params: int64IDParam{}, status: http.StatusNoContent}},
-		{"GET", "/api/v1/admin/log/opera-logs", plat, catOther, adminOnly, s.handleOperationLogs, doc{tag: "admin-logs", summary: "Mutating requests, newest first: user, method, path, status, duration, address, body with secrets redacted", params: operationLogParams{}, resp: operationLogList{}}},
-		{"DELETE", "/api/v1/admin/log/opera-logs/{id}", plat, catOther, adminOnly, s.handleOperationLogDelete, doc{tag: "admin-logs", summary: "Delete an operation log entry", params: int64IDParam{}, status: http.StatusNoContent}},
-		{"GET", "/api/v1/admin/monitor/server", plat, catOther, adminOnly, s.handleServerMonitor, doc{tag: "admin-monitor", summary: "CPU, memory, disk, load, uptime, Go runtime and environment counts", resp: serverMonitor{}}},
-		{"GET", "/api/v1/admin/monitor/redis", plat, catOther, adminOnly, s.handleRedisMonitor, doc{tag: "admin-monitor", summary: "Redis INFO when Paddock uses Redis; 404 otherwise"}},
+		{"GET", "/api/v1/admin/log/login-logs", plat, catOther, requires("log:login:list"), s.handleLoginLogs, doc{tag: "admin-logs", summary: "Login attempts, newest first: user, address, user agent, success, reason", params: loginLogParams{}, resp: loginLogList{}}},
+		{"DELETE", "/api/v1/admin/log/login-logs/{id}", plat, catOther, requires("log:login:del"), s.handleLoginLogDelete, doc{tag: "admin-logs", summary: "Delete a login log entry", params: int64IDParam{}, status: http.StatusNoContent}},
+		{"GET", "/api/v1/admin/log/opera-logs", plat, catOther, requires("log:opera:list"), s.handleOperationLogs, doc{tag: "admin-logs", summary: "Mutating requests, newest first: user, method, path, status, duration, address, body with secrets redacted", params: operationLogParams{}, resp: operationLogList{}}},
+		{"DELETE", "/api/v1/admin/log/opera-logs/{id}", plat, catOther, requires("log:opera:del"), s.handleOperationLogDelete, doc{tag: "admin-logs", summary: "Delete an operation log entry", params: int64IDParam{}, status: http.StatusNoContent}},
+		{"GET", "/api/v1/admin/monitor/server", plat, catOther, requires("monitor:server"), s.handleServerMonitor, doc{tag: "admin-monitor", summary: "CPU, memory, disk, load, uptime, Go runtime and environment counts", resp: serverMonitor{}}},
+		{"GET", "/api/v1/admin/monitor/redis", plat, catOther, requires("monitor:redis"), s.handleRedisMonitor, doc{tag: "admin-monitor", summary: "Redis INFO when Paddock uses Redis; 404 otherwise"}},
 
 		// Identity, platform surface (seeds 000, 003).
 		{"POST", "/api/v1/admin/auth/login", plat, catAuth, public, s.handleAdminLogin, doc{tag: "admin-auth", summary: "Log in (JSON or form), with a captcha when enabled", body: adminLoginRequest{}, form: true, resp: adminLoginResponse{}}},
 		{"POST", "/api/v1/admin/auth/logout", plat, catAuth, authenticated, s.handleAdminLogout, doc{tag: "admin-auth", summary: "Log out: the token stops working at once", resp: messageResponse{}}},
 		{"POST", "/api/v1/admin/auth/token/refresh", plat, catAuth, authenticated, s.handleAdminRefresh, doc{tag: "admin-auth", summary: "Exchange the current token for a new one; the old one is revoked", resp: adminLoginResponse{}}},
 		{"GET", "/api/v1/admin/auth/captcha", plat, catAuth, public, s.handleCaptcha, doc{tag: "admin-auth", summary: "A new captcha challenge (PNG, base64); ?format=png returns the image itself", params: captchaParams{}, resp: captchaResponse{}}},
-		{"GET", "/api/v1/admin/sys/users", plat, catOther, adminOnly, s.handleUserList, doc{tag: "admin-users", summary: "List users (paginated)", params: userListParams{}, resp: userListResponse{}}},
-		{"GET", "/api/v1/admin/sys/users/{id}", plat, catOther, adminOnly, s.handleUserGet, doc{tag: "admin-users", summary: "Get a user", params: idParam{}, resp: adminUser{}}},
-		{"POST", "/api/v1/admin/sys/users", plat, catOther, adminOnly, s.handleUserCreate, doc{tag: "admin-users", summary: "Create a user", body: userCreateRequest{}, resp: adminUser{}, status: http.StatusCreated}},
-		{"PUT", "/api/v1/admin/sys/users/{id}", plat, catOther, adminOnly, s.handleUserUpdate, doc{tag: "admin-users", summary: "Update a user", params: idParam{}, body: userUpdateRequest{}, resp: adminUser{}}},
-		{"DELETE", "/api/v1/admin/sys/users/{id}", plat, catOther, adminOnly, s.handleUserDelete, doc{tag: "admin-users", summary: "Delete a user (never the last admin)", params: idParam{}, status: http.StatusNoContent}},
+		{"GET", "/api/v1/admin/sys/users", plat, catOther, requires("sys:user:list"), s.handleUserList, doc{tag: "admin-users", summary: "List users (paginated)", params: userListParams{}, resp: userListResponse{}}},
+		{"GET", "/api/v1/admin/sys/users/{id}", plat, catOther, requires("sys:user:list"), s.handleUserGet, doc{tag: "admin-users", summary: "Get a user", params: idParam{}, resp: adminUser{}}},
+		{"POST", "/api/v1/admin/sys/users", plat, catOther, requires("sys:user:add"), s.handleUserCreate, doc{tag: "admin-users", summary: "Create a user", body: userCreateRequest{}, resp: adminUser{}, status: http.StatusCreated}},
+		{"PUT", "/api/v1/admin/sys/users/{id}", plat, catOther, requires("sys:user:edit"), s.handleUserUpdate, doc{tag: "admin-users", summary: "Update a user", params: idParam{}, body: userUpdateRequest{}, resp: adminUser{}}},
+		{"DELETE", "/api/v1/admin/sys/users/{id}", plat, catOther, requires("sys:user:del"), s.handleUserDelete, doc{tag: "admin-users", summary: "Delete a user (never the last admin)", params: idParam{}, status: http.StatusNoContent}},
+
+		// Roles, departments and menus (seed 003); permissions in the README.
+		{"GET", "/api/v1/admin/sys/roles", plat, catOther, requires("sys:role:list"), s.handleRoleList, doc{tag: "admin-roles", summary: "List roles (paginated)", params: roleListParams{}, resp: roleListResponse{}}},
+		{"GET", "/api/v1/admin/sys/roles/{id}", plat, catOther, requires("sys:role:list"), s.handleRoleGet, doc{tag: "admin-roles", summary: "Get a role", params: idParam{}, resp: roleItem{}}},
+		{"POST", "/api/v1/admin/sys/roles", plat, catOther, requires("sys:role:add"), s.handleRoleCreate, doc{tag: "admin-roles", summary: "Create a role: a unique name and code; status 1 (enabled) or 0", body: roleCreateRequest{}, resp: roleItem{}, status: http.StatusCreated}},
+		{"PUT", "/api/v1/admin/sys/roles/{id}", plat, catOther, requires("sys:role:edit"), s.handleRoleUpdate, doc{tag: "admin-roles", summary: "Update a role (fields left out are kept); a disabled role grants nothing", params: idParam{}, body: roleUpdateRequest{}, resp: roleItem{}}},
+		{"DELETE", "/api/v1/admin/sys/roles/{id}", plat, catOther, requires("sys:role:del"), s.handleRoleDelete, doc{tag: "admin-roles", summary: "Delete a role; its users lose it", params: idParam{}, status: http.StatusNoContent}},
+		{"GET", "/api/v1/admin/sys/roles/{id}/menus", plat, catOther, requires("sys:role:list"), s.handleRoleMenus, doc{tag: "admin-roles", summary: "The ids of the menus (and so the permissions) a role grants", params: idParam{}, resp: roleMenusResponse{}}},
+		{"PUT", "/api/v1/admin/sys/roles/{id}/menus", plat, catOther, requires("sys:role:edit"), s.handleRoleMenusSet, doc{tag: "admin-roles", summary: "Replace the menus a role grants", params: idParam{}, body: roleMenusRequest{}, resp: roleMenusResponse{}}},
+		{"GET", "/api/v1/admin/sys/depts", plat, catOther, requires("sys:dept:list"), s.handleDeptTree, doc{tag: "admin-depts", summary: "The department tree: roots with nested children, by sort", resp: deptTreeResponse{}}},
+		{"POST", "/api/v1/admin/sys/depts", plat, catOther, requires("sys:dept:add"), s.handleDeptCreate, doc{tag: "admin-depts", summary: "Create a department, under parent_id or as a root", body: deptCreateRequest{}, resp: deptNode{}, status: http.StatusCreated}},
+		{"PUT", "/api/v1/admin/sys/depts/{id}", plat, catOther, requires("sys:dept:edit"), s.handleDeptUpdate, doc{tag: "admin-depts", summary: "Update or move a department (parent_id; 0 makes it a root); a move under itself or a descendant is refused", params: idParam{}, body: deptUpdateRequest{}, resp: deptNode{}}},
+		{"DELETE", "/api/v1/admin/sys/depts/{id}", plat, catOther, requires("sys:dept:del"), s.handleDeptDelete, doc{tag: "admin-depts", summary: "Delete a department without children or users (else 409)", params: idParam{}, status: http.StatusNoContent}},
+		{"GET", "/api/v1/admin/sys/menus", plat, catOther, requires("sys:menu:list"), s.handleMenuTree, doc{tag: "admin-menus", summary: "The menu tree: directories, menus and buttons with their permission strings, nested", resp: menuTreeResponse{}}},
+		{"POST", "/api/v1/admin/sys/menus", plat, catOther, requires("sys:menu:add"), s.handleMenuCreate, doc{tag: "admin-menus", summary: "Create a menu, under parent_id or as a root", body: menuCreateRequest{}, resp: menuNode{}, status: http.StatusCreated}},
+		{"PUT", "/api/v1/admin/sys/menus/{id}", plat, catOther, requires("sys:menu:edit"), s.handleMenuUpdate, doc{tag: "admin-menus", summary: "Update or move a menu (parent_id; 0 makes it a root); a move under itself or a descendant is refused", params: idParam{}, body: menuUpdateRequest{}, resp: menuNode{}}},
+		{"DELETE", "/api/v1/admin/sys/menus/{id}", plat, catOther, requires("sys:menu:del"), s.handleMenuDelete, doc{tag: "admin-menus", summary: "Delete a menu without children (else 409); roles stop granting it", params: idParam{}, status: http.StatusNoContent}},
 	}
 }
 

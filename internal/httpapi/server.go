@@ -35,6 +35,8 @@ type Config struct {
 	MaxAttachmentBytes int64
 	DefaultModel       string         // the model of agents that name none, "provider/model"
 	DataDir            string         // reported by the server monitor
+	Providers          []string       // the configured LLM providers, for GET /api/v1/agent/config
+	SearchProvider     string         // the web search provider, "" when none
 	TicketKey          []byte         // signs attach and port tickets; random when empty
 	RateLimits         RateLimits     // per principal and route category
 	TrustedProxies     []netip.Prefix // peers whose X-Forwarded-For is believed
@@ -99,6 +101,13 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, credential string) (*paddock.Principal, error)
 }
 
+// RedisMonitor reports on the Redis server the rate limits are kept in.
+type RedisMonitor interface {
+	// RedisInfo returns the text of Redis's INFO and the number of keys of
+	// the database Paddock uses.
+	RedisInfo(ctx context.Context) (info string, dbSize int64, err error)
+}
+
 // Deps are the services the API serves. Runtime may be nil before the
 // sandbox runtime is wired.
 type Deps struct {
@@ -108,7 +117,8 @@ type Deps struct {
 	Auth     Authenticator
 	Limiter  auth.Limiter
 	Captchas *auth.Captchas
-	Runtime  Runtime // nil until a sandbox runtime is wired
+	Redis    RedisMonitor // the Redis of the rate limits; nil: none (they are kept in process)
+	Runtime  Runtime      // nil until a sandbox runtime is wired
 
 	Environments     Environments               // the sandbox Manager
 	EnvironmentStore paddock.EnvironmentService // reads of environments
@@ -126,6 +136,7 @@ type Deps struct {
 	Credits      *credit.Ledger                  // balances and their enforcement
 	Schedules    paddock.ScheduleService         // scheduled tasks
 	Audit        paddock.AuditService            // login and operation logs; nil: not kept
+	RBAC         paddock.RBACService             // roles, departments, menus; nil: only admins pass permission checks
 	Scheduler    Scheduler                       // starts their runs
 	Catalog      *llm.Catalog                    // the model table; nil: llm's
 	Runner       AgentRunner                     // the agent loop
@@ -146,6 +157,7 @@ type Server struct {
 	routes  []route
 	tickets *tickets
 	audit   *auditWriter
+	frames  frameCache // encoded session events, shared by their subscribers
 	docs    docs
 	now     func() time.Time
 

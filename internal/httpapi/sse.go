@@ -83,21 +83,19 @@ func appendFrame(b []byte, id, name string, data []byte) []byte {
 // flush sends what was written to the client.
 func (s *sseWriter) flush() error { return s.rc.Flush() }
 
-// writeFrame writes an encoded event (see eventFrames) without flushing.
+// writeFrame writes an encoded event (see frameCache) without flushing.
 func (s *sseWriter) writeFrame(frame []byte) error {
 	_, err := s.w.Write(frame)
 	return err
 }
 
-// eventFrames memoizes the SSE frames of the session events being fanned
-// out. The bus hands the same *paddock.Event to every live subscriber of a
-// session, so one encoding serves them all instead of one per subscriber.
-// It is process-wide, like a sync.Pool: it holds no state but encodings,
-// each keyed by the identity of an immutable event.
-var eventFrames frameCache
-
-// frameCache is a direct-mapped table of recent events' frames, indexed by
-// Seq: a slot is taken over by a later event, so it keeps at most
+// frameCache memoizes the SSE frames of the session events being fanned
+// out (Server.frames). The bus hands the same *paddock.Event to every live
+// subscriber of a session, so one encoding serves them all instead of one
+// per subscriber. It holds no state but encodings, each keyed by the
+// identity of an immutable event.
+//
+// It is a direct-mapped table of recent events' frames, indexed by Seq: a slot is taken over by a later event, so it keeps at most
 // len(slots) events (and frames no larger than maxCachedFrame) alive.
 type frameCache struct {
 	slots [256]atomic.Pointer[cachedFrame]

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -17,13 +18,25 @@ type adminUser struct {
 	Username  string    `json:"username"`
 	Nickname  string    `json:"nickname"`
 	Email     string    `json:"email"`
-	Role      string    `json:"role"`
+	Role      string    `json:"role"`     // admin (every permission) or user
+	RoleIDs   []int64   `json:"role_ids"` // the roles granting permissions (/api/v1/admin/sys/roles)
+	Roles     []string  `json:"roles"`    // their names
+	DeptID    *int64    `json:"dept_id"`  // null when in no department
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-func toAdminUser(u *paddock.User) adminUser {
-	return adminUser{ID: u.ID, Username: u.Username, Nickname: u.Nickname, Email: u.Email, Role: string(u.Role), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+func toAdminUser(u *paddock.User, roles []*paddock.SysRole) adminUser {
+	au := adminUser{ID: u.ID, Username: u.Username, Nickname: u.Nickname, Email: u.Email, Role: string(u.Role),
+		RoleIDs: make([]int64, len(roles)), Roles: make([]string, len(roles)), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+	for i, r := range roles {
+		au.RoleIDs[i], au.Roles[i] = r.ID, r.Name
+	}
+	if u.DeptID != 0 {
+		d := u.DeptID
+		au.DeptID = &d
+	}
+	return au
 }
 
 type userListParams struct {
@@ -41,11 +54,13 @@ type userListResponse struct {
 }
 
 type userCreateRequest struct {
-	Username string `json:"username" required:"true" pattern:"^[A-Za-z0-9_.-]{2,64}$"`
-	Password string `json:"password" required:"true" minLength:"8"`
-	Email    string `json:"email,omitempty"`
-	Nickname string `json:"nickname,omitempty"`
-	Role     string `json:"role,omitempty" enum:"admin,user"`
+	Username string  `json:"username" required:"true" pattern:"^[A-Za-z0-9_.-]{2,64}$"`
+	Password string  `json:"password" required:"true" minLength:"8"`
+	Email    string  `json:"email,omitempty"`
+	Nickname string  `json:"nickname,omitempty"`
+	Role     string  `json:"role,omitempty" enum:"admin,user"`
+	RoleIDs  []int64 `json:"role_ids,omitempty"`
+	DeptID   *int64  `json:"dept_id,omitempty"`
 }
 
 type userUpdateRequest struct {
@@ -53,6 +68,8 @@ type userUpdateRequest struct {
 	Nickname *string `json:"nickname,omitempty"`
 	Role     *string `json:"role,omitempty" enum:"admin,user"`
 	Password *string `json:"password,omitempty" minLength:"8"`
+	RoleIDs  []int64 `json:"role_ids,omitempty"` // replaces the user's roles; [] removes them all
+	DeptID   *int64  `json:"dept_id,omitempty"`  // 0 removes the user from its department
 }
 
 var usernameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{2,64}$`)
@@ -105,11 +122,11 @@ func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := userListResponse{Items: make([]adminUser, len(users)), Total: total, Page: page, Size: size}
-	for i, u := range users {
-		out.Items[i] = toAdminUser(u)
+	items, err := s.adminUsers(r.Context(), users...)
+	if err != nil {
+		return err
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, userListResponse{Items: items, Total: total, Page: page, Size: size})
 }
 
 func (s *Server) handleUserGet(w http.ResponseWriter, r *http.Request) error {
@@ -121,7 +138,32 @@ func (s *Server) handleUserGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, toAdminUser(u))
+	return s.writeAdminUser(w, r, http.StatusOK, u)
+}
+
+// writeAdminUser answers with a user and its roles.
+func (s *Server) writeAdminUser(w http.ResponseWriter, r *http.Request, code int, u *paddock.User) error {
+	out, err := s.adminUsers(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, code, out[0])
+}
+
+// onlyAdmins refuses callers without the admin role: only admins make or
+// change admins, so that holding sys:user:* is not holding everything.
+func onlyAdmins(r *http.Request, what string) error {
+	if !principal(r).User.IsAdmin() {
+		return paddock.Errorf(paddock.EForbidden, "only admins may %s", what)
+	}
+	return nil
+}
+
+func validDeptID(v *int64) error {
+	if v != nil && *v < 0 {
+		return paddock.Errorf(paddock.EInvalid, "field \"dept_id\" must not be negative")
+	}
+	return nil
 }
 
 func validRole(v string) (paddock.Role, error) {
@@ -160,15 +202,39 @@ func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 	}
+	if role == paddock.RoleAdmin {
+		if err := onlyAdmins(r, "create admins"); err != nil {
+			return err
+		}
+	}
+	if err := validDeptID(req.DeptID); err != nil {
+		return err
+	}
+	if err := s.checkRoleIDs(r.Context(), req.RoleIDs); err != nil {
+		return err
+	}
 	hash, err := auth.HashPassword(req.Password)
 	if err != nil {
 		return err
 	}
 	u := &paddock.User{Username: req.Username, Email: strings.TrimSpace(req.Email), Nickname: req.Nickname, Role: role, PasswordHash: hash}
+	if req.DeptID != nil {
+		u.DeptID = *req.DeptID
+	}
 	if err := s.Users.CreateUser(r.Context(), u); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, toAdminUser(u))
+	if len(req.RoleIDs) > 0 {
+		if err := s.RBAC.SetUserRoles(r.Context(), u.ID, req.RoleIDs); err != nil {
+			// A role deleted since it was checked: do not leave a user
+			// without the roles it was asked with.
+			if derr := s.Users.DeleteUser(context.WithoutCancel(r.Context()), u.ID); derr != nil {
+				s.log.ErrorContext(r.Context(), "delete user after failing to set its roles", "user_id", u.ID, "err", derr)
+			}
+			return err
+		}
+	}
+	return s.writeAdminUser(w, r, http.StatusCreated, u)
 }
 
 func (s *Server) handleUserUpdate(w http.ResponseWriter, r *http.Request) error {
@@ -180,7 +246,18 @@ func (s *Server) handleUserUpdate(w http.ResponseWriter, r *http.Request) error 
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	upd := paddock.UserUpdate{Email: req.Email, Nickname: req.Nickname}
+	if err := validDeptID(req.DeptID); err != nil {
+		return err
+	}
+	upd := paddock.UserUpdate{Email: req.Email, Nickname: req.Nickname, DeptID: req.DeptID}
+	if err := s.adminTarget(r, id, req.Role != nil, "change an admin"); err != nil {
+		return err
+	}
+	if req.RoleIDs != nil {
+		if err := s.checkRoleIDs(r.Context(), req.RoleIDs); err != nil {
+			return err
+		}
+	}
 	if req.Role != nil {
 		role, err := validRole(*req.Role)
 		if err != nil {
@@ -207,7 +284,35 @@ func (s *Server) handleUserUpdate(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, toAdminUser(u))
+	if req.RoleIDs != nil {
+		rb, err := s.rbac()
+		if err != nil {
+			return err
+		}
+		if err := rb.SetUserRoles(r.Context(), id, req.RoleIDs); err != nil {
+			return err
+		}
+	}
+	return s.writeAdminUser(w, r, http.StatusOK, u)
+}
+
+// adminTarget refuses a caller without the admin role who sets a user's
+// "role" field (setsRole) or acts (what) on an admin.
+func (s *Server) adminTarget(r *http.Request, id int64, setsRole bool, what string) error {
+	if principal(r).User.IsAdmin() {
+		return nil
+	}
+	if setsRole {
+		return onlyAdmins(r, `set the field "role"`)
+	}
+	u, err := s.Users.User(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if u.IsAdmin() {
+		return onlyAdmins(r, what)
+	}
+	return nil
 }
 
 // keepOneAdmin refuses to remove the admin role from the last admin.
@@ -230,6 +335,9 @@ func (s *Server) keepOneAdmin(r *http.Request, id int64) error {
 func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "user")
 	if err != nil {
+		return err
+	}
+	if err := s.adminTarget(r, id, false, "delete an admin"); err != nil {
 		return err
 	}
 	if err := s.keepOneAdmin(r, id); err != nil {

@@ -23,13 +23,13 @@ type RunService struct {
 func NewRunService(db *DB) *RunService { return &RunService{db: db} }
 
 const runColumns = "id, session_id, seq, status, error, step, trigger_message_id, idempotency_key, request_hash, " +
-	"lease_owner, lease_expires_at, cancel_requested, created_at, started_at, ended_at"
+	"lease_owner, lease_expires_at, cancel_requested, created_at, started_at, ended_at, options"
 
 func scanRun(row interface{ Scan(...any) error }) (*paddock.Run, error) {
 	var r paddock.Run
 	err := row.Scan(&r.ID, &r.SessionID, &r.Seq, &r.Status, &r.Error, &r.Step, &r.TriggerMessageID,
 		&r.IdempotencyKey, &r.RequestHash, &r.LeaseOwner, nullTimeCol{&r.LeaseExpiresAt}, &r.CancelRequested,
-		timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.EndedAt})
+		timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.EndedAt}, jsonCol{&r.Options})
 	if err != nil {
 		return nil, err
 	}
@@ -88,10 +88,14 @@ func createRun(ctx context.Context, db *DB, c conn, r *paddock.Run) error {
 	if err := c.queryRow(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM runs WHERE session_id = ?", r.SessionID).Scan(&r.Seq); err != nil {
 		return fmt.Errorf("next run seq: %w", err)
 	}
-	_, err := c.exec(ctx, "INSERT INTO runs ("+runColumns+") VALUES ("+placeholders(15)+")",
+	opts, err := jsonArg(r.Options)
+	if err != nil {
+		return err
+	}
+	_, err = c.exec(ctx, "INSERT INTO runs ("+runColumns+") VALUES ("+placeholders(16)+")",
 		r.ID, r.SessionID, r.Seq, string(r.Status), r.Error, r.Step, r.TriggerMessageID, r.IdempotencyKey, r.RequestHash,
 		r.LeaseOwner, db.nullTimeArg(r.LeaseExpiresAt), r.CancelRequested,
-		db.timeArg(r.CreatedAt), db.nullTimeArg(r.StartedAt), db.nullTimeArg(r.EndedAt))
+		db.timeArg(r.CreatedAt), db.nullTimeArg(r.StartedAt), db.nullTimeArg(r.EndedAt), opts)
 	if err != nil {
 		switch v, detail := constraintOf(err); {
 		case v == uniqueViolation && strings.Contains(detail, "idempotency"):

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -18,16 +19,38 @@ type UserService struct {
 // NewUserService returns a UserService backed by db.
 func NewUserService(db *DB) *UserService { return &UserService{db: db} }
 
-const userColumns = "id, username, email, nickname, role, password_hash, created_at, updated_at"
+const userColumns = "id, username, email, nickname, role, dept_id, password_hash, created_at, updated_at"
 
 func scanUser(row interface{ Scan(...any) error }) (*paddock.User, error) {
 	var u paddock.User
-	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.Nickname, &u.Role, &u.PasswordHash,
+	var dept sql.NullInt64
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.Nickname, &u.Role, &dept, &u.PasswordHash,
 		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
 	if err != nil {
 		return nil, err
 	}
+	u.DeptID = dept.Int64
 	return &u, nil
+}
+
+// deptArg returns a department id as a query argument: 0 is NULL.
+func deptArg(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// userWriteError translates the errors of writing a user: a taken
+// username is EConflict, an unknown department EInvalid.
+func userWriteError(err error, username string, deptID int64, what string) error {
+	switch v, _ := constraintOf(err); v {
+	case uniqueViolation:
+		return paddock.Errorf(paddock.EConflict, "username %q is taken", username)
+	case foreignKeyViolation:
+		return paddock.Errorf(paddock.EInvalid, "department %d does not exist", deptID)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // User returns the user with the given id, or ENotFound.
@@ -77,7 +100,7 @@ func (s *UserService) Users(ctx context.Context, filter paddock.UserFilter) ([]*
 // CreateUser stores u and sets its ID. A zero CreatedAt is set to now and a
 // zero UpdatedAt to CreatedAt; an empty Role is RoleUser. The username must
 // be non-empty and unused (else EInvalid, EConflict); the role must be
-// valid (else EInvalid).
+// valid and the department, when not 0, must exist (else EInvalid).
 func (s *UserService) CreateUser(ctx context.Context, u *paddock.User) error {
 	if u == nil {
 		return paddock.Errorf(paddock.EInvalid, "user is required")
@@ -100,22 +123,19 @@ func (s *UserService) CreateUser(ctx context.Context, u *paddock.User) error {
 	u.CreatedAt, u.UpdatedAt = normTime(u.CreatedAt), normTime(u.UpdatedAt)
 
 	err := s.db.writer().queryRow(ctx, `INSERT INTO users
-		(username, email, nickname, role, password_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		u.Username, u.Email, u.Nickname, string(u.Role), u.PasswordHash,
+		(username, email, nickname, role, dept_id, password_hash, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		u.Username, u.Email, u.Nickname, string(u.Role), deptArg(u.DeptID), u.PasswordHash,
 		s.db.timeArg(u.CreatedAt), s.db.timeArg(u.UpdatedAt)).Scan(&u.ID)
 	if err != nil {
-		if v, _ := constraintOf(err); v == uniqueViolation {
-			return paddock.Errorf(paddock.EConflict, "username %q is taken", u.Username)
-		}
-		return fmt.Errorf("create user %q: %w", u.Username, err)
+		return userWriteError(err, u.Username, u.DeptID, fmt.Sprintf("create user %q", u.Username))
 	}
 	return nil
 }
 
 // UpdateUser applies the non-nil fields of upd, sets UpdatedAt to now and
-// returns the updated user. Unknown ids are ENotFound; an invalid role is
-// EInvalid. An empty update changes nothing and returns the user.
+// returns the updated user. Unknown ids are ENotFound; an invalid role or
+// an unknown department is EInvalid. An empty update changes nothing and returns the user.
 func (s *UserService) UpdateUser(ctx context.Context, id int64, upd paddock.UserUpdate) (*paddock.User, error) {
 	var set []string
 	var args []any
@@ -131,6 +151,9 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd paddock.User
 		}
 		set, args = append(set, "role = ?"), append(args, string(*upd.Role))
 	}
+	if upd.DeptID != nil {
+		set, args = append(set, "dept_id = ?"), append(args, deptArg(*upd.DeptID))
+	}
 	if upd.PasswordHash != nil {
 		set, args = append(set, "password_hash = ?"), append(args, *upd.PasswordHash)
 	}
@@ -142,6 +165,9 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd paddock.User
 	u, err := scanUser(s.db.writer().queryRow(ctx,
 		"UPDATE users SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+userColumns, args...))
 	if err != nil {
+		if v, _ := constraintOf(err); v == foreignKeyViolation && upd.DeptID != nil {
+			return nil, paddock.Errorf(paddock.EInvalid, "department %d does not exist", *upd.DeptID)
+		}
 		return nil, notFound(err, fmt.Sprintf("user %d not found", id), fmt.Sprintf("update user %d", id))
 	}
 	return u, nil
