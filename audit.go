@@ -50,6 +50,8 @@ type AuditService interface {
 	LoginLogs(ctx context.Context, f AuditFilter) ([]*LoginLog, int, error)
 	DeleteLoginLog(ctx context.Context, id int64) error
 	RecordOperation(ctx context.Context, l *OperationLog) error
+	// RecordOperations stores several entries in one transaction.
+	RecordOperations(ctx context.Context, logs []*OperationLog) error
 	OperationLogs(ctx context.Context, f AuditFilter) ([]*OperationLog, int, error)
 	DeleteOperationLog(ctx context.Context, id int64) error
 }

@@ -149,7 +149,9 @@ func mutating(method string) bool {
 }
 
 // auditWriter stores operation logs in the background, so that requests
-// do not wait for them. Entries beyond its buffer are dropped and counted.
+// do not wait for them, in batches (one transaction per auditBatch or
+// auditDelay), so that busy servers write them at little cost. Entries
+// beyond its buffer are dropped and counted.
 type auditWriter struct {
 	s       *Server
 	ch      chan *paddock.OperationLog
@@ -159,14 +161,34 @@ type auditWriter struct {
 	mu      sync.Mutex
 }
 
+const (
+	auditBatch = 256
+	auditDelay = 100 * time.Millisecond
+)
+
 func newAuditWriter(s *Server) *auditWriter {
-	a := &auditWriter{s: s, ch: make(chan *paddock.OperationLog, 1024), done: make(chan struct{})}
+	a := &auditWriter{s: s, ch: make(chan *paddock.OperationLog, 4096), done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
 		for l := range a.ch {
+			batch := []*paddock.OperationLog{l}
+			timer := time.NewTimer(auditDelay)
+		collect:
+			for len(batch) < auditBatch {
+				select {
+				case l, ok := <-a.ch:
+					if !ok {
+						break collect
+					}
+					batch = append(batch, l)
+				case <-timer.C:
+					break collect
+				}
+			}
+			timer.Stop()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := s.Audit.RecordOperation(ctx, l); err != nil {
-				s.log.Error("record operation log", "err", err)
+			if err := s.Audit.RecordOperations(ctx, batch); err != nil {
+				s.log.Error("record operation logs", "entries", len(batch), "err", err)
 			}
 			cancel()
 		}

@@ -88,19 +88,35 @@ func scanOperationLog(row interface{ Scan(...any) error }) (*paddock.OperationLo
 	return &l, err
 }
 
-// RecordOperation stores l, setting its ID and (when zero) CreatedAt.
-func (s *AuditService) RecordOperation(ctx context.Context, l *paddock.OperationLog) error {
+func (s *AuditService) insertOperation(ctx context.Context, c conn, l *paddock.OperationLog) error {
 	if l.CreatedAt.IsZero() {
 		l.CreatedAt = s.db.now()
 	}
 	l.CreatedAt = normTime(l.CreatedAt)
-	err := s.db.writer().queryRow(ctx, "INSERT INTO operation_logs (user_id, username, method, path, status, duration_us, address, user_agent, request_id, body, created_at) VALUES ("+
+	err := c.queryRow(ctx, "INSERT INTO operation_logs (user_id, username, method, path, status, duration_us, address, user_agent, request_id, body, created_at) VALUES ("+
 		placeholders(11)+") RETURNING id", l.UserID, l.Username, l.Method, l.Path, l.Status, l.Duration.Microseconds(), l.Address, l.UserAgent,
 		l.RequestID, l.Body, s.db.timeArg(l.CreatedAt)).Scan(&l.ID)
 	if err != nil {
 		return fmt.Errorf("record operation: %w", err)
 	}
 	return nil
+}
+
+// RecordOperation stores l, setting its ID and (when zero) CreatedAt.
+func (s *AuditService) RecordOperation(ctx context.Context, l *paddock.OperationLog) error {
+	return s.insertOperation(ctx, s.db.writer(), l)
+}
+
+// RecordOperations stores logs in one transaction.
+func (s *AuditService) RecordOperations(ctx context.Context, logs []*paddock.OperationLog) error {
+	return s.db.inTx(ctx, func(tx conn) error {
+		for _, l := range logs {
+			if err := s.insertOperation(ctx, tx, l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // OperationLogs returns a page of operation logs, newest first.
