@@ -114,7 +114,23 @@ func startPaddock(ctx context.Context, bin, data string, env map[string]string) 
 	if err := cmd.Start(); err != nil {
 		return "", nil, fmt.Errorf("start %s: %w (run `make build` first)", bin, err)
 	}
-	stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
+	bridge, table := "pdkbench", "paddock_bench"
+	if v := env["PADDOCK_NETWORK_BRIDGE"]; v != "" {
+		bridge = v
+	}
+	if v := env["PADDOCK_NETWORK_TABLE"]; v != "" {
+		table = v
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		// Paddock keeps its network for its next start; the bench's own
+		// network has no next start.
+		_ = exec.Command("ip", "link", "del", bridge).Run()
+		for _, family := range []string{"inet", "bridge"} {
+			_ = exec.Command("nft", "delete", "table", family, table).Run()
+		}
+	}
 	url := "http://" + addr
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if resp, err := http.Get(url + "/health"); err == nil {
