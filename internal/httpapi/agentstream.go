@@ -129,33 +129,50 @@ func (s *Server) handleAgentStream(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	return s.streamTurn(w, r, turn{agent: req.AgentName, keyName: "session_id", key: req.SessionID, text: text})
+}
+
+// turn is a message to an agent of the caller in the session named by key
+// (new when empty) under keyName (session_id or thread_id), with options
+// for its run.
+type turn struct {
+	agent, keyName, key, text string
+	opts                      paddock.RunOptions
+}
+
+// streamTurn posts a turn and streams its run as seed 000's events. An
+// error of the post itself (such as web search asked for but not
+// configured) is an error event.
+func (s *Server) streamTurn(w http.ResponseWriter, r *http.Request, t turn) error {
 	owner := principal(r).User.ID
 	if err := s.Credits.Check(r.Context(), owner); err != nil {
 		return err
 	}
-	a, err := s.platformAgent(r.Context(), owner, strings.TrimSpace(cmp.Or(req.AgentName, DefaultPlatformAgent)))
+	a, err := s.platformAgent(r.Context(), owner, strings.TrimSpace(cmp.Or(t.agent, DefaultPlatformAgent)))
 	if err != nil {
 		return err
 	}
-	key := strings.TrimSpace(req.SessionID)
+	key := strings.TrimSpace(t.key)
 	if key == "" {
 		key = newSessionKey()
 	}
 	if len(key) > 255 {
-		return paddock.Errorf(paddock.EInvalid, "session_id is longer than 255 characters")
+		return paddock.Errorf(paddock.EInvalid, "%s is longer than 255 characters", t.keyName)
 	}
 	sess, err := s.keyedSession(r.Context(), a, owner, key)
 	if err != nil {
 		return err
 	}
 	since := sess.LastEventSeq
-	posted, err := s.Runner.Post(r.Context(), sess.ID, &paddock.Message{Role: paddock.MessageUser, Content: []paddock.ContentPart{paddock.TextPart(text)}}, "", "")
-	if err != nil {
-		return err
-	}
+	msg := &paddock.Message{Role: paddock.MessageUser, Content: []paddock.ContentPart{paddock.TextPart(t.text)}}
+	posted, err := s.Runner.PostWith(r.Context(), sess.ID, msg, "", "", t.opts)
 	sse := startSSE(w)
-	st := &agentEvents{sse: sse, keyName: "session_id", key: key}
-	_ = st.send("status", map[string]any{"type": "processing", "session_id": key, "agent": a.Name})
+	st := &agentEvents{sse: sse, keyName: t.keyName, key: key}
+	if err != nil {
+		st.end(nil, err)
+		return nil
+	}
+	_ = st.send("status", map[string]any{"type": "processing", t.keyName: key, "agent": a.Name})
 	if sess.EnvironmentID != "" {
 		if env, err := s.EnvironmentStore.Environment(r.Context(), sess.EnvironmentID); err == nil && env.Status == paddock.EnvironmentRunning {
 			_ = st.send("status", map[string]any{"type": "sandbox_ready", "sandbox_id": env.ID, "reused": true})
@@ -265,21 +282,6 @@ func (s *Server) handleChatStream(w http.ResponseWriter, r *http.Request) error 
 	if len(req.Locale) > 35 {
 		return paddock.Errorf(paddock.EInvalid, "locale must be a language tag such as en-US")
 	}
-	owner := principal(r).User.ID
-	if err := s.Credits.Check(r.Context(), owner); err != nil {
-		return err
-	}
-	a, err := s.platformAgent(r.Context(), owner, strings.TrimSpace(cmp.Or(req.AgentName, DefaultPlatformAgent)))
-	if err != nil {
-		return err
-	}
-	key := strings.TrimSpace(req.ThreadID)
-	if key == "" {
-		key = newSessionKey()
-	}
-	if len(key) > 255 {
-		return paddock.Errorf(paddock.EInvalid, "thread_id is longer than 255 characters")
-	}
 	opts := paddock.RunOptions{Tools: &[]string{}, Locale: req.Locale}
 	if req.EnableWebSearch {
 		opts.Tools = &[]string{"web_search"}
@@ -287,22 +289,5 @@ func (s *Server) handleChatStream(w http.ResponseWriter, r *http.Request) error 
 	if req.EnableDeepThinking {
 		opts.Reasoning = "medium"
 	}
-	sess, err := s.keyedSession(r.Context(), a, owner, key)
-	if err != nil {
-		return err
-	}
-	since := sess.LastEventSeq
-	msg := &paddock.Message{Role: paddock.MessageUser, Content: []paddock.ContentPart{paddock.TextPart(text)}}
-	posted, err := s.Runner.PostWith(r.Context(), sess.ID, msg, "", "", opts)
-	sse := startSSE(w)
-	st := &agentEvents{sse: sse, keyName: "thread_id", key: key}
-	if err != nil {
-		// A clear error event, e.g. web search asked for but not configured.
-		st.end(nil, err)
-		return nil
-	}
-	_ = st.send("status", map[string]any{"type": "processing", "thread_id": key, "agent": a.Name})
-	return s.streamWork(w, r, sse, st, func(ctx context.Context, emit func(*paddock.Event)) (*assistantMessage, error) {
-		return s.awaitRun(ctx, a, sess.ID, posted.RunID, since, emit)
-	})
+	return s.streamTurn(w, r, turn{agent: req.AgentName, keyName: "thread_id", key: req.ThreadID, text: text, opts: opts})
 }
