@@ -119,10 +119,10 @@ func (r *Runner) fitContext(ctx context.Context, st *runState, p llm.Provider, r
 	prior := st.prior
 	req.Messages = buildContext(append(prior[:len(prior):len(prior)], own...))
 	budget := r.budget(p.Name(), req.Model)
-	if estimate(req) <= budget {
+	before := estimate(req)
+	if before <= budget {
 		return nil
 	}
-	before := estimate(req)
 
 	// 1. Cut long tool results of earlier turns (and of this run, if it
 	// alone is too large).
@@ -141,12 +141,12 @@ func (r *Runner) fitContext(ctx context.Context, st *runState, p llm.Provider, r
 	// in half the budget (a turn starts at a user message).
 	fixed := estimate(&llm.Request{System: req.System, Tools: req.Tools, Messages: req.Messages[len(priorMsgs):]})
 	room := budget/2 - fixed
-	cut := len(prior)
+	cut, size := len(prior), 0
 	for i := len(prior) - 1; i >= 0; i-- {
 		if prior[i].Role != paddock.MessageUser {
 			continue
 		}
-		if estimateMessages(buildContext(prior[i:])) > room {
+		if size += estimateMessages(buildContext(prior[i:cut])); size > room { // one turn's size
 			break
 		}
 		cut = i

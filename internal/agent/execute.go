@@ -25,7 +25,9 @@ type ExecuteRequest struct {
 	// OnEvent, when set, receives the execution's events as they happen:
 	// message.delta, tool.started, tool.output, tool.completed and
 	// environment.ready, with RunID the execution's id and Seq 0. It is
-	// called from the execution's goroutines, one call at a time.
+	// called from the execution's goroutines, one call at a time. With a
+	// ResponseFormat, one message.delta at the end carries the checked
+	// answer instead of the model's own deltas.
 	OnEvent func(*paddock.Event)
 }
 
@@ -144,6 +146,7 @@ func (x *execution) run(ctx context.Context) (*ExecuteResult, error) {
 			}
 		}
 		final.Content = []paddock.ContentPart{paddock.TextPart(text)}
+		x.emit(paddock.EventMessageDelta, paddock.DeltaEvent{Step: step, Delta: text})
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -175,7 +178,9 @@ func (x *execution) callModel(ctx context.Context, step int, extra *paddock.Mess
 		return nil, err
 	}
 	resp, err := x.p.Stream(ctx, req, func(ev llm.Event) {
-		if ev.Type == llm.EventTextDelta && ev.Text != "" {
+		// With a response format the deltas are the checked answer, sent
+		// once it is known (run): what the model streams may be corrected.
+		if ev.Type == llm.EventTextDelta && ev.Text != "" && x.req.ResponseFormat == nil {
 			x.emit(paddock.EventMessageDelta, paddock.DeltaEvent{Step: step, Delta: ev.Text})
 		}
 	})

@@ -233,3 +233,22 @@ func TestRunOptions(t *testing.T) {
 		t.Errorf("web search made an environment")
 	}
 }
+
+// With a response format, the one delta is the checked answer, not what
+// the model streamed before its correction.
+func TestExecuteFormatDeltas(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, llmtest.Step{Text: "Sure! a=1"}, llmtest.Step{Text: "```json\n{\"a\": 1}\n```"})
+	var deltas []string
+	_, err := f.runner.Execute(context.Background(), agent.ExecuteRequest{Agent: f.agent, Messages: userText("x"),
+		ResponseFormat: mustFormat(t, `{"type":"json_object"}`), OnEvent: func(e *paddock.Event) {
+			if e.Type == paddock.EventMessageDelta {
+				var d paddock.DeltaEvent
+				_ = json.Unmarshal(e.Data, &d)
+				deltas = append(deltas, d.Delta)
+			}
+		}})
+	if err != nil || len(deltas) != 1 || deltas[0] != `{"a":1}` {
+		t.Errorf("deltas %q, %v", deltas, err)
+	}
+}

@@ -147,6 +147,16 @@ type sessionParams struct {
 	SessionID string `path:"sid"`
 }
 
+// pageSize reads the platform surface's pagination: page (from 1) and
+// size (default 20, at most 200).
+func pageSize(r *http.Request) (page, size int, err error) {
+	if page, err = queryInt(r, "page", 1, 1, 1<<30); err != nil {
+		return
+	}
+	size, err = queryInt(r, "size", 20, 1, 200)
+	return
+}
+
 func page(r *http.Request) (offset, limit int, err error) {
 	if offset, err = queryInt(r, "offset", 0, 0, 1<<30); err != nil {
 		return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -82,18 +83,14 @@ func lastUserText(msgs []platformMessage) (string, error) {
 // default agent on first use.
 func (s *Server) platformAgent(ctx context.Context, ownerID int64, name string) (*paddock.Agent, error) {
 	for attempt := 0; ; attempt++ {
-		agents, _, err := s.Agents.Agents(ctx, paddock.AgentFilter{OwnerID: &ownerID, Name: &name, Limit: 1})
-		if err != nil {
-			return nil, err
-		}
-		if len(agents) > 0 {
-			return agents[0], nil
+		if a, err := s.agentNamed(ctx, ownerID, name); a != nil || err != nil {
+			return a, err
 		}
 		if name != DefaultPlatformAgent {
 			return nil, paddock.Errorf(paddock.ENotFound, "agent %q not found", name)
 		}
 		a := &paddock.Agent{OwnerID: ownerID, Name: name, Description: "Writes and runs code in a sandbox", SystemPrompt: coderPrompt}
-		err = s.Agents.CreateAgent(ctx, a)
+		err := s.Agents.CreateAgent(ctx, a)
 		if err == nil {
 			return a, nil
 		}
@@ -246,7 +243,8 @@ func (a *agentEvents) end(msg *assistantMessage, err error) {
 	_ = a.send("status", data)
 }
 
-func newSessionKey() string { return strings.TrimPrefix(seedMessageID(), "msg_") }
+// newSessionKey names a session a request did not name.
+func newSessionKey() string { return "s_" + strings.ToLower(rand.Text()[:20]) }
 
 type chatStreamRequest struct {
 	Messages    []platformMessage `json:"messages" required:"true"`

@@ -278,12 +278,18 @@ func (s *Server) assistant(ctx context.Context, r *http.Request, ref string) (*p
 	if err != nil && paddock.ErrorCode(err) != paddock.ENotFound {
 		return nil, err
 	}
-	agents, _, err := s.Agents.Agents(ctx, paddock.AgentFilter{OwnerID: &p.User.ID, Name: &ref, Limit: 1})
-	if err != nil {
-		return nil, err
+	a, err = s.agentNamed(ctx, p.User.ID, ref)
+	if err == nil && a == nil {
+		err = paddock.Errorf(paddock.ENotFound, "assistant %q not found", ref)
 	}
-	if len(agents) == 0 {
-		return nil, paddock.Errorf(paddock.ENotFound, "assistant %q not found", ref)
+	return a, err
+}
+
+// agentNamed returns the owner's (non-archived) agent named name, or nil.
+func (s *Server) agentNamed(ctx context.Context, ownerID int64, name string) (*paddock.Agent, error) {
+	agents, _, err := s.Agents.Agents(ctx, paddock.AgentFilter{OwnerID: &ownerID, Name: &name, Limit: 1})
+	if err != nil || len(agents) == 0 {
+		return nil, err
 	}
 	return agents[0], nil
 }
@@ -611,21 +617,9 @@ func (s *Server) handleAssistantExecute(w http.ResponseWriter, r *http.Request) 
 	}
 	return s.streamFrames(w, r, func(ctx context.Context, emit func(*paddock.Event)) (*assistantMessage, error) {
 		x.OnEvent = emit
-		if format != nil {
-			// The tokens are the validated JSON, sent once it is known:
-			// what the model streams may be corrected.
-			x.OnEvent = func(e *paddock.Event) {
-				if e.Type != paddock.EventMessageDelta {
-					emit(e)
-				}
-			}
-		}
 		res, err := s.Runner.Execute(ctx, x)
 		if err != nil {
 			return nil, err
-		}
-		if format != nil {
-			emit(paddock.NewEvent(paddock.EventMessageDelta, res.ID, paddock.DeltaEvent{Step: res.Steps, Delta: res.Message.Text()}))
 		}
 		return reply(id, res.Message.Text(), a.ID, "", res.Message.CreatedAt, &res.Usage), nil
 	})

@@ -31,8 +31,8 @@ func (s *Server) recordLogin(r *http.Request, username string, u *paddock.User, 
 		return
 	}
 	l := &paddock.LoginLog{Username: username, Address: s.clientAddr(r), UserAgent: truncate(r.UserAgent(), 512), Success: err == nil}
-	if u == nil && strings.TrimSpace(username) != "" { // a failure: whose account was tried?
-		u, _ = s.Users.UserByUsername(r.Context(), username)
+	if u == nil && err != nil && paddock.ErrorCode(err) != paddock.EUnauthorized && strings.TrimSpace(username) != "" {
+		u, _ = s.Users.UserByUsername(r.Context(), username) // failed before the password check (captcha): whose account?
 	}
 	if u != nil {
 		l.UserID = u.ID

@@ -112,6 +112,8 @@ func (s *Server) decodeLogin(w http.ResponseWriter, r *http.Request, v *adminLog
 
 // login checks a username and password, counting failures per username so
 // that guessing one account's password is limited whatever the address.
+// On a wrong password it returns the account that was tried with the
+// error; callers must not use it but to log the attempt.
 func (s *Server) login(r *http.Request, username, password string) (*paddock.User, error) {
 	if strings.TrimSpace(username) == "" {
 		return nil, paddock.Errorf(paddock.EInvalid, "field \"username\" is required")
@@ -134,7 +136,7 @@ func (s *Server) login(r *http.Request, username, password string) (*paddock.Use
 	}
 	if !auth.CheckPasswordOrDummy(hash, password) {
 		_, _ = s.Limiter.Allow(r.Context(), key, rl.LoginFailures, rl.LoginWindow)
-		return nil, paddock.Errorf(paddock.EUnauthorized, "invalid username or password")
+		return u, paddock.Errorf(paddock.EUnauthorized, "invalid username or password") // u (or nil): whose account was tried, for the login log
 	}
 	return u, nil
 }

@@ -94,11 +94,7 @@ func (s *Server) handleCreditBalance(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) handleCreditUsage(w http.ResponseWriter, r *http.Request) error {
-	page, err := queryInt(r, "page", 1, 1, 1<<30)
-	if err != nil {
-		return err
-	}
-	size, err := queryInt(r, "size", 20, 1, 200)
+	page, size, err := pageSize(r)
 	if err != nil {
 		return err
 	}

@@ -160,10 +160,16 @@ func queryBool(r *http.Request, name string, def bool) (bool, error) {
 // user's environment, or one a restricted API key does not list, is not
 // found; a listed one with too low a permission is forbidden.
 func (s *Server) environment(r *http.Request, need paddock.Permission) (*paddock.Environment, error) {
-	id := r.PathValue("id")
+	return s.environmentAs(r, r.PathValue("id"), need, "environment")
+}
+
+// environmentAs loads environment id for the caller, who needs perm on it;
+// noun names it in errors ("environment", or "sandbox" on the platform
+// surface). One the caller may not see is not found.
+func (s *Server) environmentAs(r *http.Request, id string, need paddock.Permission, noun string) (*paddock.Environment, error) {
 	env, err := s.EnvironmentStore.Environment(r.Context(), id)
 	if paddock.ErrorCode(err) == paddock.ENotFound {
-		return nil, paddock.Errorf(paddock.ENotFound, "environment %q not found", id)
+		return nil, paddock.Errorf(paddock.ENotFound, "%s %q not found", noun, id)
 	} else if err != nil {
 		return nil, err
 	}
@@ -171,9 +177,9 @@ func (s *Server) environment(r *http.Request, need paddock.Permission) (*paddock
 	perm := p.EnvironmentPermission(env.ID, env.OwnerID)
 	switch {
 	case perm == "":
-		return nil, paddock.Errorf(paddock.ENotFound, "environment %q not found", id)
+		return nil, paddock.Errorf(paddock.ENotFound, "%s %q not found", noun, id)
 	case !perm.Allows(need):
-		return nil, paddock.Errorf(paddock.EForbidden, "this API key has %s permission on environment %s; %s is needed", perm, env.ID, need)
+		return nil, paddock.Errorf(paddock.EForbidden, "this API key has %s permission on %s %s; %s is needed", perm, noun, env.ID, need)
 	}
 	return env, nil
 }

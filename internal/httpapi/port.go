@@ -108,17 +108,27 @@ func (s *Server) handlePortExpose(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	info, err := s.exposePort(w, r, env)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, info)
+}
+
+// exposePort reads a portRequest and serves that port of env through the
+// proxy.
+func (s *Server) exposePort(w http.ResponseWriter, r *http.Request, env *paddock.Environment) (portInfo, error) {
 	var req portRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
-		return err
+		return portInfo{}, err
 	}
 	if req.Port < 1 || req.Port > 65535 {
-		return paddock.Errorf(paddock.EInvalid, "field \"port\" must be between 1 and 65535")
+		return portInfo{}, paddock.Errorf(paddock.EInvalid, "field \"port\" must be between 1 and 65535")
 	}
 	if _, err := s.Ports.ExposePort(r.Context(), env.ID, req.Port); err != nil {
-		return err
+		return portInfo{}, err
 	}
-	return writeJSON(w, http.StatusCreated, portInfo{Port: req.Port, URL: s.baseURL(r) + portPath(env.ID, req.Port)})
+	return portInfo{Port: req.Port, URL: s.baseURL(r) + portPath(env.ID, req.Port)}, nil
 }
 
 // handlePortTicket returns a URL that signs a browser in to one port.

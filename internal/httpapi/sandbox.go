@@ -196,20 +196,7 @@ func (s *Server) sandboxFor(r *http.Request, id string, need paddock.Permission)
 	if strings.TrimSpace(id) == "" {
 		return nil, paddock.Errorf(paddock.EInvalid, "field \"sandbox_id\" is required")
 	}
-	env, err := s.EnvironmentStore.Environment(r.Context(), id)
-	if paddock.ErrorCode(err) == paddock.ENotFound {
-		return nil, paddock.Errorf(paddock.ENotFound, "sandbox %q not found", id)
-	} else if err != nil {
-		return nil, err
-	}
-	perm := principal(r).EnvironmentPermission(env.ID, env.OwnerID)
-	switch {
-	case perm == "":
-		return nil, paddock.Errorf(paddock.ENotFound, "sandbox %q not found", id)
-	case !perm.Allows(need):
-		return nil, paddock.Errorf(paddock.EForbidden, "this API key has %s permission on sandbox %s; %s is needed", perm, env.ID, need)
-	}
-	return env, nil
+	return s.environmentAs(r, id, need, "sandbox")
 }
 
 // pathSandbox is sandboxFor the {id} of the route's path.
@@ -495,17 +482,11 @@ func (s *Server) handleSandboxExposePort(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	var req portRequest
-	if err := s.decodeJSON(w, r, &req); err != nil {
+	info, err := s.exposePort(w, r, env)
+	if err != nil {
 		return err
 	}
-	if req.Port < 1 || req.Port > 65535 {
-		return paddock.Errorf(paddock.EInvalid, "field \"port\" must be between 1 and 65535")
-	}
-	if _, err := s.Ports.ExposePort(r.Context(), env.ID, req.Port); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, portInfo{Port: req.Port, URL: s.baseURL(r) + portPath(env.ID, req.Port)})
+	return writeJSON(w, http.StatusOK, info)
 }
 
 // fileBodyLimit caps the JSON bodies that carry a file's content.

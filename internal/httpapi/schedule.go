@@ -90,14 +90,6 @@ func toScheduleRunResponse(r *paddock.ScheduleRun) scheduleRunResponse {
 		SessionID: r.SessionID, RunID: r.RunID, Error: r.Error, StartedAt: r.StartedAt, EndedAt: r.EndedAt}
 }
 
-func pageSize(r *http.Request) (page, size int, err error) {
-	if page, err = queryInt(r, "page", 1, 1, 1<<30); err != nil {
-		return
-	}
-	size, err = queryInt(r, "size", 20, 1, 200)
-	return
-}
-
 // ownSchedule loads a schedule the caller owns (admins: any).
 func (s *Server) ownSchedule(r *http.Request) (*paddock.Schedule, error) {
 	id := r.PathValue("id")

@@ -99,11 +99,7 @@ func pathID(r *http.Request, what string) (int64, error) {
 }
 
 func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) error {
-	page, err := queryInt(r, "page", 1, 1, 1<<30)
-	if err != nil {
-		return err
-	}
-	size, err := queryInt(r, "size", 20, 1, 200)
+	page, size, err := pageSize(r)
 	if err != nil {
 		return err
 	}

@@ -365,33 +365,7 @@ func (s *RBACService) UpdateDept(ctx context.Context, id int64, upd paddock.Dept
 	if upd.Enabled != nil {
 		set, args = append(set, "enabled = ?"), append(args, *upd.Enabled)
 	}
-	var d *paddock.Dept
-	err := s.db.inTx(ctx, func(tx conn) error {
-		if err := exists(ctx, tx, "depts", "department", id); err != nil {
-			return err
-		}
-		if upd.ParentID != nil {
-			if err := checkMove(ctx, tx, "depts", "department", id, *upd.ParentID); err != nil {
-				return err
-			}
-		}
-		if len(set) == 0 {
-			var err error
-			d, err = scanDept(tx.queryRow(ctx, "SELECT "+deptColumns+" FROM depts WHERE id = ?", id))
-			return err
-		}
-		var err error
-		d, err = scanDept(tx.queryRow(ctx, "UPDATE depts SET "+strings.Join(set, ", ")+", updated_at = ? WHERE id = ? RETURNING "+deptColumns,
-			append(args, s.db.timeArg(s.db.now()), id)...))
-		return err
-	})
-	if err != nil {
-		if paddock.ErrorCode(err) != paddock.EInternal {
-			return nil, err
-		}
-		return nil, fmt.Errorf("update department %d: %w", id, err)
-	}
-	return d, nil
+	return updateTreeNode(ctx, s.db, "depts", "department", deptColumns, id, upd.ParentID, set, args, scanDept)
 }
 
 // DeleteDept deletes a department that has no children and no users
@@ -511,33 +485,7 @@ func (s *RBACService) UpdateMenu(ctx context.Context, id int64, upd paddock.Menu
 	if upd.Enabled != nil {
 		set, args = append(set, "enabled = ?"), append(args, *upd.Enabled)
 	}
-	var m *paddock.Menu
-	err := s.db.inTx(ctx, func(tx conn) error {
-		if err := exists(ctx, tx, "menus", "menu", id); err != nil {
-			return err
-		}
-		if upd.ParentID != nil {
-			if err := checkMove(ctx, tx, "menus", "menu", id, *upd.ParentID); err != nil {
-				return err
-			}
-		}
-		if len(set) == 0 {
-			var err error
-			m, err = scanMenu(tx.queryRow(ctx, "SELECT "+menuColumns+" FROM menus WHERE id = ?", id))
-			return err
-		}
-		var err error
-		m, err = scanMenu(tx.queryRow(ctx, "UPDATE menus SET "+strings.Join(set, ", ")+", updated_at = ? WHERE id = ? RETURNING "+menuColumns,
-			append(args, s.db.timeArg(s.db.now()), id)...))
-		return err
-	})
-	if err != nil {
-		if paddock.ErrorCode(err) != paddock.EInternal {
-			return nil, err
-		}
-		return nil, fmt.Errorf("update menu %d: %w", id, err)
-	}
-	return m, nil
+	return updateTreeNode(ctx, s.db, "menus", "menu", menuColumns, id, upd.ParentID, set, args, scanMenu)
 }
 
 // DeleteMenu deletes a menu that has no children (else EConflict); the
@@ -644,4 +592,34 @@ func dedupe(ids []int64) []int64 {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// updateTreeNode applies set (with args) to node id of a tree table in one
+// transaction and returns the node: it must exist (ENotFound), and a new
+// parent must not be the node or one of its descendants (EInvalid).
+func updateTreeNode[T any](ctx context.Context, db *DB, table, noun, columns string, id int64, parent *int64, set []string, args []any,
+	scan func(interface{ Scan(...any) error }) (T, error)) (T, error) {
+	var out T
+	err := db.inTx(ctx, func(tx conn) error {
+		if err := exists(ctx, tx, table, noun, id); err != nil {
+			return err
+		}
+		if parent != nil {
+			if err := checkMove(ctx, tx, table, noun, id, *parent); err != nil {
+				return err
+			}
+		}
+		var err error
+		if len(set) == 0 {
+			out, err = scan(tx.queryRow(ctx, "SELECT "+columns+" FROM "+table+" WHERE id = ?", id))
+			return err
+		}
+		out, err = scan(tx.queryRow(ctx, "UPDATE "+table+" SET "+strings.Join(set, ", ")+", updated_at = ? WHERE id = ? RETURNING "+columns,
+			append(args, db.timeArg(db.now()), id)...))
+		return err
+	})
+	if err != nil && paddock.ErrorCode(err) == paddock.EInternal {
+		return out, fmt.Errorf("update %s %d: %w", noun, id, err)
+	}
+	return out, err
 }

@@ -190,7 +190,7 @@ func (s *Images) Ensure(ctx context.Context, ref string) (*paddock.Image, error)
 // its path.
 func BuildGuest(dir string) (string, error) {
 	_, file, _, _ := runtime.Caller(0)
-	pkg := filepath.Join(filepath.Dir(file), "..", "guest", "guesttest")
+	pkg := filepath.Join(filepath.Dir(file), "..", "..", "..", "cmd", "paddock-guest")
 	out := filepath.Join(dir, "paddock-guest")
 	cmd := exec.Command("go", "build", "-o", out, ".")
 	cmd.Dir = pkg
