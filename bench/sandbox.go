@@ -50,46 +50,48 @@ func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
 		return err
 	}
 
-	data := filepath.Join(work, "data")
-	url, stop, err := startPaddock(ctx, bin, data, map[string]string{
-		"PADDOCK_ADMIN_PASSWORD": "bench-password", "PADDOCK_LOG_REQUESTS": "false", "PADDOCK_LOG_LEVEL": "warn",
-		"PADDOCK_RATE_LIMIT_OTHER": "100000000", "PADDOCK_RATE_LIMIT_EXEC": "100000000", "PADDOCK_RATE_LIMIT_ENVIRONMENT_CREATE": "100000000",
-		"PADDOCK_STOP_GRACE": "1s",
-	})
+	// The environments started ahead of demand (the warm pool) are what a
+	// create usually gets; a server with the pool off shows a cold start.
+	cold, err := sandboxServer(ctx, bin, filepath.Join(work, "cold"), archive, "0")
 	if err != nil {
 		return err
 	}
-	defer stop()
-	tok, err := loginToken(url)
+	coldRuns := map[string][]time.Duration{}
+	for _, class := range []string{"runc", "gvisor"} {
+		if coldRuns[class], err = paddockRuns(cold.api, class, runs, 0); err != nil {
+			cold.stop()
+			return fmt.Errorf("paddock %s, warm pool off: %w", class, err)
+		}
+	}
+	cold.stop()
+	srv, err := sandboxServer(ctx, bin, filepath.Join(work, "data"), archive, "")
 	if err != nil {
 		return err
 	}
-	api := &apiClient{url: url, token: tok}
-	f, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	err = api.call("POST", "/api/v1/images/import?name=busybox:bench", f, nil)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("import image: %w", err)
-	}
+	defer srv.stop()
+	api, data := srv.api, srv.data
 
 	fmt.Printf("sandbox: busybox image, command `true`, %d runs each, %d CPUs\n", runs, numCPU())
-	fmt.Println("create to first exec result (p50, p90):")
-	for _, c := range []struct{ class, bare string }{{"runc", "runc"}, {"gvisor", "runsc"}} {
+	fmt.Println("create to first exec result (p50, p90); paddock's creates are spaced so the warm pool refills:")
+	for _, c := range []struct {
+		class, bare string
+		pause       time.Duration
+	}{{"runc", "runc", 300 * time.Millisecond}, {"gvisor", "runsc", time.Second}} {
 		bare, err := bareRuns(ctx, work, rootfs, c.bare, runs)
 		if err != nil {
 			return fmt.Errorf("bare %s: %w", c.bare, err)
 		}
-		pd, err := paddockRuns(api, c.class, runs)
+		pd, err := paddockRuns(api, c.class, runs, c.pause)
 		if err != nil {
 			return fmt.Errorf("paddock %s: %w", c.class, err)
 		}
 		ratio := float64(pct(pd, 50)) / float64(pct(bare, 50))
-		fmt.Printf("  bare %-6s run            p50 %7.1f ms  p90 %7.1f ms\n", c.bare, ms(pct(bare, 50)), ms(pct(bare, 90)))
-		fmt.Printf("  paddock %-6s create+exec  p50 %7.1f ms  p90 %7.1f ms  %.2fx bare  [%s]\n", c.class, ms(pct(pd, 50)), ms(pct(pd, 90)), ratio,
+		cr := coldRuns[c.class]
+		fmt.Printf("  bare %-6s run               p50 %7.1f ms  p90 %7.1f ms\n", c.bare, ms(pct(bare, 50)), ms(pct(bare, 90)))
+		fmt.Printf("  paddock %-6s create+exec     p50 %7.1f ms  p90 %7.1f ms  %.2fx bare  [%s]\n", c.class, ms(pct(pd, 50)), ms(pct(pd, 90)), ratio,
 			verdict(ratio <= 1.3, "target <= 1.3x"))
+		fmt.Printf("  paddock %-6s warm pool off   p50 %7.1f ms  p90 %7.1f ms  %.2fx bare  (a cold start)\n", c.class, ms(pct(cr, 50)), ms(pct(cr, 90)),
+			float64(pct(cr, 50))/float64(pct(bare, 50)))
 	}
 
 	// Exec round trip on one running environment.
@@ -173,10 +175,50 @@ func envBody(class string) map[string]any {
 	}
 }
 
-// paddockRuns times create (waiting until running) plus a first exec.
-func paddockRuns(api *apiClient, class string, runs int) ([]time.Duration, error) {
+// sandboxSrv is a paddock started by sandboxServer.
+type sandboxSrv struct {
+	api  *apiClient
+	data string
+	stop func()
+}
+
+// sandboxServer starts paddock on data with the busybox image imported;
+// warmPool "" keeps the default.
+func sandboxServer(ctx context.Context, bin, data, archive, warmPool string) (*sandboxSrv, error) {
+	url, stop, err := startPaddock(ctx, bin, data, map[string]string{
+		"PADDOCK_ADMIN_PASSWORD": "bench-password", "PADDOCK_LOG_REQUESTS": "false", "PADDOCK_LOG_LEVEL": "warn",
+		"PADDOCK_RATE_LIMIT_OTHER": "100000000", "PADDOCK_RATE_LIMIT_EXEC": "100000000", "PADDOCK_RATE_LIMIT_ENVIRONMENT_CREATE": "100000000",
+		"PADDOCK_STOP_GRACE": "1s", "PADDOCK_WARM_POOL": warmPool,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tok, err := loginToken(url)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	api := &apiClient{url: url, token: tok}
+	f, err := os.Open(archive)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	err = api.call("POST", "/api/v1/images/import?name=busybox:bench", f, nil)
+	f.Close()
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("import image: %w", err)
+	}
+	return &sandboxSrv{api: api, data: data, stop: stop}, nil
+}
+
+// paddockRuns times create (waiting until running) plus a first exec,
+// pausing between runs.
+func paddockRuns(api *apiClient, class string, runs int, pause time.Duration) ([]time.Duration, error) {
 	var out []time.Duration
 	for i := 0; i < runs+1; i++ {
+		time.Sleep(pause)
 		t0 := time.Now()
 		var e struct{ ID, Status, Reason string }
 		if err := api.call("POST", "/api/v1/environments?wait=true", envBody(class), &e); err != nil {

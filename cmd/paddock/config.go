@@ -78,6 +78,7 @@ type Config struct {
 		UIDShift            int64             `yaml:"uid_shift" env:"PADDOCK_UID_SHIFT"`                 // host uid of root in environments
 		GuestBinary         string            `yaml:"guest_binary" env:"PADDOCK_GUEST_BINARY"`           // default: this binary
 		PauseStopsClock     bool              `yaml:"pause_stops_clock" env:"PADDOCK_PAUSE_STOPS_CLOCK"` // paused environments do not age
+		WarmPool            int               `yaml:"warm_pool" env:"PADDOCK_WARM_POOL"`                 // environments started ahead per recent shape; 0: none
 
 		// Templates are what POST /api/v1/agent/sandboxes creates, by
 		// template_id. None configured: the built-in "default" and
@@ -297,6 +298,7 @@ func defaultConfig() Config {
 	c.Sandbox.RunscPath = "runsc"
 	c.Sandbox.RunscPlatform = "ptrace"
 	c.Sandbox.UIDShift = 100000
+	c.Sandbox.WarmPool = 1
 	c.Agents.DefaultModel = "openai/gpt-4o-mini"
 	c.Agents.DefaultImage = "python:3.11-slim"
 	c.Network.Bridge = "pdk0"

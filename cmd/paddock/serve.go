@@ -409,11 +409,15 @@ func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error
 	}
 	m.closers = append(m.closers, netw.Close)
 	m.netw = netw
+	warm := cfg.Sandbox.WarmPool
+	if warm <= 0 {
+		warm = -1 // the driver's "none"
+	}
 	rt, err := oci.New(oci.Config{
 		Network:  netw,
 		StateDir: filepath.Join(cfg.Data, "sandbox"), RuncPath: cfg.Sandbox.RuncPath, RunscPath: cfg.Sandbox.RunscPath,
 		RunscPlatform: cfg.Sandbox.RunscPlatform, UIDShift: cfg.Sandbox.UIDShift, GuestBinary: guestBin,
-		MaxOutput: int(cfg.Sandbox.MaxExecOutput), Logger: m.Log,
+		MaxOutput: int(cfg.Sandbox.MaxExecOutput), WarmPool: warm, Logger: m.Log,
 	})
 	if err != nil {
 		return nil, err

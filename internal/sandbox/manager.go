@@ -18,7 +18,10 @@ import (
 
 // ImageStore makes an image available on this node, pulling it if needed.
 type ImageStore interface {
+	// Ensure returns the image, pulling it if it is not here.
 	Ensure(ctx context.Context, ref string) (*paddock.Image, error)
+	// Image returns the image if it is here (ENotFound otherwise).
+	Image(ctx context.Context, ref string) (*paddock.Image, error)
 }
 
 // Config configures the Manager.
@@ -199,7 +202,8 @@ func (m *Manager) limits(env *paddock.Environment) (cpu, memory, storage int64, 
 
 const idChars = "abcdefghijklmnopqrstuvwxyz0123456789"
 
-func newID() string {
+// NewID returns a new environment id.
+func NewID() string {
 	b := make([]byte, 12)
 	rand.Read(b)
 	for i := range b {
@@ -215,8 +219,9 @@ func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
 	if err := m.Validate(env); err != nil {
 		return err
 	}
+	claimed := false
 	if env.ID == "" {
-		env.ID = newID()
+		env.ID, claimed = m.claim(ctx, env)
 	}
 	env.Status = paddock.EnvironmentPending
 	env.Reason = ""
@@ -226,6 +231,9 @@ func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
 	env.StartedAt, env.ExpiresAt, env.EndedAt = nil, nil, nil
 	env.PausedRemaining = 0
 	if err := m.envs.CreateEnvironment(ctx, env); err != nil {
+		if claimed {
+			m.rt.Stop(context.WithoutCancel(ctx), env.ID, 0)
+		}
 		return fmt.Errorf("create environment: %w", err)
 	}
 	if reason := m.unschedulable(env); reason != "" {
@@ -235,6 +243,28 @@ func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
 	}
 	m.goStart(env)
 	return nil
+}
+
+// claim returns the id of an environment the runtime started ahead of
+// demand for env (see Pool), or a new id. Only an image already here is
+// looked at: a pull belongs to the start, in the background.
+func (m *Manager) claim(ctx context.Context, env *paddock.Environment) (string, bool) {
+	p, ok := m.rt.(Pool)
+	if !ok || m.unschedulable(env) != "" {
+		return NewID(), false
+	}
+	img, err := m.images.Image(ctx, env.Image)
+	if err != nil {
+		return NewID(), false
+	}
+	uid, _, err := ResolveUser(env, img)
+	if err != nil || (env.Isolation.SecurityContext != nil && env.Isolation.SecurityContext.RunAsNonRoot && uid == 0) {
+		return NewID(), false // start reports why
+	}
+	if id := p.Claim(m.spec(env, img)); id != "" {
+		return id, true
+	}
+	return NewID(), false
 }
 
 // unschedulable explains why this node cannot run env, or returns "".

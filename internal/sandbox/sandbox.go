@@ -135,6 +135,15 @@ type Runtime interface {
 	ExtractArchive(ctx context.Context, id, dir string, r io.Reader) error
 }
 
+// Pool is implemented by drivers that start environments ahead of demand.
+// Claim returns the id of one started for spec (whose ID is ignored), or
+// "" when none matches; either way the driver learns spec's shape is
+// wanted. The caller must then Create spec under that id, which hands the
+// environment over, or Stop the id.
+type Pool interface {
+	Claim(spec *Spec) string
+}
+
 // PauseMode is how Pause suspends an environment.
 type PauseMode string
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -17,6 +18,16 @@ import (
 // Client is the host's end of one guest's connection.
 type Client struct {
 	sess *yamux.Session
+
+	// spare is a stream opened ahead of the request that will use it.
+	// Opening one costs a trip through both ends' send loops and, in the
+	// guest, an accept and a goroutine start; on a spare stream a request
+	// finds a guest goroutine already waiting for its header. The guest
+	// waits for a stream's header for as long as the stream is open, so a
+	// spare never goes stale while the session lives.
+	spareMu sync.Mutex
+	spare   *yamux.Stream
+	opening bool // a spare is being opened
 }
 
 // NewClient runs the host side of the protocol over conn, which the guest
@@ -38,6 +49,39 @@ func NewClient(conn net.Conn, onLog func([]paddock.LogEntry)) (*Client, error) {
 	return c, nil
 }
 
+// openStream returns the spare stream, or a new one when there is none.
+// Callers call refill once their request is sent.
+func (c *Client) openStream() (*yamux.Stream, error) {
+	c.spareMu.Lock()
+	st := c.spare
+	c.spare = nil
+	c.spareMu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	return c.sess.OpenStream()
+}
+
+// refill opens the next spare stream, unless there is one already or one
+// is being opened. Requests call it once they are sent: it then overlaps
+// with the guest's work on them instead of delaying the next request.
+func (c *Client) refill() {
+	c.spareMu.Lock()
+	if c.spare != nil || c.opening {
+		c.spareMu.Unlock()
+		return
+	}
+	c.opening = true
+	c.spareMu.Unlock()
+	st, err := c.sess.OpenStream()
+	c.spareMu.Lock()
+	c.opening = false
+	if err == nil {
+		c.spare = st
+	}
+	c.spareMu.Unlock()
+}
+
 // Done is closed when the connection ends.
 func (c *Client) Done() <-chan struct{} { return c.sess.CloseChan() }
 
@@ -49,9 +93,12 @@ func (c *Client) Ping() (time.Duration, error) { return c.sess.Ping() }
 
 // Start releases a guest started with Config.Hold: it runs the
 // environment's command and serves exec and attach from then on. A guest
-// already released answers too.
-func (c *Client) Start(ctx context.Context) error {
-	st, _, err := c.request(ctx, streamHeader{Kind: kindStart})
+// already released answers too. A non-nil cfg replaces the environment,
+// directory and command the guest was started with (a guest started ahead
+// of demand learns whose environment it is only now); a guest already
+// released refuses it.
+func (c *Client) Start(ctx context.Context, cfg *StartConfig) error {
+	st, _, err := c.request(ctx, streamHeader{Kind: kindStart, Start: cfg})
 	if err != nil {
 		return fmt.Errorf("start guest: %w", err)
 	}
@@ -104,11 +151,14 @@ var ErrProtocol = errors.New("guest protocol error")
 // closes the stream, which makes the guest kill the process group; Exec
 // then returns ctx's error.
 func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, stdout, stderr io.Writer) (ExitStatus, error) {
-	st, err := c.sess.OpenStream()
+	st, err := c.openStream()
 	if err != nil {
 		return ExitStatus{}, fmt.Errorf("open stream: %w", err)
 	}
-	defer st.Close()
+	// Closing sends a FIN and waits for the session's send loop to write
+	// it; the result need not wait for that. The goroutine ends once the
+	// FIN is written or the session is closed.
+	defer func() { go st.Close() }()
 	stop := context.AfterFunc(ctx, func() { st.Close() })
 	defer stop()
 
@@ -125,6 +175,7 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 	if _, err := st.Write(msg); err != nil {
 		return ExitStatus{}, c.ctxErr(ctx, fmt.Errorf("send request: %w", err))
 	}
+	c.refill()
 	if stdin != nil {
 		go func() {
 			buf := make([]byte, chunkSize)
@@ -195,7 +246,7 @@ var ErrConnectionLost = errors.New("connection to the guest lost")
 // (frameOK's payload). ctx bounds only this exchange; the caller owns the
 // stream after.
 func (c *Client) request(ctx context.Context, h streamHeader) (*yamux.Stream, []byte, error) {
-	st, err := c.sess.OpenStream()
+	st, err := c.openStream()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: open stream: %v", ErrConnectionLost, err)
 	}
@@ -206,6 +257,7 @@ func (c *Client) request(ctx context.Context, h streamHeader) (*yamux.Stream, []
 		st.Close()
 		return nil, nil, c.ctxErr(ctx, fmt.Errorf("%w: send request: %v", ErrConnectionLost, err))
 	}
+	c.refill()
 	p, err := c.reply(st, nil, true)
 	if !stop() {
 		st.Close()

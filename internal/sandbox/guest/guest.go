@@ -53,6 +53,13 @@ type Config struct {
 	Hold bool `json:"hold,omitempty"`
 }
 
+// StartConfig is what a start request may set of a held guest's Config.
+type StartConfig struct {
+	Env     []string `json:"env"`
+	Dir     string   `json:"dir,omitempty"`
+	Command []string `json:"command,omitempty"`
+}
+
 // Main runs the guest. args are the command-line arguments after the
 // subcommand name: "-config <path>". It returns the process exit code.
 func Main(args []string) int {
@@ -85,6 +92,7 @@ type guest struct {
 
 	released    chan struct{} // closed when the host starts the guest (see Config.Hold)
 	releaseOnce sync.Once
+	startMu     sync.Mutex    // serializes start requests
 	stopping    chan struct{} // closed on SIGTERM
 
 	mu       sync.Mutex
@@ -112,6 +120,27 @@ func newGuest(cfg Config, logger *log.Logger) *guest {
 // release lets the command run and requests be served.
 func (g *guest) release() { g.releaseOnce.Do(func() { close(g.released) }) }
 
+// start releases the guest, first putting cfg in force. Everything that
+// reads the config waits for the release, so no lock is needed; only one
+// start request may change it.
+func (g *guest) start(cfg *StartConfig) error {
+	g.startMu.Lock()
+	defer g.startMu.Unlock()
+	select {
+	case <-g.released:
+		if cfg != nil {
+			return errors.New("the guest has started already; its configuration cannot change")
+		}
+		return nil
+	default:
+	}
+	if cfg != nil {
+		g.cfg.Env, g.cfg.Dir, g.cfg.Command = cfg.Env, cfg.Dir, cfg.Command
+	}
+	g.release()
+	return nil
+}
+
 // waitReleased waits for the host's start request; false means the guest
 // is stopping instead.
 func (g *guest) waitReleased() bool {
@@ -129,12 +158,9 @@ func (g *guest) run() int {
 	// Reap once at start: we may have inherited zombies.
 	g.reaper.reapAll()
 
+	// The command is known once the guest is released (see start).
 	cmdDone := make(chan struct{})
-	if len(g.cfg.Command) > 0 {
-		go g.runCommand(cmdDone)
-	} else {
-		close(cmdDone)
-	}
+	go g.runCommand(cmdDone)
 	go g.connectLoop()
 
 	for sig := range sigs {
@@ -225,7 +251,10 @@ func (g *guest) handleStream(st *yamux.Stream) {
 	}
 	switch {
 	case h.Kind == kindStart:
-		g.release()
+		if err := g.start(h.Start); err != nil {
+			replyError(st, &wireError{Code: string(paddock.EInvalid), Message: err.Error()})
+			return
+		}
 		fw := &frameWriter{w: st}
 		fw.writeJSON(frameOK, struct{}{})
 	case h.Kind == kindExec && h.Exec != nil:
@@ -418,7 +447,7 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 // runCommand runs the environment's command once, logging its output.
 func (g *guest) runCommand(done chan struct{}) {
 	defer close(done)
-	if !g.waitReleased() {
+	if !g.waitReleased() || len(g.cfg.Command) == 0 {
 		return
 	}
 	path, err := lookPath(g.cfg.Command[0], envValue(g.cfg.Env, "PATH"))

@@ -216,7 +216,7 @@ func TestGuestHold(t *testing.T) {
 		t.Fatal("command ran before Start")
 	}
 	for range 2 { // a second Start is harmless
-		if err := c.Start(context.Background()); err != nil {
+		if err := c.Start(context.Background(), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -226,5 +226,37 @@ func TestGuestHold(t *testing.T) {
 	<-done
 	if _, err := os.Stat(marker); err != nil {
 		t.Errorf("command did not run after Start: %v", err)
+	}
+}
+
+// TestGuestStartConfig checks a start request's config replaces the one
+// a held guest started with (its command and environment), and that a
+// started guest refuses a new one.
+func TestGuestStartConfig(t *testing.T) {
+	dir := t.TempDir()
+	c, g, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin", "WHO=pool"}, Hold: true, Command: []string{"sh", "-c", "echo $WHO > " + dir + "/old"}})
+	done := make(chan struct{})
+	go g.runCommand(done)
+	cfg := &StartConfig{Env: []string{"PATH=/usr/bin:/bin", "WHO=owner"}, Dir: dir, Command: []string{"sh", "-c", "echo $WHO > new"}}
+	if err := c.Start(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if b, err := os.ReadFile(dir + "/new"); err != nil || string(b) != "owner\n" {
+		t.Errorf("command after Start with a config wrote %q, %v; want owner", b, err)
+	}
+	if _, err := os.Stat(dir + "/old"); err == nil {
+		t.Error("the held command ran instead of the start request's")
+	}
+	var out bytes.Buffer
+	es, err := c.Exec(context.Background(), &ExecRequest{Command: []string{"sh", "-c", "echo $WHO; pwd"}}, nil, &out, nil)
+	if err != nil || es.Code != 0 || out.String() != "owner\n"+dir+"\n" {
+		t.Errorf("exec after Start: %+v %v %q; want the start config's env and dir", es, err, out.String())
+	}
+	if err := c.Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "started already") {
+		t.Errorf("second Start with a config: %v, want an error", err)
+	}
+	if err := c.Start(context.Background(), nil); err != nil {
+		t.Errorf("second Start without a config: %v", err)
 	}
 }

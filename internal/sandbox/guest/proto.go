@@ -67,6 +67,7 @@ type streamHeader struct {
 	Kill   *killRequest   `json:"kill,omitempty"`
 	File   *fileRequest   `json:"file,omitempty"`
 	Dial   *dialRequest   `json:"dial,omitempty"`
+	Start  *StartConfig   `json:"start,omitempty"`
 }
 
 // AttachRequest starts an interactive process.

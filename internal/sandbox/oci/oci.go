@@ -52,6 +52,10 @@ type Config struct {
 	// each of the last few sizes asked for, so Create need not run mkfs;
 	// default 2, negative for none.
 	DiskPool int
+	// WarmPool is how many environments are kept started ahead of demand
+	// for each of the last few shapes asked for (see warm.go); default 1,
+	// negative for none.
+	WarmPool int
 	// MaxOutput is the default per-stream exec output kept in a result.
 	MaxOutput int // default 1 MiB
 	// StartTimeout bounds how long Create waits for the guest to answer.
@@ -92,6 +96,10 @@ type Runtime struct {
 	log *slog.Logger
 
 	disks *diskPool // nil when Config.DiskPool < 0
+	warm  *warmPool // nil when Config.WarmPool < 0
+
+	stopFill context.CancelFunc // ends fillWarm
+	fillDone chan struct{}
 
 	mu     sync.Mutex
 	envs   map[string]*envState
@@ -164,6 +172,9 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.DiskPool == 0 {
 		cfg.DiskPool = 2
 	}
+	if cfg.WarmPool == 0 {
+		cfg.WarmPool = 1
+	}
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = 30 * time.Second
 	}
@@ -205,6 +216,15 @@ func New(cfg Config) (*Runtime, error) {
 		if err := r.attach(rec); err != nil {
 			r.log.Warn("reattach environment", "env_id", rec.ID, "err", err)
 		}
+	}
+	if cfg.WarmPool > 0 {
+		r.warm = newWarmPool(cfg.WarmPool)
+		ctx, cancel := context.WithCancel(context.Background())
+		r.stopFill, r.fillDone = cancel, make(chan struct{})
+		go func() {
+			defer close(r.fillDone)
+			r.fillWarm(ctx)
+		}()
 	}
 	return r, nil
 }
@@ -278,10 +298,10 @@ func (r *Runtime) acceptLoop(es *envState) {
 		if err != nil {
 			return
 		}
-		logPath := es.rec.LogPath
 		id := es.rec.ID
 		c, err := guest.NewClient(conn, func(entries []paddock.LogEntry) {
-			if err := sandbox.AppendLog(logPath, entries...); err != nil {
+			// The path changes when a warm environment is handed over.
+			if err := sandbox.AppendLog(es.record().LogPath, entries...); err != nil {
 				r.log.Warn("append environment log", "env_id", id, "err", err)
 			}
 		})
@@ -348,8 +368,22 @@ func (r *Runtime) env(id string) (*envState, error) {
 	return es, nil
 }
 
-// Create implements sandbox.Runtime.
-func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
+// Create implements sandbox.Runtime. An id from Claim gets its warm
+// environment, or, if that failed to start, a new one.
+func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) error {
+	if w := r.warm.take(spec.ID); w != nil {
+		err := r.adopt(ctx, spec, w)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		r.log.Warn("warm environment unusable; starting a new one", "env_id", spec.ID, "err", err)
+	}
+	return r.create(ctx, spec, false)
+}
+
+// create makes and starts an environment. With hold, its guest is left
+// holding (warm): adopt starts it.
+func (r *Runtime) create(ctx context.Context, spec *sandbox.Spec, hold bool) (err error) {
 	if !idRE.MatchString(spec.ID) {
 		return paddock.Errorf(paddock.EInvalid, "environment id %q is not valid", spec.ID)
 	}
@@ -379,7 +413,7 @@ func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
 			// Nothing may be left behind: undo whatever got made.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			if serr := r.Stop(cctx, spec.ID, 0); serr != nil {
+			if serr := r.stop(cctx, spec.ID, 0); serr != nil {
 				r.log.Error("clean up failed environment", "env_id", spec.ID, "err", serr)
 			}
 		}
@@ -520,7 +554,10 @@ func (r *Runtime) Create(ctx context.Context, spec *sandbox.Spec) (err error) {
 		return fmt.Errorf("environment %s: guest did not connect: %w%s", spec.ID, err, r.guestOutput(dir))
 	}
 	tConnected := time.Since(t0)
-	if err := c.Start(wctx); err != nil {
+	if hold {
+		return nil
+	}
+	if err := c.Start(wctx, nil); err != nil {
 		return fmt.Errorf("environment %s: start the guest: %w", spec.ID, err)
 	}
 	r.log.Debug("environment created", "env_id", spec.ID, "class", spec.RuntimeClass, "duration", time.Since(t0),

@@ -21,6 +21,15 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 	if !idRE.MatchString(id) {
 		return nil // nothing of ours can have this id
 	}
+	if w := r.warm.take(id); w != nil {
+		<-w.ready // not while it is being made
+	}
+	return r.stop(ctx, id, grace)
+}
+
+// stop is Stop without the warm pool's check, for a create cleaning up
+// after itself.
+func (r *Runtime) stop(ctx context.Context, id string, grace time.Duration) error {
 	defer r.lockOp(id)() // not while a pause or resume is changing what runs
 	r.mu.Lock()
 	es := r.envs[id]
@@ -246,7 +255,9 @@ func (r *Runtime) List(ctx context.Context) ([]string, error) {
 	}
 	out := make([]string, 0, len(seen))
 	for id := range seen {
-		out = append(out, id)
+		if !r.warm.holds(id) { // the pool's own; after a restart, orphans
+			out = append(out, id)
+		}
 	}
 	slices.Sort(out)
 	return out, nil
@@ -278,6 +289,14 @@ func (r *Runtime) Info(ctx context.Context) sandbox.Info {
 
 // Close implements sandbox.Runtime. Environments keep running.
 func (r *Runtime) Close() error {
+	if r.warm != nil {
+		r.stopFill()
+		<-r.fillDone
+		// Warm environments are the driver's: nobody would own them.
+		for _, w := range r.warm.all() {
+			r.stopWarm(w)
+		}
+	}
 	r.mu.Lock()
 	r.closed = true
 	envs := r.envs

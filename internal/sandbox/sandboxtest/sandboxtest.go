@@ -176,6 +176,11 @@ func (s *Images) Ensure(ctx context.Context, ref string) (*paddock.Image, error)
 			return nil, ctx.Err()
 		}
 	}
+	return s.Image(ctx, ref)
+}
+
+// Image returns the image named ref, without Ensure's Delay.
+func (s *Images) Image(ctx context.Context, ref string) (*paddock.Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	img, ok := s.images[ref]
