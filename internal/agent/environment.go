@@ -18,6 +18,24 @@ func newEnvironmentID() string {
 	return "env-" + strings.ToLower(newID("x")[2:14])
 }
 
+// Reserver is implemented by a Sandbox that starts environments ahead of
+// demand (sandbox.Manager). Reserve returns the id to create env under,
+// which the caller may record first: the environment kept for it, or a
+// new id.
+type Reserver interface {
+	Reserve(ctx context.Context, env *paddock.Environment) string
+}
+
+// reserveEnvironment returns the id env is to be created under: one of
+// an environment the sandbox started ahead of demand (see Reserver), or
+// a new one.
+func (r *Runner) reserveEnvironment(ctx context.Context, env *paddock.Environment) string {
+	if rs, ok := r.d.Sandbox.(Reserver); ok {
+		return rs.Reserve(ctx, env)
+	}
+	return newEnvironmentID()
+}
+
 // ensureEnvironment returns the id of the session's running environment,
 // creating it (and announcing it with environment.ready) on first use, or
 // again when the previous one ended.
@@ -53,7 +71,7 @@ func (r *Runner) ensureEnvironment(ctx context.Context, st *runState) (string, e
 		}
 		// It ended: the session gets a new one.
 	}
-	id = newEnvironmentID()
+	id = r.reserveEnvironment(ctx, r.sessionEnvironment(st, ""))
 	err = r.commit(ctx, sess.ID, func(tx paddock.SessionTx) error {
 		_, err := tx.UpdateSession(ctx, paddock.SessionUpdate{EnvironmentID: &id})
 		return err

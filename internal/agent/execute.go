@@ -245,12 +245,13 @@ func (x *execution) environment(ctx context.Context) (string, error) {
 	if x.envID != "" {
 		return x.envID, nil
 	}
-	id := newEnvironmentID()
-	env := x.r.agentEnvironment(x.req.Agent, x.req.OwnerID, id, "execution-"+x.id,
+	env := x.r.agentEnvironment(x.req.Agent, x.req.OwnerID, "", "execution-"+x.id,
 		map[string]string{"paddock.execution": x.id, "paddock.agent": x.req.Agent.ID})
 	if env.Timeout == 0 {
 		env.Timeout = 3600 // a safety net: Execute deletes it when done
 	}
+	id := x.r.reserveEnvironment(ctx, env)
+	env.ID = id
 	x.envID = id // deleted at the end even if starting fails half-way
 	if err := x.r.startEnvironment(ctx, env); err != nil {
 		return "", err

@@ -245,6 +245,16 @@ func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
 	return nil
 }
 
+// Reserve returns the id to create env under: that of an environment the
+// runtime started ahead of demand for env, or a new one. A caller may
+// record it before it calls Create (with env.ID set to it), so a crash in
+// between leaks nothing; a reserved environment not created within
+// minutes is stopped.
+func (m *Manager) Reserve(ctx context.Context, env *paddock.Environment) string {
+	id, _ := m.claim(ctx, env)
+	return id
+}
+
 // claim returns the id of an environment the runtime started ahead of
 // demand for env (see Pool), or a new id. Only an image already here is
 // looked at: a pull belongs to the start, in the background.

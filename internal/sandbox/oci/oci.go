@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/sandbox"
@@ -586,27 +588,65 @@ func (r *Runtime) start(ctx context.Context, spec *sandbox.Spec, bundle, dir str
 // connectRunc connects the network namespace runc made for environment
 // id, whose init (the guest, holding its command) wrote its pid.
 func (r *Runtime) connectRunc(ctx context.Context, id, dir string, np *netPrep) error {
+	ns, err := r.runcNamespace(id, dir, "net")
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	_, err = np.connect(ctx, fmt.Sprintf("/proc/self/fd/%d", ns.Fd()))
+	return err
+}
+
+// runcNamespace opens the namespace of kind ("net", "uts") of runc
+// environment id, whose init wrote its pid in dir.
+func (r *Runtime) runcNamespace(id, dir, kind string) (*os.File, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "init.pid"))
 	if err != nil {
-		return fmt.Errorf("read the container's pid: %w", err)
+		return nil, fmt.Errorf("read the container's pid: %w", err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return fmt.Errorf("the container's pid file holds %q", b)
+		return nil, fmt.Errorf("the container's pid file holds %q", b)
 	}
 	// Pin the namespace, then check the pid still is the container's: a
 	// guest that died at once could leave its pid to another process,
-	// whose namespace must not get the environment's interface.
-	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	// whose namespace must not be touched.
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", pid, kind))
 	if err != nil {
-		return fmt.Errorf("open the container's network namespace: %w", err)
+		return nil, fmt.Errorf("open the container's %s namespace: %w", kind, err)
 	}
-	defer ns.Close()
 	if err := checkCgroup(pid, r.cgroupPath(id)); err != nil {
+		ns.Close()
+		return nil, err
+	}
+	return ns, nil
+}
+
+// setHostname sets the hostname of runc environment id from the host,
+// which may, unlike anything in the environment (it has no
+// CAP_SYS_ADMIN): for a warm environment, whose name it learns late.
+func (r *Runtime) setHostname(id, dir, name string) error {
+	ns, err := r.runcNamespace(id, dir, "uts")
+	if err != nil {
 		return err
 	}
-	_, err = np.connect(ctx, fmt.Sprintf("/proc/self/fd/%d", ns.Fd()))
-	return err
+	defer ns.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// The thread joins the environment's UTS namespace and is never
+		// unlocked, so it ends with this goroutine instead of going back
+		// to the scheduler with another hostname.
+		runtime.LockOSThread()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWUTS); err != nil {
+			errc <- fmt.Errorf("join the UTS namespace: %w", err)
+			return
+		}
+		errc <- unix.Sethostname([]byte(name))
+	}()
+	if err := <-errc; err != nil {
+		return fmt.Errorf("set the hostname of %s: %w", id, err)
+	}
+	return nil
 }
 
 // guestOutput returns the tail of what the guest and the runtime printed,

@@ -29,8 +29,9 @@ import (
 // removes; Close stops them.
 
 const (
-	warmShapes  = 4                // shapes kept warm at once, most recently asked for
-	warmIdleFor = 10 * time.Minute // a shape nobody asked for in this long is dropped
+	warmShapes   = 4                // shapes kept warm at once, most recently asked for
+	warmIdleFor  = 10 * time.Minute // a shape nobody asked for in this long is dropped
+	warmClaimFor = 5 * time.Minute  // a claim not created in this long is stopped
 )
 
 // warmShape is everything of a spec that is fixed once its container
@@ -43,7 +44,7 @@ type warmShape struct {
 	pids                 int64
 	readOnlyRoot         bool
 	allowEscalation      bool
-	hostname             string // from the name; "" when that is the id
+	hostname             string // gVisor only (runc's is set at hand-over): from the name, "" for the id
 	owner                int64  // the network policy's owner and rules
 	policy               string
 }
@@ -64,8 +65,11 @@ func shapeOf(spec *sandbox.Spec) (warmShape, bool) {
 	s := warmShape{
 		class: spec.RuntimeClass, rootfs: spec.Image.RootFS, uid: uid, gid: gid,
 		cpu: spec.CPUMillis, memory: spec.MemoryBytes, storage: spec.StorageBytes, pids: spec.PidsLimit,
-		hostname: hostname(spec.Env.Name, ""),
-		owner:    spec.Env.OwnerID, policy: string(policy),
+		owner: spec.Env.OwnerID, policy: string(policy),
+	}
+	if spec.RuntimeClass == sandbox.ClassGVisor {
+		// The hostname is the sandbox kernel's, out of the host's reach.
+		s.hostname = hostname(spec.Env.Name, "")
 	}
 	if sc := spec.Env.Isolation.SecurityContext; sc != nil {
 		s.readOnlyRoot = sc.ReadOnlyRootFilesystem
@@ -80,6 +84,8 @@ type warmEnv struct {
 	shape warmShape
 	ready chan struct{} // closed once its start ended; then err is set
 	err   error
+
+	claimedAt time.Time
 }
 
 type wantedShape struct {
@@ -124,6 +130,7 @@ func (r *Runtime) Claim(spec *sandbox.Spec) string {
 		// The oldest first: it is the likeliest to be ready.
 		w := ws[0]
 		p.idle[shape] = ws[1:]
+		w.claimedAt = time.Now()
 		p.claimed[w.id] = w
 		id = w.id
 	}
@@ -188,8 +195,8 @@ func (p *warmPool) holds(id string) bool {
 
 // next returns a shape short of warm environments and adds a new one for
 // it, to be started by the caller; false when every shape has its share.
-// It first drops the shapes too old or too many, returning their idle
-// environments for the caller to stop.
+// It first drops the shapes too old or too many, and the claims never
+// created, returning their environments for the caller to stop.
 func (p *warmPool) next() (*warmEnv, *sandbox.Spec, []*warmEnv) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -201,6 +208,12 @@ func (p *warmPool) next() (*warmEnv, *sandbox.Spec, []*warmEnv) {
 		}
 	}
 	p.wanted = keep
+	for id, w := range p.claimed {
+		if time.Since(w.claimedAt) > warmClaimFor {
+			drop = append(drop, w)
+			delete(p.claimed, id)
+		}
+	}
 	for shape, ws := range p.idle {
 		if !slices.ContainsFunc(p.wanted, func(w wantedShape) bool { return w.shape == shape }) {
 			drop = append(drop, ws...)
@@ -334,6 +347,11 @@ func (r *Runtime) adopt(ctx context.Context, spec *sandbox.Spec, w *warmEnv) (er
 	es.mu.Unlock()
 	if err := writeJSON(filepath.Join(es.dir, "state.json"), rec); err != nil {
 		return err
+	}
+	if spec.RuntimeClass == sandbox.ClassRunc {
+		if err := r.setHostname(spec.ID, es.dir, hostname(spec.Env.Name, spec.ID)); err != nil {
+			return err
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.StartTimeout)
 	defer cancel()

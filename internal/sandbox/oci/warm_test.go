@@ -50,6 +50,7 @@ func TestWarmPool(t *testing.T) {
 	}
 
 	spec := testSpec(t, "", sandbox.ClassRunc)
+	spec.Env.Name = "Mine, please" // runc's hostname is set at hand-over
 	spec.Env.Env = map[string]string{"MY_VAR": "mine"}
 	spec.Env.Command = []string{"sh", "-c", "echo from-command; echo ran > /tmp/ran"}
 	spec.LogPath = filepath.Join(t.TempDir(), "env.jsonl")
@@ -60,7 +61,7 @@ func TestWarmPool(t *testing.T) {
 	spec.ID, spec.Env.ID = id, id
 	create(t, rt, spec)
 	res := sh(t, rt, id, "echo $MY_VAR; hostname; cat /tmp/ran")
-	if want := "mine\n" + hostname(spec.Env.Name, id) + "\nran\n"; res.Stdout != want {
+	if want := "mine\nmine-please\nran\n"; res.Stdout != want {
 		t.Errorf("in the handed-over environment: %q (stderr %q), want %q", res.Stdout, res.Stderr, want)
 	}
 	waitFor(t, func() bool {
@@ -92,5 +93,29 @@ func TestWarmPool(t *testing.T) {
 	rt.Close()
 	for _, w := range pooled {
 		assertGone(t, rt, w)
+	}
+}
+
+// TestWarmPoolGVisor checks the pool under gVisor, where the hostname is
+// part of the shape: the sandbox kernel owns it.
+func TestWarmPoolGVisor(t *testing.T) {
+	rt := newRuntime(t, "runsc")
+	rt.Claim(testSpec(t, "", sandbox.ClassGVisor))
+	waitFor(t, func() bool { return len(warmIDs(rt)) == 1 })
+	renamed := testSpec(t, "", sandbox.ClassGVisor)
+	renamed.Env.Name = "another name"
+	if id := rt.Claim(renamed); id != "" {
+		t.Fatalf("a gVisor spec with another hostname claimed %q", id)
+	}
+	spec := testSpec(t, "", sandbox.ClassGVisor)
+	spec.Env.Env = map[string]string{"MY_VAR": "mine"}
+	id := rt.Claim(spec)
+	if id == "" {
+		t.Fatal("no warm gVisor environment")
+	}
+	spec.ID, spec.Env.ID = id, id
+	create(t, rt, spec)
+	if res := sh(t, rt, id, "echo $MY_VAR; hostname"); res.Stdout != "mine\ntest\n" {
+		t.Errorf("in the handed-over environment: %q (stderr %q)", res.Stdout, res.Stderr)
 	}
 }
