@@ -142,6 +142,175 @@ func TestTokens(t *testing.T) {
 	}
 }
 
+// memUsers is the part of a UserService the Authenticator uses.
+type memUsers struct {
+	// nil: only User is called
+	paddock.UserService
+	m map[int64]*paddock.User
+}
+
+func (s memUsers) User(_ context.Context, id int64) (*paddock.User, error) {
+	if u, ok := s.m[id]; ok {
+		return u, nil
+	}
+	return nil, paddock.Errorf(paddock.ENotFound, "user %d not found", id)
+}
+
+// memTokenUsers is a token store that answers TokenUser too, as the
+// store's does: the Authenticator then asks it once per request.
+type memTokenUsers struct {
+	*memTokens
+	users memUsers
+	calls int // TokenUser calls
+}
+
+func (s *memTokenUsers) TokenUser(ctx context.Context, id string) (*paddock.User, error) {
+	s.calls++
+	tok, err := s.Token(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.users.User(ctx, tok.UserID)
+}
+
+// TestAuthenticateToken checks both ways of authenticating a token (one
+// query on a store with TokenUser, two on another) agree, and that
+// revocation takes effect on the next request.
+func TestAuthenticateToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := []byte(strings.Repeat("k", 32))
+	alice := &paddock.User{ID: 42, Username: "alice"}
+	users := memUsers{m: map[int64]*paddock.User{42: alice, 7: {ID: 7, Username: "bob"}}}
+	plain := &memTokens{m: map[string]*paddock.Token{}}
+	joined := &memTokenUsers{memTokens: &memTokens{m: map[string]*paddock.Token{}}, users: users}
+	for _, tc := range []struct {
+		name  string
+		store paddock.TokenService
+	}{{"two queries", plain}, {"one query", joined}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tk, err := NewTokens(key, time.Hour, tc.store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := NewAuthenticator(users, nil, tk, nil)
+			signed, claims, err := tk.Issue(ctx, 42)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := a.Authenticate(ctx, signed)
+			if err != nil || p.User != alice || p.TokenID != claims.ID || p.APIKey != nil {
+				t.Fatalf("Authenticate: %+v, %v", p, err)
+			}
+			check := func(what, token, msg string) {
+				t.Helper()
+				_, err := a.Authenticate(ctx, token)
+				if paddock.ErrorCode(err) != paddock.EUnauthorized || paddock.ErrorMessage(err) != msg {
+					t.Errorf("%s: %v, want unauthorized %q", what, err, msg)
+				}
+			}
+			check("garbage", "not.a.token", "invalid token")
+			tk.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+			check("expired", signed, "token expired")
+			tk.now = time.Now
+
+			// A token recorded for another user than it names (and without
+			// "iat", which is optional).
+			tc.store.CreateToken(ctx, &paddock.Token{ID: "odd", UserID: 7, ExpiresAt: time.Now().Add(time.Hour)})
+			odd, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Issuer: issuer, Subject: "42", ID: "odd",
+				ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString(key)
+			if tc.store == joined {
+				check("recorded for another user", odd, "invalid token")
+			}
+
+			if err := tk.Revoke(ctx, claims.ID); err != nil {
+				t.Fatal(err)
+			}
+			check("revoked", signed, "token revoked")
+		})
+	}
+	if joined.calls == 0 {
+		t.Error("the store's TokenUser was never asked")
+	}
+}
+
+// memKeys is the part of an APIKeyService the Authenticator uses.
+type memKeys struct {
+	// nil: only APIKeyByHash and TouchAPIKey are called
+	paddock.APIKeyService
+	m map[string]*paddock.APIKey // by hash
+}
+
+func (s memKeys) APIKeyByHash(_ context.Context, hash string) (*paddock.APIKey, error) {
+	if k, ok := s.m[hash]; ok {
+		return k, nil
+	}
+	return nil, paddock.Errorf(paddock.ENotFound, "api key not found")
+}
+
+func (s memKeys) TouchAPIKey(context.Context, string, time.Time) error { return nil }
+
+// memKeyUsers answers APIKeyUserByHash too, as the store does (a join:
+// the key of a missing user is not found).
+type memKeyUsers struct {
+	memKeys
+	users memUsers
+	calls int
+}
+
+func (s *memKeyUsers) APIKeyUserByHash(ctx context.Context, hash string) (*paddock.APIKey, *paddock.User, error) {
+	s.calls++
+	k, err := s.APIKeyByHash(ctx, hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := s.users.User(ctx, k.UserID)
+	if err != nil {
+		return nil, nil, paddock.Errorf(paddock.ENotFound, "api key not found")
+	}
+	return k, u, nil
+}
+
+// TestAuthenticateKey checks both ways of authenticating an API key (the
+// key and its user in one query, or in two) agree.
+func TestAuthenticateKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	alice := &paddock.User{ID: 42, Username: "alice"}
+	users := memUsers{m: map[int64]*paddock.User{42: alice}}
+	past := time.Now().Add(-time.Minute)
+	limited := &paddock.APIKey{ID: "k1", UserID: 42, Permissions: []paddock.EnvironmentPermission{{EnvironmentID: "env-a", Permission: paddock.PermissionRead}}}
+	byHash := map[string]*paddock.APIKey{
+		HashAPIKey("pdk_limited"): limited,
+		HashAPIKey("pdk_expired"): {ID: "k2", UserID: 42, ExpiresAt: &past},
+	}
+	joined := &memKeyUsers{memKeys: memKeys{m: byHash}, users: users}
+	tokens, err := NewTokens([]byte(strings.Repeat("k", 32)), time.Hour, &memTokens{m: map[string]*paddock.Token{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		keys paddock.APIKeyService
+	}{{"two queries", memKeys{m: byHash}}, {"one query", joined}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewAuthenticator(users, tc.keys, tokens, nil)
+			p, err := a.Authenticate(ctx, "pdk_limited")
+			if err != nil || p.User != alice || p.APIKey != limited || p.EnvironmentPermission("env-a", 42) != paddock.PermissionRead || p.EnvironmentPermission("env-b", 42) != "" {
+				t.Fatalf("Authenticate: %+v, %v", p, err)
+			}
+			for secret, msg := range map[string]string{"pdk_unknown": "invalid API key", "pdk_expired": "API key k2 expired at"} {
+				if _, err := a.Authenticate(ctx, secret); paddock.ErrorCode(err) != paddock.EUnauthorized || !strings.HasPrefix(paddock.ErrorMessage(err), msg) {
+					t.Errorf("%s: %v, want unauthorized %q", secret, err, msg)
+				}
+			}
+		})
+	}
+	if joined.calls == 0 {
+		t.Error("the store's APIKeyUserByHash was never asked")
+	}
+}
+
 func TestLoadOrCreateKey(t *testing.T) {
 	t.Parallel()
 	path := t.TempDir() + "/sub/jwt.key"

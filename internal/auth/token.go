@@ -110,6 +110,23 @@ func (t *Tokens) Issue(ctx context.Context, userID int64) (string, *Claims, erro
 // Verify checks the signature, issuer, expiry and that the token has not
 // been revoked. Failures are EUnauthorized.
 func (t *Tokens) Verify(ctx context.Context, signed string) (*Claims, error) {
+	c, err := t.parse(signed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.store.Token(ctx, c.ID); paddock.ErrorCode(err) == paddock.ENotFound {
+		return nil, tokenRevoked()
+	} else if err != nil {
+		return nil, fmt.Errorf("look up token: %w", err)
+	}
+	return c, nil
+}
+
+func tokenRevoked() error { return paddock.Errorf(paddock.EUnauthorized, "token revoked") }
+func invalidToken() error { return paddock.Errorf(paddock.EUnauthorized, "invalid token") }
+
+// parse checks the signature, issuer and expiry, but not revocation.
+func (t *Tokens) parse(signed string) (*Claims, error) {
 	var rc jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(signed, &rc, func(*jwt.Token) (any, error) { return t.key, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -121,18 +138,17 @@ func (t *Tokens) Verify(ctx context.Context, signed string) (*Claims, error) {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, paddock.Errorf(paddock.EUnauthorized, "token expired")
 	case err != nil:
-		return nil, paddock.Errorf(paddock.EUnauthorized, "invalid token")
+		return nil, invalidToken()
 	}
 	uid, err := strconv.ParseInt(rc.Subject, 10, 64)
 	if err != nil || rc.ID == "" {
-		return nil, paddock.Errorf(paddock.EUnauthorized, "invalid token")
+		return nil, invalidToken()
 	}
-	if _, err := t.store.Token(ctx, rc.ID); paddock.ErrorCode(err) == paddock.ENotFound {
-		return nil, paddock.Errorf(paddock.EUnauthorized, "token revoked")
-	} else if err != nil {
-		return nil, fmt.Errorf("look up token: %w", err)
+	c := &Claims{ID: rc.ID, UserID: uid, ExpiresAt: rc.ExpiresAt.Time}
+	if rc.IssuedAt != nil { // optional in a JWT; ours always have it
+		c.IssuedAt = rc.IssuedAt.Time
 	}
-	return &Claims{ID: rc.ID, UserID: uid, IssuedAt: rc.IssuedAt.Time, ExpiresAt: rc.ExpiresAt.Time}, nil
+	return c, nil
 }
 
 // Revoke makes a token stop working immediately. Revoking an already

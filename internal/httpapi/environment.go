@@ -17,6 +17,9 @@ type Environments interface {
 	Create(ctx context.Context, env *paddock.Environment) error
 	Delete(ctx context.Context, id string, force bool) error
 	Exec(ctx context.Context, id string, req *paddock.ExecRequest) (*paddock.ExecResult, error)
+	// ExecIn is Exec in an environment just read from the store (by
+	// environmentAs), which it does not read again.
+	ExecIn(ctx context.Context, env *paddock.Environment, req *paddock.ExecRequest) (*paddock.ExecResult, error)
 	Logs(ctx context.Context, id string, tail int) ([]paddock.LogEntry, error)
 	FollowLogs(ctx context.Context, id string, tail int) (<-chan paddock.LogEntry, error)
 	WaitStarted(ctx context.Context, id string) (*paddock.Environment, error)
@@ -371,7 +374,7 @@ func (s *Server) handleEnvironmentExec(w http.ResponseWriter, r *http.Request) e
 	if req.Stdin != "" {
 		er.Stdin = strings.NewReader(req.Stdin)
 	}
-	res, err := s.Environments.Exec(r.Context(), env.ID, er)
+	res, err := s.Environments.ExecIn(r.Context(), env, er)
 	if err != nil {
 		return err
 	}

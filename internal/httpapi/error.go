@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -149,8 +148,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, sf surface, 
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(statusOf[code])
-	_ = json.NewEncoder(w).Encode(errorBody(sf, code, msg))
+	_ = writeJSON(w, statusOf[code], errorBody(sf, code, msg))
 }

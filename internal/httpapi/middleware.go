@@ -67,7 +67,8 @@ var categoryName = map[category]string{catOther: "other", catAuth: "auth", catEn
 // wrap applies, in order: authentication, the rate limit (per principal, or
 // per client address for authentication routes and anonymous callers), the
 // role or permission check, then the handler; and renders the handler's
-// error.
+// error. A complete response of known length is sent as soon as it is
+// ready: the operation log, queued after, need not delay it.
 func (s *Server) wrap(rt route) http.Handler {
 	pattern := rt.pattern()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -76,13 +77,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		if !ok {
 			sw = &statusWriter{ResponseWriter: w}
 		}
-		defer func() { s.metrics.observe(r.Method, pattern, sw.status, s.now().Sub(start)) }()
-
-		var principal *paddock.Principal
-		var authErr error
-		if rt.access != public {
-			principal, authErr = s.Auth.Authenticate(r.Context(), bearer(r))
-		}
+		var principal *paddock.Principal // set below, read by the operation log
 		if s.audit != nil && mutating(r.Method) && rt.category != catAuth && rt.category != catProxy {
 			tap := &bodyTap{ReadCloser: r.Body}
 			r.Body = tap
@@ -95,6 +90,17 @@ func (s *Server) wrap(rt route) http.Handler {
 				}
 				s.audit.add(l)
 			}()
+		}
+		defer func() { // before the operation log: deferred after it
+			// Counted before the response leaves, so that a client reading
+			// the metrics next finds this request in them.
+			s.metrics.observe(r.Method, pattern, sw.status, s.now().Sub(start))
+			sendWhole(sw)
+		}()
+
+		var authErr error
+		if rt.access != public {
+			principal, authErr = s.Auth.Authenticate(r.Context(), bearer(r))
 		}
 		key := "addr:" + s.clientAddr(r)
 		if principal != nil && rt.category != catAuth {
@@ -146,6 +152,17 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.writeError(sw, r, rt.surface, err)
 		}
 	})
+}
+
+// sendWhole sends a response now if it is complete and of known length
+// (the handler has returned and set Content-Length, as writeJSON does),
+// instead of when net/http finishes the request after every wrapper has
+// returned. A response of unknown length is left alone: flushing it would
+// make it chunked.
+func sendWhole(sw *statusWriter) {
+	if sw.status >= http.StatusOK && sw.Header().Get("Content-Length") != "" {
+		_ = http.NewResponseController(sw).Flush()
+	}
 }
 
 // bearer returns the credential of an "Authorization: Bearer ..." header.

@@ -369,7 +369,7 @@ func (s *Server) handleSandboxRunCommand(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	res, err := s.Environments.Exec(r.Context(), env.ID, &paddock.ExecRequest{
+	res, err := s.Environments.ExecIn(r.Context(), env, &paddock.ExecRequest{
 		Command: []string{"sh", "-c", req.Command}, Env: req.Env, Dir: req.Cwd, Timeout: time.Duration(timeout) * time.Second,
 	})
 	if err != nil {

@@ -476,15 +476,28 @@ func (m *Manager) Exec(ctx context.Context, id string, req *paddock.ExecRequest)
 	if len(req.Command) == 0 || req.Command[0] == "" {
 		return nil, paddock.Errorf(paddock.EInvalid, "command is required")
 	}
-	if _, err := m.running(ctx, id); err != nil {
+	env, err := m.envs.Environment(ctx, id)
+	if err != nil {
 		return nil, err
+	}
+	return m.ExecIn(ctx, env, req)
+}
+
+// ExecIn is Exec in env as its caller has just read it from the store
+// (the API does, to check the caller may), so that it is not read again.
+func (m *Manager) ExecIn(ctx context.Context, env *paddock.Environment, req *paddock.ExecRequest) (*paddock.ExecResult, error) {
+	if len(req.Command) == 0 || req.Command[0] == "" {
+		return nil, paddock.Errorf(paddock.EInvalid, "command is required")
+	}
+	if env.Status != paddock.EnvironmentRunning {
+		return nil, paddock.Errorf(paddock.EConflict, "environment %s is %s", env.ID, env.Status)
 	}
 	if req.MaxOutput <= 0 {
 		r := *req
 		r.MaxOutput = m.cfg.MaxExecOutput
 		req = &r
 	}
-	return m.rt.Exec(ctx, id, req)
+	return m.rt.Exec(ctx, env.ID, req)
 }
 
 // Metrics reports a running environment's CPU ("125m") and memory

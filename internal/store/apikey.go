@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -88,24 +89,54 @@ func (s *APIKeyService) APIKeys(ctx context.Context, userID int64) ([]*paddock.A
 // permissions, or ENotFound. Expired keys are returned: the caller checks
 // ExpiresAt.
 func (s *APIKeyService) APIKeyByHash(ctx context.Context, hash string) (*paddock.APIKey, error) {
-	// One query: the key's columns repeat on each permission row, and a key
-	// without permissions comes back as one row with NULL permission columns.
-	rows, err := s.db.reader().query(ctx, `SELECT k.id, k.user_id, k.description, k.hash,
+	k, _, err := s.apiKeyByHash(ctx, hash, false)
+	return k, err
+}
+
+// APIKeyUserByHash is APIKeyByHash that also returns the key's user, from
+// the same query (authentication asks on every request with a key).
+func (s *APIKeyService) APIKeyUserByHash(ctx context.Context, hash string) (*paddock.APIKey, *paddock.User, error) {
+	return s.apiKeyByHash(ctx, hash, true)
+}
+
+var (
+	apiKeyByHashQuery = `SELECT k.id, k.user_id, k.description, k.hash,
 			k.created_at, k.expires_at, k.last_used_at, p.environment_id, p.permission
 		FROM api_keys k LEFT JOIN api_key_permissions p ON p.api_key_id = k.id
-		WHERE k.hash = ? ORDER BY p.position`, hash)
+		WHERE k.hash = ? ORDER BY p.position`
+	apiKeyUserByHashQuery = `SELECT k.id, k.user_id, k.description, k.hash,
+			k.created_at, k.expires_at, k.last_used_at, p.environment_id, p.permission, ` + userColumnsOf("u") + `
+		FROM api_keys k JOIN users u ON u.id = k.user_id LEFT JOIN api_key_permissions p ON p.api_key_id = k.id
+		WHERE k.hash = ? ORDER BY p.position`
+)
+
+func (s *APIKeyService) apiKeyByHash(ctx context.Context, hash string, withUser bool) (*paddock.APIKey, *paddock.User, error) {
+	// One query: the key's (and user's) columns repeat on each permission
+	// row, and a key without permissions comes back as one row with NULL
+	// permission columns.
+	q := apiKeyByHashQuery
+	if withUser {
+		q = apiKeyUserByHashQuery
+	}
+	rows, err := s.db.reader().query(ctx, q, hash)
 	if err != nil {
-		return nil, fmt.Errorf("api key by hash: %w", err)
+		return nil, nil, fmt.Errorf("api key by hash: %w", err)
 	}
 	defer rows.Close()
 	var k *paddock.APIKey
+	var u *paddock.User
 	for rows.Next() {
 		var cur paddock.APIKey
 		var envID, perm *string
-		err := rows.Scan(&cur.ID, &cur.UserID, &cur.Description, &cur.Hash,
-			timeCol{&cur.CreatedAt}, nullTimeCol{&cur.ExpiresAt}, nullTimeCol{&cur.LastUsedAt}, &envID, &perm)
+		keyCols := []any{&cur.ID, &cur.UserID, &cur.Description, &cur.Hash,
+			timeCol{&cur.CreatedAt}, nullTimeCol{&cur.ExpiresAt}, nullTimeCol{&cur.LastUsedAt}, &envID, &perm}
+		if withUser {
+			u, err = scanUser(rowTail{rows, keyCols})
+		} else {
+			err = rows.Scan(keyCols...)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("api key by hash: %w", err)
+			return nil, nil, fmt.Errorf("api key by hash: %w", err)
 		}
 		if k == nil {
 			k = &cur
@@ -117,13 +148,24 @@ func (s *APIKeyService) APIKeyByHash(ctx context.Context, hash string) (*paddock
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("api key by hash: %w", err)
+		return nil, nil, fmt.Errorf("api key by hash: %w", err)
 	}
 	if k == nil {
 		// Never echo the hash: it identifies a secret.
-		return nil, paddock.Errorf(paddock.ENotFound, "api key not found")
+		return nil, nil, paddock.Errorf(paddock.ENotFound, "api key not found")
 	}
-	return k, nil
+	return k, u, nil
+}
+
+// rowTail scans a row whose first columns go to head: Scan takes the rest,
+// so that scanUser can read the user columns at the end of a join.
+type rowTail struct {
+	rows *sql.Rows
+	head []any
+}
+
+func (r rowTail) Scan(tail ...any) error {
+	return r.rows.Scan(append(r.head[:len(r.head):len(r.head)], tail...)...)
 }
 
 // CreateAPIKey stores k with its permissions. An empty ID is set to a new

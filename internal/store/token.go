@@ -66,6 +66,21 @@ func (s *TokenService) Token(ctx context.Context, id string) (*paddock.Token, er
 	return &t, nil
 }
 
+// tokenUserQuery selects the user columns of a recorded token's user.
+var tokenUserQuery = "SELECT " + userColumnsOf("u") + " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?"
+
+// TokenUser returns the user recorded token id was issued to: what Token,
+// then UserService.User, answer, in one query (authentication asks on
+// every request). Unknown and revoked ids are ENotFound, and so are the
+// tokens of a deleted user, which are deleted with it.
+func (s *TokenService) TokenUser(ctx context.Context, id string) (*paddock.User, error) {
+	u, err := scanUser(s.db.reader().queryRow(ctx, tokenUserQuery, id))
+	if err != nil {
+		return nil, notFound(err, "token not found", "token")
+	}
+	return u, nil
+}
+
 // RevokeToken forgets token id, so that Token no longer finds it. Unknown
 // ids are ENotFound.
 func (s *TokenService) RevokeToken(ctx context.Context, id string) error {

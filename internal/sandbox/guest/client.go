@@ -50,7 +50,7 @@ func NewClient(conn net.Conn, onLog func([]paddock.LogEntry)) (*Client, error) {
 }
 
 // openStream returns the spare stream, or a new one when there is none.
-// Callers call refill once their request is sent.
+// Callers call refill once their request is sent (or, for exec, done).
 func (c *Client) openStream() (*yamux.Stream, error) {
 	c.spareMu.Lock()
 	st := c.spare
@@ -63,8 +63,9 @@ func (c *Client) openStream() (*yamux.Stream, error) {
 }
 
 // refill opens the next spare stream, unless there is one already or one
-// is being opened. Requests call it once they are sent: it then overlaps
-// with the guest's work on them instead of delaying the next request.
+// is being opened. Requests call it once they are sent, or done: it then
+// overlaps with the guest's work on them, or with the caller's, instead
+// of delaying the next request.
 func (c *Client) refill() {
 	c.spareMu.Lock()
 	if c.spare != nil || c.opening {
@@ -156,9 +157,16 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 		return ExitStatus{}, fmt.Errorf("open stream: %w", err)
 	}
 	// Closing sends a FIN and waits for the session's send loop to write
-	// it; the result need not wait for that. The goroutine ends once the
-	// FIN is written or the session is closed.
-	defer func() { go st.Close() }()
+	// it; the result need not wait for that, nor for the next spare stream,
+	// opened then too, while the guest is idle again and the caller answers
+	// its own caller. The goroutine ends once both are written or the
+	// session is closed.
+	defer func() {
+		go func() {
+			st.Close()
+			c.refill()
+		}()
+	}()
 	stop := context.AfterFunc(ctx, func() { st.Close() })
 	defer stop()
 
@@ -175,7 +183,6 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 	if _, err := st.Write(msg); err != nil {
 		return ExitStatus{}, c.ctxErr(ctx, fmt.Errorf("send request: %w", err))
 	}
-	c.refill()
 	if stdin != nil {
 		go func() {
 			buf := make([]byte, chunkSize)

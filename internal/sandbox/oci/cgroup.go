@@ -6,10 +6,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const cgroupRoot = "/sys/fs/cgroup"
@@ -17,10 +21,12 @@ const cgroupRoot = "/sys/fs/cgroup"
 // cgroupV2 reports whether the host runs the unified hierarchy only. A
 // hybrid host (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified) is
 // treated as v1, which is where runc puts the limits there.
-func cgroupV2() bool {
+// It is checked once: a host does not switch hierarchies under a running
+// Paddock, and readOOMKills asks before every exec.
+var cgroupV2 = sync.OnceValue(func() bool {
 	_, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers"))
 	return err == nil
-}
+})
 
 // cgroupDirs lists the existing directories of cgroup path p (like
 // "/paddock/env-x") across every hierarchy.
@@ -107,7 +113,7 @@ func cgroupFile(p, controller, file string) string {
 }
 
 func readInt(path string) (int64, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmall(path)
 	if err != nil {
 		return 0, err
 	}
@@ -117,7 +123,7 @@ func readInt(path string) (int64, error) {
 // readKey reads "key value" lines (memory.stat, memory.events, cpu.stat,
 // memory.oom_control) and returns key's value.
 func readKey(path, key string) (int64, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmall(path)
 	if err != nil {
 		return 0, err
 	}
@@ -128,6 +134,34 @@ func readKey(path, key string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s: no %s", path, key)
+}
+
+// readSmall reads a cgroup file with plain system calls: os.ReadFile
+// would also stat it and register it with the runtime's poller (cgroup
+// files can be polled), which costs three times the read itself, and
+// readOOMKills runs before every exec.
+func readSmall(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 1024)
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, cap(b))
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		case n == 0:
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }
 
 // cgroupStats holds raw counters of one cgroup.
