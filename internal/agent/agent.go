@@ -7,9 +7,13 @@
 // Post stores a user message, a queued run and their events in one
 // transaction and returns. Workers (Runner.Run) claim runs under a lease,
 // renewed every Heartbeat; a session's runs execute one at a time, oldest
-// first, and different sessions in parallel. A run alternates model calls
-// and tool calls until the model answers without calling a tool or the
-// step limit (model calls per run) is reached.
+// first, and different sessions in parallel. When its worker has a free
+// slot and no earlier run of the session is active, Post claims the run
+// itself, in its transaction, and hands it to a Run loop: the run needs
+// no transaction of its own to start, and no worker has to look for it.
+// A run alternates model calls and tool calls until the model answers
+// without calling a tool or the step limit (model calls per run) is
+// reached.
 //
 // # Durability
 //
@@ -17,10 +21,11 @@
 // message of a model call (with its usage), then each tool result as it
 // completes. Events are appended in the same transaction as the state
 // they describe and published after it commits. To keep a step cheap,
-// related writes share a transaction: a worker claims a run and records
-// its start (run.started) in one; the assistant message goes with the
-// last deltas of its call and, when it calls no tool, with the run's
-// completion.
+// related writes share a transaction: the claim of a run, the record of
+// its start (run.started) and the reads it starts from (its agent, the
+// context messages the worker does not keep already) go in one, the
+// Post's when it claims; the assistant message goes with the last deltas
+// of its call and, when it calls no tool, with the run's completion.
 //
 // If a worker dies, its lease expires and any worker takes the run over:
 // it rebuilds the context from the stored messages, executes only the
@@ -61,6 +66,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paddockhq/paddock"
@@ -289,10 +295,20 @@ type Runner struct {
 	log *slog.Logger
 
 	wake chan struct{}
+	// slots holds a token per run executing here, up to MaxConcurrent;
+	// Post takes one to claim the run it queues.
+	slots chan struct{}
+	// claimed hands the runs Post claimed to a Run loop. Sends never
+	// block: each run in it holds a slot.
+	claimed chan *paddock.Run
+	// starved is set when a runnable run was left for want of a slot, so
+	// that the end of a run looks for runs again.
+	starved atomic.Bool
 
 	mu      sync.Mutex
+	workers int                                // Run loops executing runs: Post claims only while there is one
 	active  map[string]context.CancelCauseFunc // run id -> cancel, for runs executing here
-	started map[string]*paddock.Session        // run id -> session, for runs whose claim recorded their start
+	started map[string]*loaded                 // run id -> what its claim read, for runs whose claim recorded their start
 
 	contextsMu sync.Mutex
 	contexts   map[string]*sessionContext // session id -> the context of its runs so far
@@ -318,8 +334,10 @@ func NewRunner(cfg Config, d Deps) *Runner {
 		d:        d,
 		log:      d.Log.With("component", "agent", "worker", cfg.Owner),
 		wake:     make(chan struct{}, 1),
+		slots:    make(chan struct{}, cfg.MaxConcurrent),
+		claimed:  make(chan *paddock.Run, cfg.MaxConcurrent),
 		active:   map[string]context.CancelCauseFunc{},
-		started:  map[string]*paddock.Session{},
+		started:  map[string]*loaded{},
 		contexts: map[string]*sessionContext{},
 	}
 }
@@ -385,6 +403,22 @@ func (r *Runner) Post(ctx context.Context, sessionID string, msg *paddock.Messag
 // reasoning effort, the user's locale. Tools must be built-in tools or
 // web_search (EInvalid otherwise).
 func (r *Runner) PostWith(ctx context.Context, sessionID string, msg *paddock.Message, idempotencyKey, requestHash string, opts paddock.RunOptions) (*paddock.Message, error) {
+	return r.post(ctx, sessionID, nil, msg, idempotencyKey, requestHash, opts)
+}
+
+// PostCheck decides whether a message may be posted to a session, given
+// the session and its agent: its error, returned as is, refuses it.
+type PostCheck func(a *paddock.Agent, s *paddock.Session) error
+
+// PostChecked is Post for a caller that must check the session and its
+// agent first (ownership, archived agents): check is called in the Post's
+// unit of work, with both as stored, before anything else, so the caller
+// need not read them itself.
+func (r *Runner) PostChecked(ctx context.Context, sessionID string, check PostCheck, msg *paddock.Message, idempotencyKey, requestHash string) (*paddock.Message, error) {
+	return r.post(ctx, sessionID, check, msg, idempotencyKey, requestHash, paddock.RunOptions{})
+}
+
+func (r *Runner) post(ctx context.Context, sessionID string, check PostCheck, msg *paddock.Message, idempotencyKey, requestHash string, opts paddock.RunOptions) (*paddock.Message, error) {
 	if err := r.checkOptions(opts); err != nil {
 		return nil, err
 	}
@@ -401,9 +435,29 @@ func (r *Runner) PostWith(ctx context.Context, sessionID string, msg *paddock.Me
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	// With a free slot and a Run loop to execute it, the run is claimed
+	// in this unit of work when no earlier run of the session is active:
+	// its start is recorded with the message, and the Run loop executes it
+	// without looking for it (a write transaction and a wakeup less).
+	slot := r.takeSlot()
 	var out *paddock.Message
+	var claimed *paddock.Run
+	var pre *loaded
 	created := false
 	err := r.commit(ctx, sessionID, func(tx paddock.SessionTx) error {
+		sess, err := tx.Session(ctx)
+		if err != nil {
+			return err
+		}
+		var a *paddock.Agent
+		if check != nil {
+			if a, err = r.sessionAgent(ctx, tx, sess); err != nil {
+				return err
+			}
+			if err := check(a, sess); err != nil {
+				return err
+			}
+		}
 		if idempotencyKey != "" {
 			prev, err := tx.RunByIdempotencyKey(ctx, idempotencyKey)
 			switch {
@@ -416,11 +470,20 @@ func (r *Runner) PostWith(ctx context.Context, sessionID string, msg *paddock.Me
 				return err
 			}
 		}
-		sess, err := tx.Session(ctx)
-		if err != nil {
-			return err
-		}
 		run := &paddock.Run{ID: newID("run"), IdempotencyKey: idempotencyKey, RequestHash: requestHash, Options: opts}
+		claim := false
+		if slot {
+			active, err := tx.ActiveRuns(ctx)
+			if err != nil {
+				return err
+			}
+			claim = len(active) == 0
+		}
+		if claim {
+			now := time.Now()
+			expires := now.Add(r.cfg.Lease)
+			run.Status, run.LeaseOwner, run.LeaseExpiresAt, run.StartedAt = paddock.RunRunning, r.cfg.Owner, &expires, &now
+		}
 		m.RunID = run.ID
 		if err := tx.CreateMessage(ctx, m); err != nil {
 			return err
@@ -435,16 +498,80 @@ func (r *Runner) PostWith(ctx context.Context, sessionID string, msg *paddock.Me
 				return err
 			}
 		}
+		if claim {
+			tx.Emit(runStarted(run, false))
+			posted := *m // the caller gets m
+			if pre, err = r.preload(ctx, tx, run, sess, a, &posted); err != nil {
+				return err
+			}
+			claimed = run
+		}
 		out, created = m, true
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
+		r.releaseSlot(slot)
 		return nil, err
-	}
-	if created {
+	case claimed != nil:
+		r.handOff(ctx, claimed, pre)
+	case created:
+		r.releaseSlot(slot)
 		r.signal()
+	default:
+		r.releaseSlot(slot)
 	}
 	return out, nil
+}
+
+// takeSlot takes a slot for a run Post would claim, if one is free and a
+// Run loop is there to execute the run.
+func (r *Runner) takeSlot() bool {
+	r.mu.Lock()
+	workers := r.workers
+	r.mu.Unlock()
+	if workers == 0 {
+		return false
+	}
+	select {
+	case r.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *Runner) releaseSlot(taken bool) {
+	if taken {
+		<-r.slots
+	}
+}
+
+// handOff gives a run Post claimed to a Run loop or, when none is left,
+// releases it for any worker to take.
+func (r *Runner) handOff(ctx context.Context, run *paddock.Run, pre *loaded) {
+	r.mu.Lock()
+	ok := r.workers > 0
+	if ok {
+		r.started[run.ID] = pre
+		r.claimed <- run
+	}
+	r.mu.Unlock()
+	if !ok {
+		r.release(ctx, run)
+		<-r.slots
+	}
+}
+
+// release gives up this worker's lease on a run it claimed but does not
+// execute, for another worker to take it now.
+func (r *Runner) release(ctx context.Context, run *paddock.Run) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := r.d.Runs.RenewLease(ctx, run.ID, r.cfg.Owner, 0); err != nil && paddock.ErrorCode(err) != paddock.EConflict {
+		r.log.Warn("release run lease", "run_id", run.ID, "err", err)
+	}
+	r.signal()
 }
 
 func setSessionStatus(ctx context.Context, tx paddock.SessionTx, st paddock.SessionStatus) error {
@@ -474,7 +601,7 @@ func (r *Runner) Cancel(ctx context.Context, sessionID string) (*paddock.Run, er
 		head := runs[0]
 		if head.LeaseOwner == "" || head.LeaseExpiresAt == nil || head.LeaseExpiresAt.Before(time.Now()) {
 			// Nobody works on it: end it here.
-			target, err = endRun(ctx, tx, head, paddock.RunCancelled, "", "")
+			target, _, err = endRun(ctx, tx, head, paddock.RunCancelled, "", "", nil)
 			return err
 		}
 		yes := true
@@ -524,27 +651,32 @@ func (r *Runner) DeleteSession(ctx context.Context, sessionID string) error {
 
 // endRun records run's end with status in tx and sets the session's
 // status: running while other runs wait, else pending, or failed when the
-// run failed.
-func endRun(ctx context.Context, tx paddock.SessionTx, run *paddock.Run, status paddock.RunStatus, errMsg, note string) (*paddock.Run, error) {
+// run failed. It reports whether other runs of the session wait. A step
+// count, when given, is recorded with the end.
+func endRun(ctx context.Context, tx paddock.SessionTx, run *paddock.Run, status paddock.RunStatus, errMsg, note string, step *int) (*paddock.Run, bool, error) {
 	now := time.Now()
-	upd := paddock.RunUpdate{Status: &status, EndedAt: &now}
+	upd := paddock.RunUpdate{Status: &status, EndedAt: &now, Step: step}
 	if errMsg != "" {
 		upd.Error = &errMsg
 	}
 	ended, err := tx.UpdateRun(ctx, run.ID, upd)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	typ := map[paddock.RunStatus]paddock.EventType{
-		paddock.RunCompleted: paddock.EventRunCompleted,
-		paddock.RunFailed:    paddock.EventRunFailed,
-		paddock.RunCancelled: paddock.EventRunCancelled,
-	}[status]
+	var typ paddock.EventType
+	switch status {
+	case paddock.RunCompleted:
+		typ = paddock.EventRunCompleted
+	case paddock.RunFailed:
+		typ = paddock.EventRunFailed
+	case paddock.RunCancelled:
+		typ = paddock.EventRunCancelled
+	}
 	tx.Emit(paddock.NewEvent(typ, run.ID, paddock.RunEvent{RunID: run.ID, Status: status, Step: ended.Step, Error: errMsg, Note: note}))
 
 	rest, err := tx.ActiveRuns(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	want := paddock.SessionRunning
 	if len(rest) == 0 {
@@ -555,70 +687,111 @@ func endRun(ctx context.Context, tx paddock.SessionTx, run *paddock.Run, status 
 	}
 	sess, err := tx.Session(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if sess.Status != want {
 		if err := setSessionStatus(ctx, tx, want); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return ended, nil
+	return ended, len(rest) > 0, nil
 }
 
 // Run claims and executes runs until ctx is done, then waits for the runs
 // it started to stop. Runs interrupted by ctx are not ended: their leases
 // are released for another worker to resume them. It returns nil.
 func (r *Runner) Run(ctx context.Context) error {
-	sem := make(chan struct{}, r.cfg.MaxConcurrent)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ticker := time.NewTicker(r.cfg.Poll)
 	defer ticker.Stop()
+	for r.claim(ctx, &wg) {
+	}
+	// From now on, Posts claim the runs they queue for this loop.
+	r.mu.Lock()
+	r.workers++
+	r.mu.Unlock()
+	defer r.stopWorker(ctx)
+	look := false
 	for {
-		for r.claim(ctx, sem, &wg) {
+		for look && r.claim(ctx, &wg) {
 		}
+		look = true
 		select {
 		case <-ctx.Done():
 			return nil
+		case run := <-r.claimed:
+			r.launch(ctx, &wg, run)
+			look = false // Post claimed it: there is nothing new to look for
 		case <-ticker.C:
 		case <-r.wake:
 		}
 	}
 }
 
+// stopWorker records that a Run loop stopped; the last one releases the
+// runs Post claimed for it that it did not start.
+func (r *Runner) stopWorker(ctx context.Context) {
+	r.mu.Lock()
+	r.workers--
+	var left []*paddock.Run
+	for r.workers == 0 && len(r.claimed) > 0 {
+		run := <-r.claimed
+		delete(r.started, run.ID)
+		left = append(left, run)
+	}
+	r.mu.Unlock()
+	for _, run := range left {
+		r.release(ctx, run)
+		<-r.slots
+	}
+}
+
 // claim claims one run if there is room and a run, and starts it. It
 // reports whether there may be more runs to claim now.
-func (r *Runner) claim(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup) bool {
+func (r *Runner) claim(ctx context.Context, wg *sync.WaitGroup) bool {
 	select {
-	case sem <- struct{}{}:
+	case r.slots <- struct{}{}:
 	default:
+		r.starved.Store(true)
 		return false
 	}
 	run, more, err := r.claimRun(ctx)
 	if err != nil {
-		<-sem
+		<-r.slots
 		if paddock.ErrorCode(err) != paddock.ENotFound && ctx.Err() == nil {
 			r.log.Error("claim run", "err", err)
 		}
 		return more
 	}
+	r.launch(ctx, wg, run)
+	return more
+}
+
+// launch executes a claimed run, which holds a slot, in a goroutine of
+// wg.
+func (r *Runner) launch(ctx context.Context, wg *sync.WaitGroup, run *paddock.Run) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	r.mu.Lock()
 	r.active[run.ID] = cancel
 	r.mu.Unlock()
 	wg.Go(func() {
-		defer func() { <-sem }()
+		more := true
 		defer func() {
 			r.mu.Lock()
 			delete(r.active, run.ID)
 			delete(r.started, run.ID)
 			r.mu.Unlock()
 			cancel(nil)
-			r.signal() // the session's next run, or another, may be claimable
+			<-r.slots
+			// The session's next run may be claimable, or a run left
+			// for want of a slot.
+			if r.starved.Swap(false) || more {
+				r.signal()
+			}
 		}()
-		r.execute(ctx, runCtx, cancel, run)
+		more = r.execute(ctx, runCtx, cancel, run)
 	})
-	return more
 }
 
 // maxContexts bounds the sessions whose context a Runner keeps.
@@ -637,21 +810,53 @@ type sessionContext struct {
 	msgs    []*paddock.Message // shared, read-only
 }
 
-// contextMessages returns the messages of the session's runs up to run
-// (and of no run), in context order, and keeps those before run for the
-// session's next run.
-func (r *Runner) contextMessages(ctx context.Context, run *paddock.Run) ([]*paddock.Message, error) {
+// contextReader reads the messages of a session's runs after those a
+// Runner keeps: Messages.ContextMessagesAfter, or the same in a unit of
+// work (runLoader).
+type contextReader func(ctx context.Context, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error)
+
+// keptContext returns the messages of run's context from what the Runner
+// keeps of its session's and those read by after, or nil when it keeps
+// nothing of use (the caller then reads the context in full). posted,
+// when not nil, is the message that queued run, stored in the unit of
+// work after reads in: when it directly follows the messages kept, it is
+// the only message since, and nothing is read.
+func (r *Runner) keptContext(ctx context.Context, run *paddock.Run, posted *paddock.Message, after contextReader) ([]*paddock.Message, error) {
 	r.contextsMu.Lock()
 	c := r.contexts[run.SessionID]
 	r.contextsMu.Unlock()
-	var msgs []*paddock.Message
-	if c != nil && c.runSeq < run.Seq {
-		newer, stale, err := r.d.Messages.ContextMessagesAfter(ctx, run.SessionID, run.Seq, c.runSeq, c.lastSeq)
-		if err != nil {
-			return nil, err
+	if posted != nil {
+		// Messages are numbered in the order they are stored: when posted
+		// follows those kept (or the session had none), no other was
+		// stored since, to a run or to none.
+		if c == nil && run.Seq == 1 && posted.Seq == 1 {
+			return []*paddock.Message{posted}, nil
 		}
-		if !stale {
-			msgs = append(c.msgs[:len(c.msgs):len(c.msgs)], newer...)
+		if c != nil && c.runSeq == run.Seq-1 && posted.Seq == c.lastSeq+1 {
+			return append(c.msgs[:len(c.msgs):len(c.msgs)], posted), nil
+		}
+	}
+	if c == nil || c.runSeq >= run.Seq || after == nil {
+		return nil, nil
+	}
+	newer, stale, err := after(ctx, run.Seq, c.runSeq, c.lastSeq)
+	if err != nil || stale {
+		return nil, err
+	}
+	return append(c.msgs[:len(c.msgs):len(c.msgs)], newer...), nil
+}
+
+// contextMessages returns the messages of the session's runs up to run
+// (and of no run), in context order: msgs when not nil (read by the
+// claim), else read from the store. It keeps those before run for the
+// session's next run.
+func (r *Runner) contextMessages(ctx context.Context, run *paddock.Run, msgs []*paddock.Message) ([]*paddock.Message, error) {
+	if msgs == nil {
+		var err error
+		if msgs, err = r.keptContext(ctx, run, nil, func(ctx context.Context, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error) {
+			return r.d.Messages.ContextMessagesAfter(ctx, run.SessionID, runSeq, afterRunSeq, afterSeq)
+		}); err != nil {
+			return nil, err
 		}
 	}
 	if msgs == nil {
@@ -661,29 +866,36 @@ func (r *Runner) contextMessages(ctx context.Context, run *paddock.Run) ([]*padd
 		}
 	}
 	// Keep the runs before this one: they have ended.
-	keep := &sessionContext{runSeq: run.Seq - 1}
+	kept := msgs
 	for i, m := range msgs {
 		if m.RunID == run.ID {
-			keep.msgs = msgs[:i:i]
+			kept = msgs[:i]
 			break
 		}
-		keep.msgs = msgs[: i+1 : i+1]
 	}
-	for _, m := range keep.msgs {
+	r.keepContext(run.SessionID, run.Seq-1, kept)
+	return msgs, nil
+}
+
+// keepContext keeps msgs, the messages of the session's runs up to runSeq
+// (and of no run) in context order, for the session's next runs. Those
+// runs must have ended.
+func (r *Runner) keepContext(sessionID string, runSeq int64, msgs []*paddock.Message) {
+	keep := &sessionContext{runSeq: runSeq, msgs: msgs[:len(msgs):len(msgs)]}
+	for _, m := range msgs {
 		keep.lastSeq = max(keep.lastSeq, m.Seq)
 	}
 	r.contextsMu.Lock()
-	if _, ok := r.contexts[run.SessionID]; !ok && len(r.contexts) >= maxContexts {
+	defer r.contextsMu.Unlock()
+	if _, ok := r.contexts[sessionID]; !ok && len(r.contexts) >= maxContexts {
 		for id := range r.contexts { // evict one, any
 			delete(r.contexts, id)
 			break
 		}
 	}
-	if cur := r.contexts[run.SessionID]; cur == nil || cur.runSeq <= keep.runSeq {
-		r.contexts[run.SessionID] = keep
+	if cur := r.contexts[sessionID]; cur == nil || cur.runSeq <= keep.runSeq {
+		r.contexts[sessionID] = keep
 	}
-	r.contextsMu.Unlock()
-	return msgs, nil
 }
 
 // forgetContext drops what the Runner keeps of a session's context.
@@ -710,7 +922,7 @@ func (r *Runner) claimRun(ctx context.Context) (*paddock.Run, bool, error) {
 	for i, cand := range cands {
 		more := i < len(cands)-1 || len(cands) == claimCandidates
 		var run *paddock.Run
-		var sess *paddock.Session
+		var pre *loaded
 		unsupported := false
 		err = r.commit(ctx, cand.SessionID, func(tx paddock.SessionTx) error {
 			c, ok := tx.(runClaimer)
@@ -722,7 +934,7 @@ func (r *Runner) claimRun(ctx context.Context) (*paddock.Run, bool, error) {
 			if run, err = c.ClaimRun(ctx, cand.ID, r.cfg.Owner, r.cfg.Lease); err != nil || run.CancelRequested {
 				return err // a cancelled run is ended by execute, started or not
 			}
-			run, sess, err = start(ctx, tx, run)
+			run, pre, err = r.start(ctx, tx, run)
 			return err
 		})
 		switch {
@@ -734,9 +946,9 @@ func (r *Runner) claimRun(ctx context.Context) (*paddock.Run, bool, error) {
 		case err != nil:
 			return nil, false, err
 		}
-		if sess != nil {
+		if pre != nil {
 			r.mu.Lock()
-			r.started[run.ID] = sess
+			r.started[run.ID] = pre
 			r.mu.Unlock()
 		}
 		return run, more, nil
@@ -744,9 +956,16 @@ func (r *Runner) claimRun(ctx context.Context) (*paddock.Run, bool, error) {
 	return nil, len(cands) == claimCandidates, paddock.Errorf(paddock.ENotFound, "no runnable run")
 }
 
+// runStarted returns the run.started event of run.
+func runStarted(run *paddock.Run, resumed bool) *paddock.Event {
+	return paddock.NewEvent(paddock.EventRunStarted, run.ID, paddock.RunEvent{
+		RunID: run.ID, Status: paddock.RunRunning, Step: run.Step, Resumed: resumed})
+}
+
 // start records in tx that run starts, or resumes, on this worker, with
-// its run.started event, and returns the run and its session.
-func start(ctx context.Context, tx paddock.SessionTx, run *paddock.Run) (*paddock.Run, *paddock.Session, error) {
+// its run.started event, and returns the run and what it starts from (see
+// preload).
+func (r *Runner) start(ctx context.Context, tx paddock.SessionTx, run *paddock.Run) (*paddock.Run, *loaded, error) {
 	resumed := run.Status == paddock.RunRunning
 	if !resumed {
 		running, now := paddock.RunRunning, time.Now()
@@ -755,27 +974,84 @@ func start(ctx context.Context, tx paddock.SessionTx, run *paddock.Run) (*paddoc
 			return nil, nil, err
 		}
 	}
-	tx.Emit(paddock.NewEvent(paddock.EventRunStarted, run.ID, paddock.RunEvent{
-		RunID: run.ID, Status: paddock.RunRunning, Step: run.Step, Resumed: resumed}))
+	tx.Emit(runStarted(run, resumed))
 	sess, err := tx.Session(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return run, sess, nil
+	pre, err := r.preload(ctx, tx, run, sess, nil, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return run, pre, nil
 }
 
-// takeStarted returns the session of run if its claim recorded its start,
-// once.
-func (r *Runner) takeStarted(runID string) *paddock.Session {
+// loaded is what a run starts from, read by the unit of work that
+// claimed it.
+type loaded struct {
+	session *paddock.Session
+	agent   *paddock.Agent     // nil: read when the run starts
+	msgs    []*paddock.Message // the run's context; nil: read when the run starts
+}
+
+// runLoader is the unit of work of a store that reads, inside it, the
+// session's agent and the context messages of its runs (the store
+// package's). A claim reads them there: on SQLite, reads right after a
+// write cost less on the writer than on a reader.
+type runLoader interface {
+	Agent(ctx context.Context) (*paddock.Agent, error)
+	ContextMessagesAfter(ctx context.Context, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error)
+}
+
+// preload reads in tx what run starts from, as far as the store can: its
+// agent (unless a, read already, is given) and, when the Runner keeps its
+// session's earlier context, the messages since (none when posted, the
+// message that queued run, stored in tx, is the only one: see
+// keptContext). The full context of a session is not read here: it may be
+// long, and the transaction holds the session's lock.
+func (r *Runner) preload(ctx context.Context, tx paddock.SessionTx, run *paddock.Run, sess *paddock.Session, a *paddock.Agent, posted *paddock.Message) (*loaded, error) {
+	pre := &loaded{session: sess, agent: a}
+	var after contextReader
+	l, ok := tx.(runLoader)
+	if ok {
+		var err error
+		if pre.agent == nil {
+			if pre.agent, err = l.Agent(ctx); err != nil {
+				return nil, err
+			}
+		}
+		after = l.ContextMessagesAfter
+	}
+	var err error
+	if pre.msgs, err = r.keptContext(ctx, run, posted, after); err != nil {
+		return nil, err
+	}
+	return pre, nil
+}
+
+// sessionAgent returns the agent of sess: in tx when the store can read
+// it there.
+func (r *Runner) sessionAgent(ctx context.Context, tx paddock.SessionTx, sess *paddock.Session) (*paddock.Agent, error) {
+	if l, ok := tx.(runLoader); ok {
+		return l.Agent(ctx)
+	}
+	return r.d.Agents.Agent(ctx, sess.AgentID)
+}
+
+// takeStarted returns what the claim of run read if it recorded its
+// start, once.
+func (r *Runner) takeStarted(runID string) *loaded {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	sess := r.started[runID]
+	pre := r.started[runID]
 	delete(r.started, runID)
-	return sess
+	return pre
 }
 
 // execute runs one claimed run under a heartbeat and records how it ended.
-func (r *Runner) execute(parent, ctx context.Context, cancel context.CancelCauseFunc, run *paddock.Run) {
+// It reports whether runs may be claimable now: false when it recorded
+// the run's end and no other run of its session is active.
+func (r *Runner) execute(parent, ctx context.Context, cancel context.CancelCauseFunc, run *paddock.Run) bool {
 	log := r.log.With("run_id", run.ID, "session_id", run.SessionID)
 	hbDone := make(chan struct{})
 	go func() {
@@ -785,7 +1061,7 @@ func (r *Runner) execute(parent, ctx context.Context, cancel context.CancelCause
 	if run.CancelRequested {
 		cancel(errCancelled)
 	}
-	err := r.loop(ctx, run, log)
+	more, err := r.loop(ctx, run, log)
 	cancel(nil)
 	<-hbDone
 
@@ -794,7 +1070,7 @@ func (r *Runner) execute(parent, ctx context.Context, cancel context.CancelCause
 	defer stop()
 	switch {
 	case errors.Is(err, errCancelled) || errors.Is(cause, errCancelled):
-		r.end(bg, run, paddock.RunCancelled, "", "", log)
+		return r.end(bg, run, paddock.RunCancelled, "", "", log)
 	case errors.Is(err, errLeaseLost) || errors.Is(cause, errLeaseLost):
 		log.Warn("lost the lease of a run; another worker has it")
 	case parent.Err() != nil:
@@ -804,8 +1080,11 @@ func (r *Runner) execute(parent, ctx context.Context, cancel context.CancelCause
 		}
 	case err != nil:
 		log.Warn("run failed", "err", err)
-		r.end(bg, run, paddock.RunFailed, failureMessage(err), "", log)
+		return r.end(bg, run, paddock.RunFailed, failureMessage(err), "", log)
+	default:
+		return more
 	}
+	return true
 }
 
 // failureMessage is the error a failed run shows: safe to send.
@@ -816,8 +1095,10 @@ func failureMessage(err error) string {
 	return paddock.ErrorMessage(err)
 }
 
-// end records the end of run, unless it has ended or left this worker.
-func (r *Runner) end(ctx context.Context, run *paddock.Run, status paddock.RunStatus, errMsg, note string, log *slog.Logger) {
+// end records the end of run, unless it has ended or left this worker. It
+// reports whether runs may be claimable now (see execute).
+func (r *Runner) end(ctx context.Context, run *paddock.Run, status paddock.RunStatus, errMsg, note string, log *slog.Logger) bool {
+	more := true
 	err := r.commit(ctx, run.SessionID, func(tx paddock.SessionTx) error {
 		cur, err := tx.Run(ctx, run.ID)
 		if err != nil {
@@ -826,12 +1107,14 @@ func (r *Runner) end(ctx context.Context, run *paddock.Run, status paddock.RunSt
 		if cur.Status.Done() || cur.LeaseOwner != r.cfg.Owner {
 			return nil
 		}
-		_, err = endRun(ctx, tx, cur, status, errMsg, note)
+		_, more, err = endRun(ctx, tx, cur, status, errMsg, note, nil)
 		return err
 	})
 	if err != nil {
 		log.Error("record run end", "status", status, "err", err)
+		return true
 	}
+	return more
 }
 
 // heartbeat renews the run's lease until ctx is done, cancelling the run

@@ -695,6 +695,28 @@ func TestIdempotentPost(t *testing.T) {
 	}
 }
 
+func TestPostChecked(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	msg := &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("hi")}}
+	var gotAgent, gotSession string
+	m, err := f.runner.PostChecked(ctx, f.session.ID, func(a *paddock.Agent, s *paddock.Session) error {
+		gotAgent, gotSession = a.ID, s.ID
+		return nil
+	}, msg, "", "")
+	if err != nil || gotAgent != f.agent.ID || gotSession != f.session.ID {
+		t.Fatalf("PostChecked = %v, %v; check saw agent %q, session %q", m, err, gotAgent, gotSession)
+	}
+	refused := paddock.Errorf(paddock.EConflict, "refused")
+	if _, err := f.runner.PostChecked(ctx, f.session.ID, func(*paddock.Agent, *paddock.Session) error { return refused },
+		msg, "", ""); err != refused {
+		t.Errorf("refused post: %v, want the check's error", err)
+	}
+	if n := len(f.allMessages()); n != 1 {
+		t.Errorf("%d messages, want 1: a refused post stores nothing", n)
+	}
+}
+
 func TestCrashRecovery(t *testing.T) {
 	w1ctx, crash := context.WithCancel(context.Background())
 	defer crash()

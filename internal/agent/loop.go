@@ -29,6 +29,7 @@ type runState struct {
 	own []*paddock.Message // this run's messages, in Seq order
 
 	completed bool // the run's completion is recorded (with its last step)
+	more      bool // other runs of the session were active when it was
 }
 
 func (s *runState) add(m *paddock.Message) {
@@ -44,11 +45,12 @@ func (s *runState) snapshot() []*paddock.Message {
 }
 
 // loop executes run from its persisted state to its end. It returns nil
-// when it recorded the run's completion, else why it stopped.
-func (r *Runner) loop(ctx context.Context, run *paddock.Run, log *slog.Logger) error {
+// when it recorded the run's completion, with whether other runs of the
+// session were active then, else why it stopped.
+func (r *Runner) loop(ctx context.Context, run *paddock.Run, log *slog.Logger) (bool, error) {
 	st, err := r.load(ctx, run)
 	if err != nil {
-		return err
+		return false, err
 	}
 	maxSteps := st.agent.MaxSteps
 	if maxSteps <= 0 {
@@ -72,44 +74,50 @@ func (r *Runner) loop(ctx context.Context, run *paddock.Run, log *slog.Logger) e
 		if last != nil {
 			calls := last.ToolCalls()
 			if len(calls) == 0 {
-				return r.complete(ctx, st, "")
+				err := r.complete(ctx, st, "")
+				return st.more, err
 			}
 			if err := r.runTools(ctx, st, calls, step, log); err != nil {
-				return err
+				return false, err
 			}
 			if step >= maxSteps {
-				return r.complete(ctx, st, fmt.Sprintf("stopped after %d steps: the agent's step limit", step))
+				err := r.complete(ctx, st, fmt.Sprintf("stopped after %d steps: the agent's step limit", step))
+				return st.more, err
 			}
 		}
 		step++
 		m, err := r.callModel(ctx, st, step)
 		if err != nil {
-			return err
+			return false, err
 		}
 		st.add(m)
 	}
 }
 
 // load marks the run started (or resumed), unless its claim did, and
-// reads what it needs.
+// reads what it needs that the claim did not.
 func (r *Runner) load(ctx context.Context, run *paddock.Run) (*runState, error) {
-	st := &runState{run: run, session: r.takeStarted(run.ID)}
-	if st.session == nil {
+	st := &runState{run: run}
+	pre := r.takeStarted(run.ID)
+	if pre == nil {
 		err := r.commit(ctx, run.SessionID, func(tx paddock.SessionTx) error {
 			cur, err := r.fence(ctx, tx, run.ID)
 			if err != nil {
 				return err
 			}
-			st.run, st.session, err = start(ctx, tx, cur)
+			st.run, pre, err = r.start(ctx, tx, cur)
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	var err error
-	if st.agent, err = r.d.Agents.Agent(ctx, st.session.AgentID); err != nil {
-		return nil, fmt.Errorf("agent of session %s: %w", run.SessionID, err)
+	st.session, st.agent = pre.session, pre.agent
+	if st.agent == nil {
+		var err error
+		if st.agent, err = r.d.Agents.Agent(ctx, st.session.AgentID); err != nil {
+			return nil, fmt.Errorf("agent of session %s: %w", run.SessionID, err)
+		}
 	}
 	if tools := st.run.Options.Tools; tools != nil { // this run's tools, not the agent's
 		a := *st.agent
@@ -118,7 +126,7 @@ func (r *Runner) load(ctx context.Context, run *paddock.Run) (*runState, error) 
 	}
 	// Context order: by run, then by Seq. A message posted while an earlier
 	// run was working belongs after that run, not in the middle of it.
-	msgs, err := r.contextMessages(ctx, st.run)
+	msgs, err := r.contextMessages(ctx, st.run, pre.msgs)
 	if err != nil {
 		return nil, err
 	}
@@ -132,19 +140,24 @@ func (r *Runner) load(ctx context.Context, run *paddock.Run) (*runState, error) 
 	return st, nil
 }
 
-// complete records the run's completion, unless the last step did.
+// complete records the run's completion, unless the last step did, and
+// keeps the session's context with the run's messages for its next run.
 func (r *Runner) complete(ctx context.Context, st *runState, note string) error {
-	if st.completed {
-		return nil
-	}
-	return r.commit(ctx, st.run.SessionID, func(tx paddock.SessionTx) error {
-		cur, err := r.fence(ctx, tx, st.run.ID)
+	if !st.completed {
+		err := r.commit(ctx, st.run.SessionID, func(tx paddock.SessionTx) error {
+			cur, err := r.fence(ctx, tx, st.run.ID)
+			if err != nil {
+				return err
+			}
+			_, st.more, err = endRun(ctx, tx, cur, paddock.RunCompleted, "", note, nil)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		_, err = endRun(ctx, tx, cur, paddock.RunCompleted, "", note)
-		return err
-	})
+	}
+	r.keepContext(st.run.SessionID, st.run.Seq, append(st.prior[:len(st.prior):len(st.prior)], st.snapshot()...))
+	return nil
 }
 
 // resolveModel returns the provider and model id of the agent's model.
@@ -226,16 +239,18 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 	// is recorded with it, in one unit of work.
 	final := len(m.ToolCalls()) == 0
 	err = r.commit(ctx, st.run.SessionID, func(tx paddock.SessionTx) error {
-		if _, err := r.fence(ctx, tx, st.run.ID); err != nil {
+		cur, err := r.fence(ctx, tx, st.run.ID)
+		if err != nil {
 			return err
 		}
 		tx.Emit(tail...)
 		if err := tx.CreateMessage(ctx, m); err != nil {
 			return err
 		}
-		cur, err := tx.UpdateRun(ctx, st.run.ID, paddock.RunUpdate{Step: &step})
-		if err != nil {
-			return err
+		if !final {
+			if _, err := tx.UpdateRun(ctx, st.run.ID, paddock.RunUpdate{Step: &step}); err != nil {
+				return err
+			}
 		}
 		if err := tx.RecordUsage(ctx, &paddock.UsageRecord{
 			OwnerID: st.session.OwnerID, AgentID: st.agent.ID, SessionID: st.session.ID, RunID: st.run.ID,
@@ -246,7 +261,8 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 		}
 		tx.Emit(paddock.NewEvent(paddock.EventMessageAssistant, st.run.ID, m))
 		if final {
-			_, err = endRun(ctx, tx, cur, paddock.RunCompleted, "", "")
+			// The step count goes with the end: one update of the run.
+			_, st.more, err = endRun(ctx, tx, cur, paddock.RunCompleted, "", "", &step)
 		}
 		return err
 	})
@@ -464,39 +480,25 @@ func fromLLMParts(parts []llm.Part) []paddock.ContentPart {
 }
 
 // batcher collects text (token deltas, tool output) and appends it as
-// events every DeltaFlush, so a fast stream costs a few writes a second.
+// events DeltaFlush after the first text since its last write, so a fast
+// stream costs a few writes a second. It has no goroutine of its own: a
+// timer writes.
 type batcher struct {
 	r         *Runner
 	ctx       context.Context
 	sessionID string
 	mk        func(key, text string) *paddock.Event
 
-	mu    sync.Mutex
-	keys  []string
-	bufs  map[string]*strings.Builder
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
-	flush sync.Mutex // one flush at a time, so events keep their order
+	mu     sync.Mutex
+	keys   []string
+	bufs   map[string]*strings.Builder
+	timer  *time.Timer // the pending write, if any
+	closed bool
+	flush  sync.Mutex // one write at a time, so events keep their order
 }
 
 func (r *Runner) newBatcher(ctx context.Context, sessionID string, mk func(key, text string) *paddock.Event) *batcher {
-	b := &batcher{r: r, ctx: ctx, sessionID: sessionID, mk: mk, bufs: map[string]*strings.Builder{},
-		stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(b.done)
-		t := time.NewTicker(r.cfg.DeltaFlush)
-		defer t.Stop()
-		for {
-			select {
-			case <-b.stop:
-				return
-			case <-t.C:
-				b.write()
-			}
-		}
-	}()
-	return b
+	return &batcher{r: r, ctx: ctx, sessionID: sessionID, mk: mk, bufs: map[string]*strings.Builder{}}
 }
 
 func (b *batcher) add(key, text string) {
@@ -504,6 +506,7 @@ func (b *batcher) add(key, text string) {
 		return
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	buf, ok := b.bufs[key]
 	if !ok {
 		buf = &strings.Builder{}
@@ -513,13 +516,16 @@ func (b *batcher) add(key, text string) {
 		b.keys = append(b.keys, key)
 	}
 	buf.WriteString(text)
-	b.mu.Unlock()
+	if b.timer == nil && !b.closed {
+		b.timer = time.AfterFunc(b.r.cfg.DeltaFlush, b.tick)
+	}
 }
 
 // take returns what was collected, as events, and forgets it.
 func (b *batcher) take() []*paddock.Event {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.timer = nil
 	var events []*paddock.Event
 	for _, k := range b.keys {
 		buf := b.bufs[k]
@@ -530,11 +536,27 @@ func (b *batcher) take() []*paddock.Event {
 	return events
 }
 
+// tick is the timed write; it writes nothing once the batcher is stopped.
+func (b *batcher) tick() {
+	b.flush.Lock()
+	defer b.flush.Unlock()
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if !closed {
+		b.writeLocked()
+	}
+}
+
 // write appends what was collected. A write error is logged: the text
 // still reaches the store in the message or result that follows.
 func (b *batcher) write() {
 	b.flush.Lock()
 	defer b.flush.Unlock()
+	b.writeLocked()
+}
+
+func (b *batcher) writeLocked() {
 	events := b.take()
 	if len(events) == 0 {
 		return
@@ -547,29 +569,34 @@ func (b *batcher) write() {
 // writer returns an io.Writer that adds to key.
 func (b *batcher) writer(key string) io.Writer { return batchWriter{b, key} }
 
+// stop ends the timed writes; a write under way finishes first.
+func (b *batcher) stop() {
+	b.mu.Lock()
+	b.closed = true
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.mu.Unlock()
+	b.flush.Lock() // wait for a write the timer started
+	b.flush.Unlock()
+}
+
 // close stops the batcher, writing what is left if flush.
 func (b *batcher) close(flush bool) {
-	b.once.Do(func() {
-		close(b.stop)
-		<-b.done
-		if flush {
-			b.write()
-		}
-	})
+	b.stop()
+	if flush {
+		b.write()
+	}
 }
 
 // drain stops the batcher and returns what it has not written, for the
 // caller to append in its own unit of work.
 func (b *batcher) drain() []*paddock.Event {
-	var events []*paddock.Event
-	b.once.Do(func() {
-		close(b.stop)
-		<-b.done
-		b.flush.Lock()
-		defer b.flush.Unlock()
-		events = b.take()
-	})
-	return events
+	b.stop()
+	b.flush.Lock()
+	defer b.flush.Unlock()
+	return b.take()
 }
 
 type batchWriter struct {

@@ -17,8 +17,9 @@ import (
 )
 
 // BenchmarkOneStepRun measures the platform's work for a one-step text run
-// on SQLite with a model that answers at once: Post, claim, the step's
-// commit and the completion, up to the run.completed event on the bus.
+// on SQLite with a model that answers at once: Post (which claims the
+// run), the step's commit with the completion, up to the run.completed
+// event on the bus.
 func BenchmarkOneStepRun(b *testing.B) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "paddock.db"))
@@ -80,9 +81,9 @@ func BenchmarkOneStepRun(b *testing.B) {
 }
 
 // TestOneStepRunWrites checks the units of work of a one-step run: the
-// claim records the start (run.started), and the last step records the
-// deltas, the answer and the completion together, so their events are
-// numbered back to back, after the Post's.
+// Post claims the run and records its start (run.started), and the last
+// step records the deltas, the answer and the completion together, so
+// their events are numbered back to back, after the Post's.
 func TestOneStepRunWrites(t *testing.T) {
 	f := newFixture(t, nil, llmtest.Step{Deltas: []string{"o", "k"}, Text: "ok"})
 	f.start(f.runner)
@@ -272,4 +273,79 @@ func TestContextAcrossRunsAndWorkers(t *testing.T) {
 			t.Errorf("call %d saw %q, want %q", i+1, got, w)
 		}
 	}
+}
+
+// TestPostClaims: a Post claims the run it queues, in its own unit of
+// work, when its worker has a free slot and no earlier run of the session
+// is active; otherwise the run stays queued for a worker to claim, which
+// the end of a run makes happen (no poll here).
+func TestPostClaims(t *testing.T) {
+	release := make(chan struct{})
+	calling := make(chan struct{})
+	f := newFixture(t, nil,
+		llmtest.Step{Func: func(ctx context.Context, req *llm.Request, onEvent func(llm.Event)) (*llm.Response, error) {
+			close(calling)
+			<-release
+			return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Parts: []llm.Part{{Type: llm.PartText, Text: "a"}}}}, nil
+		}},
+		llmtest.Step{Text: "b"}, llmtest.Step{Text: "c"},
+	)
+	ctx := context.Background()
+	cfg := testConfig("w1")
+	cfg.Poll = time.Hour // runs start only when a Post or a run's end says so
+	cfg.MaxConcurrent = 1
+	w := f.newRunner(cfg)
+	stop := f.start(w)
+	post := func(sessionID, text string) *paddock.Run {
+		t.Helper()
+		m, err := w.Post(ctx, sessionID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart(text)}}, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := f.runs.Run(ctx, m.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run
+	}
+	waitForLoop(t, f, w)
+
+	a := post(f.session.ID, "a")
+	if a.Status != paddock.RunRunning || a.LeaseOwner != "w1" || a.LeaseExpiresAt == nil || a.StartedAt == nil {
+		t.Fatalf("run a after its Post: %s, lease %q, want running, claimed by w1", a.Status, a.LeaseOwner)
+	}
+	<-calling
+	b := post(f.session.ID, "b") // behind a
+	other := &paddock.Session{AgentID: f.agent.ID, OwnerID: f.agent.OwnerID}
+	if err := f.sessions.CreateSession(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	c := post(other.ID, "c") // no free slot
+	for _, r := range []*paddock.Run{b, c} {
+		if r.Status != paddock.RunQueued || r.LeaseOwner != "" {
+			t.Errorf("run %s after its Post: %s, lease %q, want queued, free", r.ID, r.Status, r.LeaseOwner)
+		}
+	}
+	close(release)
+	for _, r := range []*paddock.Run{a, b, c} {
+		f.waitRun(&paddock.Message{RunID: r.ID}, 10*time.Second)
+	}
+	for i, e := range f.allEvents()[:3] {
+		if want := []paddock.EventType{paddock.EventMessageUser, paddock.EventSessionStatus, paddock.EventRunStarted}[i]; e.Type != want {
+			t.Errorf("event %d: %s, want %s", e.Seq, e.Type, want)
+		}
+	}
+
+	// A Runner whose Run loop has stopped claims nothing.
+	stop()
+	if d := post(f.session.ID, "d"); d.Status != paddock.RunQueued || d.LeaseOwner != "" {
+		t.Errorf("run d posted with no Run loop: %s, lease %q, want queued, free", d.Status, d.LeaseOwner)
+	}
+}
+
+// waitForLoop waits until w's Run loop claims what Post queues: a Post
+// made before it starts leaves its run queued.
+func waitForLoop(t *testing.T, f *fixture, w *agent.Runner) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "the Run loop", func() bool { return w.Workers() > 0 })
 }

@@ -18,6 +18,7 @@ import (
 type AgentRunner interface {
 	Post(ctx context.Context, sessionID string, msg *paddock.Message, idempotencyKey, requestHash string) (*paddock.Message, error)
 	PostWith(ctx context.Context, sessionID string, msg *paddock.Message, idempotencyKey, requestHash string, opts paddock.RunOptions) (*paddock.Message, error)
+	PostChecked(ctx context.Context, sessionID string, check agent.PostCheck, msg *paddock.Message, idempotencyKey, requestHash string) (*paddock.Message, error)
 	Cancel(ctx context.Context, sessionID string) (*paddock.Run, error)
 	DeleteSession(ctx context.Context, sessionID string) error
 	Execute(ctx context.Context, req agent.ExecuteRequest) (*agent.ExecuteResult, error)
@@ -365,14 +366,24 @@ func (s *Server) handleSessionCancel(w http.ResponseWriter, r *http.Request) err
 // handleMessageCreate stores a user message and starts (or queues) a run;
 // it answers at once with the stored message. An Idempotency-Key makes
 // retries safe: the same key and body return the first message and start
-// nothing; the same key with another body is 409.
+// nothing; the same key with another body is 409. The agent and session
+// are checked as session does, in the unit of work of the post (reads
+// there are cheaper than on their own).
 func (s *Server) handleMessageCreate(w http.ResponseWriter, r *http.Request) error {
-	a, sess, err := s.session(r)
-	if err != nil {
-		return err
-	}
-	if a.Archived {
-		return paddock.Errorf(paddock.EConflict, "agent %s is archived", a.ID)
+	id, sid := r.PathValue("id"), r.PathValue("sid")
+	u := principal(r).User
+	checked := false
+	check := func(a *paddock.Agent, sess *paddock.Session) error {
+		checked = true
+		switch {
+		case a.ID != id:
+			return paddock.Errorf(paddock.ENotFound, "session %q of agent %s not found", sid, id)
+		case !u.IsAdmin() && a.OwnerID != u.ID:
+			return paddock.Errorf(paddock.ENotFound, "agent %q not found", id)
+		case a.Archived:
+			return paddock.Errorf(paddock.EConflict, "agent %s is archived", a.ID)
+		}
+		return nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
@@ -394,7 +405,10 @@ func (s *Server) handleMessageCreate(w http.ResponseWriter, r *http.Request) err
 		return paddock.Errorf(paddock.EInvalid, "Idempotency-Key is longer than 255 characters")
 	}
 	sum := sha256.Sum256(body)
-	msg, err := s.Runner.Post(r.Context(), sess.ID, &paddock.Message{Role: paddock.MessageRole(req.Message.Role), Content: req.Message.Content}, key, hex.EncodeToString(sum[:]))
+	msg, err := s.Runner.PostChecked(r.Context(), sid, check, &paddock.Message{Role: paddock.MessageRole(req.Message.Role), Content: req.Message.Content}, key, hex.EncodeToString(sum[:]))
+	if paddock.ErrorCode(err) == paddock.ENotFound && !checked { // no such session
+		return paddock.Errorf(paddock.ENotFound, "session %q of agent %s not found", sid, id)
+	}
 	if err != nil {
 		return err
 	}

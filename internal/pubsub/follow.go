@@ -31,12 +31,26 @@ const followBuffer = 64
 // subscription is dropped for falling behind, Follow resubscribes and
 // replays from the last event it delivered.
 //
+// On a *Bus, the bus writes live events to the returned channel itself
+// (see follow), and keeps those it cannot write (the reader is behind) for
+// Follow's goroutine to send; that goroutine reads the store at the start,
+// and again only for a gap or when the reader falls behind by more than
+// the bus's buffer.
+//
 // The channel is closed when ctx is done or when the store fails; a
 // reader that did not cancel ctx reconnects from the last Seq it got.
 func Follow(ctx context.Context, store EventReader, bus Subscriber, sessionID string, afterSeq int64) <-chan *paddock.Event {
 	// Buffered, so that the events of a commit pass to the reader at once
 	// and it can write them out together.
 	out := make(chan *paddock.Event, followBuffer)
+	if b, ok := bus.(*Bus); ok {
+		go func() {
+			defer close(out)
+			f := follower{ctx: ctx, store: store, out: out, sessionID: sessionID, last: afterSeq}
+			f.direct(b)
+		}()
+		return out
+	}
 	go func() {
 		defer close(out)
 		f := follower{ctx: ctx, store: store, out: out, sessionID: sessionID, last: afterSeq}
@@ -96,6 +110,52 @@ func (f *follower) replay(until int64) bool {
 		}
 		if len(events) < limit {
 			return true
+		}
+	}
+}
+
+// direct follows the session on b, which writes live events to f.out
+// itself; f reads the store for the events before, sends those b kept
+// while it was not live, and reads the store again for any b dropped or
+// that came out of order. It returns when following must stop.
+func (f *follower) direct(b *Bus) {
+	s := &subscriber{f: &follow{out: f.out, max: b.buffer, wake: make(chan struct{}, 1)}}
+	b.add(f.sessionID, s)
+	defer b.drop(f.sessionID, s)
+	if !f.replay(0) {
+		return
+	}
+	for {
+		s.mu.Lock()
+		pending, missed := s.f.pending, s.f.missed
+		s.f.pending, s.f.missed = nil, false
+		if len(pending) == 0 && !missed {
+			s.f.live, s.f.last = true, f.last
+			s.mu.Unlock()
+			select {
+			case <-f.ctx.Done():
+				return
+			case <-s.f.wake:
+			}
+			s.mu.Lock()
+			f.last = s.f.last
+			s.mu.Unlock()
+			continue
+		}
+		s.mu.Unlock()
+		if missed && !f.replay(0) {
+			return
+		}
+		for _, e := range pending {
+			if e.Seq <= f.last {
+				continue
+			}
+			if e.Seq > f.last+1 && !f.replay(e.Seq-1) {
+				return
+			}
+			if e.Seq > f.last && !f.send(e) {
+				return
+			}
 		}
 	}
 }

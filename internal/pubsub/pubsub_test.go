@@ -153,13 +153,33 @@ func TestSlowSubscriberDoesNotBlock(t *testing.T) {
 	<-got
 }
 
+// followers returns the ways Follow can subscribe to bus: writing to the
+// stream from the bus (a *Bus), or through a subscription (any other
+// Subscriber).
+func followers(bus *pubsub.Bus) map[string]pubsub.Subscriber {
+	return map[string]pubsub.Subscriber{"direct": bus, "subscribe": busOnly{bus}}
+}
+
 func TestFollowReplaysThenLive(t *testing.T) {
-	bus := pubsub.New(4)
-	log := &memLog{bus: bus}
+	for name, sub := range followers(pubsub.New(4)) {
+		t.Run(name, func(t *testing.T) { testFollowReplaysThenLive(t, sub) })
+	}
+}
+
+// busOf returns the bus of a Subscriber of followers.
+func busOf(sub pubsub.Subscriber) *pubsub.Bus {
+	if b, ok := sub.(busOnly); ok {
+		return b.b
+	}
+	return sub.(*pubsub.Bus)
+}
+
+func testFollowReplaysThenLive(t *testing.T, sub pubsub.Subscriber) {
+	log := &memLog{bus: busOf(sub)}
 	log.append(10) // stored before anyone follows
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch := pubsub.Follow(ctx, log, bus, "s", 3)
+	ch := pubsub.Follow(ctx, log, sub, "s", 3)
 
 	// Appends race with the replay; then one reader falls far behind
 	// (more than the buffer) and must be resynchronized from the store.
@@ -187,11 +207,17 @@ func TestFollowReplaysThenLive(t *testing.T) {
 }
 
 func TestFollowFillsOutOfOrderGap(t *testing.T) {
-	bus := pubsub.New(16)
+	for name, sub := range followers(pubsub.New(16)) {
+		t.Run(name, func(t *testing.T) { testFollowFillsOutOfOrderGap(t, sub) })
+	}
+}
+
+func testFollowFillsOutOfOrderGap(t *testing.T, sub pubsub.Subscriber) {
+	bus := busOf(sub)
 	log := &memLog{} // publishes by hand below
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch := pubsub.Follow(ctx, log, bus, "s", 0)
+	ch := pubsub.Follow(ctx, log, sub, "s", 0)
 	for bus.Subscribers("s") == 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -235,5 +261,98 @@ func BenchmarkPublish1000(b *testing.B) {
 	wg.Wait()
 	if n := bus.Subscribers("s"); n != 0 {
 		b.Fatal(fmt.Sprint(n, " subscribers left"))
+	}
+}
+
+// TestFollowReaderFallsBehind: a follower whose reader stops while the
+// bus writes to it live, long enough to fill its stream, gets the rest
+// (kept by the bus, or beyond its buffer read from the store), in order,
+// then live events again; it leaves the bus when its context ends.
+func TestFollowReaderFallsBehind(t *testing.T) {
+	for _, n := range []int64{100, 500} { // within the bus's buffer, beyond
+		t.Run(fmt.Sprint(n), func(t *testing.T) { testFollowReaderFallsBehind(t, n) })
+	}
+}
+
+func testFollowReaderFallsBehind(t *testing.T, n int64) {
+	bus := pubsub.New(0)
+	log := &memLog{bus: bus}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := pubsub.Follow(ctx, log, bus, "s", 0)
+	for bus.Subscribers("s") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	log.append(1)
+	if e := recv(t, ch); e.Seq != 1 {
+		t.Fatalf("seq %d, want 1", e.Seq)
+	}
+	log.append(int(n)) // nobody reads
+	for want := int64(2); want <= n+1; want++ {
+		if e := recv(t, ch); e.Seq != want {
+			t.Fatalf("seq %d, want %d", e.Seq, want)
+		}
+	}
+	log.append(1)
+	if e := recv(t, ch); e.Seq != n+2 {
+		t.Fatalf("seq %d, want %d", e.Seq, n+2)
+	}
+	cancel()
+	for range ch {
+	}
+	if n := bus.Subscribers("s"); n != 0 {
+		t.Errorf("%d subscribers after the follower ended, want 0", n)
+	}
+}
+
+// busOnly hides a *Bus behind the Subscriber interface, so that Follow
+// takes its path for other subscribers.
+type busOnly struct{ b *pubsub.Bus }
+
+func (s busOnly) Subscribe(ctx context.Context, sessionID string) (<-chan *paddock.Event, func()) {
+	return s.b.Subscribe(ctx, sessionID)
+}
+
+// BenchmarkFollow1000 measures the delivery of one event to 1,000
+// followers of a session: from Publish until every reader has it.
+func BenchmarkFollow1000(b *testing.B) {
+	for _, direct := range []bool{true, false} {
+		name := "direct"
+		if !direct {
+			name = "subscribe"
+		}
+		b.Run(name, func(b *testing.B) {
+			bus := pubsub.New(0)
+			log := &memLog{}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var sub pubsub.Subscriber = bus
+			if !direct {
+				sub = busOnly{bus}
+			}
+			var got sync.WaitGroup
+			var readers sync.WaitGroup
+			for range 1000 {
+				ch := pubsub.Follow(ctx, log, sub, "s", 0)
+				readers.Go(func() {
+					for range ch {
+						got.Done()
+					}
+				})
+			}
+			for bus.Subscribers("s") < 1000 {
+				time.Sleep(time.Millisecond)
+			}
+			for b.Loop() {
+				got.Add(1000)
+				log.mu.Lock()
+				e := &paddock.Event{SessionID: "s", Seq: int64(len(log.events) + 1), Type: paddock.EventMessageDelta}
+				log.events = append(log.events, e)
+				log.mu.Unlock()
+				bus.Publish("s", e)
+				got.Wait()
+			}
+			cancel()
+			readers.Wait()
+		})
 	}
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ func TestRunStart(t *testing.T) {
 			}{
 				{"ContextMessages", testContextMessages},
 				{"ClaimRunInCommit", testClaimRunInCommit},
+				{"LoadInCommit", testLoadInCommit},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
@@ -68,6 +70,44 @@ func twoRuns(t *testing.T, f *fixture) (*paddock.Session, *paddock.Run, *paddock
 	return s, r1, r2
 }
 
+func texts(msgs []*paddock.Message) []string {
+	out := []string{}
+	for _, m := range msgs {
+		out = append(out, m.Text())
+	}
+	return out
+}
+
+// contextReader is ContextMessagesAfter, of the MessageService or of the
+// store's SessionTx.
+type contextReader func(ctx context.Context, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error)
+
+// checkContextAfter checks what after reads for a caller holding the
+// context of twoRuns' run 1 at various points.
+func checkContextAfter(t *testing.T, r2 *paddock.Run, after contextReader) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		afterRunSeq, afterSeq int64
+		want                  []string // nil: stale
+	}{
+		// The caller holds loose (Seq 4) and run 1: run 2 is new.
+		{1, 4, []string{"r2 user"}},
+		// It holds run 1 up to its answer (Seq 3): loose came since.
+		{1, 3, nil},
+		// It holds no run and loose: runs 1 and 2 are new, by run.
+		{0, 4, []string{"r1 user", "r1 answer", "r2 user"}},
+	} {
+		got, stale, err := after(ctx, r2.Seq, tc.afterRunSeq, tc.afterSeq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stale != (tc.want == nil) || (!stale && !slices.Equal(texts(got), tc.want)) {
+			t.Errorf("after run %d, message %d: %q (stale %v), want %q", tc.afterRunSeq, tc.afterSeq, texts(got), stale, tc.want)
+		}
+	}
+}
+
 func testContextMessages(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	s, r1, r2 := twoRuns(t, f)
@@ -83,18 +123,81 @@ func testContextMessages(t *testing.T, f *fixture) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var texts []string
-		for _, m := range got {
-			texts = append(texts, m.Text())
+		if !slices.Equal(texts(got), tc.want) {
+			t.Fatalf("run %d: context %q, want %q", tc.run.Seq, texts(got), tc.want)
 		}
-		if len(texts) != len(tc.want) {
-			t.Fatalf("run %d: context %q, want %q", tc.run.Seq, texts, tc.want)
+	}
+	checkContextAfter(t, r2, func(ctx context.Context, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error) {
+		return msgs.ContextMessagesAfter(ctx, s.ID, runSeq, afterRunSeq, afterSeq)
+	})
+}
+
+// loader is what the store's SessionTx offers a worker to read what a run
+// starts from.
+type loader interface {
+	Agent(ctx context.Context) (*paddock.Agent, error)
+	ContextMessagesAfter(ctx context.Context, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error)
+}
+
+// testLoadInCommit: a unit of work reads the session's agent and context,
+// and sees its own changes to the session, which it writes once, at the
+// end, with its events.
+func testLoadInCommit(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	s, _, r2 := twoRuns(t, f)
+	sessions := store.NewSessionService(f.db)
+	running, bad := paddock.SessionRunning, paddock.SessionStatus("bad")
+	title := "renamed"
+	evs, err := sessions.Commit(ctx, s.ID, func(tx paddock.SessionTx) error {
+		l, ok := tx.(loader)
+		if !ok {
+			t.Fatal("the store's SessionTx cannot load runs")
 		}
-		for i := range texts {
-			if texts[i] != tc.want[i] {
-				t.Fatalf("run %d: context %q, want %q", tc.run.Seq, texts, tc.want)
-			}
+		a, err := l.Agent(ctx)
+		if err != nil || a.ID != s.AgentID {
+			t.Errorf("Agent = %+v, %v; want agent %s", a, err, s.AgentID)
 		}
+		checkContextAfter(t, r2, l.ContextMessagesAfter)
+		if _, err := tx.UpdateSession(ctx, paddock.SessionUpdate{Status: &bad}); paddock.ErrorCode(err) != paddock.EInvalid {
+			t.Errorf("UpdateSession(bad status) = %v, want invalid", err)
+		}
+		upd, err := tx.UpdateSession(ctx, paddock.SessionUpdate{Status: &running})
+		if err != nil || upd.Status != running {
+			t.Fatalf("UpdateSession = %+v, %v", upd, err)
+		}
+		if _, err := tx.UpdateSession(ctx, paddock.SessionUpdate{Title: &title}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := tx.Session(ctx)
+		if err != nil || got.Status != running || got.Title != title || got.UpdatedAt.Before(s.UpdatedAt) {
+			t.Errorf("Session after updates = %+v, %v", got, err)
+		}
+		tx.Emit(paddock.NewEvent(paddock.EventSessionStatus, "", paddock.SessionStatusEvent{Status: running}),
+			paddock.NewEvent(paddock.EventMessageDelta, "", nil))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Seq != 1 || evs[1].Seq != 2 {
+		t.Fatalf("events %+v", evs)
+	}
+	stored, err := sessions.Session(ctx, s.ID)
+	if err != nil || stored.Status != running || stored.Title != title || stored.LastEventSeq != 2 {
+		t.Fatalf("stored session %+v, %v; want running, renamed, last event 2", stored, err)
+	}
+	// A failed unit of work changes nothing.
+	pending := paddock.SessionPending
+	_, err = sessions.Commit(ctx, s.ID, func(tx paddock.SessionTx) error {
+		if _, err := tx.UpdateSession(ctx, paddock.SessionUpdate{Status: &pending}); err != nil {
+			return err
+		}
+		tx.Emit(paddock.NewEvent(paddock.EventMessageDelta, "", nil))
+		return paddock.Errorf(paddock.EConflict, "no")
+	})
+	wantCode(t, err, paddock.EConflict)
+	if again, err := sessions.Session(ctx, s.ID); err != nil || again.Status != running || again.LastEventSeq != 2 {
+		t.Errorf("session after a failed commit %+v, %v", again, err)
 	}
 }
 

@@ -300,18 +300,36 @@ func (c conn) on(ctx context.Context, query string) (querier, string) {
 }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = c.db.stmtContext(ctx)
 	q, query := c.on(ctx, query)
 	return q.ExecContext(ctx, query, args...)
 }
 
 func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = c.db.stmtContext(ctx)
 	q, query := c.on(ctx, query)
 	return q.QueryContext(ctx, query, args...)
 }
 
 func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = c.db.stmtContext(ctx)
 	q, query := c.on(ctx, query)
 	return q.QueryRowContext(ctx, query, args...)
+}
+
+// stmtContext returns the context to run a statement or begin a
+// transaction with. On SQLite, the driver watches a context that can be
+// cancelled with a goroutine per statement, to interrupt it: that costs
+// more than the short statements of a request, so there a statement that
+// has started runs to its end, and one whose context is done before it
+// starts fails at once (the driver checks first). Likewise a transaction
+// waits for the writer whatever becomes of its context, and then fails at
+// its first statement or before committing (see inTx).
+func (db *DB) stmtContext(ctx context.Context) context.Context {
+	if db.dialect == DialectSQLite && ctx.Done() != nil && ctx.Err() == nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // stmt returns the prepared statement for query on pool, preparing it the
@@ -393,7 +411,7 @@ func (db *DB) writer() conn { return conn{db: db, q: db.write, pool: db.write} }
 // start. fn must use only the conn it is given: on SQLite, the write pool's
 // only connection is the transaction's.
 func (db *DB) inTx(ctx context.Context, fn func(tx conn) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.write.BeginTx(db.stmtContext(ctx), nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
@@ -401,6 +419,9 @@ func (db *DB) inTx(ctx context.Context, fn func(tx conn) error) error {
 	defer db.prepareMissed(ctx, c.tx) // after Rollback: it needs the connection
 	defer tx.Rollback()               //nolint:errcheck // a no-op after Commit
 	if err := fn(c); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil { // rolled back, as database/sql does on cancel
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -425,7 +446,7 @@ func (db *DB) inReadTx(ctx context.Context, fn func(tx conn) error) error {
 	if db.dialect == DialectPostgres {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
-	tx, err := db.read.BeginTx(ctx, opts)
+	tx, err := db.read.BeginTx(db.stmtContext(ctx), opts)
 	if err != nil {
 		return fmt.Errorf("begin read transaction: %w", err)
 	}

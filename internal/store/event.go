@@ -35,17 +35,29 @@ func appendEvents(ctx context.Context, db *DB, c conn, sessionID string, events 
 		len(events), sessionID).Scan(&last); err != nil {
 		return sessionNotFound(err, sessionID)
 	}
+	if err := numberEvents(db, sessionID, last-int64(len(events)), events); err != nil {
+		return err
+	}
+	return insertEvents(ctx, db, c, sessionID, events)
+}
+
+// numberEvents numbers events after Seq last and stamps them.
+func numberEvents(db *DB, sessionID string, last int64, events []*paddock.Event) error {
 	now := normTime(db.now())
-	seq := last - int64(len(events))
 	for _, e := range events {
-		seq++
-		e.SessionID, e.Seq, e.CreatedAt = sessionID, seq, now
+		last++
+		e.SessionID, e.Seq, e.CreatedAt = sessionID, last, now
 		if len(e.Data) == 0 {
 			e.Data = json.RawMessage("{}")
 		} else if !json.Valid(e.Data) {
 			return paddock.Errorf(paddock.EInvalid, "event %s: data is not valid JSON", e.Type)
 		}
 	}
+	return nil
+}
+
+// insertEvents inserts numbered events.
+func insertEvents(ctx context.Context, db *DB, c conn, sessionID string, events []*paddock.Event) error {
 	for start := 0; start < len(events); start += eventBatch {
 		batch := events[start:min(start+eventBatch, len(events))]
 		rows := make([]string, len(batch))

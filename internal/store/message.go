@@ -45,8 +45,8 @@ func message(ctx context.Context, c conn, id, sessionID string) (*paddock.Messag
 	return m, nil
 }
 
-// createMessage inserts m with the next Seq of its session. The caller
-// holds the session's lock (see DB.commit).
+// createMessage inserts m with the next Seq of its session, in one
+// statement. The caller holds the session's lock (see DB.commit).
 func createMessage(ctx context.Context, db *DB, c conn, m *paddock.Message) error {
 	if !m.Role.Valid() {
 		return paddock.Errorf(paddock.EInvalid, "invalid message role %q", m.Role)
@@ -58,9 +58,6 @@ func createMessage(ctx context.Context, db *DB, c conn, m *paddock.Message) erro
 		m.Content = []paddock.ContentPart{}
 	}
 	m.CreatedAt = normTime(db.now())
-	if err := c.queryRow(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?", m.SessionID).Scan(&m.Seq); err != nil {
-		return fmt.Errorf("next message seq: %w", err)
-	}
 	content, err := jsonArg(m.Content)
 	if err != nil {
 		return err
@@ -71,8 +68,9 @@ func createMessage(ctx context.Context, db *DB, c conn, m *paddock.Message) erro
 			return err
 		}
 	}
-	_, err = c.exec(ctx, "INSERT INTO messages ("+messageColumns+") VALUES ("+placeholders(8)+")",
-		m.ID, m.SessionID, m.RunID, m.Seq, string(m.Role), content, usage, db.timeArg(m.CreatedAt))
+	err = c.queryRow(ctx, "INSERT INTO messages ("+messageColumns+") VALUES (?, ?, ?, "+
+		"(SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?), ?, ?, ?, ?) RETURNING seq",
+		m.ID, m.SessionID, m.RunID, m.SessionID, string(m.Role), content, usage, db.timeArg(m.CreatedAt)).Scan(&m.Seq)
 	if err != nil {
 		if v, _ := constraintOf(err); v == uniqueViolation {
 			return paddock.Errorf(paddock.EConflict, "message %q exists", m.ID)
@@ -155,10 +153,40 @@ func (s *MessageService) ContextMessagesAfter(ctx context.Context, sessionID str
 }
 
 func (s *MessageService) contextMessages(ctx context.Context, sessionID string, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error) {
-	rows, err := s.db.reader().query(ctx, "SELECT COALESCE(r.seq, 0), "+contextColumns+
-		" FROM messages m LEFT JOIN runs r ON r.id = m.run_id"+
-		" WHERE m.session_id = ? AND COALESCE(r.seq, 0) <= ? AND (COALESCE(r.seq, 0) > ? OR m.seq > ?)"+
-		" ORDER BY COALESCE(r.seq, 0), m.seq", sessionID, runSeq, afterRunSeq, afterSeq)
+	return contextMessages(ctx, s.db.reader(), sessionID, runSeq, afterRunSeq, afterSeq)
+}
+
+// contextQuery selects the messages of a session's runs up to a Seq (and
+// of no run), keyed by the Seq of their run (0 for none), in context
+// order; those with a key up to afterRunSeq only if their own Seq is
+// above afterSeq.
+var contextQuery = "SELECT COALESCE(r.seq, 0), " + contextColumns +
+	" FROM messages m LEFT JOIN runs r ON r.id = m.run_id" +
+	" WHERE m.session_id = ? AND COALESCE(r.seq, 0) <= ? AND (COALESCE(r.seq, 0) > ? OR m.seq > ?)" +
+	" ORDER BY COALESCE(r.seq, 0), m.seq"
+
+// contextAfterQuery selects the same rows as contextQuery for an
+// afterRunSeq of 0 or more, through indexes on both sides (the runs after
+// afterRunSeq, then their messages; the messages after afterSeq), so that
+// its cost is that of the rows it returns, not of the session's history.
+// The columns are those of contextQuery; it orders by the first (the
+// run's Seq) and the fifth (the message's).
+var contextAfterQuery = "SELECT r.seq, " + contextColumns +
+	" FROM runs r JOIN messages m ON m.run_id = r.id" +
+	" WHERE r.session_id = ? AND r.seq > ? AND r.seq <= ?" +
+	" UNION ALL SELECT COALESCE(r.seq, 0), " + contextColumns +
+	" FROM messages m LEFT JOIN runs r ON r.id = m.run_id" +
+	" WHERE m.session_id = ? AND m.seq > ? AND COALESCE(r.seq, 0) <= ?" +
+	" ORDER BY 1, 5"
+
+// contextMessages implements ContextMessages (afterRunSeq -1) and
+// ContextMessagesAfter on c.
+func contextMessages(ctx context.Context, c conn, sessionID string, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error) {
+	q, args := contextQuery, []any{sessionID, runSeq, afterRunSeq, afterSeq}
+	if afterRunSeq >= 0 {
+		q, args = contextAfterQuery, []any{sessionID, afterRunSeq, runSeq, sessionID, afterSeq, afterRunSeq}
+	}
+	rows, err := c.query(ctx, q, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("context messages: %w", err)
 	}

@@ -71,8 +71,8 @@ func runByKey(ctx context.Context, c conn, sessionID, key string) (*paddock.Run,
 	return r, nil
 }
 
-// createRun inserts r as the next run of its session. The caller holds the
-// session's lock (see DB.commit).
+// createRun inserts r as the next run of its session, in one statement.
+// The caller holds the session's lock (see DB.commit).
 func createRun(ctx context.Context, db *DB, c conn, r *paddock.Run) error {
 	if r.Status == "" {
 		r.Status = paddock.RunQueued
@@ -85,17 +85,15 @@ func createRun(ctx context.Context, db *DB, c conn, r *paddock.Run) error {
 	}
 	r.CreatedAt = normTime(db.now())
 	r.LeaseExpiresAt, r.StartedAt, r.EndedAt = normTimePtr(r.LeaseExpiresAt), normTimePtr(r.StartedAt), normTimePtr(r.EndedAt)
-	if err := c.queryRow(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM runs WHERE session_id = ?", r.SessionID).Scan(&r.Seq); err != nil {
-		return fmt.Errorf("next run seq: %w", err)
-	}
 	opts, err := jsonArg(r.Options)
 	if err != nil {
 		return err
 	}
-	_, err = c.exec(ctx, "INSERT INTO runs ("+runColumns+") VALUES ("+placeholders(16)+")",
-		r.ID, r.SessionID, r.Seq, string(r.Status), r.Error, r.Step, r.TriggerMessageID, r.IdempotencyKey, r.RequestHash,
+	err = c.queryRow(ctx, "INSERT INTO runs ("+runColumns+") VALUES (?, ?, "+
+		"(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs WHERE session_id = ?), "+placeholders(13)+") RETURNING seq",
+		r.ID, r.SessionID, r.SessionID, string(r.Status), r.Error, r.Step, r.TriggerMessageID, r.IdempotencyKey, r.RequestHash,
 		r.LeaseOwner, db.nullTimeArg(r.LeaseExpiresAt), r.CancelRequested,
-		db.timeArg(r.CreatedAt), db.nullTimeArg(r.StartedAt), db.nullTimeArg(r.EndedAt), opts)
+		db.timeArg(r.CreatedAt), db.nullTimeArg(r.StartedAt), db.nullTimeArg(r.EndedAt), opts).Scan(&r.Seq)
 	if err != nil {
 		switch v, detail := constraintOf(err); {
 		case v == uniqueViolation && strings.Contains(detail, "idempotency"):

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,8 +141,24 @@ func (s *SessionService) UpdateSession(ctx context.Context, id string, upd paddo
 }
 
 func updateSession(ctx context.Context, db *DB, c conn, id string, upd paddock.SessionUpdate) (*paddock.Session, error) {
+	set, args, err := sessionSet(db, db.now(), upd)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, id)
+	ss, err := scanSession(c.queryRow(ctx,
+		"UPDATE sessions SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+sessionColumns, args...))
+	if err != nil {
+		return nil, sessionNotFound(err, id)
+	}
+	return ss, nil
+}
+
+// sessionSet returns the assignments and arguments of an update of a
+// session at now.
+func sessionSet(db *DB, now time.Time, upd paddock.SessionUpdate) ([]string, []any, error) {
 	set := []string{"updated_at = ?"}
-	args := []any{db.timeArg(db.now())}
+	args := []any{db.timeArg(now)}
 	if upd.Title != nil {
 		set, args = append(set, "title = ?"), append(args, *upd.Title)
 	}
@@ -152,26 +169,20 @@ func updateSession(ctx context.Context, db *DB, c conn, id string, upd paddock.S
 		}
 		js, err := jsonArg(tags)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		set, args = append(set, "tags = ?"), append(args, js)
 	}
 	if upd.Status != nil {
 		if !upd.Status.Valid() {
-			return nil, paddock.Errorf(paddock.EInvalid, "invalid session status %q", *upd.Status)
+			return nil, nil, paddock.Errorf(paddock.EInvalid, "invalid session status %q", *upd.Status)
 		}
 		set, args = append(set, "status = ?"), append(args, string(*upd.Status))
 	}
 	if upd.EnvironmentID != nil {
 		set, args = append(set, "environment_id = ?"), append(args, *upd.EnvironmentID)
 	}
-	args = append(args, id)
-	ss, err := scanSession(c.queryRow(ctx,
-		"UPDATE sessions SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+sessionColumns, args...))
-	if err != nil {
-		return nil, sessionNotFound(err, id)
-	}
-	return ss, nil
+	return set, args, nil
 }
 
 // DeleteSession deletes the session with its messages, runs and events.
@@ -191,23 +202,26 @@ func (s *SessionService) Commit(ctx context.Context, sessionID string, fn func(t
 	return s.db.commit(ctx, sessionID, fn)
 }
 
+// commit runs fn on the session, read and locked first. The session's row
+// changes once, at the end: the changes fn made (see
+// sessionTx.UpdateSession) with the count of the events appended.
 func (db *DB) commit(ctx context.Context, sessionID string, fn func(tx paddock.SessionTx) error) ([]*paddock.Event, error) {
 	var events []*paddock.Event
 	err := db.inTx(ctx, func(c conn) error {
-		lock := "SELECT id FROM sessions WHERE id = ?"
+		lock := "SELECT " + sessionColumns + " FROM sessions WHERE id = ?"
 		if db.dialect == DialectPostgres {
 			lock += " FOR UPDATE"
 		}
-		var id string
-		if err := c.queryRow(ctx, lock, sessionID).Scan(&id); err != nil {
+		sess, err := scanSession(c.queryRow(ctx, lock, sessionID))
+		if err != nil {
 			return sessionNotFound(err, sessionID)
 		}
-		tx := &sessionTx{db: db, c: c, sessionID: sessionID}
+		tx := &sessionTx{db: db, c: c, sessionID: sessionID, sess: sess}
 		if err := fn(tx); err != nil {
 			return err
 		}
 		tx.done = true
-		if err := appendEvents(ctx, db, c, sessionID, tx.events); err != nil {
+		if err := tx.flush(ctx); err != nil {
 			return err
 		}
 		events = tx.events
@@ -219,25 +233,81 @@ func (db *DB) commit(ctx context.Context, sessionID string, fn func(tx paddock.S
 	return events, nil
 }
 
-// sessionTx implements paddock.SessionTx on one transaction.
+// sessionTx implements paddock.SessionTx on one transaction. It holds the
+// session's lock, so its copy of the session's row is the row: it reads
+// the session from there and writes the session's changes at the end.
 type sessionTx struct {
 	db        *DB
 	c         conn
 	sessionID string
+	sess      *paddock.Session      // the session as fn sees it
+	upd       paddock.SessionUpdate // the changes to write at the end
+	updated   bool                  // whether upd holds any
 	events    []*paddock.Event
 	done      bool
 }
 
 func (t *sessionTx) Session(ctx context.Context) (*paddock.Session, error) {
-	ss, err := scanSession(t.c.queryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", t.sessionID))
-	if err != nil {
-		return nil, sessionNotFound(err, t.sessionID)
-	}
-	return ss, nil
+	ss := *t.sess
+	ss.Tags = slices.Clone(t.sess.Tags)
+	return &ss, nil
 }
 
+// UpdateSession applies upd to the session now and writes it at the end
+// of the transaction, with the event count: one update of the row.
 func (t *sessionTx) UpdateSession(ctx context.Context, upd paddock.SessionUpdate) (*paddock.Session, error) {
-	return updateSession(ctx, t.db, t.c, t.sessionID, upd)
+	if upd.Status != nil && !upd.Status.Valid() {
+		return nil, paddock.Errorf(paddock.EInvalid, "invalid session status %q", *upd.Status)
+	}
+	ss := t.sess
+	if upd.Title != nil {
+		ss.Title = *upd.Title
+		t.upd.Title = &ss.Title
+	}
+	if upd.Tags != nil {
+		ss.Tags = slices.Clone(*upd.Tags)
+		if ss.Tags == nil {
+			ss.Tags = []string{}
+		}
+		t.upd.Tags = &ss.Tags
+	}
+	if upd.Status != nil {
+		ss.Status = *upd.Status
+		t.upd.Status = &ss.Status
+	}
+	if upd.EnvironmentID != nil {
+		ss.EnvironmentID = *upd.EnvironmentID
+		t.upd.EnvironmentID = &ss.EnvironmentID
+	}
+	ss.UpdatedAt = normTime(t.db.now())
+	t.updated = true
+	return t.Session(ctx)
+}
+
+// flush writes the session's changes and appends the events, numbered
+// after the session's last.
+func (t *sessionTx) flush(ctx context.Context) error {
+	if !t.updated && len(t.events) == 0 {
+		return nil
+	}
+	var set []string
+	var args []any
+	if t.updated {
+		var err error
+		if set, args, err = sessionSet(t.db, t.sess.UpdatedAt, t.upd); err != nil {
+			return err
+		}
+	}
+	if len(t.events) > 0 {
+		if err := numberEvents(t.db, t.sessionID, t.sess.LastEventSeq, t.events); err != nil {
+			return err
+		}
+		set, args = append(set, "last_event_seq = ?"), append(args, t.sess.LastEventSeq+int64(len(t.events)))
+	}
+	if _, err := t.c.exec(ctx, "UPDATE sessions SET "+strings.Join(set, ", ")+" WHERE id = ?", append(args, t.sessionID)...); err != nil {
+		return fmt.Errorf("update session %q: %w", t.sessionID, err)
+	}
+	return insertEvents(ctx, t.db, t.c, t.sessionID, t.events)
 }
 
 func (t *sessionTx) Message(ctx context.Context, id string) (*paddock.Message, error) {
@@ -288,6 +358,28 @@ func (t *sessionTx) UpdateRun(ctx context.Context, id string, upd paddock.RunUpd
 // records its start in one transaction.
 func (t *sessionTx) ClaimRun(ctx context.Context, id, owner string, lease time.Duration) (*paddock.Run, error) {
 	return claimRun(ctx, t.db, t.c, id, t.sessionID, owner, lease)
+}
+
+// Agent returns the session's agent, archived or not. With ClaimRun and
+// ContextMessagesAfter, a worker reads what a run starts from in the unit
+// of work that claims it: on SQLite, on the writer, whose page cache the
+// writes it makes itself leave warm (a reader's is dropped on every
+// write).
+func (t *sessionTx) Agent(ctx context.Context) (*paddock.Agent, error) {
+	a, err := scanAgent(t.c.queryRow(ctx, "SELECT "+agentColumns+" FROM agents WHERE id = ?", t.sess.AgentID))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("agent %q not found", t.sess.AgentID), fmt.Sprintf("agent %q", t.sess.AgentID))
+	}
+	return a, nil
+}
+
+// ContextMessagesAfter is MessageService.ContextMessagesAfter in the
+// transaction.
+func (t *sessionTx) ContextMessagesAfter(ctx context.Context, runSeq, afterRunSeq, afterSeq int64) ([]*paddock.Message, bool, error) {
+	if afterRunSeq < 0 {
+		return nil, false, paddock.Errorf(paddock.EInvalid, "afterRunSeq must not be negative, got %d", afterRunSeq)
+	}
+	return contextMessages(ctx, t.c, t.sessionID, runSeq, afterRunSeq, afterSeq)
 }
 
 func (t *sessionTx) RecordUsage(ctx context.Context, u *paddock.UsageRecord) error {

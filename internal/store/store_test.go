@@ -411,9 +411,13 @@ func testUserDeleteCascades(t *testing.T, f *fixture) {
 	for _, h := range []string{"hash0", "hash1"} {
 		_, err := keys.APIKeyByHash(ctx, h)
 		wantCode(t, err, paddock.ENotFound)
+		_, _, err = keys.APIKeyUserByHash(ctx, h)
+		wantCode(t, err, paddock.ENotFound)
 	}
 	for _, id := range []string{"tok0", "tok1"} {
 		_, err := tokens.Token(ctx, id)
+		wantCode(t, err, paddock.ENotFound)
+		_, err = tokens.TokenUser(ctx, id)
 		wantCode(t, err, paddock.ENotFound)
 	}
 	if got, err := keys.APIKeys(ctx, u.ID); err != nil || len(got) != 0 {
@@ -476,6 +480,18 @@ func testAPIKeys(t *testing.T, f *fixture) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("APIKeyByHash(%q) (-want +got):\n%s", want.Hash, diff)
 		}
+		// The same key with its user, from one query.
+		got, gotUser, err := s.APIKeyUserByHash(ctx, want.Hash)
+		if err != nil {
+			t.Fatalf("APIKeyUserByHash(%q): %v", want.Hash, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("APIKeyUserByHash(%q) key (-want +got):\n%s", want.Hash, diff)
+		}
+		wantUser := map[int64]*paddock.User{alice.ID: alice, bob.ID: bob}[want.UserID]
+		if diff := cmp.Diff(wantUser, gotUser); diff != "" {
+			t.Errorf("APIKeyUserByHash(%q) user (-want +got):\n%s", want.Hash, diff)
+		}
 	}
 	got, err := s.APIKeys(ctx, alice.ID)
 	if err != nil {
@@ -490,6 +506,8 @@ func testAPIKeys(t *testing.T, f *fixture) {
 
 	t.Run("Errors", func(t *testing.T) {
 		_, err := s.APIKeyByHash(ctx, "nope")
+		wantCode(t, err, paddock.ENotFound)
+		_, _, err = s.APIKeyUserByHash(ctx, "nope")
 		wantCode(t, err, paddock.ENotFound)
 		wantCode(t, s.CreateAPIKey(ctx, &paddock.APIKey{UserID: bob.ID, Hash: "h1"}), paddock.EConflict)
 		wantCode(t, s.CreateAPIKey(ctx, &paddock.APIKey{ID: "k2", UserID: bob.ID, Hash: "h9"}), paddock.EConflict)
@@ -572,6 +590,18 @@ func testTokens(t *testing.T, f *fixture) {
 		t.Errorf("Token (-want +got):\n%s", diff)
 	}
 
+	// TokenUser: the token's user in one query, and revocation below
+	// applies to it at once.
+	gotUser, err := s.TokenUser(ctx, "live")
+	if err != nil {
+		t.Fatalf("TokenUser: %v", err)
+	}
+	if diff := cmp.Diff(u, gotUser); diff != "" {
+		t.Errorf("TokenUser (-want +got):\n%s", diff)
+	}
+	_, err = s.TokenUser(ctx, "unknown")
+	wantCode(t, err, paddock.ENotFound)
+
 	wantCode(t, s.CreateToken(ctx, &paddock.Token{ID: "live", UserID: u.ID, ExpiresAt: at(40)}), paddock.EConflict)
 	wantCode(t, s.CreateToken(ctx, &paddock.Token{UserID: 999, ExpiresAt: at(40)}), paddock.ENotFound)
 	wantCode(t, s.CreateToken(ctx, &paddock.Token{UserID: u.ID}), paddock.EInvalid)
@@ -582,6 +612,8 @@ func testTokens(t *testing.T, f *fixture) {
 		t.Fatalf("RevokeToken: %v", err)
 	}
 	_, err = s.Token(ctx, "live")
+	wantCode(t, err, paddock.ENotFound)
+	_, err = s.TokenUser(ctx, "live")
 	wantCode(t, err, paddock.ENotFound)
 	wantCode(t, s.RevokeToken(ctx, "live"), paddock.ENotFound)
 

@@ -1,0 +1,8 @@
+package agent
+
+// Workers returns the number of Run loops of r executing runs.
+func (r *Runner) Workers() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.workers
+}
