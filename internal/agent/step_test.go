@@ -164,6 +164,16 @@ func TestCrashAfterClaim(t *testing.T) {
 	}
 }
 
+// blockingStep is a model step that closes calling, waits for release and
+// answers text.
+func blockingStep(calling, release chan struct{}, text string) llmtest.Step {
+	return llmtest.Step{Func: func(ctx context.Context, req *llm.Request, onEvent func(llm.Event)) (*llm.Response, error) {
+		close(calling)
+		<-release
+		return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Parts: []llm.Part{{Type: llm.PartText, Text: text}}}}, nil
+	}}
+}
+
 // TestLastStepLostLease: a worker whose lease was taken over during the
 // last model call stores neither the answer nor the completion; the new
 // holder does, once.
@@ -171,11 +181,7 @@ func TestLastStepLostLease(t *testing.T) {
 	release := make(chan struct{})
 	calling := make(chan struct{})
 	f := newFixture(t, nil,
-		llmtest.Step{Func: func(ctx context.Context, req *llm.Request, onEvent func(llm.Event)) (*llm.Response, error) {
-			close(calling)
-			<-release
-			return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Parts: []llm.Part{{Type: llm.PartText, Text: "stale"}}}}, nil
-		}},
+		blockingStep(calling, release, "stale"),
 		llmtest.Step{Text: "fresh"},
 	)
 	cfg := testConfig("w1")
@@ -283,11 +289,7 @@ func TestPostClaims(t *testing.T) {
 	release := make(chan struct{})
 	calling := make(chan struct{})
 	f := newFixture(t, nil,
-		llmtest.Step{Func: func(ctx context.Context, req *llm.Request, onEvent func(llm.Event)) (*llm.Response, error) {
-			close(calling)
-			<-release
-			return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Parts: []llm.Part{{Type: llm.PartText, Text: "a"}}}}, nil
-		}},
+		blockingStep(calling, release, "a"),
 		llmtest.Step{Text: "b"}, llmtest.Step{Text: "c"},
 	)
 	ctx := context.Background()
