@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/paddockhq/paddock/internal/sandbox"
@@ -39,6 +40,7 @@ const (
 type warmShape struct {
 	class                string
 	rootfs               string
+	rootfsIno            uint64 // a tree removed and unpacked again is another image
 	uid, gid             int64
 	cpu, memory, storage int64
 	pids                 int64
@@ -62,8 +64,12 @@ func shapeOf(spec *sandbox.Spec) (warmShape, bool) {
 	if err != nil {
 		return warmShape{}, false
 	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(spec.Image.RootFS, &st); err != nil {
+		return warmShape{}, false
+	}
 	s := warmShape{
-		class: spec.RuntimeClass, rootfs: spec.Image.RootFS, uid: uid, gid: gid,
+		class: spec.RuntimeClass, rootfs: spec.Image.RootFS, rootfsIno: st.Ino, uid: uid, gid: gid,
 		cpu: spec.CPUMillis, memory: spec.MemoryBytes, storage: spec.StorageBytes, pids: spec.PidsLimit,
 		owner: spec.Env.OwnerID, policy: string(policy),
 	}
