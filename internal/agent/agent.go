@@ -509,17 +509,17 @@ func (r *Runner) post(ctx context.Context, sessionID string, check PostCheck, ms
 		out, created = m, true
 		return nil
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		r.releaseSlot(slot)
 		return nil, err
-	case claimed != nil:
+	}
+	if claimed != nil {
 		r.handOff(ctx, claimed, pre)
-	case created:
-		r.releaseSlot(slot)
+		return out, nil
+	}
+	r.releaseSlot(slot)
+	if created {
 		r.signal()
-	default:
-		r.releaseSlot(slot)
 	}
 	return out, nil
 }

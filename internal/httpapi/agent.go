@@ -224,9 +224,7 @@ func (s *Server) handleAgentList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := paddock.AgentFilter{Offset: offset, Limit: limit}
-	if !principal(r).User.IsAdmin() {
-		f.OwnerID = &principal(r).User.ID
-	}
+	f.OwnerID = ownerScope(r)
 	f.IncludeArchived, err = queryBool(r, "include_archived", false)
 	if err != nil {
 		return err
@@ -317,9 +315,7 @@ func (s *Server) handleSessionList(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	f := paddock.SessionFilter{AgentID: &a.ID, Offset: offset, Limit: limit}
-	if !principal(r).User.IsAdmin() {
-		f.OwnerID = &principal(r).User.ID
-	}
+	f.OwnerID = ownerScope(r)
 	sessions, total, err := s.Sessions.Sessions(r.Context(), f)
 	if err != nil {
 		return err

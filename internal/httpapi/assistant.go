@@ -300,9 +300,7 @@ func (s *Server) handleAssistantList(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	f := paddock.AgentFilter{Offset: offset, Limit: limit}
-	if !principal(r).User.IsAdmin() {
-		f.OwnerID = &principal(r).User.ID
-	}
+	f.OwnerID = ownerScope(r)
 	agents, total, err := s.Agents.Agents(r.Context(), f)
 	if err != nil {
 		return err
@@ -873,9 +871,7 @@ func (s *Server) handleAssistantSessionList(w http.ResponseWriter, r *http.Reque
 		return err
 	}
 	f := paddock.SessionFilter{Offset: offset, Limit: limit}
-	if !principal(r).User.IsAdmin() {
-		f.OwnerID = &principal(r).User.ID
-	}
+	f.OwnerID = ownerScope(r)
 	if ref := r.URL.Query().Get("assistantId"); ref != "" {
 		a, err := s.assistant(r.Context(), r, ref)
 		if err != nil {

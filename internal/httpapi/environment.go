@@ -295,10 +295,8 @@ func (s *Server) handleEnvironmentList(w http.ResponseWriter, r *http.Request) e
 	if f.Labels, err = paddock.ParseLabelSelector(q.Get("label")); err != nil {
 		return err
 	}
+	f.OwnerID = ownerScope(r)
 	p := principal(r)
-	if !p.User.IsAdmin() {
-		f.OwnerID = &p.User.ID
-	}
 	if p.APIKey.Restricted() {
 		f.IDs = []string{}
 		for _, perm := range p.APIKey.Permissions {

@@ -177,3 +177,12 @@ func bearer(r *http.Request) string {
 // principal returns the authenticated caller of r; routes that are not
 // public always have one.
 func principal(r *http.Request) *paddock.Principal { return paddock.PrincipalFromContext(r.Context()) }
+
+// ownerScope is the owner a list is limited to: the caller, unless an
+// admin (nil: everyone's).
+func ownerScope(r *http.Request) *int64 {
+	if u := principal(r).User; !u.IsAdmin() {
+		return &u.ID
+	}
+	return nil
+}

@@ -169,9 +169,7 @@ func (s *Server) handleScheduleList(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	f := paddock.ScheduleFilter{Offset: (page - 1) * size, Limit: size}
-	if !principal(r).User.IsAdmin() {
-		f.OwnerID = &principal(r).User.ID
-	}
+	f.OwnerID = ownerScope(r)
 	list, total, err := s.Schedules.Schedules(r.Context(), f)
 	if err != nil {
 		return err

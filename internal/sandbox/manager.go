@@ -219,9 +219,10 @@ func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
 	if err := m.Validate(env); err != nil {
 		return err
 	}
+	var img *paddock.Image // known here, by claim
 	claimed := false
 	if env.ID == "" {
-		env.ID, claimed = m.claim(ctx, env)
+		env.ID, img, claimed = m.claim(ctx, env)
 	}
 	env.Status = paddock.EnvironmentPending
 	env.Reason = ""
@@ -241,7 +242,7 @@ func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
 		env.Status, env.Reason = paddock.EnvironmentFailed, reason
 		return nil
 	}
-	m.goStart(env)
+	m.goStart(env, img)
 	return nil
 }
 
@@ -251,30 +252,31 @@ func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
 // between leaks nothing; a reserved environment not created within
 // minutes is stopped.
 func (m *Manager) Reserve(ctx context.Context, env *paddock.Environment) string {
-	id, _ := m.claim(ctx, env)
+	id, _, _ := m.claim(ctx, env)
 	return id
 }
 
 // claim returns the id of an environment the runtime started ahead of
-// demand for env (see Pool), or a new id. Only an image already here is
-// looked at: a pull belongs to the start, in the background.
-func (m *Manager) claim(ctx context.Context, env *paddock.Environment) (string, bool) {
+// demand for env (see Pool), or a new id, and env's image if it is here.
+// Only an image already here is looked at: a pull belongs to the start,
+// in the background.
+func (m *Manager) claim(ctx context.Context, env *paddock.Environment) (id string, img *paddock.Image, claimed bool) {
 	p, ok := m.rt.(Pool)
 	if !ok || m.unschedulable(env) != "" {
-		return NewID(), false
+		return NewID(), nil, false
 	}
 	img, err := m.images.Image(ctx, env.Image)
 	if err != nil {
-		return NewID(), false
+		return NewID(), nil, false
 	}
 	uid, _, err := ResolveUser(env, img)
 	if err != nil || (env.Isolation.SecurityContext != nil && env.Isolation.SecurityContext.RunAsNonRoot && uid == 0) {
-		return NewID(), false // start reports why
+		return NewID(), img, false // start reports why
 	}
 	if id := p.Claim(m.spec(env, img)); id != "" {
-		return id, true
+		return id, img, true
 	}
-	return NewID(), false
+	return NewID(), img, false
 }
 
 // unschedulable explains why this node cannot run env, or returns "".
@@ -292,7 +294,7 @@ func (m *Manager) unschedulable(env *paddock.Environment) string {
 	return ""
 }
 
-func (m *Manager) goStart(env *paddock.Environment) {
+func (m *Manager) goStart(env *paddock.Environment, img *paddock.Image) {
 	ctx, cancel := context.WithCancel(m.ctx)
 	op := &startOp{cancel: cancel, done: make(chan struct{})}
 	m.mu.Lock()
@@ -308,15 +310,19 @@ func (m *Manager) goStart(env *paddock.Environment) {
 			cancel()
 			close(op.done)
 		}()
-		m.start(ctx, env)
+		m.start(ctx, env, img)
 	}()
 }
 
-// start pulls the image and runs the environment. Failures are recorded
-// as the environment's Reason.
-func (m *Manager) start(ctx context.Context, env *paddock.Environment) {
+// start pulls the image (unless img, found here by Create, is it) and
+// runs the environment. Failures are recorded as the environment's
+// Reason.
+func (m *Manager) start(ctx context.Context, env *paddock.Environment, img *paddock.Image) {
 	log := m.log.With("env_id", env.ID)
-	img, err := m.images.Ensure(ctx, env.Image)
+	var err error
+	if img == nil {
+		img, err = m.images.Ensure(ctx, env.Image)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return // deleted or shutting down
@@ -464,10 +470,18 @@ func (m *Manager) running(ctx context.Context, id string) (*paddock.Environment,
 	if err != nil {
 		return nil, err
 	}
-	if env.Status != paddock.EnvironmentRunning {
-		return nil, paddock.Errorf(paddock.EConflict, "environment %s is %s", id, env.Status)
+	if err := isRunning(env); err != nil {
+		return nil, err
 	}
 	return env, nil
+}
+
+// isRunning returns EConflict unless env is running.
+func isRunning(env *paddock.Environment) error {
+	if env.Status != paddock.EnvironmentRunning {
+		return paddock.Errorf(paddock.EConflict, "environment %s is %s", env.ID, env.Status)
+	}
+	return nil
 }
 
 // Exec runs a command in a running environment. A pending, paused or
@@ -489,8 +503,8 @@ func (m *Manager) ExecIn(ctx context.Context, env *paddock.Environment, req *pad
 	if len(req.Command) == 0 || req.Command[0] == "" {
 		return nil, paddock.Errorf(paddock.EInvalid, "command is required")
 	}
-	if env.Status != paddock.EnvironmentRunning {
-		return nil, paddock.Errorf(paddock.EConflict, "environment %s is %s", env.ID, env.Status)
+	if err := isRunning(env); err != nil {
+		return nil, err
 	}
 	if req.MaxOutput <= 0 {
 		r := *req

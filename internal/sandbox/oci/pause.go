@@ -91,8 +91,13 @@ func (es *envState) paused() sandbox.PauseMode {
 
 // setPaused records mode in memory and in state.json.
 func (es *envState) setPaused(mode sandbox.PauseMode) error {
+	return es.setRecord(func(rec *record) { rec.Paused = mode })
+}
+
+// setRecord changes es's record in memory and in state.json.
+func (es *envState) setRecord(change func(*record)) error {
 	es.mu.Lock()
-	es.rec.Paused = mode
+	change(&es.rec)
 	rec := es.rec
 	es.mu.Unlock()
 	return writeJSON(filepath.Join(es.dir, "state.json"), rec)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -167,18 +166,15 @@ func (p *warmPool) take(id string) *warmEnv {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if w := p.claimed[id]; w != nil {
+	w, i := p.find(id)
+	switch {
+	case w == nil:
+	case i < 0:
 		delete(p.claimed, id)
-		return w
+	default:
+		p.idle[w.shape] = slices.Delete(p.idle[w.shape], i, i+1)
 	}
-	for shape, ws := range p.idle {
-		if i := slices.IndexFunc(ws, func(w *warmEnv) bool { return w.id == id }); i >= 0 {
-			w := ws[i]
-			p.idle[shape] = slices.Delete(ws, i, i+1)
-			return w
-		}
-	}
-	return nil
+	return w
 }
 
 // holds reports whether id is the pool's.
@@ -188,19 +184,26 @@ func (p *warmPool) holds(id string) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.claimed[id] != nil {
-		return true
-	}
-	for _, ws := range p.idle {
-		if slices.ContainsFunc(ws, func(w *warmEnv) bool { return w.id == id }) {
-			return true
-		}
-	}
-	return false
+	w, _ := p.find(id)
+	return w != nil
 }
 
-// next returns a shape short of warm environments and adds a new one for
-// it, to be started by the caller; false when every shape has its share.
+// find returns warm environment id and its index in its shape's idle
+// list (-1 when claimed); nil if the pool does not hold it. p.mu is held.
+func (p *warmPool) find(id string) (*warmEnv, int) {
+	if w := p.claimed[id]; w != nil {
+		return w, -1
+	}
+	for _, ws := range p.idle {
+		if i := slices.IndexFunc(ws, func(w *warmEnv) bool { return w.id == id }); i >= 0 {
+			return ws[i], i
+		}
+	}
+	return nil, 0
+}
+
+// next returns a new warm environment for a shape short of them, and its
+// spec, for the caller to start; nil when every shape has its share.
 // It first drops the shapes too old or too many, and the claims never
 // created, returning their environments for the caller to stop.
 func (p *warmPool) next() (*warmEnv, *sandbox.Spec, []*warmEnv) {
@@ -344,14 +347,13 @@ func (r *Runtime) adopt(ctx context.Context, spec *sandbox.Spec, w *warmEnv) (er
 	if err != nil {
 		return err
 	}
-	es.mu.Lock()
-	if spec.LogPath != "" {
-		es.rec.LogPath = spec.LogPath
-	}
-	es.rec.CreatedAt = time.Now().UTC()
-	rec := es.rec
-	es.mu.Unlock()
-	if err := writeJSON(filepath.Join(es.dir, "state.json"), rec); err != nil {
+	err = es.setRecord(func(rec *record) {
+		if spec.LogPath != "" {
+			rec.LogPath = spec.LogPath
+		}
+		rec.CreatedAt = time.Now().UTC()
+	})
+	if err != nil {
 		return err
 	}
 	if spec.RuntimeClass == sandbox.ClassRunc {
