@@ -4,7 +4,8 @@
 //	auth     authenticated GET /api/v1/auth/me over real HTTP (API key, JWT)
 //	         vs a bare net/http server answering the same JSON
 //	agent    one-step run overhead (POST message to run.completed) vs a
-//	         /health round trip, SSE fan-out delay to 1,000 subscribers
+//	         /health round trip, SSE fan-out delay to 1,000 subscribers of
+//	         one session over 10 messages (-messages)
 //	sandbox  create-to-first-exec vs bare runc/runsc run, exec round trip vs
 //	         runc exec, host memory per idle environment (needs root)
 //
@@ -40,6 +41,7 @@ func main() {
 	idle := fs.Int("idle", 50, "sandbox: idle environments for the memory measurement")
 	agentRuns := fs.Int("agent-runs", 50, "agent: one-step runs measured")
 	subs := fs.Int("subscribers", 1000, "agent: SSE subscribers of one session")
+	msgs := fs.Int("messages", 10, "agent: messages fanned out to the subscribers")
 	_ = fs.Parse(os.Args[1:])
 	var err error
 	switch suite {
@@ -48,7 +50,7 @@ func main() {
 	case "sandbox":
 		err = benchSandbox(ctx, *bin, *runs, *idle)
 	case "agent":
-		err = benchAgent(ctx, *bin, *agentRuns, *subs)
+		err = benchAgent(ctx, *bin, *agentRuns, *subs, max(*msgs, 1))
 	default:
 		err = fmt.Errorf("unknown suite %q (want auth, agent or sandbox)", suite)
 	}
