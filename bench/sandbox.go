@@ -118,8 +118,19 @@ func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
 		}
 		runcExec = append(runcExec, time.Since(t0))
 	}
+	// What starting the same program costs on this machine, outside any
+	// container: the floor under every exec.
+	var spawn []time.Duration
+	for i := 0; i < runs*10; i++ {
+		t0 := time.Now()
+		if err := exec.CommandContext(ctx, "/bin/busybox", "true").Run(); err != nil {
+			return fmt.Errorf("busybox true: %w", err)
+		}
+		spawn = append(spawn, time.Since(t0))
+	}
 	ratio := float64(pct(runcExec, 50)) / float64(pct(api1, 50))
 	fmt.Println("exec round trip of `true` on a running environment:")
+	fmt.Printf("  host spawn of busybox true  p50 %7.2f ms  p90 %7.2f ms  (os/exec, no container: the floor)\n", ms(pct(spawn, 50)), ms(pct(spawn, 90)))
 	fmt.Printf("  runc exec                   p50 %7.2f ms  p90 %7.2f ms\n", ms(pct(runcExec, 50)), ms(pct(runcExec, 90)))
 	fmt.Printf("  paddock exec over HTTP      p50 %7.2f ms  p90 %7.2f ms  %.1fx faster  [%s; %s]\n", ms(pct(api1, 50)), ms(pct(api1, 90)), ratio,
 		verdict(pct(api1, 50) < 3*time.Millisecond, "p50 < 3 ms"), verdict(ratio >= 15, "15x runc exec"))
