@@ -251,9 +251,9 @@ func fanOut(ctx context.Context, api *benchAPI, base string, subs, msgs int) ([]
 			case <-received:
 			case <-timeout:
 				mu.Lock()
-				n := len(delays[i])
+				n, nerr := len(delays[i]), len(errs)
 				mu.Unlock()
-				return stop(fmt.Errorf("message %d: %d of %d subscribers got the answer within 60 s (%d errors)", i+1, n, subs, len(errs)))
+				return stop(fmt.Errorf("message %d: %d of %d subscribers got the answer within 60 s (%d errors)", i+1, n, subs, nerr))
 			}
 		}
 		time.Sleep(100 * time.Millisecond) // the run's last events, then quiet
