@@ -334,11 +334,17 @@ func (s *Server) handleEnvironmentGet(w http.ResponseWriter, r *http.Request) er
 }
 
 func (s *Server) handleEnvironmentDelete(w http.ResponseWriter, r *http.Request) error {
+	return s.deleteEnvironment(w, r, s.environment)
+}
+
+// deleteEnvironment deletes the environment lookup finds for the caller
+// (?force= skips the grace period): an environment or a sandbox.
+func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request, lookup func(*http.Request, paddock.Permission) (*paddock.Environment, error)) error {
 	force, err := queryBool(r, "force", false)
 	if err != nil {
 		return err
 	}
-	env, err := s.environment(r, paddock.PermissionAdmin)
+	env, err := lookup(r, paddock.PermissionAdmin)
 	if err != nil {
 		return err
 	}

@@ -462,19 +462,7 @@ func (s *Server) handleSandboxPause(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) handleSandboxDelete(w http.ResponseWriter, r *http.Request) error {
-	force, err := queryBool(r, "force", false)
-	if err != nil {
-		return err
-	}
-	env, err := s.pathSandbox(r, paddock.PermissionAdmin)
-	if err != nil {
-		return err
-	}
-	if err := s.Environments.Delete(r.Context(), env.ID, force); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.deleteEnvironment(w, r, s.pathSandbox)
 }
 
 func (s *Server) handleSandboxExposePort(w http.ResponseWriter, r *http.Request) error {
