@@ -18,29 +18,15 @@ import (
 // messages, runs, events, usage) on SQLite, and on PostgreSQL when
 // PADDOCK_TEST_POSTGRES_DSN is set.
 func TestAgentStore(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range []struct {
-				name string
-				fn   func(t *testing.T, f *fixture)
-			}{
-				{"Agents", testAgents},
-				{"Sessions", testSessions},
-				{"CommitMessagesAndEvents", testCommit},
-				{"EventSeqConcurrent", testEventSeqConcurrent},
-				{"Runs", testRuns},
-				{"ClaimRunExclusive", testClaimRunExclusive},
-				{"Usage", testUsage},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					t.Parallel()
-					dsn := b.newDSN(t)
-					tc.fn(t, &fixture{dialect: b.name, dsn: dsn, db: openDB(t, dsn)})
-				})
-			}
-		})
-	}
+	runSuite(t, []suiteCase{
+		{"Agents", testAgents},
+		{"Sessions", testSessions},
+		{"CommitMessagesAndEvents", testCommit},
+		{"EventSeqConcurrent", testEventSeqConcurrent},
+		{"Runs", testRuns},
+		{"ClaimRunExclusive", testClaimRunExclusive},
+		{"Usage", testUsage},
+	})
 }
 
 func mustAgent(t testing.TB, db *store.DB, owner int64, name string) *paddock.Agent {

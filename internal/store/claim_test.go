@@ -13,25 +13,11 @@ import (
 // TestRunStart runs, on each backend, the store side of a worker taking a
 // run: the context it reads and the claim inside a unit of work.
 func TestRunStart(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range []struct {
-				name string
-				fn   func(t *testing.T, f *fixture)
-			}{
-				{"ContextMessages", testContextMessages},
-				{"ClaimRunInCommit", testClaimRunInCommit},
-				{"LoadInCommit", testLoadInCommit},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					t.Parallel()
-					dsn := b.newDSN(t)
-					tc.fn(t, &fixture{dialect: b.name, dsn: dsn, db: openDB(t, dsn)})
-				})
-			}
-		})
-	}
+	runSuite(t, []suiteCase{
+		{"ContextMessages", testContextMessages},
+		{"ClaimRunInCommit", testClaimRunInCommit},
+		{"LoadInCommit", testLoadInCommit},
+	})
 }
 
 // twoRuns stores, in one session, run 1 and run 2 and the messages

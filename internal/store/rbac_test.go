@@ -14,26 +14,12 @@ import (
 // TestRBACStore runs the roles, departments and menus suite on SQLite, and
 // on PostgreSQL when PADDOCK_TEST_POSTGRES_DSN is set.
 func TestRBACStore(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range []struct {
-				name string
-				fn   func(t *testing.T, f *fixture)
-			}{
-				{"Roles", testRoles},
-				{"DeptTree", testDeptTree},
-				{"MenuTree", testMenuTree},
-				{"Permissions", testPermissions},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					t.Parallel()
-					dsn := b.newDSN(t)
-					tc.fn(t, &fixture{dialect: b.name, dsn: dsn, db: openDB(t, dsn)})
-				})
-			}
-		})
-	}
+	runSuite(t, []suiteCase{
+		{"Roles", testRoles},
+		{"DeptTree", testDeptTree},
+		{"MenuTree", testMenuTree},
+		{"Permissions", testPermissions},
+	})
 }
 
 func testRoles(t *testing.T, f *fixture) {

@@ -19,26 +19,19 @@ import (
 	"github.com/paddockhq/paddock/internal/store"
 )
 
-// TestStore runs the suite on SQLite, and on PostgreSQL when
-// PADDOCK_TEST_POSTGRES_DSN names a server (each test gets its own database).
-func TestStore(t *testing.T) {
+// suiteCase is one test of a store suite, run on a fresh database.
+type suiteCase struct {
+	name string
+	fn   func(t *testing.T, f *fixture)
+}
+
+// runSuite runs cases in parallel on each backend (see backends), each on a
+// database of its own.
+func runSuite(t *testing.T, cases []suiteCase) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			for _, tc := range []struct {
-				name string
-				fn   func(t *testing.T, f *fixture)
-			}{
-				{"Migrations", testMigrations},
-				{"Users", testUsers},
-				{"UserDeleteCascades", testUserDeleteCascades},
-				{"APIKeys", testAPIKeys},
-				{"Tokens", testTokens},
-				{"Environment", testEnvironment},
-				{"EnvironmentFilters", testEnvironmentFilters},
-				{"TimesInUTC", testTimesInUTC},
-				{"ConcurrentWrites", testConcurrentWrites},
-			} {
+			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
 					dsn := b.newDSN(t)
@@ -47,6 +40,22 @@ func TestStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStore runs the suite on SQLite, and on PostgreSQL when
+// PADDOCK_TEST_POSTGRES_DSN names a server (each test gets its own database).
+func TestStore(t *testing.T) {
+	runSuite(t, []suiteCase{
+		{"Migrations", testMigrations},
+		{"Users", testUsers},
+		{"UserDeleteCascades", testUserDeleteCascades},
+		{"APIKeys", testAPIKeys},
+		{"Tokens", testTokens},
+		{"Environment", testEnvironment},
+		{"EnvironmentFilters", testEnvironmentFilters},
+		{"TimesInUTC", testTimesInUTC},
+		{"ConcurrentWrites", testConcurrentWrites},
+	})
 }
 
 type backend struct {
