@@ -16,6 +16,7 @@
 package openai
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -45,8 +46,12 @@ const name = llm.OpenAI
 type Provider struct {
 	cfg        llm.Config
 	svc        openai.ChatCompletionService
-	compatible bool // a custom BaseURL: an OpenAI-compatible server
+	compatible bool             // a custom BaseURL: an OpenAI-compatible server
+	encoded    *llm.EncodeCache // each history message's JSON
 }
+
+// encodeCacheSize bounds each generation of a Provider's EncodeCache.
+const encodeCacheSize = 16 << 20
 
 var _ llm.Provider = (*Provider)(nil)
 
@@ -78,6 +83,7 @@ func New(cfg llm.Config) (*Provider, error) {
 		cfg:        cfg,
 		svc:        openai.NewChatCompletionService(opts...),
 		compatible: strings.TrimRight(base, "/") != strings.TrimRight(DefaultBaseURL, "/"),
+		encoded:    llm.NewEncodeCache(encodeCacheSize),
 	}, nil
 }
 
@@ -90,14 +96,88 @@ func (p *Provider) Stream(ctx context.Context, req *llm.Request, onEvent func(ll
 	if err != nil {
 		return nil, err
 	}
+	body, err := p.body(req, params)
+	if err != nil {
+		return nil, err
+	}
 	return llm.Retry(ctx, p.cfg, name, onEvent, func(ctx context.Context, emit func(llm.Event)) (*llm.Response, error) {
-		return p.attempt(ctx, req.Model, params, emit)
+		return p.attempt(ctx, req.Model, params, body, emit)
 	})
 }
 
-func (p *Provider) attempt(ctx context.Context, model string, params openai.ChatCompletionNewParams, emit func(llm.Event)) (*llm.Response, error) {
+// body is the request's JSON: the SDK encodes params, which hold all but
+// the messages, and the messages, each encoded once by the SDK and then
+// taken from p.encoded, are spliced in. Encoding a long history through
+// the SDK's reflection on every call cost more than the rest of an agent
+// step. "stream" comes first: NewStreaming sets it again, and finds it at
+// once.
+func (p *Provider) body(req *llm.Request, params openai.ChatCompletionNewParams) ([]byte, error) {
+	params.Messages = []openai.ChatCompletionMessageParamUnion{}
+	head, err := params.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	const empty = `{"messages":[]`
+	rest, ok := bytes.CutPrefix(head, []byte(empty))
+	if !ok { // TestBodyMatchesSDK fails first
+		return nil, fmt.Errorf("openai: the SDK's request encoding changed: %.40q does not start with %s", head, empty)
+	}
+	const open = `{"stream":true,"messages":[`
+	encs := make([][]byte, 0, len(req.Messages)+1)
+	size := len(open) + len(req.Messages) + 1 + len(rest)
+	add := func(m llm.Message) error {
+		enc, err := p.encoded.Encode(m, encodeMessage)
+		if err != nil || len(enc) == 0 {
+			return err
+		}
+		encs = append(encs, enc)
+		size += len(enc)
+		return nil
+	}
+	if req.System != "" {
+		if err := add(llm.Message{Role: llm.RoleSystem, Parts: []llm.Part{{Type: llm.PartText, Text: req.System}}}); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range req.Messages {
+		if err := add(m); err != nil {
+			return nil, err
+		}
+	}
+	b := append(make([]byte, 0, size), open...)
+	for i, enc := range encs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, enc...)
+	}
+	return append(append(b, ']'), rest...), nil
+}
+
+// encodeMessage is the JSON of the Chat Completions messages m becomes,
+// separated by commas; empty if it becomes none.
+func encodeMessage(m llm.Message) ([]byte, error) {
+	msgs, err := messages([]llm.Message{m})
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	for i, u := range msgs {
+		enc, err := u.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, enc...)
+	}
+	return b, nil
+}
+
+func (p *Provider) attempt(ctx context.Context, model string, params openai.ChatCompletionNewParams, body []byte, emit func(llm.Event)) (*llm.Response, error) {
 	var raw *http.Response
-	stream := p.svc.NewStreaming(ctx, params, option.WithResponseInto(&raw))
+	stream := p.svc.NewStreaming(ctx, params, option.WithRequestBody("application/json", body), option.WithResponseInto(&raw))
 	defer stream.Close()
 
 	acc := llm.NewAccumulator(model, emit)
@@ -275,20 +355,13 @@ func isReasoningModel(model string) bool {
 	return len(m) >= 2 && m[0] == 'o' && m[1] >= '1' && m[1] <= '9'
 }
 
+// params are the request's parameters but its messages (see body).
 func (p *Provider) params(req *llm.Request) (openai.ChatCompletionNewParams, error) {
 	reasoning := isReasoningModel(req.Model)
 	params := openai.ChatCompletionNewParams{
 		Model:         shared.ChatModel(req.Model),
 		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: param.NewOpt(true)},
 	}
-	if req.System != "" {
-		params.Messages = append(params.Messages, openai.SystemMessage(req.System))
-	}
-	msgs, err := messages(req.Messages)
-	if err != nil {
-		return params, err
-	}
-	params.Messages = append(params.Messages, msgs...)
 	for _, t := range req.Tools {
 		fn := shared.FunctionDefinitionParam{Name: t.Name}
 		if t.Description != "" {
