@@ -39,7 +39,7 @@ func NewClient(conn net.Conn, onLog func([]paddock.LogEntry)) (*Client, error) {
 	cfg.KeepAliveInterval = 10 * time.Second
 	// Exec output can be large; a bigger window keeps throughput up.
 	cfg.MaxStreamWindowSize = 1 << 20
-	sess, err := yamux.Client(conn, cfg)
+	sess, err := yamux.Client(&coalescingConn{Conn: conn}, cfg)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("start session: %w", err)

@@ -224,7 +224,7 @@ func (g *guest) serve(conn net.Conn) {
 	ycfg.LogOutput = io.Discard
 	ycfg.EnableKeepAlive = true
 	ycfg.KeepAliveInterval = 10 * time.Second
-	sess, err := yamux.Server(conn, ycfg)
+	sess, err := yamux.Server(&coalescingConn{Conn: conn}, ycfg)
 	if err != nil {
 		conn.Close()
 		return
