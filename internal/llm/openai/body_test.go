@@ -70,7 +70,7 @@ func TestBodyMatchesSDK(t *testing.T) {
 	reqs := []*llm.Request{
 		{Model: "gpt-4o"},
 		{Model: "gpt-4o", System: "You are <terse>.", Messages: history(1), MaxTokens: 100, Temperature: &temp,
-			Tools: []llm.Tool{{Name: "bash", Description: "run", Parameters: json.RawMessage(`{"type":"object","properties":{"command":{"type":"string"}}}`)}},
+			Tools:          []llm.Tool{{Name: "bash", Description: "run", Parameters: json.RawMessage(`{"type":"object","properties":{"command":{"type":"string"}}}`)}},
 			ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONObject}},
 		{Model: "o3", System: "You are <terse>.", Messages: history(3), Reasoning: "high"},
 	}
