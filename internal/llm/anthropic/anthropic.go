@@ -27,6 +27,7 @@
 package anthropic
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -58,9 +59,13 @@ const redacted = "redacted:"
 
 // Provider streams Anthropic messages. It is safe for concurrent use.
 type Provider struct {
-	cfg    llm.Config
-	client anthropic.Client
+	cfg     llm.Config
+	client  anthropic.Client
+	encoded *llm.EncodeCache // each history message's content blocks
 }
+
+// encodeCacheSize bounds each generation of a Provider's EncodeCache.
+const encodeCacheSize = 16 << 20
 
 var _ llm.Provider = (*Provider)(nil)
 
@@ -83,7 +88,7 @@ func New(cfg llm.Config) (*Provider, error) {
 	if cfg.BaseURL != "" {
 		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
 	}
-	return &Provider{cfg: cfg, client: anthropic.NewClient(opts...)}, nil
+	return &Provider{cfg: cfg, client: anthropic.NewClient(opts...), encoded: llm.NewEncodeCache(encodeCacheSize)}, nil
 }
 
 // Name returns "anthropic".
@@ -95,9 +100,97 @@ func (p *Provider) Stream(ctx context.Context, req *llm.Request, onEvent func(ll
 	if err != nil {
 		return nil, err
 	}
+	body, err := p.body(req, params)
+	if err != nil {
+		return nil, err
+	}
 	return llm.Retry(ctx, p.cfg, name, onEvent, func(ctx context.Context, emit func(llm.Event)) (*llm.Response, error) {
-		return p.attempt(ctx, req.Model, params, jsonOut, emit)
+		return p.attempt(ctx, req.Model, params, body, jsonOut, emit)
 	})
+}
+
+// body is the request's JSON: the SDK encodes params, which hold all but
+// the messages, and the messages' content blocks, each message's encoded
+// once by the SDK and then taken from p.encoded, are spliced in, merged
+// into alternating turns. Encoding a long history through the SDK's
+// reflection on every call cost more than the rest of an agent step.
+// "stream" comes first: NewStreaming sets it again, and finds it at once.
+func (p *Provider) body(req *llm.Request, params anthropic.MessageNewParams) ([]byte, error) {
+	params.Messages = []anthropic.MessageParam{}
+	head, err := params.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	// head is {"max_tokens":N,"messages":[],...
+	const empty = `,"messages":[]`
+	i := bytes.Index(head, []byte(empty))
+	if !bytes.HasPrefix(head, []byte(`{"max_tokens":`)) || i < 0 || bytes.IndexByte(head[:i], ',') >= 0 {
+		return nil, fmt.Errorf("anthropic: the SDK's request encoding changed: %.40q does not start with max_tokens and messages", head)
+	}
+	type turn struct {
+		role anthropic.MessageParamRole
+		enc  []byte
+	}
+	turns := make([]turn, 0, len(req.Messages))
+	size := len(head) + 64
+	for _, m := range req.Messages {
+		if m.Role == llm.RoleSystem {
+			continue
+		}
+		enc, err := p.encoded.Encode(m, encodeBlocks)
+		if err != nil {
+			return nil, err
+		}
+		if len(enc) == 0 {
+			continue
+		}
+		r := anthropic.MessageParamRoleUser
+		if m.Role == llm.RoleAssistant {
+			r = anthropic.MessageParamRoleAssistant
+		}
+		turns = append(turns, turn{r, enc})
+		size += len(enc) + 40
+	}
+	b := append(make([]byte, 0, size), `{"stream":true,`...)
+	b = append(append(b, head[1:i]...), `,"messages":[`...)
+	var role anthropic.MessageParamRole
+	for _, t := range turns {
+		switch {
+		case t.role == role:
+			b = append(b, ',')
+		case role == "":
+			b = append(append(append(b, `{"role":"`...), t.role...), `","content":[`...)
+		default:
+			b = append(append(append(b, `]},{"role":"`...), t.role...), `","content":[`...)
+		}
+		role = t.role
+		b = append(b, t.enc...)
+	}
+	if role != "" {
+		b = append(b, "]}"...)
+	}
+	return append(append(b, ']'), head[i+len(empty):]...), nil
+}
+
+// encodeBlocks is the JSON of m's content blocks, separated by commas;
+// empty if it has none.
+func encodeBlocks(m llm.Message) ([]byte, error) {
+	_, blocks, err := convert(m)
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	for i, bl := range blocks {
+		enc, err := bl.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, enc...)
+	}
+	return b, nil
 }
 
 // block is the state of one streamed content block.
@@ -107,8 +200,8 @@ type block struct {
 	signature string
 }
 
-func (p *Provider) attempt(ctx context.Context, model string, params anthropic.MessageNewParams, jsonOut bool, emit func(llm.Event)) (*llm.Response, error) {
-	stream := p.client.Messages.NewStreaming(ctx, params)
+func (p *Provider) attempt(ctx context.Context, model string, params anthropic.MessageNewParams, body []byte, jsonOut bool, emit func(llm.Event)) (*llm.Response, error) {
+	stream := p.client.Messages.NewStreaming(ctx, params, option.WithRequestBody("application/json", body))
 	defer stream.Close()
 
 	acc := llm.NewAccumulator(model, emit)
@@ -274,12 +367,16 @@ func buildParams(req *llm.Request) (anthropic.MessageNewParams, bool, error) {
 	if req.System != "" {
 		system = append(system, req.System)
 	}
-	msgs, sys, err := messages(req.Messages)
-	if err != nil {
-		return params, false, err
+	// The messages go in the body (see Provider.body); system messages
+	// join the system parameter.
+	for _, m := range req.Messages {
+		if m.Role == llm.RoleSystem {
+			if _, _, err := convert(m); err != nil {
+				return params, false, err
+			}
+			system = append(system, systemText(m))
+		}
 	}
-	system = append(system, sys...)
-	params.Messages = msgs
 
 	for _, t := range req.Tools {
 		schema, err := inputSchema(t.Parameters)
@@ -419,59 +516,52 @@ func inputSchema(raw json.RawMessage) (anthropic.ToolInputSchemaParam, error) {
 	return s, nil
 }
 
-// messages converts the history, returning system messages' text apart.
-func messages(in []llm.Message) ([]anthropic.MessageParam, []string, error) {
-	var (
-		out    []anthropic.MessageParam
-		system []string
-	)
-	add := func(role anthropic.MessageParamRole, blocks []anthropic.ContentBlockParamUnion) {
-		if len(blocks) == 0 {
-			return
-		}
-		if n := len(out); n > 0 && out[n-1].Role == role {
-			out[n-1].Content = append(out[n-1].Content, blocks...)
-			return
-		}
-		out = append(out, anthropic.MessageParam{Role: role, Content: blocks})
-	}
-	for _, m := range in {
-		var results, blocks []anthropic.ContentBlockParamUnion
-		var text []string
-		for _, p := range m.Parts {
-			switch p.Type {
-			case llm.PartText:
-				if p.Text != "" {
-					blocks = append(blocks, anthropic.NewTextBlock(p.Text))
-					text = append(text, p.Text)
-				}
-			case llm.PartImage:
-				blocks = append(blocks, anthropic.NewImageBlockBase64(p.ImageMIME, base64.StdEncoding.EncodeToString(p.ImageData)))
-			case llm.PartToolCall:
-				blocks = append(blocks, anthropic.NewToolUseBlock(p.ToolCallID, llm.ArgumentsObject(p.Arguments), p.ToolName))
-			case llm.PartToolResult:
-				results = append(results, anthropic.NewToolResultBlock(p.ToolCallID, p.Result, p.IsError))
-			case llm.PartThinking:
-				if data, ok := strings.CutPrefix(p.Signature, redacted); ok {
-					blocks = append(blocks, anthropic.NewRedactedThinkingBlock(data))
-				} else if p.Signature != "" {
-					blocks = append(blocks, anthropic.NewThinkingBlock(p.Signature, p.Text))
-				}
-			default:
-				return nil, nil, paddock.Errorf(paddock.EInvalid, "unknown message part type %q", p.Type)
+// convert returns the role and content blocks of one message; a system
+// message has none (see systemText). Consecutive messages of one role
+// share a MessageParam, as the API wants them alternating.
+func convert(m llm.Message) (anthropic.MessageParamRole, []anthropic.ContentBlockParamUnion, error) {
+	var results, blocks []anthropic.ContentBlockParamUnion
+	for _, p := range m.Parts {
+		switch p.Type {
+		case llm.PartText:
+			if p.Text != "" {
+				blocks = append(blocks, anthropic.NewTextBlock(p.Text))
 			}
-		}
-		switch m.Role {
-		case llm.RoleSystem:
-			system = append(system, strings.Join(text, "\n"))
-		case llm.RoleAssistant:
-			add(anthropic.MessageParamRoleAssistant, blocks)
-		case llm.RoleUser, llm.RoleTool:
-			// tool_result blocks must come first in their user message.
-			add(anthropic.MessageParamRoleUser, append(results, blocks...))
+		case llm.PartImage:
+			blocks = append(blocks, anthropic.NewImageBlockBase64(p.ImageMIME, base64.StdEncoding.EncodeToString(p.ImageData)))
+		case llm.PartToolCall:
+			blocks = append(blocks, anthropic.NewToolUseBlock(p.ToolCallID, llm.ArgumentsObject(p.Arguments), p.ToolName))
+		case llm.PartToolResult:
+			results = append(results, anthropic.NewToolResultBlock(p.ToolCallID, p.Result, p.IsError))
+		case llm.PartThinking:
+			if data, ok := strings.CutPrefix(p.Signature, redacted); ok {
+				blocks = append(blocks, anthropic.NewRedactedThinkingBlock(data))
+			} else if p.Signature != "" {
+				blocks = append(blocks, anthropic.NewThinkingBlock(p.Signature, p.Text))
+			}
 		default:
-			return nil, nil, paddock.Errorf(paddock.EInvalid, "unknown message role %q", m.Role)
+			return "", nil, paddock.Errorf(paddock.EInvalid, "unknown message part type %q", p.Type)
 		}
 	}
-	return out, system, nil
+	switch m.Role {
+	case llm.RoleSystem:
+		return "", nil, nil
+	case llm.RoleAssistant:
+		return anthropic.MessageParamRoleAssistant, blocks, nil
+	case llm.RoleUser, llm.RoleTool:
+		// tool_result blocks must come first in their user message.
+		return anthropic.MessageParamRoleUser, append(results, blocks...), nil
+	}
+	return "", nil, paddock.Errorf(paddock.EInvalid, "unknown message role %q", m.Role)
+}
+
+// systemText is the text a system message adds to the system parameter.
+func systemText(m llm.Message) string {
+	var text []string
+	for _, p := range m.Parts {
+		if p.Type == llm.PartText && p.Text != "" {
+			text = append(text, p.Text)
+		}
+	}
+	return strings.Join(text, "\n")
 }
