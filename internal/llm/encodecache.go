@@ -57,9 +57,15 @@ func (c *EncodeCache) Encode(m Message, encode func(Message) ([]byte, error)) ([
 	if err != nil {
 		return nil, err
 	}
-	// The cache keeps its own copy of the parts slice: a caller reusing its
-	// slice must not change a cached key.
+	// The cache keeps its own copy of the parts (strings are immutable,
+	// image bytes are not): a caller reusing its slices must not change a
+	// cached key.
 	m.Parts = append([]Part(nil), m.Parts...)
+	for i := range m.Parts {
+		if m.Parts[i].ImageData != nil {
+			m.Parts[i].ImageData = bytes.Clone(m.Parts[i].ImageData)
+		}
+	}
 	c.mu.Lock()
 	if _, ok := find(c.cur[h], m); !ok {
 		c.addLocked(h, m, b)

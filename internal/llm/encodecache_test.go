@@ -34,6 +34,13 @@ func TestEncodeCache(t *testing.T) {
 	if b, _ := c.Encode(Message{Role: RoleUser, Parts: []Part{{Type: PartText, Text: "hello"}}}, enc); string(b) != "user:hello" || calls != 2 {
 		t.Errorf("an equal message in a new slice: %q (%d calls), want the cached user:hello", b, calls)
 	}
+	img := []byte{1, 2}
+	withImage := Message{Role: RoleUser, Parts: []Part{{Type: PartImage, ImageData: img}}}
+	_, _ = c.Encode(withImage, enc)
+	img[0] = 9 // the caller reuses its buffer: a different message now
+	if _, _ = c.Encode(withImage, enc); calls != 4 {
+		t.Errorf("an image changed in place was taken from the cache (%d encodings, want 4)", calls)
+	}
 	// Each field of a part tells messages apart.
 	variants := []Part{
 		{Type: PartText, Text: "hello", ImageMIME: "image/png"},
