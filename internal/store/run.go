@@ -223,7 +223,9 @@ func (s *RunService) UpdateRun(ctx context.Context, id string, upd paddock.RunUp
 }
 
 // claimQuery selects the oldest runnable run: active, its lease free or
-// expired, and first among the active runs of its session.
+// expired, and first among the active runs of its session. Like every
+// query for active runs, it names the statuses literally, as the
+// runs_session_active index does (TestActiveRunQueriesUseIndex).
 const claimQuery = `SELECT id FROM runs r
 WHERE r.status IN ('queued', 'running')
 	AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ?)
@@ -248,6 +250,14 @@ func (s *RunService) RunnableRuns(ctx context.Context, limit int) ([]*paddock.Ru
 var runnableQuery = strings.NewReplacer("SELECT id FROM", "SELECT r."+strings.ReplaceAll(runColumns, ", ", ", r.")+" FROM",
 	"LIMIT 1", "LIMIT ?").Replace(claimQuery)
 
+// claimRunQuery leases a run if it is runnable, returning it.
+const claimRunQuery = `UPDATE runs SET lease_owner = ?, lease_expires_at = ?
+WHERE id = ? AND session_id = ? AND status IN ('queued', 'running')
+	AND (lease_expires_at IS NULL OR lease_expires_at < ?)
+	AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.session_id = runs.session_id
+		AND o.status IN ('queued', 'running') AND o.seq < runs.seq)
+RETURNING ` + runColumns
+
 // claimRun leases run id of session sessionID to owner if it is runnable
 // (as claimQuery defines it), or returns ENotFound.
 func claimRun(ctx context.Context, db *DB, c conn, id, sessionID, owner string, lease time.Duration) (*paddock.Run, error) {
@@ -258,12 +268,7 @@ func claimRun(ctx context.Context, db *DB, c conn, id, sessionID, owner string, 
 		return nil, paddock.Errorf(paddock.EInvalid, "lease must be positive")
 	}
 	now := db.now()
-	r, err := scanRun(c.queryRow(ctx, `UPDATE runs SET lease_owner = ?, lease_expires_at = ?
-WHERE id = ? AND session_id = ? AND status IN ('queued', 'running')
-	AND (lease_expires_at IS NULL OR lease_expires_at < ?)
-	AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.session_id = runs.session_id
-		AND o.status IN ('queued', 'running') AND o.seq < runs.seq)
-RETURNING `+runColumns, owner, db.timeArg(now.Add(lease)), id, sessionID, db.timeArg(now)))
+	r, err := scanRun(c.queryRow(ctx, claimRunQuery, owner, db.timeArg(now.Add(lease)), id, sessionID, db.timeArg(now)))
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("run %q is not runnable", id), fmt.Sprintf("claim run %q", id))
 	}

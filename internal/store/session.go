@@ -331,9 +331,12 @@ func (t *sessionTx) Run(ctx context.Context, id string) (*paddock.Run, error) {
 }
 
 func (t *sessionTx) ActiveRuns(ctx context.Context) ([]*paddock.Run, error) {
-	return queryRuns(ctx, t.c, "SELECT "+runColumns+" FROM runs WHERE session_id = ? AND status IN (?, ?) ORDER BY seq",
-		t.sessionID, string(paddock.RunQueued), string(paddock.RunRunning))
+	return queryRuns(ctx, t.c, activeRunsQuery, t.sessionID)
 }
+
+// activeRunsQuery selects a session's active runs. The statuses are
+// literal, as in the runs_session_active index.
+const activeRunsQuery = "SELECT " + runColumns + " FROM runs WHERE session_id = ? AND status IN ('queued', 'running') ORDER BY seq"
 
 func (t *sessionTx) RunByIdempotencyKey(ctx context.Context, key string) (*paddock.Run, error) {
 	return runByKey(ctx, t.c, t.sessionID, key)
