@@ -2,6 +2,7 @@ package llm
 
 import (
 	"bytes"
+	"encoding/json"
 	"hash/maphash"
 	"sync"
 )
@@ -139,4 +140,22 @@ func messageSize(m Message) int {
 		n += len(p.Text) + len(p.ImageData) + len(p.Arguments) + len(p.Result) + len(p.Signature) + 64
 	}
 	return n
+}
+
+// JoinJSON is the JSON of vs separated by commas, without brackets: the
+// encoding an adapter caches for one message, which becomes any number of
+// wire messages or content blocks; empty for none.
+func JoinJSON[T json.Marshaler](vs []T) ([]byte, error) {
+	var b []byte
+	for i, v := range vs {
+		enc, err := v.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, enc...)
+	}
+	return b, nil
 }

@@ -105,7 +105,7 @@ var (
 		FROM api_keys k LEFT JOIN api_key_permissions p ON p.api_key_id = k.id
 		WHERE k.hash = ? ORDER BY p.position`
 	apiKeyUserByHashQuery = `SELECT k.id, k.user_id, k.description, k.hash,
-			k.created_at, k.expires_at, k.last_used_at, p.environment_id, p.permission, ` + userColumnsOf("u") + `
+			k.created_at, k.expires_at, k.last_used_at, p.environment_id, p.permission, ` + qualify("u", userColumns) + `
 		FROM api_keys k JOIN users u ON u.id = k.user_id LEFT JOIN api_key_permissions p ON p.api_key_id = k.id
 		WHERE k.hash = ? ORDER BY p.position`
 )

@@ -400,6 +400,12 @@ func (s stmtQuerier) QueryRowContext(ctx context.Context, _ string, args ...any)
 	return s.st.QueryRowContext(ctx, args...)
 }
 
+// qualify prefixes each of columns (a ", "-separated list) with a table
+// alias, for joins.
+func qualify(alias, columns string) string {
+	return alias + "." + strings.ReplaceAll(columns, ", ", ", "+alias+".")
+}
+
 // reader returns the pool for reads outside transactions.
 func (db *DB) reader() conn { return conn{db: db, q: db.read, pool: db.read} }
 

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/paddockhq/paddock"
 )
@@ -127,7 +126,7 @@ func (s *MessageService) Messages(ctx context.Context, filter paddock.MessageFil
 }
 
 // contextColumns are messageColumns of the messages table aliased m.
-var contextColumns = "m." + strings.ReplaceAll(messageColumns, ", ", ", m.")
+var contextColumns = qualify("m", messageColumns)
 
 // ContextMessages returns the messages the session's run with Seq runSeq
 // works from, in context order: by run (messages of no run first), then

@@ -247,7 +247,7 @@ func (s *RunService) RunnableRuns(ctx context.Context, limit int) ([]*paddock.Ru
 }
 
 // runnableQuery is claimQuery selecting whole runs, up to a limit.
-var runnableQuery = strings.NewReplacer("SELECT id FROM", "SELECT r."+strings.ReplaceAll(runColumns, ", ", ", r.")+" FROM",
+var runnableQuery = strings.NewReplacer("SELECT id FROM", "SELECT "+qualify("r", runColumns)+" FROM",
 	"LIMIT 1", "LIMIT ?").Replace(claimQuery)
 
 // claimRunQuery leases a run if it is runnable, returning it.

@@ -67,7 +67,7 @@ func (s *TokenService) Token(ctx context.Context, id string) (*paddock.Token, er
 }
 
 // tokenUserQuery selects the user columns of a recorded token's user.
-var tokenUserQuery = "SELECT " + userColumnsOf("u") + " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?"
+var tokenUserQuery = "SELECT " + qualify("u", userColumns) + " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?"
 
 // TokenUser returns the user recorded token id was issued to: what Token,
 // then UserService.User, answer, in one query (authentication asks on

@@ -21,11 +21,6 @@ func NewUserService(db *DB) *UserService { return &UserService{db: db} }
 
 const userColumns = "id, username, email, nickname, role, dept_id, password_hash, created_at, updated_at"
 
-// userColumnsOf is userColumns qualified by a table alias, for joins.
-func userColumnsOf(alias string) string {
-	return alias + "." + strings.ReplaceAll(userColumns, ", ", ", "+alias+".")
-}
-
 func scanUser(row interface{ Scan(...any) error }) (*paddock.User, error) {
 	var u paddock.User
 	var dept sql.NullInt64

@@ -179,18 +179,7 @@ func encodeBlocks(m llm.Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var b []byte
-	for i, bl := range blocks {
-		enc, err := bl.MarshalJSON()
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, enc...)
-	}
-	return b, nil
+	return llm.JoinJSON(blocks)
 }
 
 // block is the state of one streamed content block.

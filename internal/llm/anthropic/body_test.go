@@ -2,13 +2,14 @@ package anthropic
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go"
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/llm/llmtest"
 )
 
 // messages is the history as the SDK's MessageParams, merged into
@@ -109,20 +110,7 @@ func TestBodyMatchesSDK(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var gotV, wantV map[string]any
-			if err := json.Unmarshal(got, &gotV); err != nil {
-				t.Fatalf("request %d: body is not JSON: %v\n%s", i, err, got)
-			}
-			if err := json.Unmarshal(sdkBody(t, req), &wantV); err != nil {
-				t.Fatal(err)
-			}
-			wantV["stream"] = true
-			if _, ok := wantV["messages"]; !ok {
-				wantV["messages"] = []any{} // the SDK leaves an empty list out; the API wants it
-			}
-			if d := cmp.Diff(wantV, gotV); d != "" {
-				t.Errorf("request %d, pass %d: body differs from the SDK's (-sdk +spliced):\n%s", i, pass, d)
-			}
+			llmtest.CheckSplicedBody(t, fmt.Sprintf("request %d, pass %d", i, pass), sdkBody(t, req), got)
 		}
 	}
 	if _, err := p.body(&llm.Request{Model: "m", Messages: []llm.Message{{Role: "robot"}}}, anthropic.MessageNewParams{MaxTokens: 1}); err == nil {

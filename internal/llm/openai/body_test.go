@@ -2,13 +2,14 @@ package openai
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/openai/openai-go/v3"
 
 	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/llm/llmtest"
 )
 
 // history is a conversation with every kind of part, repeated n times.
@@ -84,20 +85,7 @@ func TestBodyMatchesSDK(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var gotV, wantV map[string]any
-			if err := json.Unmarshal(got, &gotV); err != nil {
-				t.Fatalf("request %d: body is not JSON: %v\n%s", i, err, got)
-			}
-			if err := json.Unmarshal(sdkBody(t, p, req), &wantV); err != nil {
-				t.Fatal(err)
-			}
-			wantV["stream"] = true
-			if _, ok := wantV["messages"]; !ok {
-				wantV["messages"] = []any{} // the SDK leaves an empty list out; the API wants it
-			}
-			if d := cmp.Diff(wantV, gotV); d != "" {
-				t.Errorf("request %d, pass %d: body differs from the SDK's (-sdk +spliced):\n%s", i, pass, d)
-			}
+			llmtest.CheckSplicedBody(t, fmt.Sprintf("request %d, pass %d", i, pass), sdkBody(t, p, req), got)
 		}
 	}
 }

@@ -101,7 +101,7 @@ func (p *Provider) Stream(ctx context.Context, req *llm.Request, onEvent func(ll
 		return nil, err
 	}
 	return llm.Retry(ctx, p.cfg, name, onEvent, func(ctx context.Context, emit func(llm.Event)) (*llm.Response, error) {
-		return p.attempt(ctx, req.Model, params, body, emit)
+		return p.attempt(ctx, req.Model, body, emit)
 	})
 }
 
@@ -161,23 +161,15 @@ func encodeMessage(m llm.Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var b []byte
-	for i, u := range msgs {
-		enc, err := u.MarshalJSON()
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, enc...)
-	}
-	return b, nil
+	return llm.JoinJSON(msgs)
 }
 
-func (p *Provider) attempt(ctx context.Context, model string, params openai.ChatCompletionNewParams, body []byte, emit func(llm.Event)) (*llm.Response, error) {
+// attempt makes one call with the request body from Provider.body. The
+// SDK is given empty parameters: it would encode them, and the body
+// replaces what it encodes.
+func (p *Provider) attempt(ctx context.Context, model string, body []byte, emit func(llm.Event)) (*llm.Response, error) {
 	var raw *http.Response
-	stream := p.svc.NewStreaming(ctx, params, option.WithRequestBody("application/json", body), option.WithResponseInto(&raw))
+	stream := p.svc.NewStreaming(ctx, openai.ChatCompletionNewParams{}, option.WithRequestBody("application/json", body), option.WithResponseInto(&raw))
 	defer stream.Close()
 
 	acc := llm.NewAccumulator(model, emit)

@@ -410,16 +410,7 @@ func (r *Runtime) create(ctx context.Context, spec *sandbox.Spec, hold bool) (er
 		}
 		return fmt.Errorf("create environment dir: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			// Nothing may be left behind: undo whatever got made.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if serr := r.stop(cctx, spec.ID, 0); serr != nil {
-				r.log.Error("clean up failed environment", "env_id", spec.ID, "err", serr)
-			}
-		}
-	}()
+	defer r.undo(ctx, spec.ID, "failed environment", &err)
 	rec := record{ID: spec.ID, Class: spec.RuntimeClass, LogPath: spec.LogPath, CreatedAt: time.Now().UTC()}
 	if rec.LogPath == "" {
 		rec.LogPath = filepath.Join(dir, "log.jsonl")

@@ -27,8 +27,23 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 	return r.stop(ctx, id, grace)
 }
 
+// undo removes environment id, which a create or a hand-over was making,
+// if *err says it failed: nothing may be left behind. It runs deferred,
+// even when ctx has ended, for at most 30 seconds; what (the environment
+// as the log calls it) names a removal that fails.
+func (r *Runtime) undo(ctx context.Context, id, what string, err *error) {
+	if *err == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if serr := r.stop(cctx, id, 0); serr != nil {
+		r.log.Error("clean up "+what, "env_id", id, "err", serr)
+	}
+}
+
 // stop is Stop without the warm pool's check, for a create cleaning up
-// after itself.
+// after itself (undo).
 func (r *Runtime) stop(ctx context.Context, id string, grace time.Duration) error {
 	defer r.lockOp(id)() // not while a pause or resume is changing what runs
 	r.mu.Lock()

@@ -324,15 +324,7 @@ func (r *Runtime) adopt(ctx context.Context, spec *sandbox.Spec, w *warmEnv) (er
 	if w.err != nil {
 		return w.err
 	}
-	defer func() {
-		if err != nil {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if serr := r.stop(cctx, w.id, 0); serr != nil {
-				r.log.Error("clean up warm environment", "env_id", w.id, "err", serr)
-			}
-		}
-	}()
+	defer r.undo(ctx, w.id, "warm environment", &err)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
