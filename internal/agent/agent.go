@@ -921,6 +921,13 @@ func (r *Runner) claimRun(ctx context.Context) (*paddock.Run, bool, error) {
 	}
 	for i, cand := range cands {
 		more := i < len(cands)-1 || len(cands) == claimCandidates
+		if r.holds(cand.ID) {
+			// Its lease expired while this worker runs it (a stalled
+			// heartbeat): a second execution here would pass every fence,
+			// which checks the owner. The heartbeat renews it, or
+			// another worker takes it over and fences this one.
+			continue
+		}
 		var run *paddock.Run
 		var pre *loaded
 		unsupported := false
@@ -954,6 +961,16 @@ func (r *Runner) claimRun(ctx context.Context) (*paddock.Run, bool, error) {
 		return run, more, nil
 	}
 	return nil, len(cands) == claimCandidates, paddock.Errorf(paddock.ENotFound, "no runnable run")
+}
+
+// holds reports whether this Runner executes run, or has claimed it for a
+// Run loop.
+func (r *Runner) holds(runID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, active := r.active[runID]
+	_, started := r.started[runID]
+	return active || started
 }
 
 // runStarted returns the run.started event of run.

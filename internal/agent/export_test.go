@@ -6,3 +6,6 @@ func (r *Runner) Workers() int {
 	defer r.mu.Unlock()
 	return r.workers
 }
+
+// Wake makes r's Run loops look for runs to claim.
+func (r *Runner) Wake() { r.signal() }

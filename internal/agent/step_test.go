@@ -222,6 +222,61 @@ func TestLastStepLostLease(t *testing.T) {
 	}
 }
 
+// TestNoReclaimOfOwnRun: a worker whose lease on a run it executes
+// expired (a stalled heartbeat) does not claim that run a second time: two
+// executions with one owner would both pass every fence. It claims the
+// next runnable run instead.
+func TestNoReclaimOfOwnRun(t *testing.T) {
+	release := make(chan struct{})
+	calling := make(chan struct{})
+	f := newFixture(t, nil,
+		blockingStep(calling, release, "first"),
+		llmtest.Step{Text: "other session"},
+		llmtest.Step{Text: "second execution"},
+	)
+	ctx := context.Background()
+	cfg := testConfig("w1")
+	cfg.Heartbeat = time.Hour // the lease is not renewed
+	cfg.Poll = time.Hour      // and w1 claims only when woken
+	w1 := f.newRunner(cfg)
+	f.start(w1)
+	m, err := w1.Post(ctx, f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("go")}}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-calling
+	past := time.Now().Add(-time.Second)
+	if _, err := f.runs.UpdateRun(ctx, m.RunID, paddock.RunUpdate{LeaseExpiresAt: &past}); err != nil {
+		t.Fatal(err)
+	}
+	// A run of another session, queued by a Runner with no Run loop, is
+	// claimable after the expired one.
+	other := &paddock.Session{AgentID: f.agent.ID, OwnerID: f.agent.OwnerID}
+	if err := f.sessions.CreateSession(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := f.runner.Post(ctx, other.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("other")}}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1.Wake()
+	if run := f.waitRun(m2, 10*time.Second); run.Status != paddock.RunCompleted {
+		t.Fatalf("other session's run %s", run.Status)
+	}
+	close(release)
+	run := f.waitRun(m, 10*time.Second)
+	if run.Status != paddock.RunCompleted || run.LeaseOwner != "w1" {
+		t.Fatalf("run %s by %q, want completed by w1", run.Status, run.LeaseOwner)
+	}
+	if n := f.llm.Calls(); n != 2 {
+		t.Errorf("%d model calls, want 2 (one per run)", n)
+	}
+	msgs := f.allMessages()
+	if got := roles(msgs); got != "user,assistant" || msgs[1].Text() != "first" {
+		t.Errorf("messages %s, last %q: want only the first execution's answer", got, msgs[len(msgs)-1].Text())
+	}
+}
+
 // texts returns the text of each message of a model request.
 func texts(msgs []llm.Message) []string {
 	var out []string
