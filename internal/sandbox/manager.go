@@ -64,7 +64,7 @@ type Manager struct {
 	starting map[string]*startOp // environments being started
 	stopping map[string]bool     // environments with a stop in flight
 	locks    map[string]*envLock // see lockEnv
-	denied   map[string]int64    // last DeniedCount seen, see checkDenied
+	denied   map[string]int64    // last denied count seen, see checkDenied
 }
 
 // startOp is one environment's start in progress.
@@ -746,6 +746,8 @@ func (m *Manager) tick(ctx context.Context) {
 		return
 	}
 	now := m.now()
+	var denied map[string]int64 // one read for all environments, if any is alive
+	deniedRead := false
 	for _, env := range envs {
 		if ctx.Err() != nil {
 			return
@@ -775,7 +777,10 @@ func (m *Manager) tick(ctx context.Context) {
 				continue
 			}
 			if alive {
-				m.checkDenied(ctx, env.ID)
+				if !deniedRead {
+					denied, deniedRead = m.deniedCounts(ctx), true
+				}
+				m.checkDenied(env.ID, denied)
 				continue
 			}
 			reason := "exited: the environment's init process exited"
@@ -812,22 +817,33 @@ func (m *Manager) goStop(id string, grace time.Duration, reason string) {
 }
 
 // DeniedCounter is implemented by runtimes that enforce network policies:
-// DeniedCount is how many attempts of an environment to reach something
+// DeniedCounts is how many attempts of each environment to reach something
 // its policy refused.
 type DeniedCounter interface {
-	DeniedCount(ctx context.Context, id string) (int64, error)
+	DeniedCounts(ctx context.Context) (map[string]int64, error)
+}
+
+// deniedCounts returns the runtime's DeniedCounts, nil when it has none.
+func (m *Manager) deniedCounts(ctx context.Context) map[string]int64 {
+	dc, ok := m.rt.(DeniedCounter)
+	if !ok {
+		return nil
+	}
+	counts, err := dc.DeniedCounts(ctx)
+	if err != nil {
+		m.log.Warn("read network policy counters", "err", err)
+		return nil
+	}
+	return counts
 }
 
 // checkDenied writes a system log line to a running environment when its
-// count of refused network attempts rose since the last tick, so users see
-// why a connection hangs or a name does not resolve.
-func (m *Manager) checkDenied(ctx context.Context, id string) {
-	dc, ok := m.rt.(DeniedCounter)
+// count of refused network attempts (in counts, from deniedCounts) rose
+// since the last tick, so users see why a connection hangs or a name does
+// not resolve.
+func (m *Manager) checkDenied(id string, counts map[string]int64) {
+	n, ok := counts[id]
 	if !ok {
-		return
-	}
-	n, err := dc.DeniedCount(ctx, id)
-	if err != nil {
 		return // no network, or it went away; the next tick tells
 	}
 	m.mu.Lock()

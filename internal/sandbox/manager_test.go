@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,6 +101,8 @@ type fixture struct {
 	cfg    sandbox.Config
 	cancel context.CancelFunc
 	done   chan struct{}
+	// wrap, when set, is the runtime the Manager gets around rt.
+	wrap func(sandbox.Runtime) sandbox.Runtime
 }
 
 func newFixture(t *testing.T, cfg sandbox.Config) *fixture {
@@ -149,7 +152,11 @@ func (f *fixture) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.rt = rt
-	f.m = sandbox.NewManager(f.cfg, f.store, f.images, rt, nil)
+	var mrt sandbox.Runtime = rt
+	if f.wrap != nil {
+		mrt = f.wrap(rt)
+	}
+	f.m = sandbox.NewManager(f.cfg, f.store, f.images, mrt, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel, f.done = cancel, make(chan struct{})
 	go func() { defer close(f.done); f.m.Run(ctx) }()
@@ -308,6 +315,71 @@ func TestManagerHealth(t *testing.T) {
 	if !strings.HasPrefix(got.Reason, "exited") {
 		t.Fatalf("reason %q", got.Reason)
 	}
+}
+
+// deniedRuntime is a runtime whose DeniedCounts the test sets.
+type deniedRuntime struct {
+	sandbox.Runtime
+	mu     sync.Mutex
+	counts map[string]int64
+}
+
+func (d *deniedRuntime) set(counts map[string]int64) {
+	d.mu.Lock()
+	d.counts = counts
+	d.mu.Unlock()
+}
+
+func (d *deniedRuntime) DeniedCounts(ctx context.Context) (map[string]int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.counts, nil
+}
+
+// TestManagerDeniedLog: a rise in an environment's count of refused
+// network attempts becomes a system line in its log, once per rise, and
+// only in its own log.
+func TestManagerDeniedLog(t *testing.T) {
+	f := newFixture(t, sandbox.Config{})
+	f.stopManager()
+	d := &deniedRuntime{}
+	f.wrap = func(rt sandbox.Runtime) sandbox.Runtime { d.Runtime = rt; return d }
+	f.start(t)
+	a := f.create(t, &paddock.Environment{})
+	b := f.create(t, &paddock.Environment{})
+	f.waitStatus(t, a.ID, paddock.EnvironmentRunning)
+	f.waitStatus(t, b.ID, paddock.EnvironmentRunning)
+	systemLines := func(id string) []string {
+		entries, err := f.m.Logs(context.Background(), id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			if e.Stream == "system" && strings.Contains(e.Message, "network policy") {
+				out = append(out, e.Message)
+			}
+		}
+		return out
+	}
+	waitLines := func(id string, want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for got := systemLines(id); !slices.Equal(got, want); got = systemLines(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("log of %s: %q, want %q", id, got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	d.set(map[string]int64{a.ID: 3, b.ID: 0})
+	first := "network policy denied 3 connection or DNS attempts (3 in total)"
+	waitLines(a.ID, first)
+	d.set(map[string]int64{a.ID: 5, b.ID: 0})
+	waitLines(a.ID, first, "network policy denied 2 connection or DNS attempts (5 in total)")
+	time.Sleep(300 * time.Millisecond) // three more ticks: no rise, no line
+	waitLines(a.ID, first, "network policy denied 2 connection or DNS attempts (5 in total)")
+	waitLines(b.ID)
 }
 
 func killContainer(t *testing.T, stateDir, id string) {

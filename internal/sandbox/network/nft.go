@@ -49,33 +49,36 @@ func nft(ctx context.Context, script string) error {
 	return nil
 }
 
-// readCounter returns the packets of a named counter of the inet table.
-func readCounter(ctx context.Context, table, name string) (int64, error) {
+// readCounters returns the packets of every named counter of the inet
+// table, by name.
+func readCounters(ctx context.Context, table string) (map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "nft", "-j", "list", "counter", "inet", table, name)
+	cmd := exec.CommandContext(ctx, "nft", "-j", "list", "counters", "table", "inet", table)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return 0, fmt.Errorf("read counter %s: %w: %s", name, err, bytes.TrimSpace(stderr.Bytes()))
+		return nil, fmt.Errorf("read counters of %s: %w: %s", table, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	var doc struct {
 		Nftables []struct {
 			Counter *struct {
-				Packets int64 `json:"packets"`
+				Name    string `json:"name"`
+				Packets int64  `json:"packets"`
 			} `json:"counter"`
 		} `json:"nftables"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
-		return 0, fmt.Errorf("parse counter %s: %w", name, err)
+		return nil, fmt.Errorf("parse counters of %s: %w", table, err)
 	}
+	pkts := make(map[string]int64, len(doc.Nftables))
 	for _, o := range doc.Nftables {
 		if o.Counter != nil {
-			return o.Counter.Packets, nil
+			pkts[o.Counter.Name] = o.Counter.Packets
 		}
 	}
-	return 0, fmt.Errorf("counter %s not found", name)
+	return pkts, nil
 }
 
 // Destinations no environment reaches whatever its policy: this network,

@@ -106,16 +106,14 @@ func (r *Runtime) runscNetwork() string {
 	return "host"
 }
 
-// DeniedCount reports how many attempts of environment id to reach
-// something its network policy refused. Without a Network it is always 0.
-func (r *Runtime) DeniedCount(ctx context.Context, id string) (int64, error) {
+// DeniedCounts reports, for each environment with a network, how many of
+// its attempts to reach something its network policy refused. Without a
+// Network there are none.
+func (r *Runtime) DeniedCounts(ctx context.Context) (map[string]int64, error) {
 	if r.cfg.Network == nil {
-		return 0, nil
+		return nil, nil
 	}
-	if _, err := r.env(id); err != nil {
-		return 0, err
-	}
-	return r.cfg.Network.DeniedCount(ctx, id)
+	return r.cfg.Network.DeniedCounts(ctx)
 }
 
 // networkIDs are the environments Config.Network holds state for, so

@@ -88,8 +88,9 @@ type Network interface {
 	Teardown(ctx context.Context, id string) error
 	// List returns the ids Setup made something for.
 	List(ctx context.Context) ([]string, error)
-	// DeniedCount reports how many attempts the policy refused.
-	DeniedCount(ctx context.Context, id string) (int64, error)
+	// DeniedCounts reports, by environment, how many attempts the policy
+	// refused.
+	DeniedCounts(ctx context.Context) (map[string]int64, error)
 }
 
 // Runtime is the oci driver. It is safe for concurrent use.
@@ -333,19 +334,29 @@ func (es *envState) close() {
 	es.mu.Unlock()
 }
 
+// liveClient returns the guest's connection, nil when it has none or the
+// connection is dead, and the channel closed when it changes.
+func (es *envState) liveClient() (*guest.Client, <-chan struct{}) {
+	es.mu.Lock()
+	c, changed := es.client, es.changed
+	es.mu.Unlock()
+	if c != nil {
+		select {
+		case <-c.Done():
+			return nil, changed
+		default:
+		}
+	}
+	return c, changed
+}
+
 // waitClient returns the guest's live connection, waiting for the guest
 // to (re)connect until ctx is done.
 func (es *envState) waitClient(ctx context.Context) (*guest.Client, error) {
 	for {
-		es.mu.Lock()
-		c, changed := es.client, es.changed
-		es.mu.Unlock()
+		c, changed := es.liveClient()
 		if c != nil {
-			select {
-			case <-c.Done():
-			default:
-				return c, nil
-			}
+			return c, nil
 		}
 		select {
 		case <-changed:

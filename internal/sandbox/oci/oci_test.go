@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/sandbox"
+	"github.com/paddockhq/paddock/internal/sandbox/sandboxtest"
 )
 
 // countProcs is a shell snippet printing the command lines of every
@@ -326,3 +328,51 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 }
 
 var _ = os.Getpid
+
+// TestAliveWithoutRuntimeCall: while the guest is connected, Alive answers
+// without running runc (the reaper asks about every environment every
+// tick); once the container is dead it asks runc, and says why.
+func TestAliveWithoutRuntimeCall(t *testing.T) {
+	sandboxtest.RequireRoot(t, "runc", "mkfs.ext4")
+	real, err := exec.LookPath("runc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	wrapper := filepath.Join(dir, "runc")
+	script := "#!/bin/sh\necho \"$@\" >> " + calls + "\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(Config{StateDir: stateDir(t), GuestBinary: guestBinary, UIDShift: testShift, RuncPath: wrapper, WarmPool: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	spec := testSpec(t, "env-alive", sandbox.ClassRunc)
+	create(t, rt, spec)
+	count := func() int {
+		b, _ := os.ReadFile(calls)
+		return strings.Count(string(b), "\n")
+	}
+	before := count()
+	for range 3 {
+		if alive, why, err := rt.Alive(context.Background(), spec.ID); !alive || why != "" || err != nil {
+			t.Fatalf("alive: %v %q %v", alive, why, err)
+		}
+	}
+	if n := count() - before; n != 0 {
+		t.Errorf("Alive of a connected environment ran runc %d times", n)
+	}
+	if out, err := exec.Command(real, "--root", filepath.Join(rt.cfg.StateDir, "runc"), "kill", spec.ID, "KILL").CombinedOutput(); err != nil {
+		t.Fatalf("runc kill: %v: %s", err, out)
+	}
+	waitFor(t, func() bool {
+		alive, why, err := rt.Alive(context.Background(), spec.ID)
+		return err == nil && !alive && why == "exited"
+	})
+	if count() == before {
+		t.Error("Alive of a dead environment did not ask runc")
+	}
+}

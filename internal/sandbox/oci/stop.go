@@ -177,6 +177,12 @@ func (r *Runtime) Alive(ctx context.Context, id string) (bool, string, error) {
 		}
 		return false, "", err
 	}
+	// The guest is the container's init: while its connection lives, so
+	// does the container, and no runtime process (one per environment per
+	// reaper tick, some 20 ms of CPU each) need say so.
+	if c, _ := es.liveClient(); c != nil && es.paused() == "" {
+		return true, "", nil
+	}
 	st, err := r.state(ctx, es.rec.Class, id)
 	if es.paused() == sandbox.PauseHibernate && (errors.Is(err, errNoContainer) || err == nil && st.Status == "stopped") {
 		// Hibernated: the checkpoint on disk is the environment.
