@@ -48,7 +48,7 @@ func benchAgent(ctx context.Context, bin string, runs, subs, msgs int) error {
 		return err
 	}
 	defer os.RemoveAll(data)
-	url, stop, err := startPaddock(ctx, bin, data, map[string]string{
+	url, _, stop, err := startPaddock(ctx, bin, data, map[string]string{
 		"PADDOCK_ADMIN_PASSWORD":   "bench-password",
 		"PADDOCK_LOG_REQUESTS":     "false",
 		"PADDOCK_RATE_LIMIT_OTHER": "100000000",

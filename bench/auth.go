@@ -26,7 +26,7 @@ func benchAuth(ctx context.Context, bin string, conc int, d time.Duration) error
 		return err
 	}
 	defer os.RemoveAll(data)
-	url, stop, err := startPaddock(ctx, bin, data, map[string]string{
+	url, _, stop, err := startPaddock(ctx, bin, data, map[string]string{
 		"PADDOCK_ADMIN_PASSWORD":   "bench-password",
 		"PADDOCK_LOG_REQUESTS":     "false",
 		"PADDOCK_RATE_LIMIT_OTHER": "100000000",
@@ -90,11 +90,12 @@ func verdict(ok bool, target string) string {
 	return "MISSES " + target
 }
 
-// startPaddock runs `paddock serve` on a free port and waits until it answers.
-func startPaddock(ctx context.Context, bin, data string, env map[string]string) (string, func(), error) {
+// startPaddock runs `paddock serve` on a free port and waits until it
+// answers. It returns the server's URL and process id.
+func startPaddock(ctx context.Context, bin, data string, env map[string]string) (string, int, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
@@ -112,7 +113,7 @@ func startPaddock(ctx context.Context, bin, data string, env map[string]string) 
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start %s: %w (run `make build` first)", bin, err)
+		return "", 0, nil, fmt.Errorf("start %s: %w (run `make build` first)", bin, err)
 	}
 	bridge, table := "pdkbench", "paddock_bench"
 	if v := env["PADDOCK_NETWORK_BRIDGE"]; v != "" {
@@ -135,11 +136,11 @@ func startPaddock(ctx context.Context, bin, data string, env map[string]string) 
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if resp, err := http.Get(url + "/health"); err == nil {
 			resp.Body.Close()
-			return url, stop, nil
+			return url, cmd.Process.Pid, stop, nil
 		}
 	}
 	stop()
-	return "", nil, fmt.Errorf("paddock did not start: %s", logs.String())
+	return "", 0, nil, fmt.Errorf("paddock did not start: %s", logs.String())
 }
 
 func loginToken(url string) (string, error) {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -174,6 +175,9 @@ func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
 	after := memUsed()
 	per := float64(after-before) / float64(idle) / (1 << 20)
 	fmt.Printf("host memory per idle environment (%d runc environments, MemTotal-MemAvailable): %.2f MiB  [%s]\n", idle, per, verdict(per <= 10, "target <= 10 MiB"))
+	if err := idleCPU(srv, ids); err != nil {
+		return err
+	}
 	for _, id := range ids {
 		_ = api.call("DELETE", "/api/v1/environments/"+id+"?force=true", nil, nil)
 	}
@@ -192,13 +196,14 @@ func envBody(class string) map[string]any {
 type sandboxSrv struct {
 	api  *apiClient
 	data string
+	pid  int
 	stop func()
 }
 
 // sandboxServer starts paddock on data with the busybox image imported;
 // warmPool "" keeps the default.
 func sandboxServer(ctx context.Context, bin, data, archive, warmPool string) (*sandboxSrv, error) {
-	url, stop, err := startPaddock(ctx, bin, data, map[string]string{
+	url, pid, stop, err := startPaddock(ctx, bin, data, map[string]string{
 		"PADDOCK_ADMIN_PASSWORD": "bench-password", "PADDOCK_LOG_REQUESTS": "false", "PADDOCK_LOG_LEVEL": "warn",
 		"PADDOCK_RATE_LIMIT_OTHER": "100000000", "PADDOCK_RATE_LIMIT_EXEC": "100000000", "PADDOCK_RATE_LIMIT_ENVIRONMENT_CREATE": "100000000",
 		"PADDOCK_STOP_GRACE": "1s", "PADDOCK_WARM_POOL": warmPool,
@@ -223,7 +228,7 @@ func sandboxServer(ctx context.Context, bin, data, archive, warmPool string) (*s
 		stop()
 		return nil, fmt.Errorf("import image: %w", err)
 	}
-	return &sandboxSrv{api: api, data: data, stop: stop}, nil
+	return &sandboxSrv{api: api, data: data, pid: pid, stop: stop}, nil
 }
 
 // paddockRuns times create (waiting until running) plus a first exec,
@@ -384,6 +389,60 @@ func imageArchive(dir, out string) error {
 		return err
 	}
 	return tarball.WriteToFile(out, tag, img)
+}
+
+// idleCPU prints the CPU Paddock (and the processes it ran) used over two
+// reaper ticks with the environments ids idle, against what asking runc
+// about each of them every tick would cost, measured here.
+func idleCPU(srv *sandboxSrv, ids []string) error {
+	const window, tick = 10 * time.Second, 5 * time.Second
+	before, err := procCPU(srv.pid)
+	if err != nil {
+		return err
+	}
+	time.Sleep(window)
+	after, err := procCPU(srv.pid)
+	if err != nil {
+		return err
+	}
+	var state time.Duration
+	const probes = 5
+	for range probes {
+		cmd := exec.Command("runc", "--root", filepath.Join(srv.data, "sandbox", "runc"), "state", ids[0])
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("runc state: %w", err)
+		}
+		state += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	used := float64(after-before) / float64(window) * 100
+	polling := float64(state/probes) * float64(len(ids)) / float64(tick) * 100
+	fmt.Printf("paddock CPU with %d environments idle: %.1f%% of a core; a runc state per environment per %s tick would add %.1f%%\n",
+		len(ids), used, tick, polling)
+	return nil
+}
+
+// procCPU is the user and system CPU time of process pid and of the
+// children it waited for, from /proc/pid/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which may hold spaces: state is
+	// field 3, utime..cstime are 14..17.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 15 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	var ticks int64
+	for _, v := range f[11:15] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100, nil // USER_HZ is 100 on Linux
 }
 
 // memUsed is MemTotal - MemAvailable in bytes.
