@@ -174,6 +174,24 @@ func blockingStep(calling, release chan struct{}, text string) llmtest.Step {
 	}}
 }
 
+// startBlockedRun starts worker "w1", which neither renews its leases nor
+// polls (it claims only when woken), posts "go" through it and returns
+// once the run's model call, a blockingStep, has closed calling.
+func (f *fixture) startBlockedRun(calling chan struct{}) (w1 *agent.Runner, stop func(), m *paddock.Message) {
+	f.t.Helper()
+	cfg := testConfig("w1")
+	cfg.Heartbeat = time.Hour
+	cfg.Poll = time.Hour
+	w1 = f.newRunner(cfg)
+	stop = f.start(w1)
+	m, err := w1.Post(context.Background(), f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("go")}}, "", "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	<-calling
+	return w1, stop, m
+}
+
 // TestLastStepLostLease: a worker whose lease was taken over during the
 // last model call stores neither the answer nor the completion; the new
 // holder does, once.
@@ -184,16 +202,7 @@ func TestLastStepLostLease(t *testing.T) {
 		blockingStep(calling, release, "stale"),
 		llmtest.Step{Text: "fresh"},
 	)
-	cfg := testConfig("w1")
-	cfg.Heartbeat = time.Hour // w1 does not notice on its own
-	cfg.Poll = time.Hour      // and claims only when its Post wakes it
-	w1 := f.newRunner(cfg)
-	stop1 := f.start(w1)
-	m, err := w1.Post(context.Background(), f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("go")}}, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-calling
+	_, stop1, m := f.startBlockedRun(calling)
 	// The lease moves to w2 (as after an expiry), which answers first.
 	owner := "w2"
 	past := time.Now().Add(-time.Second)
@@ -235,16 +244,7 @@ func TestNoReclaimOfOwnRun(t *testing.T) {
 		llmtest.Step{Text: "second execution"},
 	)
 	ctx := context.Background()
-	cfg := testConfig("w1")
-	cfg.Heartbeat = time.Hour // the lease is not renewed
-	cfg.Poll = time.Hour      // and w1 claims only when woken
-	w1 := f.newRunner(cfg)
-	f.start(w1)
-	m, err := w1.Post(ctx, f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("go")}}, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-calling
+	w1, _, m := f.startBlockedRun(calling)
 	past := time.Now().Add(-time.Second)
 	if _, err := f.runs.UpdateRun(ctx, m.RunID, paddock.RunUpdate{LeaseExpiresAt: &past}); err != nil {
 		t.Fatal(err)

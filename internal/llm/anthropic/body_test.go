@@ -1,8 +1,6 @@
 package anthropic
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -91,28 +89,15 @@ func TestBodyMatchesSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	temp := 0.5
-	reqs := []*llm.Request{
-		{Model: "claude-sonnet-4-5"},
-		{Model: "claude-sonnet-4-5", System: "You are <terse>.", Messages: history(1), MaxTokens: 100, Temperature: &temp,
-			Tools:          []llm.Tool{{Name: "bash", Description: "run", Parameters: json.RawMessage(`{"type":"object","properties":{"command":{"type":"string"}}}`)}},
-			ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONObject}},
-		{Model: "claude-sonnet-4-5", System: "You are <terse>.", Messages: history(3), Reasoning: "high"},
-		{Model: "claude-haiku-4-5", Messages: history(2)[1:]}, // starts with the assistant
-	}
-	for i, req := range reqs {
-		for pass := range 2 { // the second finds every message cached
-			params, _, err := buildParams(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := p.body(req, params)
-			if err != nil {
-				t.Fatal(err)
-			}
-			llmtest.CheckSplicedBody(t, fmt.Sprintf("request %d, pass %d", i, pass), sdkBody(t, req), got)
+	reqs := append(llmtest.BodyRequests("claude-sonnet-4-5", "claude-sonnet-4-5", history),
+		&llm.Request{Model: "claude-haiku-4-5", Messages: history(2)[1:]}) // starts with the assistant
+	llmtest.CheckBodies(t, reqs, func(req *llm.Request) []byte { return sdkBody(t, req) }, func(req *llm.Request) ([]byte, error) {
+		params, _, err := buildParams(req)
+		if err != nil {
+			return nil, err
 		}
-	}
+		return p.body(req, params)
+	})
 	if _, err := p.body(&llm.Request{Model: "m", Messages: []llm.Message{{Role: "robot"}}}, anthropic.MessageNewParams{MaxTokens: 1}); err == nil {
 		t.Error("a message of an unknown role was encoded")
 	}

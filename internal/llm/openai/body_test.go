@@ -1,8 +1,6 @@
 package openai
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -67,27 +65,13 @@ func TestBodyMatchesSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	temp := 0.5
-	reqs := []*llm.Request{
-		{Model: "gpt-4o"},
-		{Model: "gpt-4o", System: "You are <terse>.", Messages: history(1), MaxTokens: 100, Temperature: &temp,
-			Tools:          []llm.Tool{{Name: "bash", Description: "run", Parameters: json.RawMessage(`{"type":"object","properties":{"command":{"type":"string"}}}`)}},
-			ResponseFormat: &llm.ResponseFormat{Type: llm.FormatJSONObject}},
-		{Model: "o3", System: "You are <terse>.", Messages: history(3), Reasoning: "high"},
-	}
-	for i, req := range reqs {
-		for pass := range 2 { // the second finds every message cached
-			params, err := p.params(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := p.body(req, params)
-			if err != nil {
-				t.Fatal(err)
-			}
-			llmtest.CheckSplicedBody(t, fmt.Sprintf("request %d, pass %d", i, pass), sdkBody(t, p, req), got)
+	llmtest.CheckBodies(t, llmtest.BodyRequests("gpt-4o", "o3", history), func(req *llm.Request) []byte { return sdkBody(t, p, req) }, func(req *llm.Request) ([]byte, error) {
+		params, err := p.params(req)
+		if err != nil {
+			return nil, err
 		}
-	}
+		return p.body(req, params)
+	})
 }
 
 // BenchmarkBody compares the SDK encoding a 210-message history on every
