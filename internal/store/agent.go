@@ -110,7 +110,7 @@ func (s *AgentService) CreateAgent(ctx context.Context, a *paddock.Agent) error 
 			return fmt.Errorf("create agent: %w", err)
 		}
 	}
-	_, err := s.db.writer().exec(ctx, "INSERT INTO agents ("+agentColumns+") VALUES ("+placeholders(13)+")",
+	_, err := s.db.exec(ctx, "INSERT INTO agents ("+agentColumns+") VALUES ("+placeholders(13)+")",
 		a.ID, a.OwnerID, a.Name, a.Description, a.SystemPrompt, a.Model, js[0], a.MaxSteps, js[1], js[2],
 		nil, s.db.timeArg(a.CreatedAt), s.db.timeArg(a.UpdatedAt))
 	if err != nil {
@@ -196,7 +196,7 @@ func (s *AgentService) UpdateAgent(ctx context.Context, id string, upd paddock.A
 // unknown id is ENotFound.
 func (s *AgentService) ArchiveAgent(ctx context.Context, id string) error {
 	now := s.db.timeArg(s.db.now())
-	res, err := s.db.writer().exec(ctx,
+	res, err := s.db.exec(ctx,
 		"UPDATE agents SET archived_at = COALESCE(archived_at, ?), updated_at = ? WHERE id = ?", now, now, id)
 	if err != nil {
 		return fmt.Errorf("archive agent %q: %w", id, err)

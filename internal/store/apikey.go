@@ -234,7 +234,7 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, k *paddock.APIKey) err
 // DeleteAPIKey deletes the user's key id with its permissions. A key that
 // is unknown or belongs to another user is ENotFound.
 func (s *APIKeyService) DeleteAPIKey(ctx context.Context, userID int64, id string) error {
-	res, err := s.db.writer().exec(ctx, "DELETE FROM api_keys WHERE id = ? AND user_id = ?", id, userID)
+	res, err := s.db.exec(ctx, "DELETE FROM api_keys WHERE id = ? AND user_id = ?", id, userID)
 	if err != nil {
 		return fmt.Errorf("delete api key %q: %w", id, err)
 	}
@@ -246,7 +246,7 @@ func (s *APIKeyService) DeleteAPIKey(ctx context.Context, userID int64, id strin
 // ENotFound.
 func (s *APIKeyService) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
 	t := s.db.timeArg(at)
-	res, err := s.db.writer().exec(ctx, `UPDATE api_keys SET last_used_at = CASE
+	res, err := s.db.exec(ctx, `UPDATE api_keys SET last_used_at = CASE
 			WHEN last_used_at IS NULL OR last_used_at < ? THEN ? ELSE last_used_at END
 		WHERE id = ?`, t, t, id)
 	if err != nil {

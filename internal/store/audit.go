@@ -30,8 +30,10 @@ func scanLoginLog(row interface{ Scan(...any) error }) (*paddock.LoginLog, error
 // RecordLogin stores l, setting its ID and CreatedAt.
 func (s *AuditService) RecordLogin(ctx context.Context, l *paddock.LoginLog) error {
 	l.CreatedAt = normTime(s.db.now())
-	err := s.db.writer().queryRow(ctx, "INSERT INTO login_logs (user_id, username, address, user_agent, success, reason, created_at) VALUES ("+
-		placeholders(7)+") RETURNING id", l.UserID, l.Username, l.Address, l.UserAgent, l.Success, l.Reason, s.db.timeArg(l.CreatedAt)).Scan(&l.ID)
+	err := s.db.write1(ctx, func(c conn) error {
+		return c.queryRow(ctx, "INSERT INTO login_logs (user_id, username, address, user_agent, success, reason, created_at) VALUES ("+
+			placeholders(7)+") RETURNING id", l.UserID, l.Username, l.Address, l.UserAgent, l.Success, l.Reason, s.db.timeArg(l.CreatedAt)).Scan(&l.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("record login: %w", err)
 	}
@@ -63,7 +65,7 @@ func (s *AuditService) LoginLogs(ctx context.Context, f paddock.AuditFilter) ([]
 }
 
 func (s *AuditService) deleteLog(ctx context.Context, table, what string, id int64) error {
-	res, err := s.db.writer().exec(ctx, "DELETE FROM "+table+" WHERE id = ?", id)
+	res, err := s.db.exec(ctx, "DELETE FROM "+table+" WHERE id = ?", id)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", what, err)
 	}
@@ -104,7 +106,7 @@ func (s *AuditService) insertOperation(ctx context.Context, c conn, l *paddock.O
 
 // RecordOperation stores l, setting its ID and (when zero) CreatedAt.
 func (s *AuditService) RecordOperation(ctx context.Context, l *paddock.OperationLog) error {
-	return s.insertOperation(ctx, s.db.writer(), l)
+	return s.db.write1(ctx, func(c conn) error { return s.insertOperation(ctx, c, l) })
 }
 
 // RecordOperations stores logs in one transaction.

@@ -37,8 +37,10 @@ func (s *CreditService) GrantCredits(ctx context.Context, g *paddock.CreditGrant
 		return paddock.Errorf(paddock.ENotFound, "user %d not found", g.UserID)
 	}
 	g.CreatedAt = normTime(s.db.now())
-	err := s.db.writer().queryRow(ctx, "INSERT INTO credit_grants (user_id, amount, note, granted_by, created_at) VALUES ("+
-		placeholders(5)+") RETURNING id", g.UserID, g.Amount, g.Note, g.GrantedBy, s.db.timeArg(g.CreatedAt)).Scan(&g.ID)
+	err := s.db.write1(ctx, func(c conn) error {
+		return c.queryRow(ctx, "INSERT INTO credit_grants (user_id, amount, note, granted_by, created_at) VALUES ("+
+			placeholders(5)+") RETURNING id", g.UserID, g.Amount, g.Note, g.GrantedBy, s.db.timeArg(g.CreatedAt)).Scan(&g.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("grant credits: %w", err)
 	}

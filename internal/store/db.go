@@ -6,9 +6,10 @@
 // postgresql:// URL. Both dialects run the same queries, written once with
 // "?" placeholders, and the same embedded migrations, applied at Open.
 //
-// On SQLite, writes and transactions go through a pool of one connection (so
-// writers queue in process instead of failing with SQLITE_BUSY) and reads go
-// through a separate read-only pool; WAL lets them run side by side.
+// On SQLite, writes and transactions go through one connection, held for
+// the DB's lifetime and used by one goroutine at a time (so writers queue
+// in process instead of failing with SQLITE_BUSY), and reads go through a
+// separate read-only pool; WAL lets them run side by side.
 //
 // Times are stored in UTC with microsecond precision (what PostgreSQL keeps)
 // and returned as UTC. Driver errors are translated here, once: a unique
@@ -55,8 +56,9 @@ const sqlitePragmas = "_pragma=busy_timeout(5000)" +
 // DB is a database handle shared by the services of this package. It is safe
 // for concurrent use.
 type DB struct {
-	write   *sql.DB // all writes and transactions; the only SQLite writer
-	read    *sql.DB // reads; the same pool as write on PostgreSQL
+	write   *sql.DB       // all writes and transactions on PostgreSQL; on SQLite, the pool w holds the one connection of
+	w       *sqliteWriter // SQLite's only writer; nil on PostgreSQL
+	read    *sql.DB       // reads; the same pool as write on PostgreSQL
 	dialect string
 	now     func() time.Time
 
@@ -146,20 +148,26 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
 	}
 	// One writer: concurrent writers queue for the connection here rather
-	// than contending for SQLite's lock. Keep it open forever.
+	// than contending for SQLite's lock. It is held until Close.
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 	// Touch the file through the writer first, so the WAL switch (a write)
 	// never happens on a query-only reader.
-	if err := write.PingContext(ctx); err != nil {
+	wc, err := write.Conn(ctx)
+	if err == nil {
+		err = wc.PingContext(ctx)
+	}
+	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
 	}
+	w := &sqliteWriter{sem: make(chan struct{}, 1), conn: wc, stmts: map[string]*sql.Stmt{}}
 
 	read, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
 	if err != nil {
+		wc.Close()
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
 	}
@@ -167,7 +175,7 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	read.SetMaxIdleConns(poolSize())
 	read.SetConnMaxIdleTime(5 * time.Minute)
 
-	db := &DB{write: write, read: read, dialect: DialectSQLite, now: time.Now, stmts: map[stmtKey]*sql.Stmt{}}
+	db := &DB{write: write, w: w, read: read, dialect: DialectSQLite, now: time.Now, stmts: map[stmtKey]*sql.Stmt{}}
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -183,7 +191,11 @@ func (db *DB) Close() error {
 		delete(db.stmts, k)
 	}
 	db.stmtMu.Unlock()
-	err := db.write.Close()
+	var err error
+	if db.w != nil {
+		err = db.w.close()
+	}
+	err = errors.Join(err, db.write.Close())
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
 	}
@@ -196,7 +208,13 @@ func (db *DB) Dialect() string { return db.dialect }
 // Ping checks that the database is reachable. Failures are
 // paddock.EUnavailable.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.write.PingContext(ctx); err != nil {
+	err := db.write1(ctx, func(conn) error {
+		if db.w != nil {
+			return db.w.conn.PingContext(ctx)
+		}
+		return db.write.PingContext(ctx)
+	})
+	if err != nil {
 		return fmt.Errorf("%w: %w", paddock.Errorf(paddock.EUnavailable, "database unavailable"), err)
 	}
 	if db.read != db.write {
@@ -322,9 +340,9 @@ func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 // cancelled with a goroutine per statement, to interrupt it: that costs
 // more than the short statements of a request, so there a statement that
 // has started runs to its end, and one whose context is done before it
-// starts fails at once (the driver checks first). Likewise a transaction
-// waits for the writer whatever becomes of its context, and then fails at
-// its first statement or before committing (see inTx).
+// starts fails at once (the driver checks first). A transaction whose
+// context ends fails at its next statement or before committing, and one
+// waiting for the writer stops waiting (see inTx and sqliteWriter).
 func (db *DB) stmtContext(ctx context.Context) context.Context {
 	if db.dialect == DialectSQLite && ctx.Done() != nil && ctx.Err() == nil {
 		return context.WithoutCancel(ctx)
@@ -409,14 +427,39 @@ func qualify(alias, columns string) string {
 // reader returns the pool for reads outside transactions.
 func (db *DB) reader() conn { return conn{db: db, q: db.read, pool: db.read} }
 
-// writer returns the pool for single-statement writes.
-func (db *DB) writer() conn { return conn{db: db, q: db.write, pool: db.write} }
+// write1 runs fn with the writer, outside a transaction: for a single
+// write statement, which commits by itself. fn must use only the conn it is
+// given and be done with its rows when it returns: on SQLite, the writer is
+// the caller's until then. An error is fn's, or ctx's when it ended while
+// waiting for the writer.
+func (db *DB) write1(ctx context.Context, fn func(c conn) error) error {
+	if db.w == nil {
+		return fn(conn{db: db, q: db.write, pool: db.write})
+	}
+	if err := db.w.acquire(ctx); err != nil {
+		return err
+	}
+	defer db.w.release()
+	return fn(conn{db: db, q: db.w})
+}
+
+// exec runs one write statement outside a transaction.
+func (db *DB) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	err = db.write1(ctx, func(c conn) error {
+		res, err = c.exec(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
 
 // inTx runs fn in a write transaction, committing when fn returns nil. On
 // SQLite the transaction starts IMMEDIATE, holding the write lock from the
-// start. fn must use only the conn it is given: on SQLite, the write pool's
-// only connection is the transaction's.
+// start. fn must use only the conn it is given: on SQLite, the only writer
+// is the transaction's.
 func (db *DB) inTx(ctx context.Context, fn func(tx conn) error) error {
+	if db.w != nil {
+		return db.w.inTx(ctx, db, fn)
+	}
 	tx, err := db.write.BeginTx(db.stmtContext(ctx), nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -443,6 +486,126 @@ func (db *DB) txConn(tx *sql.Tx, pool *sql.DB) conn {
 		c.tx = &txStmts{tx: tx, pool: pool}
 	}
 	return c
+}
+
+// sqliteWriter is SQLite's only writer: one connection, taken from the
+// write pool at Open and held until Close, used by one goroutine at a time.
+// Its transactions are BEGIN IMMEDIATE and COMMIT statements rather than a
+// database/sql Tx: a Tx, and every query in one, starts a goroutine to
+// watch its context, and waking another thread for each costs more than
+// the small statements of a request take to run. On the held connection,
+// with the statement contexts of stmtContext, nothing is started. Its
+// statements are prepared on the connection once and kept.
+type sqliteWriter struct {
+	sem   chan struct{} // holds a token while the writer is in use
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt // prepared on conn, by query; used under sem
+}
+
+// acquire waits for the writer. It fails with ctx's error if ctx ends
+// first or has ended already.
+func (w *sqliteWriter) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case w.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *sqliteWriter) release() { <-w.sem }
+
+// inTx runs fn in a transaction on the writer (see DB.inTx).
+func (w *sqliteWriter) inTx(ctx context.Context, db *DB, fn func(tx conn) error) error {
+	if err := w.acquire(ctx); err != nil {
+		return err
+	}
+	defer w.release()
+	sctx := db.stmtContext(ctx)
+	if _, err := w.ExecContext(sctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			// SQLite may have rolled back already (on some errors it
+			// does): then this fails, harmlessly.
+			w.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck
+		}
+	}()
+	if err := fn(conn{db: db, q: w}); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil { // rolled back, as database/sql does on cancel
+		return err
+	}
+	if _, err := w.ExecContext(sctx, "COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// stmt returns the statement prepared on the writer for query, preparing
+// it the first time; nil for a schema statement (migrations run those
+// once) or one that does not prepare (run unprepared, it reports why).
+func (w *sqliteWriter) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st, ok := w.stmts[query]; ok {
+		return st
+	}
+	verb, _, _ := strings.Cut(strings.TrimSpace(query), " ")
+	switch strings.ToUpper(verb) {
+	case "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT", "ROLLBACK":
+	default:
+		return nil
+	}
+	if len(w.stmts) >= maxStmts {
+		return nil
+	}
+	st, err := w.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	w.stmts[query] = st
+	return st
+}
+
+// ExecContext, QueryContext and QueryRowContext make the writer a querier;
+// the caller holds it.
+func (w *sqliteWriter) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := w.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return w.conn.ExecContext(ctx, query, args...)
+}
+
+func (w *sqliteWriter) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := w.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return w.conn.QueryContext(ctx, query, args...)
+}
+
+func (w *sqliteWriter) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := w.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return w.conn.QueryRowContext(ctx, query, args...)
+}
+
+// close closes the writer's statements and gives its connection back to
+// the pool, waiting for a user to finish.
+func (w *sqliteWriter) close() error {
+	w.sem <- struct{}{}
+	var err error
+	for q, st := range w.stmts {
+		err = errors.Join(err, st.Close())
+		delete(w.stmts, q)
+	}
+	return errors.Join(err, w.conn.Close())
 }
 
 // inReadTx runs fn in a read-only transaction, so that its queries (a page

@@ -172,7 +172,7 @@ func (s *EnvironmentService) CreateEnvironment(ctx context.Context, env *paddock
 			return fmt.Errorf("create environment %q: %w", env.ID, err)
 		}
 	}
-	_, err := s.db.writer().exec(ctx, "INSERT INTO environments ("+environmentColumns+") VALUES ("+placeholders(22)+")",
+	_, err := s.db.exec(ctx, "INSERT INTO environments ("+environmentColumns+") VALUES ("+placeholders(22)+")",
 		env.ID, env.Name, env.OwnerID, string(env.Status), env.Reason, env.Image,
 		js[0], env.Timeout, js[1], js[2], js[3], js[4], js[5], js[6],
 		env.Endpoint, env.Namespace, s.db.timeArg(env.CreatedAt),
@@ -243,8 +243,12 @@ func (s *EnvironmentService) UpdateEnvironment(ctx context.Context, id string, u
 		return s.Environment(ctx, id)
 	}
 	args = append(args, id)
-	e, err := scanEnvironment(s.db.writer().queryRow(ctx,
-		"UPDATE environments SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+environmentColumns, args...))
+	var e *paddock.Environment
+	err := s.db.write1(ctx, func(c conn) (err error) {
+		e, err = scanEnvironment(c.queryRow(ctx,
+			"UPDATE environments SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+environmentColumns, args...))
+		return err
+	})
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("environment %q not found", id), fmt.Sprintf("update environment %q", id))
 	}
@@ -254,7 +258,7 @@ func (s *EnvironmentService) UpdateEnvironment(ctx context.Context, id string, u
 // DeleteEnvironment deletes the environment's row. Unknown ids are
 // ENotFound.
 func (s *EnvironmentService) DeleteEnvironment(ctx context.Context, id string) error {
-	res, err := s.db.writer().exec(ctx, "DELETE FROM environments WHERE id = ?", id)
+	res, err := s.db.exec(ctx, "DELETE FROM environments WHERE id = ?", id)
 	if err != nil {
 		return fmt.Errorf("delete environment %q: %w", id, err)
 	}

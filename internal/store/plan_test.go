@@ -29,7 +29,7 @@ func TestActiveRunQueriesUseIndex(t *testing.T) {
 		for i := range args {
 			args[i] = "x"
 		}
-		rows, err := db.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		rows, err := db.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

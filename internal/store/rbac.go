@@ -93,8 +93,10 @@ func (s *RBACService) CreateSysRole(ctx context.Context, r *paddock.SysRole) err
 	}
 	r.CreatedAt = normTime(s.db.now())
 	r.UpdatedAt = r.CreatedAt
-	err := s.db.writer().queryRow(ctx, "INSERT INTO roles (name, code, description, enabled, created_at, updated_at) VALUES ("+
-		placeholders(6)+") RETURNING id", r.Name, r.Code, r.Description, r.Enabled, s.db.timeArg(r.CreatedAt), s.db.timeArg(r.UpdatedAt)).Scan(&r.ID)
+	err := s.db.write1(ctx, func(c conn) error {
+		return c.queryRow(ctx, "INSERT INTO roles (name, code, description, enabled, created_at, updated_at) VALUES ("+
+			placeholders(6)+") RETURNING id", r.Name, r.Code, r.Description, r.Enabled, s.db.timeArg(r.CreatedAt), s.db.timeArg(r.UpdatedAt)).Scan(&r.ID)
+	})
 	if err != nil {
 		return roleWriteError(err, r.Name, r.Code, fmt.Sprintf("create role %q", r.Name))
 	}
@@ -127,7 +129,11 @@ func (s *RBACService) UpdateSysRole(ctx context.Context, id int64, upd paddock.S
 		return s.SysRole(ctx, id)
 	}
 	set, args = append(set, "updated_at = ?"), append(args, s.db.timeArg(s.db.now()))
-	r, err := scanRole(s.db.writer().queryRow(ctx, "UPDATE roles SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+roleColumns, append(args, id)...))
+	var r *paddock.SysRole
+	err := s.db.write1(ctx, func(c conn) (err error) {
+		r, err = scanRole(c.queryRow(ctx, "UPDATE roles SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+roleColumns, append(args, id)...))
+		return err
+	})
 	if err != nil {
 		if v, _ := constraintOf(err); v == uniqueViolation {
 			return nil, roleWriteError(err, deref(upd.Name), deref(upd.Code), "")
@@ -146,7 +152,7 @@ func deref(s *string) string {
 
 // DeleteSysRole deletes a role; its users lose it and its menu grants go.
 func (s *RBACService) DeleteSysRole(ctx context.Context, id int64) error {
-	res, err := s.db.writer().exec(ctx, "DELETE FROM roles WHERE id = ?", id)
+	res, err := s.db.exec(ctx, "DELETE FROM roles WHERE id = ?", id)
 	if err != nil {
 		return fmt.Errorf("delete role %d: %w", id, err)
 	}

@@ -219,7 +219,12 @@ func (s *RunService) RunByIdempotencyKey(ctx context.Context, sessionID, key str
 // UpdateRun applies the non-nil fields of upd and returns the run. It
 // appends no event: changes clients see go through SessionService.Commit.
 func (s *RunService) UpdateRun(ctx context.Context, id string, upd paddock.RunUpdate) (*paddock.Run, error) {
-	return updateRun(ctx, s.db, s.db.writer(), id, "", upd)
+	var r *paddock.Run
+	err := s.db.write1(ctx, func(c conn) (err error) {
+		r, err = updateRun(ctx, s.db, c, id, "", upd)
+		return err
+	})
+	return r, err
 }
 
 // claimQuery selects the oldest runnable run: active, its lease free or
@@ -322,9 +327,13 @@ func (s *RunService) ClaimRun(ctx context.Context, owner string, lease time.Dura
 
 // RenewLease implements paddock.RunService.RenewLease.
 func (s *RunService) RenewLease(ctx context.Context, id, owner string, lease time.Duration) (*paddock.Run, error) {
-	r, err := scanRun(s.db.writer().queryRow(ctx,
-		"UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status IN ('queued', 'running') RETURNING "+runColumns,
-		s.db.timeArg(s.db.now().Add(lease)), id, owner))
+	var r *paddock.Run
+	err := s.db.write1(ctx, func(c conn) (err error) {
+		r, err = scanRun(c.queryRow(ctx,
+			"UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status IN ('queued', 'running') RETURNING "+runColumns,
+			s.db.timeArg(s.db.now().Add(lease)), id, owner))
+		return err
+	})
 	if err == nil {
 		return r, nil
 	}

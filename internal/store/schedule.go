@@ -71,7 +71,7 @@ func (s *ScheduleService) CreateSchedule(ctx context.Context, sc *paddock.Schedu
 	}
 	sc.CreatedAt = normTime(s.db.now())
 	sc.UpdatedAt = sc.CreatedAt
-	_, err := s.db.writer().exec(ctx, "INSERT INTO schedules ("+scheduleColumns+") VALUES ("+placeholders(14)+")",
+	_, err := s.db.exec(ctx, "INSERT INTO schedules ("+scheduleColumns+") VALUES ("+placeholders(14)+")",
 		sc.ID, sc.OwnerID, sc.Name, sc.Cron, sc.TimeZone, sc.AgentID, sc.Prompt, sc.SessionMode, sc.SessionID,
 		sc.Enabled, s.db.nullTimeArg(sc.NextRunAt), s.db.nullTimeArg(sc.LastRunAt), s.db.timeArg(sc.CreatedAt), s.db.timeArg(sc.UpdatedAt))
 	if err != nil {
@@ -100,8 +100,12 @@ func (s *ScheduleService) UpdateSchedule(ctx context.Context, id string, upd pad
 	if upd.NextRunAt != nil {
 		set, args = append(set, "next_run_at = ?"), append(args, s.db.nullTimeArg(*upd.NextRunAt))
 	}
-	sc, err := scanSchedule(s.db.writer().queryRow(ctx,
-		"UPDATE schedules SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+scheduleColumns, append(args, id)...))
+	var sc *paddock.Schedule
+	err := s.db.write1(ctx, func(c conn) (err error) {
+		sc, err = scanSchedule(c.queryRow(ctx,
+			"UPDATE schedules SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+scheduleColumns, append(args, id)...))
+		return err
+	})
 	if err != nil {
 		return nil, scheduleNotFound(err, id)
 	}
@@ -110,7 +114,7 @@ func (s *ScheduleService) UpdateSchedule(ctx context.Context, id string, upd pad
 
 // DeleteSchedule deletes a schedule and its runs' records.
 func (s *ScheduleService) DeleteSchedule(ctx context.Context, id string) error {
-	res, err := s.db.writer().exec(ctx, "DELETE FROM schedules WHERE id = ?", id)
+	res, err := s.db.exec(ctx, "DELETE FROM schedules WHERE id = ?", id)
 	if err != nil {
 		return fmt.Errorf("delete schedule: %w", err)
 	}
@@ -141,7 +145,7 @@ func (s *ScheduleService) DueSchedules(ctx context.Context, now time.Time) ([]*p
 
 // AdvanceSchedule moves NextRunAt from from to next if it is still from.
 func (s *ScheduleService) AdvanceSchedule(ctx context.Context, id string, from, next time.Time) (bool, error) {
-	res, err := s.db.writer().exec(ctx, "UPDATE schedules SET next_run_at = ?, last_run_at = ? WHERE id = ? AND enabled = ? AND next_run_at = ?",
+	res, err := s.db.exec(ctx, "UPDATE schedules SET next_run_at = ?, last_run_at = ? WHERE id = ? AND enabled = ? AND next_run_at = ?",
 		s.db.timeArg(next), s.db.timeArg(from), id, true, s.db.timeArg(from))
 	if err != nil {
 		return false, fmt.Errorf("advance schedule: %w", err)
@@ -165,7 +169,7 @@ func (s *ScheduleService) CreateScheduleRun(ctx context.Context, r *paddock.Sche
 		r.ID = newID("srn")
 	}
 	r.StartedAt = normTime(s.db.now())
-	_, err := s.db.writer().exec(ctx, "INSERT INTO schedule_runs ("+scheduleRunColumns+") VALUES ("+placeholders(10)+")",
+	_, err := s.db.exec(ctx, "INSERT INTO schedule_runs ("+scheduleRunColumns+") VALUES ("+placeholders(10)+")",
 		r.ID, r.ScheduleID, r.Trigger, s.db.nullTimeArg(r.ScheduledFor), r.Status, r.SessionID, r.RunID, r.Error,
 		s.db.timeArg(r.StartedAt), s.db.nullTimeArg(r.EndedAt))
 	if err != nil {
@@ -179,7 +183,7 @@ func (s *ScheduleService) CreateScheduleRun(ctx context.Context, r *paddock.Sche
 
 // UpdateScheduleRun stores r's status, session, run, error and end.
 func (s *ScheduleService) UpdateScheduleRun(ctx context.Context, r *paddock.ScheduleRun) error {
-	_, err := s.db.writer().exec(ctx, "UPDATE schedule_runs SET status = ?, session_id = ?, run_id = ?, error = ?, ended_at = ? WHERE id = ?",
+	_, err := s.db.exec(ctx, "UPDATE schedule_runs SET status = ?, session_id = ?, run_id = ?, error = ?, ended_at = ? WHERE id = ?",
 		r.Status, r.SessionID, r.RunID, r.Error, s.db.nullTimeArg(r.EndedAt), r.ID)
 	if err != nil {
 		return fmt.Errorf("update schedule run: %w", err)

@@ -116,7 +116,7 @@ func (s *SessionService) CreateSession(ctx context.Context, ss *paddock.Session)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.writer().exec(ctx, "INSERT INTO sessions ("+sessionColumns+") VALUES ("+placeholders(11)+")",
+	_, err = s.db.exec(ctx, "INSERT INTO sessions ("+sessionColumns+") VALUES ("+placeholders(11)+")",
 		ss.ID, ss.AgentID, ss.OwnerID, ss.Title, tags, string(ss.Status), ss.EnvironmentID, ss.ExternalKey, int64(0),
 		s.db.timeArg(ss.CreatedAt), s.db.timeArg(ss.UpdatedAt))
 	if err != nil {
@@ -137,7 +137,12 @@ func (s *SessionService) CreateSession(ctx context.Context, ss *paddock.Session)
 // An unknown id is ENotFound. It appends no event: status changes that
 // clients should see go through Commit.
 func (s *SessionService) UpdateSession(ctx context.Context, id string, upd paddock.SessionUpdate) (*paddock.Session, error) {
-	return updateSession(ctx, s.db, s.db.writer(), id, upd)
+	var ss *paddock.Session
+	err := s.db.write1(ctx, func(c conn) (err error) {
+		ss, err = updateSession(ctx, s.db, c, id, upd)
+		return err
+	})
+	return ss, err
 }
 
 func updateSession(ctx context.Context, db *DB, c conn, id string, upd paddock.SessionUpdate) (*paddock.Session, error) {
@@ -188,7 +193,7 @@ func sessionSet(db *DB, now time.Time, upd paddock.SessionUpdate) ([]string, []a
 // DeleteSession deletes the session with its messages, runs and events.
 // An unknown id is ENotFound.
 func (s *SessionService) DeleteSession(ctx context.Context, id string) error {
-	res, err := s.db.writer().exec(ctx, "DELETE FROM sessions WHERE id = ?", id)
+	res, err := s.db.exec(ctx, "DELETE FROM sessions WHERE id = ?", id)
 	if err != nil {
 		return fmt.Errorf("delete session %q: %w", id, err)
 	}

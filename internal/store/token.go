@@ -38,7 +38,7 @@ func (s *TokenService) CreateToken(ctx context.Context, t *paddock.Token) error 
 		t.IssuedAt = s.db.now()
 	}
 	t.IssuedAt, t.ExpiresAt = normTime(t.IssuedAt), normTime(t.ExpiresAt)
-	_, err := s.db.writer().exec(ctx, "INSERT INTO tokens (id, user_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+	_, err := s.db.exec(ctx, "INSERT INTO tokens (id, user_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
 		t.ID, t.UserID, s.db.timeArg(t.IssuedAt), s.db.timeArg(t.ExpiresAt))
 	if err != nil {
 		switch v, _ := constraintOf(err); v {
@@ -84,7 +84,7 @@ func (s *TokenService) TokenUser(ctx context.Context, id string) (*paddock.User,
 // RevokeToken forgets token id, so that Token no longer finds it. Unknown
 // ids are ENotFound.
 func (s *TokenService) RevokeToken(ctx context.Context, id string) error {
-	res, err := s.db.writer().exec(ctx, "DELETE FROM tokens WHERE id = ?", id)
+	res, err := s.db.exec(ctx, "DELETE FROM tokens WHERE id = ?", id)
 	if err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
@@ -94,7 +94,7 @@ func (s *TokenService) RevokeToken(ctx context.Context, id string) error {
 // DeleteExpiredTokens deletes the tokens that expire at or before now and
 // returns how many it deleted.
 func (s *TokenService) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.db.writer().exec(ctx, "DELETE FROM tokens WHERE expires_at <= ?", s.db.timeArg(now))
+	res, err := s.db.exec(ctx, "DELETE FROM tokens WHERE expires_at <= ?", s.db.timeArg(now))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired tokens: %w", err)
 	}

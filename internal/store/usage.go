@@ -38,7 +38,7 @@ func recordUsage(ctx context.Context, db *DB, c conn, u *paddock.UsageRecord) er
 
 // RecordUsage stores u, setting its ID and (when zero) CreatedAt.
 func (s *UsageService) RecordUsage(ctx context.Context, u *paddock.UsageRecord) error {
-	return recordUsage(ctx, s.db, s.db.writer(), u)
+	return s.db.write1(ctx, func(c conn) error { return recordUsage(ctx, s.db, c, u) })
 }
 
 // usageWhere returns the conditions of filter.

@@ -122,11 +122,13 @@ func (s *UserService) CreateUser(ctx context.Context, u *paddock.User) error {
 	}
 	u.CreatedAt, u.UpdatedAt = normTime(u.CreatedAt), normTime(u.UpdatedAt)
 
-	err := s.db.writer().queryRow(ctx, `INSERT INTO users
-		(username, email, nickname, role, dept_id, password_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		u.Username, u.Email, u.Nickname, string(u.Role), deptArg(u.DeptID), u.PasswordHash,
-		s.db.timeArg(u.CreatedAt), s.db.timeArg(u.UpdatedAt)).Scan(&u.ID)
+	err := s.db.write1(ctx, func(c conn) error {
+		return c.queryRow(ctx, `INSERT INTO users
+			(username, email, nickname, role, dept_id, password_hash, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			u.Username, u.Email, u.Nickname, string(u.Role), deptArg(u.DeptID), u.PasswordHash,
+			s.db.timeArg(u.CreatedAt), s.db.timeArg(u.UpdatedAt)).Scan(&u.ID)
+	})
 	if err != nil {
 		return userWriteError(err, u.Username, u.DeptID, fmt.Sprintf("create user %q", u.Username))
 	}
@@ -162,8 +164,12 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd paddock.User
 	}
 	set, args = append(set, "updated_at = ?"), append(args, s.db.timeArg(s.db.now()))
 	args = append(args, id)
-	u, err := scanUser(s.db.writer().queryRow(ctx,
-		"UPDATE users SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+userColumns, args...))
+	var u *paddock.User
+	err := s.db.write1(ctx, func(c conn) (err error) {
+		u, err = scanUser(c.queryRow(ctx,
+			"UPDATE users SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+userColumns, args...))
+		return err
+	})
 	if err != nil {
 		if v, _ := constraintOf(err); v == foreignKeyViolation && upd.DeptID != nil {
 			return nil, paddock.Errorf(paddock.EInvalid, "department %d does not exist", *upd.DeptID)
@@ -176,7 +182,7 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd paddock.User
 // DeleteUser deletes the user with the given id, with its API keys and
 // tokens. Unknown ids are ENotFound.
 func (s *UserService) DeleteUser(ctx context.Context, id int64) error {
-	res, err := s.db.writer().exec(ctx, "DELETE FROM users WHERE id = ?", id)
+	res, err := s.db.exec(ctx, "DELETE FROM users WHERE id = ?", id)
 	if err != nil {
 		return fmt.Errorf("delete user %d: %w", id, err)
 	}
