@@ -353,7 +353,8 @@ func openPTY() (master, tty *os.File, err error) {
 }
 
 // setWinsize sets the terminal's size without Fd, which would make the
-// master blocking again.
+// master blocking again. An ioctl interrupted by a signal (the runtime's
+// preemption signal; gVisor lets it interrupt this one) is made again.
 func setWinsize(master *os.File, cols, rows uint16) error {
 	if cols == 0 {
 		cols = defaultCols
@@ -367,7 +368,12 @@ func setWinsize(master *os.File, cols, rows uint16) error {
 	}
 	var ierr error
 	err = rc.Control(func(fd uintptr) {
-		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+		for {
+			ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+			if ierr != unix.EINTR {
+				return
+			}
+		}
 	})
 	if err != nil {
 		return err
