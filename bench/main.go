@@ -4,8 +4,8 @@
 //	auth     authenticated GET /api/v1/auth/me over real HTTP (API key, JWT)
 //	         vs a bare net/http server answering the same JSON
 //	agent    one-step run overhead (POST message to run.completed) vs a
-//	         /health round trip, SSE fan-out delay to 1,000 subscribers of
-//	         one session over 10 messages (-messages)
+//	         /health round trip, Paddock's CPU per run, SSE fan-out delay
+//	         to 1,000 subscribers of one session over 10 messages (-messages)
 //	sandbox  create-to-first-exec vs bare runc/runsc run, exec round trip vs
 //	         runc exec, host memory per idle environment (needs root)
 //
