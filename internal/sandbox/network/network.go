@@ -88,7 +88,7 @@ type Network struct {
 
 	mu    sync.Mutex // serializes changes to state, links and rules
 	state *ipam
-	lock  *os.File // the host-wide lock of Table and Bridge
+	lock  *hostLock // the host-wide lock of Table and Bridge
 }
 
 // New sets up the bridge, the base rules and the DNS forwarder, and picks
@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	}
 	defer func() {
 		if lock != nil { // not handed to the Network: New failed
-			lock.Close()
+			lock.release()
 		}
 	}()
 	if len(cfg.Upstreams) == 0 {
@@ -161,20 +161,66 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 
 // lockNetwork takes the host-wide lock of a table and bridge for the
 // process's lifetime.
-func lockNetwork(table, bridge string) (*os.File, error) {
+func lockNetwork(table, bridge string) (*hostLock, error) {
 	if err := os.MkdirAll("/run/paddock", 0o755); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join("/run/paddock", "net-"+table+"-"+bridge+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("network: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
+	l, err := lockPath(filepath.Join("/run/paddock", "net-"+table+"-"+bridge+".lock"))
+	if errors.Is(err, unix.EWOULDBLOCK) {
 		return nil, fmt.Errorf("network: nftables table %q and bridge %q are in use by another Paddock on this host; "+
 			"give each server its own PADDOCK_NETWORK_BRIDGE, PADDOCK_NETWORK_TABLE and PADDOCK_NETWORK_SUBNET", table, bridge)
 	}
-	return f, nil
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	return l, nil
+}
+
+// hostLock is an exclusive flock on a file that exists while it is held:
+// release removes it, so that servers with names of their own (tests make
+// many) leave no files behind.
+type hostLock struct {
+	f    *os.File
+	path string
+}
+
+// lockPath takes the lock at path without waiting; a lock held by another
+// process fails with unix.EWOULDBLOCK. A file removed by a release between
+// this open and this flock is not the lock any more: then it tries again
+// on the path's new file.
+func lockPath(path string) (*hostLock, error) {
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if beforeFlock != nil {
+			beforeFlock()
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			return nil, err
+		}
+		var held, named unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &held); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := unix.Stat(path, &named); err == nil && named.Dev == held.Dev && named.Ino == held.Ino {
+			return &hostLock{f: f, path: path}, nil
+		}
+		f.Close()
+	}
+}
+
+// beforeFlock, when set (by a test), runs between lockPath's open and
+// flock.
+var beforeFlock func()
+
+// release removes the lock's file, then unlocks it.
+func (l *hostLock) release() {
+	os.Remove(l.path)
+	l.f.Close()
 }
 
 // Close stops the DNS forwarder and releases the network's lock.
@@ -183,7 +229,7 @@ func lockNetwork(table, bridge string) (*os.File, error) {
 func (n *Network) Close() error {
 	err := n.dns.close()
 	if n.lock != nil {
-		n.lock.Close()
+		n.lock.release()
 	}
 	return err
 }
