@@ -56,7 +56,7 @@ const sqlitePragmas = "_pragma=busy_timeout(5000)" +
 // DB is a database handle shared by the services of this package. It is safe
 // for concurrent use.
 type DB struct {
-	write   *sql.DB       // all writes and transactions on PostgreSQL; on SQLite, the pool w holds the one connection of
+	write   *sql.DB       // the write pool: on SQLite, of the one connection w holds
 	w       *sqliteWriter // SQLite's only writer; nil on PostgreSQL
 	read    *sql.DB       // reads; the same pool as write on PostgreSQL
 	dialect string
