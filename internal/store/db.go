@@ -208,13 +208,13 @@ func (db *DB) Dialect() string { return db.dialect }
 // Ping checks that the database is reachable. Failures are
 // paddock.EUnavailable.
 func (db *DB) Ping(ctx context.Context) error {
-	err := db.write1(ctx, func(conn) error {
-		if db.w != nil {
-			return db.w.conn.PingContext(ctx)
+	ping := db.write.PingContext
+	if db.w != nil { // the pool's one connection is the writer's
+		ping = func(ctx context.Context) error {
+			return db.write1(ctx, func(conn) error { return db.w.conn.PingContext(ctx) })
 		}
-		return db.write.PingContext(ctx)
-	})
-	if err != nil {
+	}
+	if err := ping(ctx); err != nil {
 		return fmt.Errorf("%w: %w", paddock.Errorf(paddock.EUnavailable, "database unavailable"), err)
 	}
 	if db.read != db.write {
@@ -395,12 +395,21 @@ func (db *DB) prepareMissed(ctx context.Context, t *txStmts) {
 	t.missed = nil
 	t.mu.Unlock()
 	for _, q := range missed {
-		verb, _, _ := strings.Cut(strings.TrimSpace(q), " ")
-		switch strings.ToUpper(verb) {
-		case "SELECT", "INSERT", "UPDATE", "DELETE":
+		if dataStatement(q) {
 			db.stmt(ctx, t.pool, q)
 		}
 	}
+}
+
+// dataStatement reports whether query reads or writes rows, and so is
+// worth keeping prepared; schema statements run once, in migrations.
+func dataStatement(query string) bool {
+	verb, _, _ := strings.Cut(strings.TrimSpace(query), " ")
+	switch strings.ToUpper(verb) {
+	case "SELECT", "INSERT", "UPDATE", "DELETE", "WITH":
+		return true
+	}
+	return false
 }
 
 // stmtQuerier runs a prepared statement, ignoring the query text.
@@ -556,11 +565,12 @@ func (w *sqliteWriter) stmt(ctx context.Context, query string) *sql.Stmt {
 	if st, ok := w.stmts[query]; ok {
 		return st
 	}
-	verb, _, _ := strings.Cut(strings.TrimSpace(query), " ")
-	switch strings.ToUpper(verb) {
-	case "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT", "ROLLBACK":
+	switch query {
+	case "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK":
 	default:
-		return nil
+		if !dataStatement(query) {
+			return nil
+		}
 	}
 	if len(w.stmts) >= maxStmts {
 		return nil
