@@ -785,12 +785,19 @@ func (r *Runtime) state(ctx context.Context, class, id string) (*containerState,
 }
 
 // containers lists the ids of class's containers under our state root.
+// runc and runsc read the root's entries, then each one's state: a
+// container deleted in between fails the whole list with "no such file or
+// directory", so that failure is tried again.
 func (r *Runtime) containers(ctx context.Context, class string) ([]string, error) {
-	out, err := r.output(ctx, class, "list", "--quiet")
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		out, err := r.output(ctx, class, "list", "--quiet")
+		if err == nil {
+			return strings.Fields(string(out)), nil
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "no such file or directory") || ctx.Err() != nil {
+			return nil, err
+		}
 	}
-	return strings.Fields(string(out)), nil
 }
 
 // Exec implements sandbox.Runtime.

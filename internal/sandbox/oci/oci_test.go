@@ -329,6 +329,40 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 
 var _ = os.Getpid
 
+// TestListDuringDelete: runc list fails as a whole when a container is
+// deleted between its read of the state root and its stat of that
+// container's state; List tries again rather than fail the reconcile.
+func TestListDuringDelete(t *testing.T) {
+	sandboxtest.RequireRoot(t, "runc", "mkfs.ext4")
+	real, err := exec.LookPath("runc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	failed := filepath.Join(dir, "failed")
+	wrapper := filepath.Join(dir, "runc")
+	// The first list fails the way runc does when it loses that race.
+	script := "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = list ] && [ ! -e " + failed + " ]; then\n" +
+		"    touch " + failed + "\n    echo 'level=error msg=\"stat /x/env-gone: no such file or directory\"' >&2\n    exit 1\n  fi\ndone\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(Config{StateDir: stateDir(t), GuestBinary: guestBinary, UIDShift: testShift, RuncPath: wrapper, WarmPool: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	spec := testSpec(t, "env-listed", sandbox.ClassRunc)
+	create(t, rt, spec)
+	ids, err := rt.containers(context.Background(), sandbox.ClassRunc)
+	if err != nil || !slices.Contains(ids, spec.ID) {
+		t.Fatalf("containers: %v %v", ids, err)
+	}
+	if _, err := os.Stat(failed); err != nil {
+		t.Fatal("the wrapper's list never failed: the test tests nothing")
+	}
+}
+
 // TestAliveWithoutRuntimeCall: while the guest is connected, Alive answers
 // without running runc (the reaper asks about every environment every
 // tick); once the container is dead it asks runc, and says why.
