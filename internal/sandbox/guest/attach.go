@@ -272,34 +272,18 @@ func (p *attachedProcess) closeOutputs() {
 }
 
 func (g *guest) startPipes(path string, argv, env []string, dir string) (*attachedProcess, error) {
-	var fds [6]*os.File // stdin r/w, stdout r/w, stderr r/w
-	closeAll := func() {
-		for _, f := range fds {
-			if f != nil {
-				f.Close()
-			}
-		}
-	}
-	for i := 0; i < 6; i += 2 {
-		r, w, err := os.Pipe()
-		if err != nil {
-			closeAll()
-			return nil, err
-		}
-		fds[i], fds[i+1] = r, w
-	}
-	pid, status, err := g.reaper.start(path, argv, env, dir, []*os.File{fds[0], fds[3], fds[5]}, nil)
-	fds[0].Close()
-	fds[3].Close()
-	fds[5].Close()
+	sio, err := newStdio(-1)
 	if err != nil {
-		fds[1].Close()
-		fds[2].Close()
-		fds[4].Close()
+		return nil, err
+	}
+	pid, status, err := g.reaper.start(path, argv, env, dir, sio.child, nil)
+	sio.closeChild()
+	if err != nil {
+		sio.closeParent()
 		return nil, err
 	}
 	return &attachedProcess{
-		pid: pid, stdin: fds[1], outputs: []*os.File{fds[2], fds[4]},
+		pid: pid, stdin: sio.stdin, outputs: []*os.File{sio.stdout, sio.stderr},
 		status: status, exited: make(chan struct{}),
 	}, nil
 }
@@ -316,7 +300,8 @@ func (g *guest) startPTY(path string, argv, env []string, dir string, cols, rows
 	}
 	// A new session with the terminal as its controlling tty: the process
 	// leads its own session and process group, and job control works.
-	pid, status, err := g.reaper.start(path, argv, env, dir, []*os.File{tty, tty, tty},
+	fd := int(tty.Fd())
+	pid, status, err := g.reaper.start(path, argv, env, dir, [3]int{fd, fd, fd},
 		&syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0})
 	tty.Close()
 	if err != nil {

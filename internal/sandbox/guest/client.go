@@ -171,6 +171,11 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 	defer stop()
 
 	fw := &frameWriter{w: st}
+	if stdin == nil && !req.NoStdin {
+		r := *req
+		r.NoStdin = true
+		req = &r
+	}
 	hdr, err := json.Marshal(streamHeader{Kind: "exec", Exec: req})
 	if err != nil {
 		return ExitStatus{}, fmt.Errorf("send request: %w", err)

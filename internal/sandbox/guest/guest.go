@@ -103,6 +103,9 @@ type guest struct {
 
 	mu       sync.Mutex
 	sessions map[string]func() // attached sessions' kill functions, by session id
+
+	// devNull opens /dev/null once, for every child that reads nothing.
+	devNull func() (int, error)
 }
 
 func newGuest(cfg Config, logger *log.Logger) *guest {
@@ -116,6 +119,13 @@ func newGuest(cfg Config, logger *log.Logger) *guest {
 		stopping: make(chan struct{}),
 
 		sessions: make(map[string]func()),
+		devNull: sync.OnceValues(func() (int, error) {
+			fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return -1, &os.PathError{Op: "open", Path: os.DevNull, Err: err}
+			}
+			return fd, nil
+		}),
 	}
 	if !cfg.Hold {
 		g.release()
@@ -316,35 +326,22 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 		return
 	}
 
-	stdinR, stdinW, err := os.Pipe()
+	stdin := -1
+	if req.NoStdin {
+		if stdin, err = g.devNull(); err != nil {
+			fail(126, "%v", err)
+			return
+		}
+	}
+	sio, err := newStdio(stdin)
 	if err != nil {
-		fail(126, "pipe: %v", err)
+		fail(126, "%v", err)
 		return
 	}
-	stdoutR, stdoutW, err := os.Pipe()
+	pid, exited, err := g.reaper.start(path, req.Command, env, dir, sio.child, nil)
+	sio.closeChild()
 	if err != nil {
-		stdinR.Close()
-		stdinW.Close()
-		fail(126, "pipe: %v", err)
-		return
-	}
-	stderrR, stderrW, err := os.Pipe()
-	if err != nil {
-		stdinR.Close()
-		stdinW.Close()
-		stdoutR.Close()
-		stdoutW.Close()
-		fail(126, "pipe: %v", err)
-		return
-	}
-	pid, exited, err := g.reaper.start(path, req.Command, env, dir, []*os.File{stdinR, stdoutW, stderrW}, nil)
-	stdinR.Close()
-	stdoutW.Close()
-	stderrW.Close()
-	if err != nil {
-		stdinW.Close()
-		stdoutR.Close()
-		stderrR.Close()
+		sio.closeParent()
 		code := 126
 		if errors.Is(err, unix.ENOENT) {
 			code = 127
@@ -352,6 +349,8 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 		fail(code, "start %s: %v", req.Command[0], err)
 		return
 	}
+	// stdinW is nil with NoStdin; an *os.File's methods accept a nil one.
+	stdinW, stdoutR, stderrR := sio.stdin, sio.stdout, sio.stderr
 
 	var mu sync.Mutex
 	finished, timedOut := false, false
@@ -465,33 +464,24 @@ func (g *guest) runCommand(done chan struct{}) {
 	if dir == "" {
 		dir = "/"
 	}
-	devnull, err := os.Open(os.DevNull)
+	devnull, err := g.devNull()
 	if err != nil {
-		g.logs.push(systemEntry(fmt.Sprintf("open %s: %v", os.DevNull, err)))
+		g.logs.push(systemEntry(err.Error()))
 		return
 	}
-	defer devnull.Close()
-	outR, outW, err := os.Pipe()
+	sio, err := newStdio(devnull)
 	if err != nil {
-		g.logs.push(systemEntry(fmt.Sprintf("pipe: %v", err)))
+		g.logs.push(systemEntry(err.Error()))
 		return
 	}
-	errR, errW, err := os.Pipe()
+	_, exited, err := g.reaper.start(path, g.cfg.Command, g.cfg.Env, dir, sio.child, nil)
+	sio.closeChild()
 	if err != nil {
-		outR.Close()
-		outW.Close()
-		g.logs.push(systemEntry(fmt.Sprintf("pipe: %v", err)))
-		return
-	}
-	_, exited, err := g.reaper.start(path, g.cfg.Command, g.cfg.Env, dir, []*os.File{devnull, outW, errW}, nil)
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		outR.Close()
-		errR.Close()
+		sio.closeParent()
 		g.logs.push(systemEntry(fmt.Sprintf("start command %s: %v", g.cfg.Command[0], err)))
 		return
 	}
+	outR, errR := sio.stdout, sio.stderr
 	g.logs.push(systemEntry("command started: " + strings.Join(g.cfg.Command, " ")))
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -659,24 +649,20 @@ func newReaper() *reaper {
 	return &reaper{waiting: make(map[int]chan unix.WaitStatus)}
 }
 
-// start forks and execs argv with files as fds 0, 1, 2, in its own process
-// group unless sys says otherwise (a new session, for a PTY). The lock is
-// held across fork and registration so reapAll cannot see the exit of a
-// process before it is registered.
-func (r *reaper) start(path string, argv, env []string, dir string, files []*os.File, sys *syscall.SysProcAttr) (int, <-chan unix.WaitStatus, error) {
+// start forks and execs argv with fds as its descriptors 0, 1, 2, in its
+// own process group unless sys says otherwise (a new session, for a PTY).
+// The lock is held across fork and registration so reapAll cannot see the
+// exit of a process before it is registered.
+func (r *reaper) start(path string, argv, env []string, dir string, fds [3]int, sys *syscall.SysProcAttr) (int, <-chan unix.WaitStatus, error) {
 	if sys == nil {
 		sys = &syscall.SysProcAttr{Setpgid: true}
-	}
-	fds := make([]uintptr, len(files))
-	for i, f := range files {
-		fds[i] = f.Fd()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   env,
-		Files: fds,
+		Files: []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])},
 		Sys:   sys,
 	})
 	if err != nil {
@@ -684,7 +670,33 @@ func (r *reaper) start(path string, argv, env []string, dir string, files []*os.
 	}
 	ch := make(chan unix.WaitStatus, 1)
 	r.waiting[pid] = ch
+	go r.wait(pid)
 	return pid, ch, nil
+}
+
+// wait waits for the exit of pid, a process start started, blocking a
+// thread: the kernel wakes it directly when the process exits, sooner than
+// SIGCHLD reaches reapAll through the runtime's signal loop. Whichever
+// reaps the process first delivers its status; wait4 then fails for the
+// other with ECHILD.
+func (r *reaper) wait(pid int) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return // reaped by reapAll, which delivered the status
+		}
+		break
+	}
+	r.mu.Lock()
+	if ch, ok := r.waiting[pid]; ok {
+		ch <- ws
+		delete(r.waiting, pid)
+	}
+	r.mu.Unlock()
 }
 
 func (r *reaper) reapAll() {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -119,6 +121,45 @@ func TestGuestExec(t *testing.T) {
 	es, _, _ = run(t, c, &ExecRequest{Command: []string{"sh", "-c", "sleep 30 & sleep 30"}, TimeoutMS: 200}, "")
 	if !es.TimedOut || es.Signal != int(unix.SIGKILL) || time.Since(start) > 5*time.Second {
 		t.Errorf("timeout: got %+v after %v", es, time.Since(start))
+	}
+}
+
+// TestExecStdio: a command's standard streams are blocking pipes (it must
+// not see EAGAIN), and one started without input reads /dev/null.
+func TestExecStdio(t *testing.T) {
+	c, _, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin"}})
+	// The flags of descriptors 0-2 of the sh that runs the loop.
+	script := `for fd in 0 1 2; do grep '^flags:' /proc/$$/fdinfo/$fd; done; readlink /proc/$$/fd/0`
+	nonblocking := func(out string) bool {
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f, ok := strings.CutPrefix(line, "flags:"); ok {
+				v, err := strconv.ParseUint(strings.TrimSpace(f), 8, 64)
+				if err != nil || v&unix.O_NONBLOCK != 0 {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	es, out, _ := run(t, c, &ExecRequest{Command: []string{"sh", "-c", script}}, "")
+	if es.Code != 0 || nonblocking(out) || !strings.HasSuffix(out, "/dev/null\n") {
+		t.Errorf("without input: %+v %q, want blocking descriptors and stdin /dev/null", es, out)
+	}
+	es, out, _ = run(t, c, &ExecRequest{Command: []string{"sh", "-c", script}}, "input")
+	if es.Code != 0 || nonblocking(out) || !strings.Contains(out, "pipe:") {
+		t.Errorf("with input: %+v %q, want blocking descriptors and stdin a pipe", es, out)
+	}
+	// Input that comes late: the command waits for it.
+	pr, pw := io.Pipe()
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		pw.Write([]byte("late\n"))
+		pw.Close()
+	}()
+	var stdout bytes.Buffer
+	es, err := c.Exec(context.Background(), &ExecRequest{Command: []string{"sh", "-c", "read x && echo got $x"}}, pr, &stdout, nil)
+	if err != nil || es.Code != 0 || stdout.String() != "got late\n" {
+		t.Errorf("late input: %+v %q %v", es, stdout.String(), err)
 	}
 }
 
@@ -258,5 +299,48 @@ func TestGuestStartConfig(t *testing.T) {
 	}
 	if err := c.Start(context.Background(), nil); err != nil {
 		t.Errorf("second Start without a config: %v", err)
+	}
+}
+
+// TestReaperRace: a started process's status reaches its caller whether
+// its own waiter or reapAll (on SIGCHLD, as PID 1) reaps it first.
+func TestReaperRace(t *testing.T) {
+	r := newReaper()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // reapAll as often as it can
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				r.reapAll()
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	type started struct {
+		code   int
+		status <-chan unix.WaitStatus
+	}
+	var procs []started
+	for i := range 40 {
+		_, ch, err := r.start("/bin/sh", []string{"sh", "-c", fmt.Sprintf("exit %d", i)}, nil, "/", [3]int{-1, -1, -1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, started{i, ch})
+	}
+	for _, p := range procs {
+		select {
+		case ws := <-p.status:
+			if !ws.Exited() || ws.ExitStatus() != p.code {
+				t.Errorf("process exiting %d: status %v", p.code, ws)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no status for the process exiting %d", p.code)
+		}
 	}
 }

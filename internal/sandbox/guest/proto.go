@@ -157,6 +157,9 @@ type ExecRequest struct {
 	Env       map[string]string `json:"env,omitempty"`
 	Dir       string            `json:"dir,omitempty"`
 	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+	// NoStdin: the host sends no input, and the command reads /dev/null
+	// (a host that does not say so sends an immediate end of input).
+	NoStdin bool `json:"no_stdin,omitempty"`
 }
 
 // ExitStatus is how an exec ended.

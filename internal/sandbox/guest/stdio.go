@@ -1,0 +1,91 @@
+package guest
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// stdio is a child process's standard streams, set up in as few system
+// calls as will do: what an exec costs beyond the command's own start is
+// mostly system calls, and on a virtual machine each one is dear.
+//
+// Each stream is a pipe whose parent end is an *os.File in the runtime's
+// poller, so that Close ends a pending Read or Write, and whose child end
+// is a plain blocking descriptor that never enters the poller (os.Pipe
+// registers both ends, and Fd then makes the child's blocking again: four
+// system calls per pipe the child's end does not need).
+type stdio struct {
+	stdin, stdout, stderr *os.File // the parent's ends; stdin is nil when the child reads /dev/null
+	child                 [3]int   // the child's descriptors 0, 1 and 2
+	owned                 [3]bool  // which of child are pipe ends stdio must close
+}
+
+// newStdio makes the pipes. With stdin >= 0, the child reads that
+// descriptor (the guest's /dev/null), which stdio neither owns nor closes.
+func newStdio(stdin int) (*stdio, error) {
+	s := &stdio{child: [3]int{stdin, -1, -1}}
+	var err error
+	if stdin < 0 {
+		if s.stdin, s.child[0], err = childPipe(false); err != nil {
+			return nil, err
+		}
+		s.owned[0] = true
+	}
+	if s.stdout, s.child[1], err = childPipe(true); err != nil {
+		s.closeParent()
+		s.closeChild()
+		return nil, err
+	}
+	s.owned[1] = true
+	if s.stderr, s.child[2], err = childPipe(true); err != nil {
+		s.closeParent()
+		s.closeChild()
+		return nil, err
+	}
+	s.owned[2] = true
+	return s, nil
+}
+
+// closeChild closes the child's ends, once the child has them (or failed
+// to start).
+func (s *stdio) closeChild() {
+	for i, fd := range s.child {
+		if s.owned[i] {
+			unix.Close(fd)
+			s.owned[i] = false
+		}
+	}
+}
+
+// closeParent closes the parent's ends, when the child did not start.
+func (s *stdio) closeParent() {
+	for _, f := range []*os.File{s.stdin, s.stdout, s.stderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// childPipe makes a pipe; the parent reads from it when parentReads, else
+// writes to it. Both ends are close-on-exec: the child gets its end by
+// dup2 in ForkExec, and no other child started meanwhile inherits either.
+func childPipe(parentReads bool) (parent *os.File, child int, err error) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil, -1, os.NewSyscallError("pipe2", err)
+	}
+	p, c := fds[1], fds[0]
+	if parentReads {
+		p, c = fds[0], fds[1]
+	}
+	// The child's end blocks: F_SETFL sets only the status flags, of
+	// which a new pipe end has O_NONBLOCK alone.
+	if _, err := unix.FcntlInt(uintptr(c), unix.F_SETFL, 0); err != nil {
+		unix.Close(p)
+		unix.Close(c)
+		return nil, -1, os.NewSyscallError("fcntl", err)
+	}
+	// A non-blocking descriptor goes into the poller.
+	return os.NewFile(uintptr(p), "pipe"), c, nil
+}
