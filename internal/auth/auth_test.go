@@ -140,6 +140,28 @@ func TestTokens(t *testing.T) {
 	if err := tk.Revoke(ctx, claims.ID); err != nil {
 		t.Errorf("second revoke: %v", err)
 	}
+
+	// A verified token is remembered, within bounds; a change to it is not.
+	parts := strings.Split(signed, ".")
+	check("altered payload", parts[0]+"."+parts[1]+"x."+parts[2], "invalid token")
+	tk.mu.Lock()
+	_, remembered := tk.verified[signed]
+	tk.mu.Unlock()
+	if !remembered {
+		t.Error("a verified token's claims were not remembered")
+	}
+	for range maxVerified + 1 {
+		s, _, err := tk.Issue(ctx, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tk.parse(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(tk.verified); n > maxVerified || n == 0 {
+		t.Errorf("%d tokens remembered, want 1 to %d", n, maxVerified)
+	}
 }
 
 // memUsers is the part of a UserService the Authenticator uses.
@@ -381,4 +403,32 @@ func TestCaptcha(t *testing.T) {
 	if err := c.Verify(ch.ID, code); err == nil || !strings.Contains(err.Error(), "already used") {
 		t.Errorf("replay: %v", err)
 	}
+}
+
+// BenchmarkTokenParse: checking a token's signature against finding it
+// verified before (go test -bench TokenParse ./internal/auth).
+func BenchmarkTokenParse(b *testing.B) {
+	tk, err := NewTokens([]byte(strings.Repeat("k", 32)), time.Hour, &memTokens{m: map[string]*paddock.Token{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signed, _, err := tk.Issue(context.Background(), 42)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("signature", func(b *testing.B) {
+		for b.Loop() {
+			clear(tk.verified)
+			if _, err := tk.parse(signed); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verified", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := tk.parse(signed); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

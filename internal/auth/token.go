@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -27,7 +28,18 @@ type Tokens struct {
 	ttl   time.Duration
 	store paddock.TokenService
 	now   func() time.Time
+
+	// verified holds the claims of tokens whose signature parse has
+	// checked: a signature stays valid, and checking it (HMAC, base64,
+	// JSON) is most of what authenticating a request costs besides the
+	// revocation lookup, which is made every time. Expiry is checked on
+	// every use. Cleared when it reaches maxVerified.
+	mu       sync.Mutex
+	verified map[string]Claims
 }
+
+// maxVerified bounds Tokens.verified: some 1 MiB of tokens.
+const maxVerified = 4096
 
 // Claims are what a verified token says.
 type Claims struct {
@@ -45,7 +57,7 @@ func NewTokens(key []byte, ttl time.Duration, store paddock.TokenService) (*Toke
 	if ttl <= 0 {
 		return nil, fmt.Errorf("token lifetime must be positive, got %s", ttl)
 	}
-	return &Tokens{key: key, ttl: ttl, store: store, now: time.Now}, nil
+	return &Tokens{key: key, ttl: ttl, store: store, now: time.Now, verified: make(map[string]Claims)}, nil
 }
 
 // LoadOrCreateKey reads the signing key at path (hex), or creates one with
@@ -124,9 +136,19 @@ func (t *Tokens) Verify(ctx context.Context, signed string) (*Claims, error) {
 
 func tokenRevoked() error { return paddock.Errorf(paddock.EUnauthorized, "token revoked") }
 func invalidToken() error { return paddock.Errorf(paddock.EUnauthorized, "invalid token") }
+func tokenExpired() error { return paddock.Errorf(paddock.EUnauthorized, "token expired") }
 
 // parse checks the signature, issuer and expiry, but not revocation.
 func (t *Tokens) parse(signed string) (*Claims, error) {
+	t.mu.Lock()
+	c, ok := t.verified[signed]
+	t.mu.Unlock()
+	if ok {
+		if !t.now().Before(c.ExpiresAt) {
+			return nil, tokenExpired()
+		}
+		return &c, nil
+	}
 	var rc jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(signed, &rc, func(*jwt.Token) (any, error) { return t.key, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -136,7 +158,7 @@ func (t *Tokens) parse(signed string) (*Claims, error) {
 	)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, paddock.Errorf(paddock.EUnauthorized, "token expired")
+		return nil, tokenExpired()
 	case err != nil:
 		return nil, invalidToken()
 	}
@@ -144,11 +166,17 @@ func (t *Tokens) parse(signed string) (*Claims, error) {
 	if err != nil || rc.ID == "" {
 		return nil, invalidToken()
 	}
-	c := &Claims{ID: rc.ID, UserID: uid, ExpiresAt: rc.ExpiresAt.Time}
+	c = Claims{ID: rc.ID, UserID: uid, ExpiresAt: rc.ExpiresAt.Time}
 	if rc.IssuedAt != nil { // optional in a JWT; ours always have it
 		c.IssuedAt = rc.IssuedAt.Time
 	}
-	return c, nil
+	t.mu.Lock()
+	if len(t.verified) >= maxVerified {
+		clear(t.verified)
+	}
+	t.verified[signed] = c
+	t.mu.Unlock()
+	return &c, nil
 }
 
 // Revoke makes a token stop working immediately. Revoking an already
