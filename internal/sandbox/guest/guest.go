@@ -33,6 +33,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -384,9 +385,17 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 		}
 	}()
 
-	var pumps sync.WaitGroup
+	// The last pump to finish closes pumpsDone: when the process exits,
+	// its output has usually been read already, and nothing need be woken.
+	pumpsDone := make(chan struct{})
+	var pumping atomic.Int32
+	pumping.Store(2)
 	pump := func(r *os.File, typ byte) {
-		defer pumps.Done()
+		defer func() {
+			if pumping.Add(-1) == 0 {
+				close(pumpsDone)
+			}
+		}()
 		buf := make([]byte, chunkSize)
 		for {
 			n, err := r.Read(buf)
@@ -402,7 +411,6 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 			}
 		}
 	}
-	pumps.Add(2)
 	go pump(stdoutR, frameStdout)
 	go pump(stderrR, frameStderr)
 
@@ -426,14 +434,18 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 
 	// Background processes may still hold the output pipes; give them a
 	// moment, then stop waiting (they keep running, like with a shell).
-	pumpsDone := make(chan struct{})
-	go func() { pumps.Wait(); close(pumpsDone) }()
 	select {
 	case <-pumpsDone:
-	case <-time.After(250 * time.Millisecond):
-		stdoutR.Close()
-		stderrR.Close()
-		<-pumpsDone
+	default:
+		t := time.NewTimer(outputGrace)
+		select {
+		case <-pumpsDone:
+		case <-t.C:
+			stdoutR.Close()
+			stderrR.Close()
+			<-pumpsDone
+		}
+		t.Stop()
 	}
 
 	es := ExitStatus{TimedOut: timedOut}
@@ -448,6 +460,11 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 	stdoutR.Close() // after the exit frame, which need not wait for it
 	stderrR.Close()
 }
+
+// outputGrace is how long an exec's result waits, once its process has
+// exited, for the output pipes to close: background processes it started
+// may hold them.
+const outputGrace = 250 * time.Millisecond
 
 // runCommand runs the environment's command once, logging its output.
 func (g *guest) runCommand(done chan struct{}) {
