@@ -163,6 +163,22 @@ func TestExecStdio(t *testing.T) {
 	}
 }
 
+// TestExecOutputGrace: output a background process writes soon after the
+// command exits is part of the result; one that holds the pipes longer
+// does not hold the result past the grace.
+func TestExecOutputGrace(t *testing.T) {
+	c, _, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin"}})
+	es, out, _ := run(t, c, &ExecRequest{Command: []string{"sh", "-c", "(sleep 0.1; echo late) & echo now"}}, "")
+	if es.Code != 0 || out != "now\nlate\n" {
+		t.Errorf("late output: %+v %q, want \"now\\nlate\\n\"", es, out)
+	}
+	start := time.Now()
+	es, out, _ = run(t, c, &ExecRequest{Command: []string{"sh", "-c", "(sleep 3; echo never) & echo now"}}, "")
+	if d := time.Since(start); es.Code != 0 || out != "now\n" || d < outputGrace || d > 2*time.Second {
+		t.Errorf("held pipes: %+v %q after %v, want \"now\\n\" after about %v", es, out, d, outputGrace)
+	}
+}
+
 func TestGuestCancel(t *testing.T) {
 	c, _, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin"}})
 	ctx, cancel := context.WithCancel(context.Background())
