@@ -276,10 +276,8 @@ func (g *guest) startPipes(path string, argv, env []string, dir string) (*attach
 	if err != nil {
 		return nil, err
 	}
-	pid, status, err := g.reaper.start(path, argv, env, dir, sio.child, nil)
-	sio.closeChild()
+	pid, status, err := sio.start(g.reaper, path, argv, env, dir)
 	if err != nil {
-		sio.closeParent()
 		return nil, err
 	}
 	return &attachedProcess{

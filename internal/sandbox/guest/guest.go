@@ -339,10 +339,8 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 		fail(126, "%v", err)
 		return
 	}
-	pid, exited, err := g.reaper.start(path, req.Command, env, dir, sio.child, nil)
-	sio.closeChild()
+	pid, exited, err := sio.start(g.reaper, path, req.Command, env, dir)
 	if err != nil {
-		sio.closeParent()
 		code := 126
 		if errors.Is(err, unix.ENOENT) {
 			code = 127
@@ -491,10 +489,8 @@ func (g *guest) runCommand(done chan struct{}) {
 		g.logs.push(systemEntry(err.Error()))
 		return
 	}
-	_, exited, err := g.reaper.start(path, g.cfg.Command, g.cfg.Env, dir, sio.child, nil)
-	sio.closeChild()
+	_, exited, err := sio.start(g.reaper, path, g.cfg.Command, g.cfg.Env, dir)
 	if err != nil {
-		sio.closeParent()
 		g.logs.push(systemEntry(fmt.Sprintf("start command %s: %v", g.cfg.Command[0], err)))
 		return
 	}

@@ -47,6 +47,17 @@ func newStdio(stdin int) (*stdio, error) {
 	return s, nil
 }
 
+// start starts argv with these streams, in its own process group; the
+// child's ends are closed after, and the parent's too if it did not start.
+func (s *stdio) start(r *reaper, path string, argv, env []string, dir string) (int, <-chan unix.WaitStatus, error) {
+	pid, exited, err := r.start(path, argv, env, dir, s.child, nil)
+	s.closeChild()
+	if err != nil {
+		s.closeParent()
+	}
+	return pid, exited, err
+}
+
 // closeChild closes the child's ends, once the child has them (or failed
 // to start).
 func (s *stdio) closeChild() {
