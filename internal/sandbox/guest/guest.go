@@ -704,6 +704,12 @@ func (r *reaper) wait(pid int) {
 		}
 		break
 	}
+	r.deliver(pid, ws)
+}
+
+// deliver hands pid's status to whoever started it; the status of a
+// process start did not start (an orphan) is dropped.
+func (r *reaper) deliver(pid int, ws unix.WaitStatus) {
 	r.mu.Lock()
 	if ch, ok := r.waiting[pid]; ok {
 		ch <- ws
@@ -722,11 +728,6 @@ func (r *reaper) reapAll() {
 		if pid <= 0 || err != nil {
 			return
 		}
-		r.mu.Lock()
-		if ch, ok := r.waiting[pid]; ok {
-			ch <- ws
-			delete(r.waiting, pid)
-		}
-		r.mu.Unlock()
+		r.deliver(pid, ws)
 	}
 }

@@ -329,29 +329,35 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 
 var _ = os.Getpid
 
-// TestListDuringDelete: runc list fails as a whole when a container is
-// deleted between its read of the state root and its stat of that
-// container's state; List tries again rather than fail the reconcile.
-func TestListDuringDelete(t *testing.T) {
+// runcWrapped returns a Runtime (no warm pool) whose runc is a shell script
+// that runs prelude, then the real runc, whose path it also returns.
+func runcWrapped(t *testing.T, prelude string) (*Runtime, string) {
+	t.Helper()
 	sandboxtest.RequireRoot(t, "runc", "mkfs.ext4")
 	real, err := exec.LookPath("runc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	failed := filepath.Join(dir, "failed")
-	wrapper := filepath.Join(dir, "runc")
-	// The first list fails the way runc does when it loses that race.
-	script := "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = list ] && [ ! -e " + failed + " ]; then\n" +
-		"    touch " + failed + "\n    echo 'level=error msg=\"stat /x/env-gone: no such file or directory\"' >&2\n    exit 1\n  fi\ndone\nexec " + real + " \"$@\"\n"
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+	wrapper := filepath.Join(t.TempDir(), "runc")
+	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\n"+prelude+"exec "+real+" \"$@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	rt, err := New(Config{StateDir: stateDir(t), GuestBinary: guestBinary, UIDShift: testShift, RuncPath: wrapper, WarmPool: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rt.Close()
+	t.Cleanup(func() { rt.Close() })
+	return rt, real
+}
+
+// TestListDuringDelete: runc list fails as a whole when a container is
+// deleted between its read of the state root and its stat of that
+// container's state; List tries again rather than fail the reconcile.
+func TestListDuringDelete(t *testing.T) {
+	failed := filepath.Join(t.TempDir(), "failed")
+	// The first list fails the way runc does when it loses that race.
+	rt, _ := runcWrapped(t, "for a in \"$@\"; do\n  if [ \"$a\" = list ] && [ ! -e "+failed+" ]; then\n"+
+		"    touch "+failed+"\n    echo 'level=error msg=\"stat /x/env-gone: no such file or directory\"' >&2\n    exit 1\n  fi\ndone\n")
 	spec := testSpec(t, "env-listed", sandbox.ClassRunc)
 	create(t, rt, spec)
 	ids, err := rt.containers(context.Background(), sandbox.ClassRunc)
@@ -367,23 +373,8 @@ func TestListDuringDelete(t *testing.T) {
 // without running runc (the reaper asks about every environment every
 // tick); once the container is dead it asks runc, and says why.
 func TestAliveWithoutRuntimeCall(t *testing.T) {
-	sandboxtest.RequireRoot(t, "runc", "mkfs.ext4")
-	real, err := exec.LookPath("runc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	calls := filepath.Join(dir, "calls")
-	wrapper := filepath.Join(dir, "runc")
-	script := "#!/bin/sh\necho \"$@\" >> " + calls + "\nexec " + real + " \"$@\"\n"
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := New(Config{StateDir: stateDir(t), GuestBinary: guestBinary, UIDShift: testShift, RuncPath: wrapper, WarmPool: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
+	calls := filepath.Join(t.TempDir(), "calls")
+	rt, real := runcWrapped(t, "echo \"$@\" >> "+calls+"\n")
 	spec := testSpec(t, "env-alive", sandbox.ClassRunc)
 	create(t, rt, spec)
 	count := func() int {
