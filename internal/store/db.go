@@ -452,13 +452,20 @@ func (db *DB) write1(ctx context.Context, fn func(c conn) error) error {
 	return fn(conn{db: db, q: db.w})
 }
 
-// exec runs one write statement outside a transaction.
-func (db *DB) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
-	err = db.write1(ctx, func(c conn) error {
-		res, err = c.exec(ctx, query, args...)
+// writeValue is write1 for a statement that returns something: a row it
+// wrote, or its result.
+func writeValue[T any](ctx context.Context, db *DB, fn func(c conn) (T, error)) (T, error) {
+	var v T
+	err := db.write1(ctx, func(c conn) (err error) {
+		v, err = fn(c)
 		return err
 	})
-	return res, err
+	return v, err
+}
+
+// exec runs one write statement outside a transaction.
+func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return writeValue(ctx, db, func(c conn) (sql.Result, error) { return c.exec(ctx, query, args...) })
 }
 
 // inTx runs fn in a write transaction, committing when fn returns nil. On

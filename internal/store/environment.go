@@ -243,11 +243,9 @@ func (s *EnvironmentService) UpdateEnvironment(ctx context.Context, id string, u
 		return s.Environment(ctx, id)
 	}
 	args = append(args, id)
-	var e *paddock.Environment
-	err := s.db.write1(ctx, func(c conn) (err error) {
-		e, err = scanEnvironment(c.queryRow(ctx,
+	e, err := writeValue(ctx, s.db, func(c conn) (*paddock.Environment, error) {
+		return scanEnvironment(c.queryRow(ctx,
 			"UPDATE environments SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+environmentColumns, args...))
-		return err
 	})
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("environment %q not found", id), fmt.Sprintf("update environment %q", id))

@@ -129,10 +129,8 @@ func (s *RBACService) UpdateSysRole(ctx context.Context, id int64, upd paddock.S
 		return s.SysRole(ctx, id)
 	}
 	set, args = append(set, "updated_at = ?"), append(args, s.db.timeArg(s.db.now()))
-	var r *paddock.SysRole
-	err := s.db.write1(ctx, func(c conn) (err error) {
-		r, err = scanRole(c.queryRow(ctx, "UPDATE roles SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+roleColumns, append(args, id)...))
-		return err
+	r, err := writeValue(ctx, s.db, func(c conn) (*paddock.SysRole, error) {
+		return scanRole(c.queryRow(ctx, "UPDATE roles SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+roleColumns, append(args, id)...))
 	})
 	if err != nil {
 		if v, _ := constraintOf(err); v == uniqueViolation {

@@ -219,12 +219,9 @@ func (s *RunService) RunByIdempotencyKey(ctx context.Context, sessionID, key str
 // UpdateRun applies the non-nil fields of upd and returns the run. It
 // appends no event: changes clients see go through SessionService.Commit.
 func (s *RunService) UpdateRun(ctx context.Context, id string, upd paddock.RunUpdate) (*paddock.Run, error) {
-	var r *paddock.Run
-	err := s.db.write1(ctx, func(c conn) (err error) {
-		r, err = updateRun(ctx, s.db, c, id, "", upd)
-		return err
+	return writeValue(ctx, s.db, func(c conn) (*paddock.Run, error) {
+		return updateRun(ctx, s.db, c, id, "", upd)
 	})
-	return r, err
 }
 
 // claimQuery selects the oldest runnable run: active, its lease free or
@@ -327,12 +324,10 @@ func (s *RunService) ClaimRun(ctx context.Context, owner string, lease time.Dura
 
 // RenewLease implements paddock.RunService.RenewLease.
 func (s *RunService) RenewLease(ctx context.Context, id, owner string, lease time.Duration) (*paddock.Run, error) {
-	var r *paddock.Run
-	err := s.db.write1(ctx, func(c conn) (err error) {
-		r, err = scanRun(c.queryRow(ctx,
+	r, err := writeValue(ctx, s.db, func(c conn) (*paddock.Run, error) {
+		return scanRun(c.queryRow(ctx,
 			"UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status IN ('queued', 'running') RETURNING "+runColumns,
 			s.db.timeArg(s.db.now().Add(lease)), id, owner))
-		return err
 	})
 	if err == nil {
 		return r, nil

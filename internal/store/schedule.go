@@ -100,11 +100,9 @@ func (s *ScheduleService) UpdateSchedule(ctx context.Context, id string, upd pad
 	if upd.NextRunAt != nil {
 		set, args = append(set, "next_run_at = ?"), append(args, s.db.nullTimeArg(*upd.NextRunAt))
 	}
-	var sc *paddock.Schedule
-	err := s.db.write1(ctx, func(c conn) (err error) {
-		sc, err = scanSchedule(c.queryRow(ctx,
+	sc, err := writeValue(ctx, s.db, func(c conn) (*paddock.Schedule, error) {
+		return scanSchedule(c.queryRow(ctx,
 			"UPDATE schedules SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+scheduleColumns, append(args, id)...))
-		return err
 	})
 	if err != nil {
 		return nil, scheduleNotFound(err, id)

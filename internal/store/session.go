@@ -137,12 +137,9 @@ func (s *SessionService) CreateSession(ctx context.Context, ss *paddock.Session)
 // An unknown id is ENotFound. It appends no event: status changes that
 // clients should see go through Commit.
 func (s *SessionService) UpdateSession(ctx context.Context, id string, upd paddock.SessionUpdate) (*paddock.Session, error) {
-	var ss *paddock.Session
-	err := s.db.write1(ctx, func(c conn) (err error) {
-		ss, err = updateSession(ctx, s.db, c, id, upd)
-		return err
+	return writeValue(ctx, s.db, func(c conn) (*paddock.Session, error) {
+		return updateSession(ctx, s.db, c, id, upd)
 	})
-	return ss, err
 }
 
 func updateSession(ctx context.Context, db *DB, c conn, id string, upd paddock.SessionUpdate) (*paddock.Session, error) {

@@ -164,11 +164,9 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd paddock.User
 	}
 	set, args = append(set, "updated_at = ?"), append(args, s.db.timeArg(s.db.now()))
 	args = append(args, id)
-	var u *paddock.User
-	err := s.db.write1(ctx, func(c conn) (err error) {
-		u, err = scanUser(c.queryRow(ctx,
+	u, err := writeValue(ctx, s.db, func(c conn) (*paddock.User, error) {
+		return scanUser(c.queryRow(ctx,
 			"UPDATE users SET "+strings.Join(set, ", ")+" WHERE id = ? RETURNING "+userColumns, args...))
-		return err
 	})
 	if err != nil {
 		if v, _ := constraintOf(err); v == foreignKeyViolation && upd.DeptID != nil {

@@ -17,33 +17,28 @@ import (
 // system calls per pipe the child's end does not need).
 type stdio struct {
 	stdin, stdout, stderr *os.File // the parent's ends; stdin is nil when the child reads /dev/null
-	child                 [3]int   // the child's descriptors 0, 1 and 2
-	owned                 [3]bool  // which of child are pipe ends stdio must close
+	child                 [3]int   // the child's descriptors 0, 1 and 2; -1 once closed
 }
 
 // newStdio makes the pipes. With stdin >= 0, the child reads that
-// descriptor (the guest's /dev/null), which stdio neither owns nor closes.
+// descriptor (the guest's /dev/null), which stdio does not close.
 func newStdio(stdin int) (*stdio, error) {
 	s := &stdio{child: [3]int{stdin, -1, -1}}
 	var err error
 	if stdin < 0 {
-		if s.stdin, s.child[0], err = childPipe(false); err != nil {
-			return nil, err
-		}
-		s.owned[0] = true
+		s.stdin, s.child[0], err = childPipe(false)
 	}
-	if s.stdout, s.child[1], err = childPipe(true); err != nil {
-		s.closeParent()
+	if err == nil {
+		s.stdout, s.child[1], err = childPipe(true)
+	}
+	if err == nil {
+		s.stderr, s.child[2], err = childPipe(true)
+	}
+	if err != nil {
 		s.closeChild()
+		s.closeParent()
 		return nil, err
 	}
-	s.owned[1] = true
-	if s.stderr, s.child[2], err = childPipe(true); err != nil {
-		s.closeParent()
-		s.closeChild()
-		return nil, err
-	}
-	s.owned[2] = true
 	return s, nil
 }
 
@@ -58,20 +53,24 @@ func (s *stdio) start(r *reaper, path string, argv, env []string, dir string) (i
 	return pid, exited, err
 }
 
-// closeChild closes the child's ends, once the child has them (or failed
-// to start).
+// parents are the parent's ends, by stream; a child's end is a pipe end
+// stdio made exactly when the parent has the other end.
+func (s *stdio) parents() [3]*os.File { return [3]*os.File{s.stdin, s.stdout, s.stderr} }
+
+// closeChild closes the child's pipe ends, once the child has them (or
+// failed to start).
 func (s *stdio) closeChild() {
-	for i, fd := range s.child {
-		if s.owned[i] {
-			unix.Close(fd)
-			s.owned[i] = false
+	for i, f := range s.parents() {
+		if f != nil && s.child[i] >= 0 {
+			unix.Close(s.child[i])
+			s.child[i] = -1
 		}
 	}
 }
 
 // closeParent closes the parent's ends, when the child did not start.
 func (s *stdio) closeParent() {
-	for _, f := range []*os.File{s.stdin, s.stdout, s.stderr} {
+	for _, f := range s.parents() {
 		if f != nil {
 			f.Close()
 		}
