@@ -22,7 +22,7 @@ const cgroupRoot = "/sys/fs/cgroup"
 // hybrid host (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified) is
 // treated as v1, which is where runc puts the limits there.
 // It is checked once: a host does not switch hierarchies under a running
-// Paddock, and readOOMKills asks before every exec.
+// Paddock, and every cgroup file's path depends on it.
 var cgroupV2 = sync.OnceValue(func() bool {
 	_, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers"))
 	return err == nil
@@ -127,7 +127,12 @@ func readKey(path, key string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	return parseKey(b, path, key)
+}
+
+// parseKey returns key's value in b, the "key value" lines read from path.
+func parseKey(b []byte, path, key string) (int64, error) {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		k, v, ok := strings.Cut(line, " ")
 		if ok && k == key {
 			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -138,8 +143,7 @@ func readKey(path, key string) (int64, error) {
 
 // readSmall reads a cgroup file with plain system calls: os.ReadFile
 // would also stat it and register it with the runtime's poller (cgroup
-// files can be polled), which costs three times the read itself, and
-// readOOMKills runs before every exec.
+// files can be polled), which costs three times the read itself.
 func readSmall(path string) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -203,10 +207,76 @@ func readCgroupStats(p string) (cgroupStats, error) {
 }
 
 func readOOMKills(p string) (int64, error) {
+	return readKey(oomFile(p), "oom_kill")
+}
+
+// oomFile is the file of cgroup p that counts its OOM kills ("oom_kill").
+func oomFile(p string) string {
 	if cgroupV2() {
-		return readKey(cgroupFile(p, "", "memory.events"), "oom_kill")
+		return cgroupFile(p, "", "memory.events")
 	}
-	return readKey(cgroupFile(p, "memory", "memory.oom_control"), "oom_kill")
+	return cgroupFile(p, "memory", "memory.oom_control")
+}
+
+// oomCounter reads one cgroup's count of OOM kills through a descriptor it
+// keeps open. Exec reads the count before every command: a pread is one
+// system call where reading the file by its path is four and a walk of
+// the cgroup tree, and on a VM a system call is dear. A cgroup file
+// regenerates its content on a read at offset 0. The descriptor of a
+// removed cgroup fails (ENODEV), and the counter then opens the path
+// again, which finds the cgroup a restore may have made in its place.
+type oomCounter struct {
+	path   string
+	mu     sync.Mutex
+	fd     int  // -1 while not open
+	closed bool // by close: no longer opened
+}
+
+func newOOMCounter(cgroup string) *oomCounter {
+	return &oomCounter{path: oomFile(cgroup), fd: -1}
+}
+
+func (c *oomCounter) read() (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var buf [1024]byte
+	for attempt := 0; ; attempt++ {
+		if c.closed {
+			return 0, fmt.Errorf("%s: %w", c.path, fs.ErrClosed)
+		}
+		if c.fd < 0 {
+			fd, err := unix.Open(c.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return 0, &fs.PathError{Op: "open", Path: c.path, Err: err}
+			}
+			c.fd = fd
+		}
+		n, err := unix.Pread(c.fd, buf[:], 0)
+		for err == unix.EINTR {
+			n, err = unix.Pread(c.fd, buf[:], 0)
+		}
+		if err == nil {
+			return parseKey(buf[:n], c.path, "oom_kill")
+		}
+		c.closeLocked()
+		if attempt == 1 {
+			return 0, &fs.PathError{Op: "read", Path: c.path, Err: err}
+		}
+	}
+}
+
+func (c *oomCounter) close() {
+	c.mu.Lock()
+	c.closeLocked()
+	c.closed = true
+	c.mu.Unlock()
+}
+
+func (c *oomCounter) closeLocked() {
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd = -1
+	}
 }
 
 // checkCgroup checks process pid is in cgroup path p, so a pid read from

@@ -132,6 +132,7 @@ type envState struct {
 	rec record // rec.Paused is guarded by mu
 	dir string
 	ln  *net.UnixListener
+	oom *oomCounter // the cgroup's OOM kills, read around every exec
 
 	mu       sync.Mutex
 	client   *guest.Client
@@ -272,7 +273,7 @@ func (r *Runtime) attach(rec record) error {
 		ln.Close()
 		return fmt.Errorf("chmod control socket: %w", err)
 	}
-	es := &envState{rec: rec, dir: dir, ln: ln, changed: make(chan struct{})}
+	es := &envState{rec: rec, dir: dir, ln: ln, oom: newOOMCounter(r.cgroupPath(rec.ID)), changed: make(chan struct{})}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -326,6 +327,7 @@ func (r *Runtime) acceptLoop(es *envState) {
 // running and redials.
 func (es *envState) close() {
 	es.ln.Close()
+	es.oom.close()
 	es.mu.Lock()
 	if es.client != nil {
 		es.client.Close()
@@ -828,8 +830,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, req *paddock.ExecRequest)
 	}
 	stdout := &capWriter{max: max, w: req.Stdout}
 	stderr := &capWriter{max: max, w: req.Stderr}
-	cg := r.cgroupPath(id)
-	oomBefore, _ := readOOMKills(cg)
+	oomBefore, _ := es.oom.read()
 	start := time.Now()
 	es2, err := c.Exec(ctx, &guest.ExecRequest{
 		Command:   req.Command,
@@ -852,7 +853,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, req *paddock.ExecRequest)
 		Truncated: stdout.truncated || stderr.truncated,
 	}
 	if es2.Signal == int(syscall.SIGKILL) && !es2.TimedOut {
-		if after, err := readOOMKills(cg); err == nil && after > oomBefore {
+		if after, err := es.oom.read(); err == nil && after > oomBefore {
 			res.OOMKilled = true
 		}
 	}
