@@ -143,7 +143,8 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	}
 	base := name + "?" + query + sqlitePragmas
 
-	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	write, err := sql.Open("sqlite", base+"&_txlock=immediate"+
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(autoCheckpointBackstop)+")")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
 	}
@@ -163,11 +164,18 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
 	}
-	w := &sqliteWriter{sem: make(chan struct{}, 1), conn: wc, stmts: map[string]*sql.Stmt{}}
+	ckpt, err := sql.Open("sqlite", base)
+	if err != nil {
+		wc.Close()
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	w := &sqliteWriter{sem: make(chan struct{}, 1), conn: wc, stmts: map[string]*sql.Stmt{}, ckpt: newCheckpointer(ckpt)}
 
 	read, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
 	if err != nil {
-		wc.Close()
+		w.close()
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
 	}
@@ -516,6 +524,7 @@ type sqliteWriter struct {
 	sem   chan struct{} // holds a token while the writer is in use
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt // prepared on conn, by query; used under sem
+	ckpt  *checkpointer
 }
 
 // acquire waits for the writer. It fails with ctx's error if ctx ends
@@ -532,7 +541,10 @@ func (w *sqliteWriter) acquire(ctx context.Context) error {
 	}
 }
 
-func (w *sqliteWriter) release() { <-w.sem }
+func (w *sqliteWriter) release() {
+	w.ckpt.wrote()
+	<-w.sem
+}
 
 // inTx runs fn in a transaction on the writer (see DB.inTx).
 func (w *sqliteWriter) inTx(ctx context.Context, db *DB, fn func(tx conn) error) error {
@@ -614,10 +626,10 @@ func (w *sqliteWriter) QueryRowContext(ctx context.Context, query string, args .
 }
 
 // close closes the writer's statements and gives its connection back to
-// the pool, waiting for a user to finish.
+// the pool, waiting for a user to finish, and stops the checkpointer.
 func (w *sqliteWriter) close() error {
 	w.sem <- struct{}{}
-	var err error
+	err := w.ckpt.close()
 	for q, st := range w.stmts {
 		err = errors.Join(err, st.Close())
 		delete(w.stmts, q)
