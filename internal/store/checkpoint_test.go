@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,12 +15,7 @@ import (
 func TestBackgroundCheckpoint(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "paddock.db")
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, path := openTestSQLite(t)
 	var backstop int
 	if err := db.write1(ctx, func(c conn) error {
 		return c.queryRow(ctx, "PRAGMA wal_autocheckpoint").Scan(&backstop)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -13,11 +12,7 @@ import (
 func TestActiveRunQueriesUseIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "paddock.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := openTestSQLite(t)
 	for name, q := range map[string]string{
 		"ActiveRuns": activeRunsQuery,
 		"claimQuery": claimQuery,

@@ -9,16 +9,25 @@ import (
 	"time"
 )
 
+// openTestSQLite opens a SQLite database in a temporary directory, closed
+// at the end of the test, and returns it and its file's path.
+func openTestSQLite(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "paddock.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
 // openWriterTest opens a SQLite database with a table t (x INTEGER
 // PRIMARY KEY) for the writer's tests.
 func openWriterTest(t *testing.T) *DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "paddock.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db, _ := openTestSQLite(t)
 	if db.w == nil {
 		t.Fatal("SQLite database without its writer")
 	}
