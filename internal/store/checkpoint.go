@@ -13,10 +13,10 @@ import (
 // write queued behind the one writer waits for it: every few dozen agent
 // runs, one step, and the events it publishes, were late by the length of
 // a checkpoint. So the writer's automatic checkpoint is only a backstop
-// (autoCheckpointBackstop), and a checkpointer on a connection of its own
-// runs PASSIVE checkpoints beside the writer: after every checkpointWrites
-// uses of the writer, and at the next tick of checkpointIdle after any
-// write. A passive checkpoint takes no lock a writer needs: it copies the
+// (autoCheckpointBackstop), and a checkpointer runs PASSIVE checkpoints
+// beside the writer, on a connection of the read pool (query_only does not
+// stop a checkpoint): after every checkpointWrites uses of the writer, and
+// at the next tick of checkpointIdle after any write. A passive checkpoint takes no lock a writer needs: it copies the
 // frames no reader still needs, and once all are copied the writer's next
 // transaction starts the WAL over from its beginning.
 const (
@@ -29,9 +29,8 @@ const (
 
 // checkpointer runs the background checkpoints of one SQLite database.
 type checkpointer struct {
-	pool   *sql.DB // one connection, of its own
+	pool   *sql.DB // the read pool, which the DB closes
 	writes atomic.Int64
-	dirty  atomic.Bool // written since the last checkpoint began
 	kick   chan struct{}
 	stop   chan struct{}
 	done   chan struct{}
@@ -46,7 +45,6 @@ func newCheckpointer(pool *sql.DB) *checkpointer {
 // wrote records one use of the writer; the writer calls it before it
 // releases the connection.
 func (c *checkpointer) wrote() {
-	c.dirty.Store(true)
 	if c.writes.Add(1)%checkpointWrites == 0 {
 		select {
 		case c.kick <- struct{}{}:
@@ -59,27 +57,26 @@ func (c *checkpointer) run() {
 	defer close(c.done)
 	t := time.NewTicker(checkpointIdle)
 	defer t.Stop()
+	var seen int64 // writes when the last checkpoint began
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-c.kick:
 		case <-t.C:
-			if !c.dirty.Load() {
+			if c.writes.Load() == seen {
 				continue
 			}
 		}
-		c.dirty.Store(false)
+		seen = c.writes.Load()
 		// A failure (the backstop checkpointing at the same moment: BUSY)
 		// leaves the frames for the next one.
 		c.pool.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)") //nolint:errcheck
 	}
 }
 
-// close stops the checkpointer, waiting for a checkpoint under way, and
-// closes its connection.
-func (c *checkpointer) close() error {
+// close stops the checkpointer, waiting for a checkpoint under way.
+func (c *checkpointer) close() {
 	close(c.stop)
 	<-c.done
-	return c.pool.Close()
 }

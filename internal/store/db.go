@@ -164,24 +164,17 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
 	}
-	ckpt, err := sql.Open("sqlite", base)
-	if err != nil {
-		wc.Close()
-		write.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
-	}
-	ckpt.SetMaxOpenConns(1)
-	w := &sqliteWriter{sem: make(chan struct{}, 1), conn: wc, stmts: map[string]*sql.Stmt{}, ckpt: newCheckpointer(ckpt)}
 
 	read, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
 	if err != nil {
-		w.close()
+		wc.Close()
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
 	}
 	read.SetMaxOpenConns(poolSize())
 	read.SetMaxIdleConns(poolSize())
 	read.SetConnMaxIdleTime(5 * time.Minute)
+	w := &sqliteWriter{sem: make(chan struct{}, 1), conn: wc, stmts: map[string]*sql.Stmt{}, ckpt: newCheckpointer(read)}
 
 	db := &DB{write: write, w: w, read: read, dialect: DialectSQLite, now: time.Now, stmts: map[stmtKey]*sql.Stmt{}}
 	if err := db.Ping(ctx); err != nil {
@@ -629,7 +622,8 @@ func (w *sqliteWriter) QueryRowContext(ctx context.Context, query string, args .
 // the pool, waiting for a user to finish, and stops the checkpointer.
 func (w *sqliteWriter) close() error {
 	w.sem <- struct{}{}
-	err := w.ckpt.close()
+	w.ckpt.close()
+	var err error
 	for q, st := range w.stmts {
 		err = errors.Join(err, st.Close())
 		delete(w.stmts, q)

@@ -52,3 +52,32 @@ func TestOOMCounter(t *testing.T) {
 		t.Fatalf("closed counter keeps descriptor %d", c.fd)
 	}
 }
+
+// BenchmarkOOMCount compares the two ways of reading a cgroup's OOM kill
+// count that Exec has had: by path (open, read, read, close) and through
+// the descriptor an oomCounter keeps (one pread).
+func BenchmarkOOMCount(b *testing.B) {
+	sandboxtest.RequireRoot(b)
+	cg := fmt.Sprintf("/paddock-bench-oom-%d", os.Getpid())
+	dir := filepath.Dir(oomFile(cg))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.Remove(dir) })
+	b.Run("path", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := readOOMKills(cg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("kept", func(b *testing.B) {
+		c := newOOMCounter(cg)
+		defer c.close()
+		for b.Loop() {
+			if _, err := c.read(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
