@@ -6,8 +6,10 @@
 //	agent    one-step run overhead (POST message to run.completed) vs a
 //	         /health round trip, Paddock's CPU per run, SSE fan-out delay
 //	         to 1,000 subscribers of one session over 10 messages (-messages)
-//	sandbox  create-to-first-exec vs bare runc/runsc run, exec round trip vs
-//	         runc exec, host memory per idle environment (needs root)
+//	sandbox  create-to-first-exec vs bare runc/runsc run, exec round trip
+//	         (through Go's net/http client and through a one-connection
+//	         client, alternating) vs runc exec and vs a host spawn of the
+//	         same program, host memory per idle environment (needs root)
 //
 // It starts the paddock binary (./bin/paddock, built by make) as a separate
 // process on a temporary data directory.
