@@ -315,9 +315,14 @@ func (g *guest) startPTY(path string, argv, env []string, dir string, cols, rows
 // openPTY allocates a pseudo-terminal. pty.Open leaves the master in
 // blocking mode (its ioctls go through Fd), and a blocking read cannot be
 // interrupted by Close; a non-blocking duplicate goes through the runtime
-// poller instead, so Close ends a pending Read.
+// poller instead, so Close ends a pending Read. pty.Open's ioctls can be
+// interrupted like setWinsize's (it closes what it opened then), so an
+// EINTR is tried again.
 func openPTY() (master, tty *os.File, err error) {
 	m, t, err := pty.Open()
+	for i := 0; i < 10 && errors.Is(err, unix.EINTR); i++ {
+		m, t, err = pty.Open()
+	}
 	if err != nil {
 		return nil, nil, err
 	}
