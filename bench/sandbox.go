@@ -416,7 +416,9 @@ func imageArchive(dir, out string) error {
 // about each of them every tick would cost, measured here.
 func idleCPU(srv *sandboxSrv, ids []string) error {
 	const window, tick = 10 * time.Second, 5 * time.Second
-	before, err := procCPU(srv.pid)
+	// The warm pool refills after the creates took its environments; the
+	// window starts once that work, which is not idle cost, is over.
+	before, err := settled(srv.pid, time.Second, 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -439,6 +441,28 @@ func idleCPU(srv *sandboxSrv, ids []string) error {
 	fmt.Printf("paddock CPU with %d environments idle: %.1f%% of a core; a runc state per environment per %s tick would add %.1f%%\n",
 		len(ids), used, tick, polling)
 	return nil
+}
+
+// settled waits, at most max, for a second in which pid (with the
+// children it waited for) used under 5% of a core, and returns its CPU
+// time then.
+func settled(pid int, step, max time.Duration) (time.Duration, error) {
+	last, err := procCPU(pid)
+	if err != nil {
+		return 0, err
+	}
+	for end := time.Now().Add(max); time.Now().Before(end); {
+		time.Sleep(step)
+		now, err := procCPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		if now-last < step/20 {
+			return now, nil
+		}
+		last = now
+	}
+	return last, nil
 }
 
 // procCPU is the user and system CPU time of process pid and of the
