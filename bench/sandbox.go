@@ -443,9 +443,8 @@ func idleCPU(srv *sandboxSrv, ids []string) error {
 	return nil
 }
 
-// settled waits, at most max, for a second in which pid (with the
-// children it waited for) used under 5% of a core, and returns its CPU
-// time then.
+// settled waits, at most max, for a step in which pid (with the children
+// it waited for) used under 5% of a core, and returns its CPU time then.
 func settled(pid int, step, max time.Duration) (time.Duration, error) {
 	last, err := procCPU(pid)
 	if err != nil {
@@ -559,10 +558,9 @@ func (c *apiClient) call(method, path string, in, out any) error {
 // answer in the calling goroutine: the least a client can add to a round
 // trip.
 type connClient struct {
-	conn  net.Conn
-	r     *bufio.Reader
-	head  string
-	token string
+	conn net.Conn
+	r    *bufio.Reader
+	head string // the Host and Authorization header lines
 }
 
 func dialConnClient(api *apiClient) (*connClient, error) {
