@@ -16,9 +16,10 @@ import (
 // (autoCheckpointBackstop), and a checkpointer runs PASSIVE checkpoints
 // beside the writer, on a connection of the read pool (query_only does not
 // stop a checkpoint): after every checkpointWrites uses of the writer, and
-// at the next tick of checkpointIdle after any write. A passive checkpoint takes no lock a writer needs: it copies the
-// frames no reader still needs, and once all are copied the writer's next
-// transaction starts the WAL over from its beginning.
+// at the next tick of checkpointIdle after any write. A passive checkpoint
+// takes no lock a writer needs: it copies the frames no reader still needs,
+// and once all are copied the writer's next transaction starts the WAL
+// over from its beginning.
 const (
 	checkpointWrites = 64
 	checkpointIdle   = time.Second

@@ -694,17 +694,13 @@ func (r *reaper) start(path string, argv, env []string, dir string, fds [3]int, 
 // other with ECHILD.
 func (r *reaper) wait(pid int) {
 	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return // reaped by reapAll, which delivered the status
-		}
-		break
+	_, err := unix.Wait4(pid, &ws, 0, nil)
+	for err == unix.EINTR {
+		_, err = unix.Wait4(pid, &ws, 0, nil)
 	}
-	r.deliver(pid, ws)
+	if err == nil { // else reaped by reapAll, which delivered the status
+		r.deliver(pid, ws)
+	}
 }
 
 // deliver hands pid's status to whoever started it; the status of a
