@@ -105,7 +105,10 @@ func TestSeed003ChatStream(t *testing.T) {
 		openai = openai || p.(map[string]any)["name"] == "openai" && p.(map[string]any)["configured"] == true
 	}
 	for _, m := range cfg["models"].([]any) {
-		mini = mini || m.(map[string]any)["model"] == "openai/gpt-4o-mini" && m.(map[string]any)["available"] == true
+		mm := m.(map[string]any)
+		// Cache writes cost what input does at OpenAI.
+		mini = mini || mm["model"] == "openai/gpt-4o-mini" && mm["available"] == true &&
+			mm["input_price"] == 0.15 && mm["cached_input_price"] == 0.075 && mm["cache_write_price"] == 0.15
 	}
 	for _, tp := range cfg["templates"].([]any) {
 		tmpl = tmpl || tp.(map[string]any)["id"] == "agents-backend-sandbox"

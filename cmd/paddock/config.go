@@ -249,6 +249,9 @@ type ModelConfig struct {
 	MaxOutput     int     `yaml:"max_output"`     // tokens
 	InputPrice    float64 `yaml:"input_price"`
 	OutputPrice   float64 `yaml:"output_price"`
+	// Input read from the provider's prompt cache, and written to it.
+	CachedInputPrice float64 `yaml:"cached_input_price"`
+	CacheWritePrice  float64 `yaml:"cache_write_price"`
 }
 
 // catalog returns the model table with the configured models applied.
@@ -266,6 +269,8 @@ func (c *Config) catalog() *llm.Catalog {
 		info.MaxOutput = cmp.Or(m.MaxOutput, info.MaxOutput)
 		info.InputPrice = cmp.Or(m.InputPrice, info.InputPrice)
 		info.OutputPrice = cmp.Or(m.OutputPrice, info.OutputPrice)
+		info.CachedInputPrice = cmp.Or(m.CachedInputPrice, info.CachedInputPrice)
+		info.CacheWritePrice = cmp.Or(m.CacheWritePrice, info.CacheWritePrice)
 		overrides = append(overrides, info)
 	}
 	return llm.NewCatalog(overrides...)
@@ -446,7 +451,7 @@ func (c *Config) validate() error {
 		if provider, _ := llm.ParseModel(m.Name); provider == "" || !strings.Contains(m.Name, "/") {
 			return fmt.Errorf("agents.models: name %q must be provider/model with provider openai, anthropic or google", m.Name)
 		}
-		if m.ContextWindow < 0 || m.MaxOutput < 0 || m.InputPrice < 0 || m.OutputPrice < 0 {
+		if m.ContextWindow < 0 || m.MaxOutput < 0 || m.InputPrice < 0 || m.OutputPrice < 0 || m.CachedInputPrice < 0 || m.CacheWritePrice < 0 {
 			return fmt.Errorf("agents.models: %s: limits and prices must not be negative", m.Name)
 		}
 	}

@@ -183,12 +183,6 @@ type WebSearcher interface {
 	Search(ctx context.Context, query string, n int) ([]search.Result, error)
 }
 
-// Price is a model's price in USD per million tokens.
-type Price struct {
-	Input  float64
-	Output float64
-}
-
 // Config configures a Runner. Zero fields take the defaults noted.
 type Config struct {
 	Model        string            // model of agents that name none; default "openai/gpt-4o-mini"
@@ -209,11 +203,9 @@ type Config struct {
 	// EnvironmentStart bounds the wait for a new environment to run;
 	// default 3 minutes (a first image pull can be slow).
 	EnvironmentStart time.Duration
-	// Prices by "provider/model" or model id; models not listed use the
-	// Catalog's, and are free if not there either.
-	Prices map[string]Price
 	// Catalog is the model table: context windows (for context
-	// compaction) and prices. Default: llm's table.
+	// compaction) and prices (models not in it are free). Default: llm's
+	// table.
 	Catalog *llm.Catalog
 	// Summarizer is the model that compacts long histories,
 	// "provider/model"; default: the model of the run.

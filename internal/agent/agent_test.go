@@ -186,7 +186,8 @@ type fixture struct {
 func testConfig(owner string) agent.Config {
 	return agent.Config{
 		Owner: owner, Lease: 2 * time.Second, Heartbeat: 50 * time.Millisecond, Poll: 10 * time.Millisecond,
-		DeltaFlush: 5 * time.Millisecond, Prices: map[string]agent.Price{"gpt-test": {Input: 1, Output: 2}},
+		DeltaFlush: 5 * time.Millisecond,
+		Catalog:    llm.NewCatalog(llm.ModelInfo{Provider: llm.OpenAI, ID: "gpt-test", InputPrice: 1, OutputPrice: 2, CachedInputPrice: 0.5}),
 	}
 }
 
@@ -341,7 +342,7 @@ func TestRunWithToolsThenText(t *testing.T) {
 			call("read_file", `{"path":"a.txt"}`),
 			call("edit_file", `{"path":"b.txt","old_text":"world","new_text":"there"}`),
 		}},
-		llmtest.Step{Deltas: []string{"All ", "done."}, Text: "All done.", Usage: llm.Usage{InputTokens: 2000, OutputTokens: 20}},
+		llmtest.Step{Deltas: []string{"All ", "done."}, Text: "All done.", Usage: llm.Usage{InputTokens: 2000, CachedInputTokens: 1500, OutputTokens: 20}},
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -367,6 +368,10 @@ func TestRunWithToolsThenText(t *testing.T) {
 	}
 	if u := msgs[1].Usage; u == nil || u.InputTokens != 1000 || u.Provider != "openai" || u.Cost != (1000*1+10*2)/1e6 {
 		t.Errorf("usage of first call %+v", u)
+	}
+	// Input read from the prompt cache costs the cached price.
+	if u := msgs[len(msgs)-1].Usage; u == nil || u.InputTokens != 2000 || u.Cost != (500*1+1500*0.5+20*2)/1e6 {
+		t.Errorf("usage of last call %+v", u)
 	}
 	owner := f.agent.OwnerID
 	tot, err := f.usage.Usage(context.Background(), paddock.UsageFilter{OwnerID: &owner})

@@ -179,13 +179,6 @@ func (r *Runner) resolveModel(a *paddock.Agent) (llm.Provider, string, error) {
 
 // cost returns the price in USD of a call's usage.
 func (r *Runner) cost(provider, model string, u llm.Usage) float64 {
-	p, ok := r.cfg.Prices[provider+"/"+model]
-	if !ok {
-		p, ok = r.cfg.Prices[model]
-	}
-	if ok {
-		return (float64(u.InputTokens)*p.Input + float64(u.OutputTokens)*p.Output) / 1e6
-	}
 	if info, ok := r.cfg.Catalog.Lookup(provider, model); ok {
 		return info.Cost(u)
 	}

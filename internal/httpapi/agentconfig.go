@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"sort"
@@ -18,15 +19,17 @@ type agentConfigProvider struct {
 }
 
 type agentConfigModel struct {
-	Model         string  `json:"model" description:"provider/model, as agents name it"`
-	Provider      string  `json:"provider"`
-	ID            string  `json:"id"`
-	Name          string  `json:"name"`
-	ContextWindow int     `json:"context_window"`
-	MaxOutput     int     `json:"max_output"`
-	InputPrice    float64 `json:"input_price" description:"USD per million tokens"`
-	OutputPrice   float64 `json:"output_price" description:"USD per million tokens"`
-	Available     bool    `json:"available" description:"its provider is configured"`
+	Model            string  `json:"model" description:"provider/model, as agents name it"`
+	Provider         string  `json:"provider"`
+	ID               string  `json:"id"`
+	Name             string  `json:"name"`
+	ContextWindow    int     `json:"context_window"`
+	MaxOutput        int     `json:"max_output"`
+	InputPrice       float64 `json:"input_price" description:"USD per million tokens"`
+	OutputPrice      float64 `json:"output_price" description:"USD per million tokens"`
+	CachedInputPrice float64 `json:"cached_input_price" description:"USD per million input tokens read from the provider's prompt cache"`
+	CacheWritePrice  float64 `json:"cache_write_price" description:"USD per million input tokens written to the provider's prompt cache"`
+	Available        bool    `json:"available" description:"its provider is configured"`
 }
 
 type agentConfigTemplate struct {
@@ -69,6 +72,7 @@ func (s *Server) handleAgentConfig(w http.ResponseWriter, r *http.Request) error
 	for _, m := range s.Catalog.Models() {
 		out.Models = append(out.Models, agentConfigModel{Model: m.Provider + "/" + m.ID, Provider: m.Provider, ID: m.ID, Name: m.DisplayName,
 			ContextWindow: m.ContextWindow, MaxOutput: m.MaxOutput, InputPrice: m.InputPrice, OutputPrice: m.OutputPrice,
+			CachedInputPrice: cmp.Or(m.CachedInputPrice, m.InputPrice), CacheWritePrice: cmp.Or(m.CacheWritePrice, m.InputPrice),
 			Available: slices.Contains(s.cfg.Providers, m.Provider)})
 	}
 	out.Features = agentConfigFeatures{Sandboxes: s.Environments != nil, WebSearch: s.cfg.SearchProvider != "", SearchProvider: s.cfg.SearchProvider,

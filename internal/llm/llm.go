@@ -133,13 +133,15 @@ type Request struct {
 	Reasoning string
 }
 
-// Usage counts the tokens of one call. InputTokens includes cached input
-// tokens and OutputTokens includes reasoning tokens, for every provider, so
-// the breakdowns never need to be added.
+// Usage counts the tokens of one call. InputTokens includes the input read
+// from and written to the provider's prompt cache, and OutputTokens
+// includes reasoning tokens, for every provider, so the breakdowns never
+// need to be added.
 type Usage struct {
 	InputTokens       int64
 	OutputTokens      int64
-	CachedInputTokens int64
+	CachedInputTokens int64 // read from the prompt cache
+	CacheWriteTokens  int64 // written to it (Anthropic, which bills the write)
 	ReasoningTokens   int64
 }
 
@@ -149,6 +151,7 @@ func (u Usage) Add(v Usage) Usage {
 		InputTokens:       u.InputTokens + v.InputTokens,
 		OutputTokens:      u.OutputTokens + v.OutputTokens,
 		CachedInputTokens: u.CachedInputTokens + v.CachedInputTokens,
+		CacheWriteTokens:  u.CacheWriteTokens + v.CacheWriteTokens,
 		ReasoningTokens:   u.ReasoningTokens + v.ReasoningTokens,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -74,6 +75,25 @@ func TestLookupModel(t *testing.T) {
 	m, _ := llm.LookupModel("anthropic", "claude-sonnet-4-5")
 	if got := m.Cost(llm.Usage{InputTokens: 1_000_000, OutputTokens: 100_000}); got != 4.5 {
 		t.Errorf("Cost = %v, want 4.5", got)
+	}
+	// 1M input of which 600k read from the cache and 300k written to it:
+	// 100k at 3, 600k at 0.30, 300k at 3.75, and 100k output at 15.
+	u := llm.Usage{InputTokens: 1_000_000, CachedInputTokens: 600_000, CacheWriteTokens: 300_000, OutputTokens: 100_000}
+	if got, want := m.Cost(u), 0.3+0.18+1.125+1.5; math.Abs(got-want) > 1e-12 {
+		t.Errorf("Cost with the cache = %v, want %v", got, want)
+	}
+	// A model without cache prices bills cached input as input.
+	if got := (llm.ModelInfo{InputPrice: 2, OutputPrice: 4}).Cost(u); math.Abs(got-2.4) > 1e-12 {
+		t.Errorf("Cost without cache prices = %v, want 2.4", got)
+	}
+	// Counts that do not add up never make the cost negative.
+	if got := m.Cost(llm.Usage{InputTokens: 10, CachedInputTokens: 20}); got < 0 {
+		t.Errorf("Cost = %v", got)
+	}
+	for _, m := range llm.Models() {
+		if m.CachedInputPrice <= 0 || m.CachedInputPrice >= m.InputPrice || (m.Provider == llm.Anthropic) != (m.CacheWritePrice > m.InputPrice) {
+			t.Errorf("cache prices of %s: %+v", m.ID, m)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 )
@@ -56,26 +57,40 @@ type ModelInfo struct {
 	MaxOutput     int // tokens
 	InputPrice    float64
 	OutputPrice   float64
+	// CachedInputPrice is the price of input read from the provider's
+	// prompt cache, and CacheWritePrice that of input written to it; zero
+	// means InputPrice.
+	CachedInputPrice float64
+	CacheWritePrice  float64
 }
 
-// Cost returns the price in USD of u at m's prices.
+// Cost returns the price in USD of u at m's prices: input read from or
+// written to the prompt cache at those prices, the rest of the input at
+// InputPrice.
 func (m ModelInfo) Cost(u Usage) float64 {
-	return (float64(u.InputTokens)*m.InputPrice + float64(u.OutputTokens)*m.OutputPrice) / 1e6
+	cached, written := u.CachedInputTokens, u.CacheWriteTokens
+	plain := max(u.InputTokens-cached-written, 0)
+	return (float64(plain)*m.InputPrice +
+		float64(cached)*cmp.Or(m.CachedInputPrice, m.InputPrice) +
+		float64(written)*cmp.Or(m.CacheWritePrice, m.InputPrice) +
+		float64(u.OutputTokens)*m.OutputPrice) / 1e6
 }
 
 // defaultModels is the model table of the providers Paddock documents, with
-// list prices (standard tier, prompts up to 200k tokens) as of late 2025.
+// list prices (standard tier, prompts up to 200k tokens) as of late 2025:
+// cache reads at the providers' discounts (OpenAI 50-90%, Anthropic and
+// Google 90%), Anthropic's 5-minute cache writes at 1.25 times input.
 var defaultModels = []ModelInfo{
-	{Provider: OpenAI, ID: "gpt-5", DisplayName: "GPT-5", ContextWindow: 400_000, MaxOutput: 128_000, InputPrice: 1.25, OutputPrice: 10},
-	{Provider: OpenAI, ID: "gpt-4o", DisplayName: "GPT-4o", ContextWindow: 128_000, MaxOutput: 16_384, InputPrice: 2.50, OutputPrice: 10},
-	{Provider: OpenAI, ID: "gpt-4o-mini", DisplayName: "GPT-4o mini", ContextWindow: 128_000, MaxOutput: 16_384, InputPrice: 0.15, OutputPrice: 0.60},
-	{Provider: OpenAI, ID: "o3", DisplayName: "o3", ContextWindow: 200_000, MaxOutput: 100_000, InputPrice: 2, OutputPrice: 8},
-	{Provider: Anthropic, ID: "claude-opus-4-5", DisplayName: "Claude Opus 4.5", ContextWindow: 200_000, MaxOutput: 64_000, InputPrice: 5, OutputPrice: 25},
-	{Provider: Anthropic, ID: "claude-sonnet-4-5", DisplayName: "Claude Sonnet 4.5", ContextWindow: 200_000, MaxOutput: 64_000, InputPrice: 3, OutputPrice: 15},
-	{Provider: Anthropic, ID: "claude-haiku-4-5", DisplayName: "Claude Haiku 4.5", ContextWindow: 200_000, MaxOutput: 64_000, InputPrice: 1, OutputPrice: 5},
-	{Provider: Google, ID: "gemini-3-pro-preview", DisplayName: "Gemini 3 Pro", ContextWindow: 1_048_576, MaxOutput: 65_536, InputPrice: 2, OutputPrice: 12},
-	{Provider: Google, ID: "gemini-2.5-pro", DisplayName: "Gemini 2.5 Pro", ContextWindow: 1_048_576, MaxOutput: 65_536, InputPrice: 1.25, OutputPrice: 10},
-	{Provider: Google, ID: "gemini-2.5-flash", DisplayName: "Gemini 2.5 Flash", ContextWindow: 1_048_576, MaxOutput: 65_536, InputPrice: 0.30, OutputPrice: 2.50},
+	{Provider: OpenAI, ID: "gpt-5", DisplayName: "GPT-5", ContextWindow: 400_000, MaxOutput: 128_000, InputPrice: 1.25, OutputPrice: 10, CachedInputPrice: 0.125},
+	{Provider: OpenAI, ID: "gpt-4o", DisplayName: "GPT-4o", ContextWindow: 128_000, MaxOutput: 16_384, InputPrice: 2.50, OutputPrice: 10, CachedInputPrice: 1.25},
+	{Provider: OpenAI, ID: "gpt-4o-mini", DisplayName: "GPT-4o mini", ContextWindow: 128_000, MaxOutput: 16_384, InputPrice: 0.15, OutputPrice: 0.60, CachedInputPrice: 0.075},
+	{Provider: OpenAI, ID: "o3", DisplayName: "o3", ContextWindow: 200_000, MaxOutput: 100_000, InputPrice: 2, OutputPrice: 8, CachedInputPrice: 0.50},
+	{Provider: Anthropic, ID: "claude-opus-4-5", DisplayName: "Claude Opus 4.5", ContextWindow: 200_000, MaxOutput: 64_000, InputPrice: 5, OutputPrice: 25, CachedInputPrice: 0.50, CacheWritePrice: 6.25},
+	{Provider: Anthropic, ID: "claude-sonnet-4-5", DisplayName: "Claude Sonnet 4.5", ContextWindow: 200_000, MaxOutput: 64_000, InputPrice: 3, OutputPrice: 15, CachedInputPrice: 0.30, CacheWritePrice: 3.75},
+	{Provider: Anthropic, ID: "claude-haiku-4-5", DisplayName: "Claude Haiku 4.5", ContextWindow: 200_000, MaxOutput: 64_000, InputPrice: 1, OutputPrice: 5, CachedInputPrice: 0.10, CacheWritePrice: 1.25},
+	{Provider: Google, ID: "gemini-3-pro-preview", DisplayName: "Gemini 3 Pro", ContextWindow: 1_048_576, MaxOutput: 65_536, InputPrice: 2, OutputPrice: 12, CachedInputPrice: 0.20},
+	{Provider: Google, ID: "gemini-2.5-pro", DisplayName: "Gemini 2.5 Pro", ContextWindow: 1_048_576, MaxOutput: 65_536, InputPrice: 1.25, OutputPrice: 10, CachedInputPrice: 0.125},
+	{Provider: Google, ID: "gemini-2.5-flash", DisplayName: "Gemini 2.5 Flash", ContextWindow: 1_048_576, MaxOutput: 65_536, InputPrice: 0.30, OutputPrice: 2.50, CachedInputPrice: 0.03},
 }
 
 // Catalog is a model table: the defaults with configured overrides. It is

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestModelsConfig(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "paddock.yaml")
+	os.WriteFile(file, []byte(`agents:
+  models:
+    - {name: anthropic/claude-sonnet-4-5, input_price: 2, cached_input_price: 0.2}
+    - {name: openai/llama3.1:8b, context_window: 8192, input_price: 0.1, output_price: 0.2, cached_input_price: 0.05}
+`), 0o600)
+	c, err := loadConfig(quietFlags(), []string{"--config", file}, registerServeFlags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := c.catalog()
+	// Fields the config leaves out keep the built-in values.
+	if m, _ := cat.Lookup("anthropic", "claude-sonnet-4-5"); m.InputPrice != 2 || m.CachedInputPrice != 0.2 || m.CacheWritePrice != 3.75 || m.OutputPrice != 15 {
+		t.Errorf("changed model: %+v", m)
+	}
+	if m, ok := cat.Lookup("openai", "llama3.1:8b"); !ok || m.ContextWindow != 8192 || m.CachedInputPrice != 0.05 || m.CacheWritePrice != 0 {
+		t.Errorf("added model: %+v %v", m, ok)
+	}
+
+	for bad, want := range map[string]string{
+		"{name: gpt-4o}": "must be provider/model",
+		"{name: openai/gpt-4o, cached_input_price: -1}":               "must not be negative",
+		"{name: anthropic/claude-haiku-4-5, cache_write_price: -0.5}": "must not be negative",
+	} {
+		os.WriteFile(file, []byte("agents:\n  models:\n    - "+bad+"\n"), 0o600)
+		if _, err := loadConfig(quietFlags(), []string{"--config", file}, registerServeFlags); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %q: %v, want an error mentioning %q", bad, err, want)
+		}
+	}
+}
