@@ -6,7 +6,9 @@
 // any images of that message after them; consecutive messages of one role are
 // merged, as the API wants them alternating; images are base64 sources;
 // tool calls stream as content blocks whose input_json_delta fragments are
-// accumulated; usage comes from message_start and message_delta.
+// accumulated; usage comes from message_start and message_delta. Prompt
+// caching: the system prompt (or, without one, the last tool) and the last
+// block of each of the last two user turns are cache breakpoints.
 //
 // Reasoning sets an extended thinking budget (low 2,048, medium 8,192, high
 // 24,576 tokens) on top of MaxTokens, and drops Temperature, which thinking
@@ -128,8 +130,9 @@ func (p *Provider) body(req *llm.Request, params anthropic.MessageNewParams) ([]
 		return nil, fmt.Errorf("anthropic: the SDK's request encoding changed: %.40q does not start with max_tokens and messages", head)
 	}
 	type turn struct {
-		role anthropic.MessageParamRole
-		enc  []byte
+		role  anthropic.MessageParamRole
+		enc   []byte
+		cache bool // its last block is a cache breakpoint
 	}
 	turns := make([]turn, 0, len(req.Messages))
 	size := len(head) + 64
@@ -148,8 +151,18 @@ func (p *Provider) body(req *llm.Request, params anthropic.MessageNewParams) ([]
 		if m.Role == llm.RoleAssistant {
 			r = anthropic.MessageParamRoleAssistant
 		}
-		turns = append(turns, turn{r, enc})
+		turns = append(turns, turn{role: r, enc: enc})
 		size += len(enc) + 40
+	}
+	// The last block of each of the last two user turns is a cache
+	// breakpoint: the one before the new turn reads what the previous call
+	// wrote, however many blocks the assistant's turn added, and the last
+	// one writes the history for the next call (see cacheBreakpoint).
+	for k, marked := len(turns)-1, 0; k >= 0 && marked < 2; k-- {
+		if turns[k].role == anthropic.MessageParamRoleUser && (k == len(turns)-1 || turns[k+1].role != turns[k].role) {
+			turns[k].cache = true
+			marked++
+		}
 	}
 	b := append(make([]byte, 0, size), `{"stream":true,`...)
 	b = append(append(b, head[1:i]...), `,"messages":[`...)
@@ -164,7 +177,11 @@ func (p *Provider) body(req *llm.Request, params anthropic.MessageNewParams) ([]
 			b = append(append(append(b, `]},{"role":"`...), t.role...), `","content":[`...)
 		}
 		role = t.role
-		b = append(b, t.enc...)
+		if t.cache { // enc's last block ends with its closing brace
+			b = append(append(b, t.enc[:len(t.enc)-1]...), `,"cache_control":{"type":"ephemeral"}}`...)
+		} else {
+			b = append(b, t.enc...)
+		}
 	}
 	if role != "" {
 		b = append(b, "]}"...)
@@ -206,8 +223,7 @@ func (p *Provider) attempt(ctx context.Context, model string, params anthropic.M
 		case "message_start":
 			acc.SetModel(string(ev.Message.Model))
 			u := ev.Message.Usage
-			usage.InputTokens = u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens
-			usage.CachedInputTokens = u.CacheReadInputTokens
+			usage = cacheUsage(u.InputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
 			usage.OutputTokens = u.OutputTokens
 		case "content_block_start":
 			cb := ev.ContentBlock
@@ -265,11 +281,10 @@ func (p *Provider) attempt(ctx context.Context, model string, params anthropic.M
 				stop = llm.StopEndTurn // the response tool, not a real call
 			}
 			u := ev.Usage
-			usage.OutputTokens = u.OutputTokens
 			if u.JSON.InputTokens.Valid() && u.InputTokens+u.CacheReadInputTokens+u.CacheCreationInputTokens > 0 {
-				usage.InputTokens = u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens
-				usage.CachedInputTokens = u.CacheReadInputTokens
+				usage = cacheUsage(u.InputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
 			}
+			usage.OutputTokens = u.OutputTokens
 		case "message_stop":
 			stopped = true
 		}
@@ -282,6 +297,13 @@ func (p *Provider) attempt(ctx context.Context, model string, params anthropic.M
 	}
 	acc.SetUsage(usage)
 	return acc.Finish(stop), nil
+}
+
+// cacheUsage is the input of a call: Anthropic counts the input read from
+// and written to the cache apart from the rest (input), and llm.Usage
+// counts all of it as input.
+func cacheUsage(input, read, written int64) llm.Usage {
+	return llm.Usage{InputTokens: input + read + written, CachedInputTokens: read, CacheWriteTokens: written}
 }
 
 // errTruncated is a stream cut before message_stop; it wraps
@@ -347,6 +369,15 @@ func apiError(err error) error {
 		llm.IsContextLengthMessage(e.Message)
 	return e
 }
+
+// cacheBreakpoint marks the block that ends a prefix of the prompt for
+// Anthropic's prompt cache (5 minutes). An agent sends its whole history
+// with every step; with breakpoints after the system prompt and at the end
+// of the history, each step reads the previous step's prefix from the cache
+// at a tenth of the input price, and writes its own at 1.25 times. Prompts
+// shorter than the model's minimum (1,024 tokens for Sonnet and Opus) are
+// not cached, and cost what they did.
+var cacheBreakpoint = anthropic.NewCacheControlEphemeralParam()
 
 var thinkingBudget = map[string]int{llm.ReasoningLow: 2048, llm.ReasoningMedium: 8192, llm.ReasoningHigh: 24576}
 
@@ -442,8 +473,12 @@ func buildParams(req *llm.Request) (anthropic.MessageNewParams, bool, error) {
 		}
 		jsonOut = true
 	}
+	// The tools and the system prompt, which come first in the prompt and
+	// seldom change, end with a cache breakpoint of their own.
 	if len(system) > 0 {
-		params.System = []anthropic.TextBlockParam{{Text: strings.Join(system, "\n\n")}}
+		params.System = []anthropic.TextBlockParam{{Text: strings.Join(system, "\n\n"), CacheControl: cacheBreakpoint}}
+	} else if n := len(params.Tools); n > 0 {
+		params.Tools[n-1].OfTool.CacheControl = cacheBreakpoint
 	}
 	return params, jsonOut, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"testing"
@@ -54,6 +56,9 @@ func body(t *testing.T, r llmtest.RecordedRequest) map[string]any {
 	return m
 }
 
+// ephemeral is a cache breakpoint's cache_control.
+var ephemeral = map[string]any{"type": "ephemeral"}
+
 func user(text string) llm.Message {
 	return llm.Message{Role: llm.RoleUser, Parts: []llm.Part{{Type: llm.PartText, Text: text}}}
 }
@@ -95,10 +100,10 @@ func TestStreamText(t *testing.T) {
 	}
 	wantBody := map[string]any{
 		"model": "claude-sonnet-4-5", "max_tokens": 512.0, "stream": true, "temperature": 0.3,
-		"system": []any{map[string]any{"type": "text", "text": "Be brief."}},
+		"system": []any{map[string]any{"type": "text", "text": "Be brief.", "cache_control": ephemeral}},
 		"messages": []any{map[string]any{"role": "user", "content": []any{
 			map[string]any{"type": "text", "text": "Describe"},
-			map[string]any{"type": "image", "source": map[string]any{"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}},
+			map[string]any{"type": "image", "source": map[string]any{"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}, "cache_control": ephemeral},
 		}}},
 	}
 	if diff := cmp.Diff(wantBody, body(t, r)); diff != "" {
@@ -147,8 +152,10 @@ func TestStreamThinkingToolUse(t *testing.T) {
 	if got["max_tokens"] != 12192.0 || got["temperature"] != nil {
 		t.Errorf("max_tokens %v temperature %v", got["max_tokens"], got["temperature"])
 	}
+	// Without a system prompt, the last tool is the first cache breakpoint.
 	wantTools := []any{map[string]any{"name": "get_weather", "description": "Weather", "input_schema": map[string]any{
-		"type": "object", "properties": map[string]any{"location": map[string]any{"type": "string"}}, "required": []any{"location"}, "additionalProperties": false}}}
+		"type": "object", "properties": map[string]any{"location": map[string]any{"type": "string"}}, "required": []any{"location"}, "additionalProperties": false},
+		"cache_control": ephemeral}}
 	if diff := cmp.Diff(wantTools, got["tools"]); diff != "" {
 		t.Errorf("tools (-want +got):\n%s", diff)
 	}
@@ -174,8 +181,9 @@ func TestHistoryMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := body(t, srv.Requests()[0])
+	// The last block of each of the last two user turns is a cache breakpoint.
 	wantMsgs := []any{
-		map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": "Weather in SF?"}}},
+		map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": "Weather in SF?", "cache_control": ephemeral}}},
 		map[string]any{"role": "assistant", "content": []any{
 			map[string]any{"type": "thinking", "thinking": "think", "signature": "sig"},
 			map[string]any{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": map[string]any{"location": "SF"}},
@@ -183,13 +191,14 @@ func TestHistoryMapping(t *testing.T) {
 		}},
 		map[string]any{"role": "user", "content": []any{
 			map[string]any{"type": "tool_result", "tool_use_id": "toolu_1", "is_error": false, "content": []any{map[string]any{"type": "text", "text": "15C"}}},
-			map[string]any{"type": "tool_result", "tool_use_id": "toolu_2", "is_error": true, "content": []any{map[string]any{"type": "text", "text": "bad"}}},
+			map[string]any{"type": "tool_result", "tool_use_id": "toolu_2", "is_error": true, "content": []any{map[string]any{"type": "text", "text": "bad"}},
+				"cache_control": ephemeral},
 		}},
 	}
 	if diff := cmp.Diff(wantMsgs, got["messages"]); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]any{map[string]any{"type": "text", "text": "Sys.\n\nSummary of earlier turns."}}, got["system"]); diff != "" {
+	if diff := cmp.Diff([]any{map[string]any{"type": "text", "text": "Sys.\n\nSummary of earlier turns.", "cache_control": ephemeral}}, got["system"]); diff != "" {
 		t.Errorf("system (-want +got):\n%s", diff)
 	}
 	if got["max_tokens"] != 64000.0 || got["thinking"] == nil {
@@ -203,6 +212,73 @@ func TestHistoryMapping(t *testing.T) {
 	}
 	if got := body(t, srv.Requests()[1]); got["thinking"] != nil {
 		t.Errorf("thinking %v in a tool loop without thinking blocks", got["thinking"])
+	}
+}
+
+// TestPromptCache follows two steps of an agent: the first writes the
+// prompt to the cache, the second reads it and writes its new turns; the
+// breakpoints move with the history, and the usage counts what was read
+// and written, which the model table prices.
+func TestPromptCache(t *testing.T) {
+	srv := llmtest.NewReplayServer(t, llmtest.File(t, 200, "testdata/cache_write.sse"), llmtest.File(t, 200, "testdata/cache_read.sse"))
+	p := newProvider(t, srv, nil)
+	req := &llm.Request{Model: "claude-sonnet-4-5", System: "You are a coding agent.",
+		Tools:    []llm.Tool{{Name: "bash", Parameters: json.RawMessage(`{"type":"object","properties":{"command":{"type":"string"}}}`)}},
+		Messages: []llm.Message{user("What files are there?")}}
+	resp, err := p.Stream(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (llm.Usage{InputTokens: 2112, CacheWriteTokens: 2100, OutputTokens: 40}); resp.Usage != want {
+		t.Errorf("first step usage %+v, want %+v", resp.Usage, want)
+	}
+	req.Messages = append(req.Messages, resp.Message, llm.Message{Role: llm.RoleTool, Parts: []llm.Part{
+		{Type: llm.PartToolResult, ToolCallID: resp.Message.ToolCalls()[0].ID, Result: "a.txt\nb.txt\n"}}})
+	resp, err = p.Stream(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := llm.Usage{InputTokens: 2194, CachedInputTokens: 2100, CacheWriteTokens: 85, OutputTokens: 11}
+	if resp.Usage != want {
+		t.Errorf("second step usage %+v, want %+v", resp.Usage, want)
+	}
+	m, _ := llm.LookupModel(llm.Anthropic, "claude-sonnet-4-5")
+	if got, wantCost := m.Cost(resp.Usage), (9*3+2100*0.30+85*3.75+11*15)/1e6; math.Abs(got-wantCost) > 1e-15 {
+		t.Errorf("second step cost %v, want %v", got, wantCost)
+	}
+
+	// breakpoints lists where cache_control is: "system", "tool N" or
+	// "message N block M".
+	breakpoints := func(b map[string]any) []string {
+		var at []string
+		for i, x := range b["system"].([]any) {
+			if x.(map[string]any)["cache_control"] != nil {
+				at = append(at, fmt.Sprint("system ", i))
+			}
+		}
+		for i, x := range b["tools"].([]any) {
+			if x.(map[string]any)["cache_control"] != nil {
+				at = append(at, fmt.Sprint("tool ", i))
+			}
+		}
+		for i, m := range b["messages"].([]any) {
+			for j, x := range m.(map[string]any)["content"].([]any) {
+				if cc := x.(map[string]any)["cache_control"]; cc != nil {
+					if diff := cmp.Diff(ephemeral, cc); diff != "" {
+						t.Errorf("cache_control (-want +got):\n%s", diff)
+					}
+					at = append(at, fmt.Sprintf("message %d block %d", i, j))
+				}
+			}
+		}
+		return at
+	}
+	reqs := srv.Requests()
+	if diff := cmp.Diff([]string{"system 0", "message 0 block 0"}, breakpoints(body(t, reqs[0]))); diff != "" {
+		t.Errorf("first step breakpoints (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"system 0", "message 0 block 0", "message 2 block 0"}, breakpoints(body(t, reqs[1]))); diff != "" {
+		t.Errorf("second step breakpoints (-want +got):\n%s", diff)
 	}
 }
 

@@ -32,6 +32,13 @@ func messages(in []llm.Message) ([]anthropic.MessageParam, []string, error) {
 			out = append(out, anthropic.MessageParam{Role: role, Content: blocks})
 		}
 	}
+	// The last two user turns end with a cache breakpoint.
+	for k, marked := len(out)-1, 0; k >= 0 && marked < 2; k-- {
+		if out[k].Role == anthropic.MessageParamRoleUser {
+			*out[k].Content[len(out[k].Content)-1].GetCacheControl() = anthropic.NewCacheControlEphemeralParam()
+			marked++
+		}
+	}
 	return out, system, nil
 }
 
