@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"cmp"
 	"net/http"
 	"slices"
 	"sort"
@@ -70,9 +69,10 @@ func (s *Server) handleAgentConfig(w http.ResponseWriter, r *http.Request) error
 		out.Providers = append(out.Providers, agentConfigProvider{Name: p, Configured: slices.Contains(s.cfg.Providers, p)})
 	}
 	for _, m := range s.Catalog.Models() {
+		read, write := m.CachePrices()
 		out.Models = append(out.Models, agentConfigModel{Model: m.Provider + "/" + m.ID, Provider: m.Provider, ID: m.ID, Name: m.DisplayName,
 			ContextWindow: m.ContextWindow, MaxOutput: m.MaxOutput, InputPrice: m.InputPrice, OutputPrice: m.OutputPrice,
-			CachedInputPrice: cmp.Or(m.CachedInputPrice, m.InputPrice), CacheWritePrice: cmp.Or(m.CacheWritePrice, m.InputPrice),
+			CachedInputPrice: read, CacheWritePrice: write,
 			Available: slices.Contains(s.cfg.Providers, m.Provider)})
 	}
 	out.Features = agentConfigFeatures{Sandboxes: s.Environments != nil, WebSearch: s.cfg.SearchProvider != "", SearchProvider: s.cfg.SearchProvider,

@@ -64,15 +64,19 @@ type ModelInfo struct {
 	CacheWritePrice  float64
 }
 
+// CachePrices returns the prices of input read from and written to the
+// prompt cache: m's, or InputPrice where m sets none.
+func (m ModelInfo) CachePrices() (read, write float64) {
+	return cmp.Or(m.CachedInputPrice, m.InputPrice), cmp.Or(m.CacheWritePrice, m.InputPrice)
+}
+
 // Cost returns the price in USD of u at m's prices: input read from or
-// written to the prompt cache at those prices, the rest of the input at
-// InputPrice.
+// written to the prompt cache at CachePrices, the rest at InputPrice.
 func (m ModelInfo) Cost(u Usage) float64 {
+	read, write := m.CachePrices()
 	cached, written := u.CachedInputTokens, u.CacheWriteTokens
 	plain := max(u.InputTokens-cached-written, 0)
-	return (float64(plain)*m.InputPrice +
-		float64(cached)*cmp.Or(m.CachedInputPrice, m.InputPrice) +
-		float64(written)*cmp.Or(m.CacheWritePrice, m.InputPrice) +
+	return (float64(plain)*m.InputPrice + float64(cached)*read + float64(written)*write +
 		float64(u.OutputTokens)*m.OutputPrice) / 1e6
 }
 

@@ -281,8 +281,8 @@ func (p *Provider) attempt(ctx context.Context, model string, params anthropic.M
 				stop = llm.StopEndTurn // the response tool, not a real call
 			}
 			u := ev.Usage
-			if u.JSON.InputTokens.Valid() && u.InputTokens+u.CacheReadInputTokens+u.CacheCreationInputTokens > 0 {
-				usage = cacheUsage(u.InputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
+			if in := cacheUsage(u.InputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens); u.JSON.InputTokens.Valid() && in.InputTokens > 0 {
+				usage = in
 			}
 			usage.OutputTokens = u.OutputTokens
 		case "message_stop":
