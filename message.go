@@ -216,11 +216,36 @@ func (p ContentPart) Validate() error {
 
 // Usage is what one model call cost.
 type Usage struct {
-	InputTokens  int64   `json:"input_tokens"`
-	OutputTokens int64   `json:"output_tokens"`
-	Cost         float64 `json:"cost"` // USD
-	Model        string  `json:"model,omitempty"`
-	Provider     string  `json:"provider,omitempty"`
+	InputTokens int64 `json:"input_tokens"` // every input token, cached or not
+	// CachedInputTokens of InputTokens were read from the provider's
+	// prompt cache, and CacheWriteTokens were written to it; each has its
+	// own price (llm.ModelInfo).
+	CachedInputTokens int64   `json:"cached_input_tokens,omitempty"`
+	CacheWriteTokens  int64   `json:"cache_write_tokens,omitempty"`
+	OutputTokens      int64   `json:"output_tokens"`
+	Cost              float64 `json:"cost"` // USD
+	Model             string  `json:"model,omitempty"`
+	Provider          string  `json:"provider,omitempty"`
+}
+
+// Add adds the tokens and cost of o to u, and takes o's model and
+// provider: the sum of several calls names the last one's.
+func (u *Usage) Add(o *Usage) {
+	u.InputTokens += o.InputTokens
+	u.CachedInputTokens += o.CachedInputTokens
+	u.CacheWriteTokens += o.CacheWriteTokens
+	u.OutputTokens += o.OutputTokens
+	u.Cost += o.Cost
+	u.Model, u.Provider = o.Model, o.Provider
+}
+
+// Record returns the usage record of u, for the call rec names (its
+// owner, agent, session, run and message).
+func (u *Usage) Record(rec UsageRecord) *UsageRecord {
+	rec.Provider, rec.Model = u.Provider, u.Model
+	rec.InputTokens, rec.CachedInputTokens, rec.CacheWriteTokens = u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens
+	rec.OutputTokens, rec.Cost = u.OutputTokens, u.Cost
+	return &rec
 }
 
 // Message is one turn of a session: a user's input, an assistant's answer

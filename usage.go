@@ -9,18 +9,22 @@ import (
 // session and run, on which model, and what it cost. Records outlive the
 // sessions they name, for billing.
 type UsageRecord struct {
-	ID           int64
-	OwnerID      int64
-	AgentID      string
-	SessionID    string
-	RunID        string
-	MessageID    string // the assistant message of the call
-	Provider     string
-	Model        string
-	InputTokens  int64
-	OutputTokens int64
-	Cost         float64 // USD
-	CreatedAt    time.Time
+	ID          int64
+	OwnerID     int64
+	AgentID     string
+	SessionID   string
+	RunID       string
+	MessageID   string // the assistant message of the call
+	Provider    string
+	Model       string
+	InputTokens int64 // all of them, cached or not
+	// CachedInputTokens of InputTokens were read from the provider's prompt
+	// cache, CacheWriteTokens written to it.
+	CachedInputTokens int64
+	CacheWriteTokens  int64
+	OutputTokens      int64
+	Cost              float64 // USD
+	CreatedAt         time.Time
 }
 
 // UsageFilter selects usage records. Zero fields do not filter; Since is
@@ -36,10 +40,12 @@ type UsageFilter struct {
 
 // UsageTotals sums usage records.
 type UsageTotals struct {
-	Calls        int64
-	InputTokens  int64
-	OutputTokens int64
-	Cost         float64
+	Calls             int64
+	InputTokens       int64
+	CachedInputTokens int64
+	CacheWriteTokens  int64
+	OutputTokens      int64
+	Cost              float64
 }
 
 // UsageService records model usage. Records are usually written through

@@ -104,12 +104,12 @@ func TestSeed001Assistants(t *testing.T) {
 	t.Parallel()
 	model := llmtest.New(
 		/* 0 */ llmtest.Step{Text: "Here are the key points...", Usage: llm.Usage{InputTokens: 1000, OutputTokens: 100}},
-		/* 1 */ llmtest.Step{Text: "The report says revenue grew 12 percent.", Usage: llm.Usage{InputTokens: 2000, OutputTokens: 50}},
+		/* 1 */ llmtest.Step{Text: "The report says revenue grew 12 percent.", Usage: llm.Usage{InputTokens: 2000, CachedInputTokens: 1500, OutputTokens: 50}},
 		/* 2 */ llmtest.Step{Text: "```json\n{\"name\": \"Ann Lee\", \"email\": \"ann@example.com\"}\n```", Usage: llm.Usage{InputTokens: 10, OutputTokens: 10}},
 		/* 3 */ llmtest.Step{Text: "Name: Ann Lee", Usage: llm.Usage{InputTokens: 10, OutputTokens: 10}},
 		/* 4 */ llmtest.Step{Text: `{"name":"Ann Lee","email":"ann@example.com"}`, Usage: llm.Usage{InputTokens: 10, OutputTokens: 10}},
 		/* 5 */ llmtest.Step{Text: "The first point is cost.", Usage: llm.Usage{InputTokens: 100, OutputTokens: 10}},
-		/* 6 */ llmtest.Step{Text: "More about cost: it fell.", Usage: llm.Usage{InputTokens: 200, OutputTokens: 20}},
+		/* 6 */ llmtest.Step{Text: "More about cost: it fell.", Usage: llm.Usage{InputTokens: 200, CachedInputTokens: 150, OutputTokens: 20}},
 		/* 7 */ llmtest.Step{Text: "Hello! How can I help?", Usage: llm.Usage{InputTokens: 10, OutputTokens: 5}},
 		/* 8 */ llmtest.Step{Deltas: []string{"Here", " are", " the", " points."}, Text: "Here are the points."},
 		/* 9 */ llmtest.Step{Deltas: []string{"Session", " reply."}, Text: "Session reply."},
@@ -259,7 +259,7 @@ func TestSeed001Assistants(t *testing.T) {
   "sessionId": "` + sid + `",
   "userInput": "Tell me more about that last point"
 }`, contentType: "application/json"})).m(t)
-	if second["session_id"] != sid || second["usage"].(map[string]any)["input_tokens"].(float64) != 200 {
+	if u := second["usage"].(map[string]any); second["session_id"] != sid || u["input_tokens"].(float64) != 200 || u["cached_input_tokens"].(float64) != 150 {
 		t.Errorf("second user-input %v", second)
 	}
 	if h := model.Requests()[6].Messages; len(h) != 3 || h[0].Text() != "What is the first point?" || h[1].Text() != "The first point is cost." {
@@ -333,17 +333,20 @@ func TestSeed001Assistants(t *testing.T) {
 	assistantError(t, s.do(t, req{method: "POST", path: "/api/assistants/" + id + "/user-input", token: other, body: map[string]any{"userInput": "x"}}), 404, "NOT_FOUND")
 
 	// Usage: every call recorded with its cost at gpt-4o-mini's price
-	// (0.15 and 0.60 USD per million tokens).
+	// (0.15 and 0.60 USD per million tokens, 0.075 read from the cache),
+	// through both the stateless execute and the session loop.
 	var in, out int64
 	for _, u := range [][2]int64{{1000, 100}, {2000, 50}, {10, 10}, {10, 10}, {10, 10}, {100, 10}, {200, 20}, {10, 5}} {
 		in, out = in+u[0], out+u[1]
 	}
+	const cached = 1500 + 150
 	u := s.expect(t, 200, auth(req{method: "GET", path: "/v1/usage?agent_id=" + id})).m(t)
-	wantCost := (float64(in)*0.15 + float64(out)*0.60) / 1e6
-	if u["calls"].(float64) != 10 || int64(u["input_tokens"].(float64)) != in || int64(u["output_tokens"].(float64)) != out || math.Abs(u["cost"].(float64)-wantCost) > 1e-9 {
-		t.Errorf("usage %v, want 10 calls, %d in, %d out, cost %g", u, in, out, wantCost)
+	wantCost := (float64(in-cached)*0.15 + cached*0.075 + float64(out)*0.60) / 1e6
+	if u["calls"].(float64) != 10 || int64(u["input_tokens"].(float64)) != in || u["cached_input_tokens"].(float64) != cached ||
+		u["cache_write_tokens"].(float64) != 0 || int64(u["output_tokens"].(float64)) != out || math.Abs(u["cost"].(float64)-wantCost) > 1e-9 {
+		t.Errorf("usage %v, want 10 calls, %d in (%d cached), %d out, cost %g", u, in, cached, out, wantCost)
 	}
-	if u := s.expect(t, 200, auth(req{method: "GET", path: "/v1/usage?session_id=" + sid})).m(t); u["calls"].(float64) != 3 || u["input_tokens"].(float64) != 300 {
+	if u := s.expect(t, 200, auth(req{method: "GET", path: "/v1/usage?session_id=" + sid})).m(t); u["calls"].(float64) != 3 || u["input_tokens"].(float64) != 300 || u["cached_input_tokens"].(float64) != 150 {
 		t.Errorf("session usage %v", u)
 	}
 	if u := s.expect(t, 200, req{method: "GET", path: "/v1/usage", token: other}).m(t); u["calls"].(float64) != 0 {

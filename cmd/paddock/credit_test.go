@@ -61,7 +61,7 @@ func TestSeed003Credits(t *testing.T) {
 	}
 	u := s.expect(t, 200, req{method: "GET", path: "/api/v1/agent/credits/usage?size=1", token: user}).m(t)
 	items := u["items"].([]any)
-	if u["total"].(float64) != 2 || len(items) != 1 || math.Abs(u["total_cost"].(float64)-0.018) > 1e-9 || items[0].(map[string]any)["model"] != "gpt-4o-mini" {
+	if u["total"].(float64) != 2 || len(items) != 1 || math.Abs(u["total_cost"].(float64)-0.018) > 1e-9 || items[0].(map[string]any)["model"] != "gpt-4o-mini" || items[0].(map[string]any)["cached_input_tokens"] != 0.0 {
 		t.Errorf("usage %v", u)
 	}
 	// Admins see any user's balance; users only their own.

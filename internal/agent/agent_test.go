@@ -370,12 +370,12 @@ func TestRunWithToolsThenText(t *testing.T) {
 		t.Errorf("usage of first call %+v", u)
 	}
 	// Input read from the prompt cache costs the cached price.
-	if u := msgs[len(msgs)-1].Usage; u == nil || u.InputTokens != 2000 || u.Cost != (500*1+1500*0.5+20*2)/1e6 {
+	if u := msgs[len(msgs)-1].Usage; u == nil || u.InputTokens != 2000 || u.CachedInputTokens != 1500 || u.Cost != (500*1+1500*0.5+20*2)/1e6 {
 		t.Errorf("usage of last call %+v", u)
 	}
 	owner := f.agent.OwnerID
 	tot, err := f.usage.Usage(context.Background(), paddock.UsageFilter{OwnerID: &owner})
-	if err != nil || tot.Calls != 3 || tot.InputTokens != 3000 {
+	if err != nil || tot.Calls != 3 || tot.InputTokens != 3000 || tot.CachedInputTokens != 1500 {
 		t.Errorf("usage totals %+v, %v", tot, err)
 	}
 

@@ -230,8 +230,7 @@ func (r *Runner) summarize(ctx context.Context, st *runState, p llm.Provider, mo
 		return "", err
 	}
 	u := r.usage(sp, model, resp)
-	r.recordUsage(ctx, &paddock.UsageRecord{OwnerID: st.session.OwnerID, AgentID: st.agent.ID, SessionID: st.session.ID,
-		RunID: st.run.ID, Provider: u.Provider, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, Cost: u.Cost})
+	r.recordUsage(ctx, u.Record(paddock.UsageRecord{OwnerID: st.session.OwnerID, AgentID: st.agent.ID, SessionID: st.session.ID, RunID: st.run.ID}))
 	out := strings.TrimSpace(resp.Message.Text())
 	if out == "" {
 		return "", paddock.Errorf(paddock.EUnavailable, "the model returned an empty summary")
@@ -274,11 +273,13 @@ func transcript(b *strings.Builder, msgs []llm.Message) {
 // usage returns the usage of a call with its cost.
 func (r *Runner) usage(p llm.Provider, model string, resp *llm.Response) *paddock.Usage {
 	return &paddock.Usage{
-		InputTokens:  resp.Usage.InputTokens,
-		OutputTokens: resp.Usage.OutputTokens,
-		Cost:         r.cost(p.Name(), model, resp.Usage),
-		Model:        cmp.Or(resp.Model, model),
-		Provider:     p.Name(),
+		InputTokens:       resp.Usage.InputTokens,
+		CachedInputTokens: resp.Usage.CachedInputTokens,
+		CacheWriteTokens:  resp.Usage.CacheWriteTokens,
+		OutputTokens:      resp.Usage.OutputTokens,
+		Cost:              r.cost(p.Name(), model, resp.Usage),
+		Model:             cmp.Or(resp.Model, model),
+		Provider:          p.Name(),
 	}
 }
 

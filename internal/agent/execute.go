@@ -190,13 +190,9 @@ func (x *execution) callModel(ctx context.Context, step int, extra *paddock.Mess
 	u := x.r.usage(x.p, x.model, resp)
 	m := &paddock.Message{ID: newID("msg"), RunID: x.id, Role: paddock.MessageAssistant,
 		Content: fromLLMParts(resp.Message.Parts), Usage: u, CreatedAt: time.Now().UTC()}
-	x.r.recordUsage(ctx, &paddock.UsageRecord{OwnerID: x.req.OwnerID, AgentID: x.req.Agent.ID, RunID: x.id, MessageID: m.ID,
-		Provider: u.Provider, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, Cost: u.Cost})
+	x.r.recordUsage(ctx, u.Record(paddock.UsageRecord{OwnerID: x.req.OwnerID, AgentID: x.req.Agent.ID, RunID: x.id, MessageID: m.ID}))
 	x.mu.Lock()
-	x.usage.InputTokens += u.InputTokens
-	x.usage.OutputTokens += u.OutputTokens
-	x.usage.Cost += u.Cost
-	x.usage.Provider, x.usage.Model = u.Provider, u.Model
+	x.usage.Add(u)
 	x.mu.Unlock()
 	if extra == nil {
 		x.add(m)

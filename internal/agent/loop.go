@@ -245,11 +245,9 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 				return err
 			}
 		}
-		if err := tx.RecordUsage(ctx, &paddock.UsageRecord{
-			OwnerID: st.session.OwnerID, AgentID: st.agent.ID, SessionID: st.session.ID, RunID: st.run.ID,
-			MessageID: m.ID, Provider: m.Usage.Provider, Model: m.Usage.Model,
-			InputTokens: m.Usage.InputTokens, OutputTokens: m.Usage.OutputTokens, Cost: m.Usage.Cost,
-		}); err != nil {
+		if err := tx.RecordUsage(ctx, m.Usage.Record(paddock.UsageRecord{
+			OwnerID: st.session.OwnerID, AgentID: st.agent.ID, SessionID: st.session.ID, RunID: st.run.ID, MessageID: m.ID,
+		})); err != nil {
 			return err
 		}
 		tx.Emit(paddock.NewEvent(paddock.EventMessageAssistant, st.run.ID, m))

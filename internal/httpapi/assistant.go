@@ -826,10 +826,7 @@ func (s *Server) runReply(ctx context.Context, a *paddock.Agent, sessionID, runI
 			texts = append(texts, m.Text())
 		}
 		if m.Usage != nil {
-			usage.InputTokens += m.Usage.InputTokens
-			usage.OutputTokens += m.Usage.OutputTokens
-			usage.Cost += m.Usage.Cost
-			usage.Model, usage.Provider = m.Usage.Model, m.Usage.Provider
+			usage.Add(m.Usage)
 		}
 	}
 	if last == nil {
@@ -939,10 +936,12 @@ type usageParams struct {
 }
 
 type usageResponse struct {
-	Calls        int64   `json:"calls"`
-	InputTokens  int64   `json:"input_tokens"`
-	OutputTokens int64   `json:"output_tokens"`
-	Cost         float64 `json:"cost" description:"USD"`
+	Calls             int64   `json:"calls"`
+	InputTokens       int64   `json:"input_tokens" description:"every input token, cached or not"`
+	CachedInputTokens int64   `json:"cached_input_tokens" description:"of input_tokens, read from the provider's prompt cache"`
+	CacheWriteTokens  int64   `json:"cache_write_tokens" description:"of input_tokens, written to the provider's prompt cache"`
+	OutputTokens      int64   `json:"output_tokens"`
+	Cost              float64 `json:"cost" description:"USD"`
 }
 
 // usageFilter reads the usage filters of a request: the caller's own
@@ -993,7 +992,7 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, usageResponse{Calls: tot.Calls, InputTokens: tot.InputTokens, OutputTokens: tot.OutputTokens, Cost: tot.Cost})
+	return writeJSON(w, http.StatusOK, usageResponse(tot))
 }
 
 func parseTime(v string) (time.Time, error) {

@@ -35,18 +35,20 @@ type creditUsageParams struct {
 }
 
 type creditUsageItem struct {
-	ID           int64     `json:"id"`
-	UserID       int64     `json:"user_id"`
-	AgentID      string    `json:"agent_id,omitempty"`
-	SessionID    string    `json:"session_id,omitempty"`
-	RunID        string    `json:"run_id,omitempty"`
-	MessageID    string    `json:"message_id,omitempty"`
-	Provider     string    `json:"provider"`
-	Model        string    `json:"model"`
-	InputTokens  int64     `json:"input_tokens"`
-	OutputTokens int64     `json:"output_tokens"`
-	Cost         float64   `json:"cost" description:"USD"`
-	CreatedAt    time.Time `json:"created_at"`
+	ID                int64     `json:"id"`
+	UserID            int64     `json:"user_id"`
+	AgentID           string    `json:"agent_id,omitempty"`
+	SessionID         string    `json:"session_id,omitempty"`
+	RunID             string    `json:"run_id,omitempty"`
+	MessageID         string    `json:"message_id,omitempty"`
+	Provider          string    `json:"provider"`
+	Model             string    `json:"model"`
+	InputTokens       int64     `json:"input_tokens" description:"every input token, cached or not"`
+	CachedInputTokens int64     `json:"cached_input_tokens" description:"of input_tokens, read from the provider's prompt cache"`
+	CacheWriteTokens  int64     `json:"cache_write_tokens" description:"of input_tokens, written to the provider's prompt cache"`
+	OutputTokens      int64     `json:"output_tokens"`
+	Cost              float64   `json:"cost" description:"USD"`
+	CreatedAt         time.Time `json:"created_at"`
 }
 
 type creditUsageResponse struct {
@@ -113,7 +115,8 @@ func (s *Server) handleCreditUsage(w http.ResponseWriter, r *http.Request) error
 	out := creditUsageResponse{Items: make([]creditUsageItem, len(recs)), Total: total, Page: page, Size: size, TotalCost: tot.Cost}
 	for i, u := range recs {
 		out.Items[i] = creditUsageItem{ID: u.ID, UserID: u.OwnerID, AgentID: u.AgentID, SessionID: u.SessionID, RunID: u.RunID, MessageID: u.MessageID,
-			Provider: u.Provider, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, Cost: u.Cost, CreatedAt: u.CreatedAt}
+			Provider: u.Provider, Model: u.Model, InputTokens: u.InputTokens, CachedInputTokens: u.CachedInputTokens,
+			CacheWriteTokens: u.CacheWriteTokens, OutputTokens: u.OutputTokens, Cost: u.Cost, CreatedAt: u.CreatedAt}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

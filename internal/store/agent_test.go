@@ -488,11 +488,11 @@ func testUsage(t *testing.T, f *fixture) {
 	s := mustSession(t, f.db, mustAgent(t, f.db, 1, "a"))
 	usage := store.NewUsageService(f.db)
 	if err := usage.RecordUsage(ctx, &paddock.UsageRecord{OwnerID: 1, SessionID: s.ID, AgentID: s.AgentID,
-		Provider: "openai", Model: "gpt-4o-mini", InputTokens: 100, OutputTokens: 10, Cost: 0.25}); err != nil {
+		Provider: "openai", Model: "gpt-4o-mini", InputTokens: 100, CachedInputTokens: 60, CacheWriteTokens: 30, OutputTokens: 10, Cost: 0.25}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.NewSessionService(f.db).Commit(ctx, s.ID, func(tx paddock.SessionTx) error {
-		return tx.RecordUsage(ctx, &paddock.UsageRecord{OwnerID: 1, SessionID: s.ID, InputTokens: 1, OutputTokens: 2, Cost: 0.5})
+		return tx.RecordUsage(ctx, &paddock.UsageRecord{OwnerID: 1, SessionID: s.ID, InputTokens: 1, CachedInputTokens: 1, OutputTokens: 2, Cost: 0.5})
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +504,7 @@ func testUsage(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (paddock.UsageTotals{Calls: 2, InputTokens: 101, OutputTokens: 12, Cost: 0.75}); got != want {
+	if want := (paddock.UsageTotals{Calls: 2, InputTokens: 101, CachedInputTokens: 61, CacheWriteTokens: 30, OutputTokens: 12, Cost: 0.75}); got != want {
 		t.Errorf("Usage = %+v, want %+v", got, want)
 	}
 	none := "ses_none"
@@ -517,7 +517,8 @@ func testUsage(t *testing.T, f *fixture) {
 	if err != nil || total != 2 || len(recs) != 1 || recs[0].Cost != 0.5 || recs[0].CreatedAt.IsZero() {
 		t.Errorf("UsageRecords = %+v, %d, %v", recs, total, err)
 	}
-	if recs, _, _ := usage.UsageRecords(ctx, paddock.UsageFilter{OwnerID: &owner}, 1, 10); len(recs) != 1 || recs[0].Model != "gpt-4o-mini" || recs[0].InputTokens != 100 {
+	if recs, _, _ := usage.UsageRecords(ctx, paddock.UsageFilter{OwnerID: &owner}, 1, 10); len(recs) != 1 || recs[0].Model != "gpt-4o-mini" || recs[0].InputTokens != 100 ||
+		recs[0].CachedInputTokens != 60 || recs[0].CacheWriteTokens != 30 {
 		t.Errorf("UsageRecords page 2 = %+v", recs)
 	}
 

@@ -27,9 +27,10 @@ func recordUsage(ctx context.Context, db *DB, c conn, u *paddock.UsageRecord) er
 	}
 	u.CreatedAt = normTime(u.CreatedAt)
 	err := c.queryRow(ctx, `INSERT INTO usage_records (owner_id, agent_id, session_id, run_id, message_id,
-		provider, model, input_tokens, output_tokens, cost, created_at) VALUES (`+placeholders(11)+`) RETURNING id`,
+		provider, model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, cost, created_at)
+		VALUES (`+placeholders(13)+`) RETURNING id`,
 		u.OwnerID, u.AgentID, u.SessionID, u.RunID, u.MessageID, u.Provider, u.Model,
-		u.InputTokens, u.OutputTokens, u.Cost, db.timeArg(u.CreatedAt)).Scan(&u.ID)
+		u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens, u.OutputTokens, u.Cost, db.timeArg(u.CreatedAt)).Scan(&u.ID)
 	if err != nil {
 		return fmt.Errorf("record usage: %w", err)
 	}
@@ -73,21 +74,25 @@ func (s *UsageService) Usage(ctx context.Context, filter paddock.UsageFilter) (p
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	var t paddock.UsageTotals
-	err := s.db.reader().queryRow(ctx, "SELECT COUNT(*), CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), "+
-		"CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), "+
-		"COALESCE(SUM(cost), 0) FROM usage_records"+cond, args...).Scan(&t.Calls, &t.InputTokens, &t.OutputTokens, &t.Cost)
+	q := "SELECT COUNT(*)"
+	for _, col := range []string{"input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens"} {
+		q += ", CAST(COALESCE(SUM(" + col + "), 0) AS BIGINT)"
+	}
+	err := s.db.reader().queryRow(ctx, q+", COALESCE(SUM(cost), 0) FROM usage_records"+cond, args...).
+		Scan(&t.Calls, &t.InputTokens, &t.CachedInputTokens, &t.CacheWriteTokens, &t.OutputTokens, &t.Cost)
 	if err != nil {
 		return paddock.UsageTotals{}, fmt.Errorf("usage totals: %w", err)
 	}
 	return t, nil
 }
 
-const usageColumns = "id, owner_id, agent_id, session_id, run_id, message_id, provider, model, input_tokens, output_tokens, cost, created_at"
+const usageColumns = "id, owner_id, agent_id, session_id, run_id, message_id, provider, model, " +
+	"input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, cost, created_at"
 
 func scanUsage(row interface{ Scan(...any) error }) (*paddock.UsageRecord, error) {
 	var u paddock.UsageRecord
 	err := row.Scan(&u.ID, &u.OwnerID, &u.AgentID, &u.SessionID, &u.RunID, &u.MessageID, &u.Provider, &u.Model,
-		&u.InputTokens, &u.OutputTokens, &u.Cost, timeCol{&u.CreatedAt})
+		&u.InputTokens, &u.CachedInputTokens, &u.CacheWriteTokens, &u.OutputTokens, &u.Cost, timeCol{&u.CreatedAt})
 	return &u, err
 }
 
