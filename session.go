@@ -44,11 +44,12 @@ type Session struct {
 
 // SessionFilter selects sessions. Zero fields do not filter.
 type SessionFilter struct {
-	OwnerID *int64
-	AgentID *string
-	Status  *SessionStatus
-	Offset  int
-	Limit   int // 0 means no limit
+	OwnerID     *int64
+	AgentID     *string
+	Status      *SessionStatus
+	ExternalKey *string
+	Offset      int
+	Limit       int // 0 means no limit
 }
 
 // SessionUpdate holds the fields to change; nil fields are left alone.

@@ -358,6 +358,83 @@ func TestSeed001Assistants(t *testing.T) {
 	s.expect(t, 400, auth(req{method: "GET", path: "/v1/usage?since=yesterday"}))
 }
 
+// TestSeed001ClientSessionID: a sessionId the client chose (seed 001's
+// "session_abc123") is created on its first message and continued by the
+// next; the history and session routes take it too. It names the caller's
+// own session: another user's same name is another session. Paddock's own
+// "ses_" ids are never created this way.
+func TestSeed001ClientSessionID(t *testing.T) {
+	t.Parallel()
+	model := llmtest.New(
+		llmtest.Step{Text: "First answer."},
+		llmtest.Step{Text: "Second answer."},
+		llmtest.Step{Text: "Other user's answer."},
+		llmtest.Step{Text: "From the second assistant."},
+	)
+	withLLM(t, model)
+	s := startServer(t, nil)
+	key := seedAPIKey(t, s, "clientsid")
+	other := seedAPIKey(t, s, "clientsid2")
+	auth := func(r req) req { r.token = key; return r }
+	for _, name := range []string{"my-assistant", "second"} {
+		s.expect(t, 201, auth(req{method: "POST", path: "/api/assistants", body: map[string]any{"name": name, "tools": []string{}}}))
+	}
+	s.expect(t, 201, req{method: "POST", path: "/api/assistants", token: other, body: map[string]any{"name": "my-assistant", "tools": []string{}}})
+	input := func(token, assistant, text string) map[string]any {
+		return s.expect(t, 200, req{method: "POST", path: "/api/assistants/" + assistant + "/user-input", token: token,
+			body: map[string]any{"sessionId": "session_abc123", "userInput": text}}).m(t)
+	}
+
+	first := input(key, "my-assistant", "Summarize it")
+	sid, _ := first["session_id"].(string)
+	if !strings.HasPrefix(sid, "ses_") {
+		t.Fatalf("first user-input %v", first)
+	}
+	if second := input(key, "my-assistant", "Tell me more about that last point"); second["session_id"] != sid {
+		t.Errorf("second user-input went to session %v, want %s", second["session_id"], sid)
+	}
+	if h := model.Requests()[1].Messages; len(h) != 3 || h[0].Text() != "Summarize it" || h[1].Text() != "First answer." {
+		t.Errorf("the second call's history: %+v", h)
+	}
+	for _, id := range []string{"session_abc123", sid} {
+		if l := s.expect(t, 200, auth(req{method: "GET", path: "/api/sessions/" + id + "/messages"})).m(t); l["total"].(float64) != 4 {
+			t.Errorf("history by %s: %v", id, l)
+		}
+		if g := s.expect(t, 200, auth(req{method: "GET", path: "/api/sessions/" + id})).m(t); g["id"] != sid || g["title"] != "session_abc123" {
+			t.Errorf("session by %s: %v", id, g)
+		}
+	}
+
+	// Another user's session of the same name is theirs alone.
+	if o := input(other, "my-assistant", "Mine"); o["session_id"] == sid {
+		t.Errorf("another user continued %s", sid)
+	}
+	if l := s.expect(t, 200, req{method: "GET", path: "/api/sessions/session_abc123/messages", token: other}).m(t); l["total"].(float64) != 2 {
+		t.Errorf("the other user's history: %v", l)
+	}
+	assistantError(t, s.do(t, req{method: "GET", path: "/api/sessions/" + sid, token: other}), 404, "NOT_FOUND")
+
+	// The same name with a second assistant is a second session; the
+	// name alone is then ambiguous, the id is not.
+	if o := input(key, "second", "Hello"); o["session_id"] == sid {
+		t.Errorf("the second assistant continued %s", sid)
+	}
+	if msg := assistantError(t, s.do(t, auth(req{method: "GET", path: "/api/sessions/session_abc123"})), 409, "CONFLICT"); !strings.Contains(msg, "ses_") {
+		t.Errorf("ambiguous name: %q", msg)
+	}
+	s.expect(t, 200, auth(req{method: "GET", path: "/api/sessions/" + sid}))
+
+	// Paddock's own ids are not created on demand; names are bounded.
+	assistantError(t, s.do(t, auth(req{method: "POST", path: "/api/assistants/my-assistant/user-input",
+		body: map[string]any{"sessionId": "ses_unknown", "userInput": "x"}})), 404, "NOT_FOUND")
+	assistantError(t, s.do(t, auth(req{method: "POST", path: "/api/assistants/my-assistant/user-input",
+		body: map[string]any{"sessionId": strings.Repeat("s", 256), "userInput": "x"}})), 400, "VALIDATION_ERROR")
+	assistantError(t, s.do(t, auth(req{method: "GET", path: "/api/sessions/nobody/messages"})), 404, "NOT_FOUND")
+	if model.Calls() != 4 {
+		t.Errorf("model calls %d, want 4", model.Calls())
+	}
+}
+
 // TestAssistantStreamNodeClient runs seed 001's JavaScript streaming
 // example (fetch + reader + TextDecoder) with Node.js against Paddock.
 func TestAssistantStreamNodeClient(t *testing.T) {

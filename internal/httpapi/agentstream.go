@@ -101,6 +101,22 @@ func (s *Server) platformAgent(ctx context.Context, ownerID int64, name string) 
 	}
 }
 
+// sessionByKey returns the owner's session named key, of whichever agent:
+// ENotFound when there is none, EConflict when sessions of several agents
+// share the key.
+func (s *Server) sessionByKey(ctx context.Context, ownerID int64, key string) (*paddock.Session, error) {
+	sessions, total, err := s.Sessions.Sessions(ctx, paddock.SessionFilter{OwnerID: &ownerID, ExternalKey: &key, Limit: 2})
+	switch {
+	case err != nil:
+		return nil, err
+	case total == 0:
+		return nil, paddock.Errorf(paddock.ENotFound, "session %q not found", key)
+	case total > 1:
+		return nil, paddock.Errorf(paddock.EConflict, "%d sessions of different agents are named %q: use a session's id (ses_...)", total, key)
+	}
+	return sessions[0], nil
+}
+
 // keyedSession returns the owner's session of agent a named key, creating
 // it on first use.
 func (s *Server) keyedSession(ctx context.Context, a *paddock.Agent, ownerID int64, key string) (*paddock.Session, error) {

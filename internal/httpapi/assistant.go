@@ -689,17 +689,26 @@ func (s *Server) streamFrames(w http.ResponseWriter, r *http.Request, work func(
 }
 
 // sessionFor returns the session of a user-input request: the named one,
-// which must belong to the caller and the assistant, or a new one.
-func (s *Server) sessionFor(r *http.Request, a *paddock.Agent, id, firstInput string) (*paddock.Session, bool, error) {
+// which must belong to the caller and the assistant, or a new one. A name
+// of the client's own choosing (not a Paddock "ses_" id) names the
+// caller's session of the assistant by that key, created on its first
+// message as seed 001 says.
+func (s *Server) sessionFor(r *http.Request, a *paddock.Agent, id, firstInput string) (*paddock.Session, error) {
+	if id != "" && !isSessionID(id) {
+		if len(id) > 255 {
+			return nil, paddock.Errorf(paddock.EInvalid, "sessionId is longer than 255 characters")
+		}
+		return s.keyedSession(r.Context(), a, principal(r).User.ID, id)
+	}
 	if id != "" {
 		sess, err := s.ownSession(r, id)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		if sess.AgentID != a.ID {
-			return nil, false, paddock.Errorf(paddock.ENotFound, "session %q not found for assistant %q", id, a.Name)
+			return nil, paddock.Errorf(paddock.ENotFound, "session %q not found for assistant %q", id, a.Name)
 		}
-		return sess, false, nil
+		return sess, nil
 	}
 	title := strings.TrimSpace(firstInput)
 	if utf8.RuneCountInString(title) > 60 {
@@ -707,14 +716,26 @@ func (s *Server) sessionFor(r *http.Request, a *paddock.Agent, id, firstInput st
 	}
 	sess := &paddock.Session{AgentID: a.ID, OwnerID: principal(r).User.ID, Title: title, Status: paddock.SessionPending}
 	if err := s.Sessions.CreateSession(r.Context(), sess); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return sess, true, nil
+	return sess, nil
 }
 
-// ownSession loads a session the caller owns (admins: any).
+// isSessionID reports whether id is of the form of Paddock's own session
+// ids; any other name is a key a client chose.
+func isSessionID(id string) bool { return strings.HasPrefix(id, "ses_") }
+
+// ownSession loads a session the caller owns (admins: any) by its id, or
+// one of the caller's own by the key a client chose for it (seed 001's
+// sessionId, seed 000's session_id and thread_id).
 func (s *Server) ownSession(r *http.Request, id string) (*paddock.Session, error) {
-	sess, err := s.Sessions.Session(r.Context(), id)
+	var sess *paddock.Session
+	var err error
+	if isSessionID(id) {
+		sess, err = s.Sessions.Session(r.Context(), id)
+	} else {
+		sess, err = s.sessionByKey(r.Context(), principal(r).User.ID, id)
+	}
 	if err == nil && !principal(r).User.IsAdmin() && sess.OwnerID != principal(r).User.ID {
 		err = paddock.Errorf(paddock.ENotFound, "")
 	}
@@ -748,7 +769,7 @@ func (s *Server) handleAssistantUserInput(w http.ResponseWriter, r *http.Request
 	if len(key) > 255 {
 		return paddock.Errorf(paddock.EInvalid, "Idempotency-Key is longer than 255 characters")
 	}
-	sess, _, err := s.sessionFor(r, a, req.SessionID, req.UserInput)
+	sess, err := s.sessionFor(r, a, req.SessionID, req.UserInput)
 	if err != nil {
 		return err
 	}

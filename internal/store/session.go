@@ -80,6 +80,9 @@ func (s *SessionService) Sessions(ctx context.Context, filter paddock.SessionFil
 	if filter.Status != nil {
 		where, args = append(where, "status = ?"), append(args, string(*filter.Status))
 	}
+	if filter.ExternalKey != nil {
+		where, args = append(where, "external_key = ?"), append(args, *filter.ExternalKey)
+	}
 	sessions, total, err := listPage(ctx, s.db, "sessions", sessionColumns, where, args, "created_at DESC, id DESC", filter.Offset, filter.Limit, scanSession)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list sessions: %w", err)
