@@ -69,6 +69,42 @@ func TestErrorBodies(t *testing.T) {
 	}
 }
 
+// TestRouteAliases: a route's path with a trailing slash (the seeds list a
+// prefix's root as "/") and platform routes under seed 000's /agent/
+// prefix reach the route; what matches no route stays a 404 or 405 that
+// names the path asked for.
+func TestRouteAliases(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	admin := s.login(t, "admin", testAdminPassword)
+	for _, path := range []string{"/api/v1/agent/config/", "/agent/config", "/agent/config/", "/api/v1/admin/sys/users/", "/api/v1/environments/"} {
+		if r := s.do(t, req{method: "GET", path: path, token: admin}); r.status != 200 {
+			t.Errorf("GET %s: %d %s", path, r.status, r.body)
+		}
+	}
+	if b := s.expect(t, 200, req{method: "GET", path: "/agent/credits/balance", token: admin}).m(t); b["currency"] != "USD" {
+		t.Errorf("balance at /agent/: %v", b)
+	}
+	// Authentication and the surface's error body still apply.
+	if r := s.do(t, req{method: "GET", path: "/agent/config/"}); r.status != 401 || r.m(t)["code"] != "UNAUTHORIZED" {
+		t.Errorf("anonymous /agent/config/: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/agent/nothing", 404},
+		{"GET", "/api/v1/agent/config//", 404},
+		{"POST", "/api/v1/agent/config/", 404},
+		{"GET", "/agent/", 404},
+	} {
+		r := s.do(t, req{method: tc.method, path: tc.path, token: admin})
+		if r.status != tc.status || !strings.Contains(r.m(t)["detail"].(string), tc.path) {
+			t.Errorf("%s %s: %d %s, want %d naming the path", tc.method, tc.path, r.status, r.body, tc.status)
+		}
+	}
+}
+
 func TestBodyLimits(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, func(c *Config) { c.MaxBodyBytes = 4096 })

@@ -287,11 +287,40 @@ func (s *Server) outer(mux *http.ServeMux) http.Handler {
 			}
 		}()
 		if _, pattern := mux.Handler(r); pattern == "" {
-			s.unmatched(sw, r, mux, start)
+			if a := alias(mux, r); a != nil {
+				mux.ServeHTTP(sw, a)
+			} else {
+				s.unmatched(sw, r, mux, start)
+			}
 			return
 		}
 		mux.ServeHTTP(sw, r)
 	})
+}
+
+// alias returns the request a path no route matched stands for, or nil:
+// the path without its trailing slash (the seeds list a prefix's root
+// route as "/", as in GET /api/v1/agent/config/), and a platform route
+// under seed 000's prefix /agent/ at its /api/v1/agent/ path.
+func alias(mux *http.ServeMux, r *http.Request) *http.Request {
+	p := r.URL.Path
+	var paths []string
+	if trimmed := strings.TrimSuffix(p, "/"); trimmed != p && trimmed != "" {
+		paths = append(paths, trimmed)
+	}
+	if strings.HasPrefix(p, "/agent/") {
+		for _, q := range append([]string{p}, paths...) {
+			paths = append(paths, "/api/v1"+q)
+		}
+	}
+	for _, q := range paths {
+		a := r.Clone(r.Context())
+		a.URL.Path, a.URL.RawPath = q, ""
+		if _, pattern := mux.Handler(a); pattern != "" {
+			return a
+		}
+	}
+	return nil
 }
 
 // unmatched answers a request no route pattern matched: 405 (with Allow)
