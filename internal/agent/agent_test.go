@@ -384,8 +384,8 @@ func TestRunWithToolsThenText(t *testing.T) {
 	if len(reqs) != 3 {
 		t.Fatalf("%d model calls", len(reqs))
 	}
-	if reqs[0].System != "You are a test." || reqs[0].Model != "gpt-test" || len(reqs[0].Tools) != 6 {
-		t.Errorf("first request: system %q model %q %d tools", reqs[0].System, reqs[0].Model, len(reqs[0].Tools))
+	if reqs[0].System != "You are a test." || reqs[0].Model != "gpt-test" || len(reqs[0].Tools) != 6 || reqs[0].CacheKey != f.session.ID {
+		t.Errorf("first request: system %q model %q %d tools, cache key %q", reqs[0].System, reqs[0].Model, len(reqs[0].Tools), reqs[0].CacheKey)
 	}
 	last := reqs[2].Messages
 	var results []string

@@ -167,6 +167,7 @@ func (x *execution) callModel(ctx context.Context, step int, extra *paddock.Mess
 		System:   x.req.Agent.SystemPrompt,
 		Messages: buildContext(msgs),
 		Tools:    x.r.toolDefs(x.req.Agent),
+		CacheKey: x.req.Agent.ID, // executions of one agent share its system prompt and tools
 	}
 	if extra != nil {
 		req.Tools = nil // a correction needs no tools

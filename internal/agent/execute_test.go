@@ -62,6 +62,11 @@ func TestExecuteStateless(t *testing.T) {
 	if err != nil || tot.Calls != 2 || tot.InputTokens != 300 || tot.OutputTokens != 30 {
 		t.Errorf("usage records %+v %v", tot, err)
 	}
+	for i, r := range f.llm.Requests() {
+		if r.CacheKey != f.agent.ID {
+			t.Errorf("call %d: cache key %q, want the agent's id", i, r.CacheKey)
+		}
+	}
 }
 
 func TestExecuteCancel(t *testing.T) {

@@ -197,6 +197,7 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 		System:    st.agent.SystemPrompt,
 		Tools:     r.toolDefs(st.agent),
 		Reasoning: st.run.Options.Reasoning,
+		CacheKey:  st.session.ID,
 	}
 	if loc := st.run.Options.Locale; loc != "" {
 		req.System = strings.TrimSpace(req.System + "\n\nThe user's locale is " + loc + ": answer in its language unless asked otherwise.")

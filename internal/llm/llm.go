@@ -131,6 +131,11 @@ type Request struct {
 	// Reasoning is "", or ReasoningLow/Medium/High: reasoning effort for
 	// OpenAI reasoning models, a thinking budget for Anthropic and Gemini.
 	Reasoning string
+	// CacheKey names what the call continues (a session; an agent's
+	// stateless executions), so that a provider routing calls by key sends
+	// the ones that share a prefix to the same prompt cache: OpenAI's
+	// prompt_cache_key. Empty: none. The others cache by prefix alone.
+	CacheKey string
 }
 
 // Usage counts the tokens of one call. InputTokens includes the input read

@@ -10,9 +10,10 @@
 // it still work, without a usage event); ResponseFormat maps to
 // response_format json_object / json_schema; Reasoning maps to
 // reasoning_effort for reasoning models (o-series, gpt-5, gpt-oss), which
-// also get max_completion_tokens and no temperature. Against a custom
-// BaseURL, MaxTokens is sent as max_tokens, which every compatible server
-// understands.
+// also get max_completion_tokens and no temperature; CacheKey maps to
+// prompt_cache_key. Against a custom BaseURL, MaxTokens is sent as
+// max_tokens, which every compatible server understands, and there is no
+// prompt_cache_key.
 package openai
 
 import (
@@ -381,6 +382,9 @@ func (p *Provider) params(req *llm.Request) (openai.ChatCompletionNewParams, err
 	}
 	if req.Reasoning != "" && reasoning {
 		params.ReasoningEffort = shared.ReasoningEffort(req.Reasoning)
+	}
+	if req.CacheKey != "" && !p.compatible { // a compatible server may refuse a field it does not know
+		params.PromptCacheKey = param.NewOpt(req.CacheKey)
 	}
 	if rf := req.ResponseFormat; rf != nil {
 		switch rf.Type {

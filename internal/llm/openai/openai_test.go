@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -362,3 +364,42 @@ func TestNewNeedsKeyOrURL(t *testing.T) {
 		t.Fatalf("New: %v", err)
 	}
 }
+
+// TestPromptCacheKey: OpenAI gets the request's cache key as
+// prompt_cache_key; a compatible server, which may refuse a field it does
+// not know, does not.
+func TestPromptCacheKey(t *testing.T) {
+	srv := llmtest.NewReplayServer(t, llmtest.File(t, 200, "testdata/text.sse"), llmtest.File(t, 200, "testdata/text.sse"))
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The official endpoint, reached at the test server.
+	official, err := openai.New(llm.Config{APIKey: "sk-test", HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Host != "api.openai.com" {
+			return nil, fmt.Errorf("request to %s", r.URL)
+		}
+		r.URL.Scheme, r.URL.Host = target.Scheme, target.Host
+		return http.DefaultTransport.RoundTrip(r)
+	})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &llm.Request{Model: "gpt-4o-mini", CacheKey: "ses_1", Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{{Type: llm.PartText, Text: "hi"}}}}}
+	for _, p := range []*openai.Provider{official, newProvider(t, srv, nil)} {
+		if _, err := p.Stream(context.Background(), req, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := srv.Requests()
+	if got := body(t, reqs[0])["prompt_cache_key"]; got != "ses_1" {
+		t.Errorf("OpenAI's prompt_cache_key %v, want ses_1", got)
+	}
+	if got, ok := body(t, reqs[1])["prompt_cache_key"]; ok {
+		t.Errorf("a compatible server got prompt_cache_key %v", got)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
