@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // DefaultMaxSteps is the step limit of an agent that sets none: the number
@@ -38,14 +39,18 @@ type AgentEnvironment struct {
 	Timeout   int       `json:"timeout,omitempty"` // lifetime in seconds
 }
 
-// Validate checks the agent's input: a name, a non-negative step limit and
-// tool names without blanks. Failures are EInvalid.
+// Validate checks the agent's input: a name without control characters, a
+// non-negative step limit and tool names without blanks. Failures are
+// EInvalid.
 func (a *Agent) Validate() error {
 	if strings.TrimSpace(a.Name) == "" {
 		return Errorf(EInvalid, "name is required")
 	}
 	if len(a.Name) > 256 {
 		return Errorf(EInvalid, "name must be at most 256 characters")
+	}
+	if strings.ContainsFunc(a.Name, unicode.IsControl) {
+		return Errorf(EInvalid, "name must not contain control characters")
 	}
 	if a.MaxSteps < 0 {
 		return Errorf(EInvalid, "max_steps must not be negative")

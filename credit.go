@@ -2,8 +2,13 @@ package paddock
 
 import (
 	"context"
+	"math"
 	"time"
 )
+
+// MaxCreditGrant bounds the amount of one credit grant, either way (USD):
+// a balance is a sum of grants, which must stay a finite number.
+const MaxCreditGrant = 1_000_000
 
 // CreditGrant adds credits (USD) to a user's balance; a negative amount
 // takes them away.
@@ -14,6 +19,19 @@ type CreditGrant struct {
 	Note      string
 	GrantedBy int64 // the admin who granted it
 	CreatedAt time.Time
+}
+
+// Validate checks a grant's input: a non-zero, finite amount of at most
+// MaxCreditGrant either way, and a note of at most 1000 characters.
+// Failures are EInvalid.
+func (g *CreditGrant) Validate() error {
+	if g.Amount == 0 || math.IsNaN(g.Amount) || math.IsInf(g.Amount, 0) || math.Abs(g.Amount) > MaxCreditGrant {
+		return Errorf(EInvalid, "field \"amount\" must be a non-zero number of USD between -%d and %d, not %g", MaxCreditGrant, MaxCreditGrant, g.Amount)
+	}
+	if len([]rune(g.Note)) > 1000 {
+		return Errorf(EInvalid, "field \"note\" must be at most 1000 characters")
+	}
+	return nil
 }
 
 // CreditTotals are the sums behind a user's balance: what was granted and

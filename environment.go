@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // EnvironmentStatus is where an environment is in its lifecycle:
@@ -114,6 +116,57 @@ const (
 	OnTimeoutPause     = "pause"     // freeze it: memory kept, resumable
 	OnTimeoutHibernate = "hibernate" // save it to disk (gVisor only)
 )
+
+// MaxTimeout is the longest lifetime, in seconds, an environment may be
+// given at once (30 days); it can be extended again before it ends. It also
+// keeps now + timeout far from where a time.Duration overflows.
+const MaxTimeout = 30 * 24 * 60 * 60
+
+// Limits of labels; see CheckLabels.
+const (
+	MaxLabelKey   = 63
+	MaxLabelValue = 255
+)
+
+// CheckLabels refuses labels a label selector could not select (see
+// ParseLabelSelector) with EInvalid naming the first bad one: keys of 1 to
+// MaxLabelKey characters and values of at most MaxLabelValue, neither
+// holding ',', '=' or '!' (the selector's syntax) nor control characters,
+// nor starting or ending with white space (a selector trims it).
+func CheckLabels(labels map[string]string) error {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" {
+			return Errorf(EInvalid, "field \"labels\" has an empty key")
+		}
+		if why := badLabelText(k, MaxLabelKey); why != "" {
+			return Errorf(EInvalid, "label key %q is invalid: %s", k, why)
+		}
+		if why := badLabelText(labels[k], MaxLabelValue); why != "" {
+			return Errorf(EInvalid, "label %q has an invalid value %q: %s", k, labels[k], why)
+		}
+	}
+	return nil
+}
+
+// badLabelText says what makes s unusable as a label key or value, or "".
+func badLabelText(s string, max int) string {
+	switch {
+	case utf8.RuneCountInString(s) > max:
+		return fmt.Sprintf("it is longer than %d characters", max)
+	case strings.ContainsAny(s, ",=!"):
+		return "it must not contain ',', '=' or '!', which label selectors use"
+	case strings.TrimSpace(s) != s:
+		return "it must not start or end with white space"
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return "it must not contain control characters"
+	}
+	return ""
+}
 
 // EnvironmentFilter selects environments. Zero fields do not filter.
 type EnvironmentFilter struct {

@@ -2,6 +2,8 @@ package paddock
 
 import (
 	"io"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -35,4 +37,25 @@ type LogEntry struct {
 	Timestamp time.Time `json:"timestamp"`
 	Stream    string    `json:"stream"` // "stdout", "stderr" or "system"
 	Message   string    `json:"message"`
+}
+
+// CheckEnv refuses environment variables no process can be given, with
+// EInvalid naming the first bad one: an empty name, a name holding '=' or
+// a NUL byte, a value holding a NUL byte. Create, exec, attach and
+// run-command all check their env with it.
+func CheckEnv(vars map[string]string) error {
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return Errorf(EInvalid, "field \"env\" has an invalid variable name %q: a name must not be empty or contain '=' or a NUL byte", k)
+		}
+		if strings.ContainsRune(vars[k], 0) {
+			return Errorf(EInvalid, "field \"env\": the value of %s contains a NUL byte", k)
+		}
+	}
+	return nil
 }

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -190,6 +190,9 @@ func (p *ContentPart) UnmarshalJSON(data []byte) error {
 func (p ContentPart) Validate() error {
 	switch p.Type {
 	case PartText:
+		if strings.TrimSpace(p.Text) == "" {
+			return Errorf(EInvalid, "text part needs text (it is empty or blank)")
+		}
 		return nil
 	case PartImage, PartFile:
 		if p.Data == "" {
@@ -295,7 +298,7 @@ func (m *Message) Validate() error {
 	}
 	for i, p := range m.Content {
 		if err := p.Validate(); err != nil {
-			return fmt.Errorf("content[%d]: %w", i, err)
+			return Errorf(ErrorCode(err), "content[%d]: %s", i, ErrorMessage(err))
 		}
 	}
 	return nil

@@ -50,8 +50,9 @@ type UserUpdate struct {
 	PasswordHash *string
 }
 
-// UserService stores users. Lookups of unknown users return ENotFound;
-// creating a user whose username exists returns EConflict.
+// UserService stores users. Usernames are compared whatever their case:
+// "BOB" finds "bob", and creating "BOB" while "bob" exists returns
+// EConflict. Lookups of unknown users return ENotFound.
 type UserService interface {
 	User(ctx context.Context, id int64) (*User, error)
 	UserByUsername(ctx context.Context, username string) (*User, error)

@@ -244,3 +244,83 @@ func TestSeed002Flow(t *testing.T) {
 	s.expect(t, 204, req{method: "DELETE", path: "/v1/agents/" + agentID, token: tok})
 	s.expect(t, 409, req{method: "POST", path: "/v1/agents/" + agentID + "/sessions", token: tok, body: map[string]any{}})
 }
+
+// TestAgentValidation: agent settings that could never work, blank
+// message text, an unknown events format and oversized session titles are
+// refused when they are sent, with a message naming the field, on the
+// agents and the assistants surfaces.
+func TestAgentValidation(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	admin := s.login(t, "admin", testAdminPassword)
+	user := s.createUser(t, admin, "validator")
+	env := func(res map[string]string) map[string]any { return map[string]any{"resources": res} }
+	bad := []struct {
+		body map[string]any
+		msg  string
+	}{
+		{map[string]any{"environment": env(map[string]string{"cpu": "abc"})}, `field "environment.resources.cpu": quantity "abc"`},
+		{map[string]any{"environment": env(map[string]string{"memory": "-5Mi"})}, `field "environment.resources.memory"`},
+		{map[string]any{"environment": env(map[string]string{"storage": "1Zi"})}, `field "environment.resources.storage"`},
+		{map[string]any{"tools": []string{"bash", "nosuchtool"}}, `field "tools[1]": unknown tool "nosuchtool"; the tools are bash, read_file, write_file, edit_file, list_files, grep, web_search`},
+		{map[string]any{"model": "bogus"}, `field "model" must be provider/model with provider openai, anthropic or google`},
+		{map[string]any{"model": "nosuchprovider/x"}, `not "nosuchprovider/x"`},
+		{map[string]any{"model": "openai/"}, `not "openai/"`},
+		{map[string]any{"name": "a\x01b"}, "name must not contain control characters"},
+	}
+	for _, tc := range bad {
+		body := map[string]any{"name": "a"}
+		for k, v := range tc.body {
+			body[k] = v
+		}
+		r := s.expect(t, 400, req{method: "POST", path: "/v1/agents", token: user, body: body})
+		if !strings.Contains(r.message(t), tc.msg) {
+			t.Errorf("create %v: %s, want %q", tc.body, r.body, tc.msg)
+		}
+	}
+	a := s.expect(t, 201, req{method: "POST", path: "/v1/agents", token: user, body: map[string]any{"name": "a", "model": "openai/gpt-4o-mini",
+		"tools": []string{"bash", "web_search"}, "environment": env(map[string]string{"cpu": "500m", "memory": "256Mi", "storage": "1Gi"})}}).m(t)
+	id := a["id"].(string)
+	s.expect(t, 201, req{method: "POST", path: "/v1/agents", token: user, body: map[string]any{"name": "inferred", "model": "gpt-4o"}})
+	for _, tc := range bad {
+		r := s.expect(t, 400, req{method: "PATCH", path: "/v1/agents/" + id, token: user, body: tc.body})
+		if !strings.Contains(r.message(t), tc.msg) {
+			t.Errorf("patch %v: %s, want %q", tc.body, r.body, tc.msg)
+		}
+	}
+	s.expect(t, 200, req{method: "PATCH", path: "/v1/agents/" + id, token: user, body: map[string]any{"description": "still fine", "model": "anthropic/claude-haiku-4-5"}})
+
+	// Assistants name tools too.
+	if msg := assistantError(t, s.do(t, req{method: "POST", path: "/api/assistants", token: user, body: map[string]any{"name": "b", "tools": []string{"nosuchtool"}}}),
+		400, "VALIDATION_ERROR"); !strings.Contains(msg, `unknown tool "nosuchtool"`) {
+		t.Errorf("assistant with an unknown tool: %q", msg)
+	}
+	assistantError(t, s.do(t, req{method: "PATCH", path: "/api/assistants/" + id, token: user, body: map[string]any{"tools": []string{"nope"}}}), 400, "VALIDATION_ERROR")
+
+	// Session titles are bounded like slide titles.
+	r := s.expect(t, 400, req{method: "POST", path: "/v1/agents/" + id + "/sessions", token: user, body: map[string]any{"title": strings.Repeat("t", 501)}})
+	if !strings.Contains(r.message(t), `field "title" must be at most 500 characters`) {
+		t.Errorf("long title: %s", r.body)
+	}
+	assistantError(t, s.do(t, req{method: "POST", path: "/api/sessions", token: user, body: map[string]any{"assistantId": id, "title": strings.Repeat("t", 501)}}), 400, "VALIDATION_ERROR")
+	sid := s.expect(t, 201, req{method: "POST", path: "/v1/agents/" + id + "/sessions", token: user, body: map[string]any{"title": strings.Repeat("t", 500)}}).m(t)["id"].(string)
+
+	// A text part needs text, as an image part needs data; nothing runs.
+	base := "/v1/agents/" + id + "/sessions/" + sid
+	for _, part := range []map[string]any{{"type": "text"}, {"type": "text", "text": " \n "}} {
+		r := s.expect(t, 400, req{method: "POST", path: base + "/messages", token: user, body: map[string]any{"message": map[string]any{"content": []any{part}}}})
+		if !strings.Contains(r.message(t), "content[0]: text part needs text") {
+			t.Errorf("message %v: %s", part, r.body)
+		}
+	}
+	if l := s.expect(t, 200, req{method: "GET", path: base + "/messages", token: user}).m(t); l["total"].(float64) != 0 {
+		t.Errorf("messages after refused posts: %v", l)
+	}
+
+	// Events come as SSE or, with format=json, as a list; nothing else.
+	r = s.expect(t, 400, req{method: "GET", path: base + "/events?format=xml", token: user})
+	if !strings.Contains(r.message(t), `query parameter "format" must be json`) || r.header.Get("Content-Type") == "text/event-stream" {
+		t.Errorf("format=xml: %s", r.body)
+	}
+	s.expect(t, 200, req{method: "GET", path: base + "/events?format=json", token: user})
+}

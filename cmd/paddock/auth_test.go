@@ -68,6 +68,11 @@ func TestLoginBothEndpoints(t *testing.T) {
 	t.Run("multipart form", func(t *testing.T) {
 		body := "--XX\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nadmin\r\n--XX\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\n" + testAdminPassword + "\r\n--XX--\r\n"
 		s.expect(t, 200, req{method: "POST", path: "/api/v1/admin/auth/login", body: body, contentType: "multipart/form-data; boundary=XX"})
+		// A body that is not a form of its boundary is said to be so, not "empty".
+		r := s.expect(t, 400, req{method: "POST", path: "/api/v1/auth/login", body: "garbage", contentType: "multipart/form-data; boundary=x"})
+		if msg := r.message(t); !strings.Contains(msg, "multipart/form-data body could not be read as a form") || strings.Contains(msg, "empty") {
+			t.Errorf("garbage multipart body: %s", r.body)
+		}
 	})
 	t.Run("failures", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -164,8 +169,17 @@ func TestAPIKeys(t *testing.T) {
 	admin := s.login(t, "admin", testAdminPassword)
 	alice := s.createUser(t, admin, "alice")
 	bob := s.createUser(t, admin, "bob")
+	// Usernames are one whatever their case, as the failed-login counter
+	// reads them: "BOB" is taken, and "ALICE" logs alice in.
+	r := s.expect(t, 409, req{method: "POST", path: "/api/v1/admin/sys/users", token: admin, body: map[string]string{"username": "BOB", "password": "password-BOB"}})
+	if !strings.Contains(r.message(t), `username "BOB" is taken`) {
+		t.Errorf("BOB while bob exists: %s", r.body)
+	}
+	if u := s.expect(t, 200, req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"username": "ALICE", "password": "password-alice"}}).m(t)["user"].(map[string]any); u["username"] != "alice" {
+		t.Errorf("login as ALICE: %v", u)
+	}
 
-	r := s.expect(t, 201, req{method: "POST", path: "/api/v1/api-keys", token: alice, body: map[string]any{
+	r = s.expect(t, 201, req{method: "POST", path: "/api/v1/api-keys", token: alice, body: map[string]any{
 		"description": "CI/CD Pipeline Key", "expires_in": 90,
 		"permissions": []map[string]string{{"environment_id": "env-abc123", "permission": "write"}},
 	}})
@@ -200,10 +214,24 @@ func TestAPIKeys(t *testing.T) {
 		t.Errorf("listed key %v: want id, last_used_at and no secret", k)
 	}
 
-	// A key limited to some environments cannot mint a broader key.
-	r = s.expect(t, 403, req{method: "POST", path: "/api/v1/api-keys", token: created.Key, body: map[string]any{}})
-	if !strings.Contains(string(r.body), "cannot manage API keys") {
-		t.Errorf("restricted key creating a key: %s", r.body)
+	// A key limited to some environments reaches only them: it cannot mint
+	// a broader key, nor create agents, sessions or runs (each with an
+	// environment of its own), on any surface.
+	for _, rq := range []req{
+		{method: "POST", path: "/api/v1/api-keys", body: map[string]any{}},
+		{method: "GET", path: "/api/v1/api-keys"},
+		{method: "POST", path: "/v1/agents", body: map[string]any{"name": "a"}},
+		{method: "POST", path: "/api/assistants/a/execute", body: map[string]any{"userInput": "hi"}},
+		{method: "POST", path: "/agent/agent/stream", body: map[string]any{"messages": []any{map[string]string{"content": "hi"}}}},
+		{method: "POST", path: "/api/v1/agent/sandboxes", body: map[string]any{}},
+		{method: "POST", path: "/api/v1/task/schedulers", body: map[string]any{}},
+		{method: "GET", path: "/v1/usage"},
+	} {
+		rq.token = created.Key
+		r := s.expect(t, 403, rq)
+		if !strings.Contains(r.message(t), "limited to the environments it lists") {
+			t.Errorf("restricted key, %s %s: %s", rq.method, rq.path, r.body)
+		}
 	}
 
 	// Bob sees none of alice's keys and cannot revoke them.

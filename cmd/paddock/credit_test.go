@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/paddockhq/paddock/internal/llm"
@@ -45,6 +46,15 @@ func TestSeed003Credits(t *testing.T) {
 	// An admin adds credit; users cannot.
 	s.expect(t, 403, req{method: "POST", path: "/api/v1/agent/credits/add", token: user, body: map[string]any{"user_id": uid, "amount": 1}})
 	s.expect(t, 400, req{method: "POST", path: "/api/v1/agent/credits/add", token: admin, body: map[string]any{"user_id": uid, "amount": 0}})
+	// Amounts are bounded: two grants of 1e308 once summed to +Inf, and
+	// the balance could no longer be shown.
+	for _, amount := range []float64{1e308, 1e308, -1_000_001} {
+		r := s.expect(t, 400, req{method: "POST", path: "/api/v1/agent/credits/add", token: admin, body: map[string]any{"user_id": uid, "amount": amount}})
+		if !strings.Contains(r.message(t), `"amount" must be a non-zero number of USD between -1000000 and 1000000`) {
+			t.Errorf("grant of %g: %s", amount, r.body)
+		}
+	}
+	balance()
 	s.expect(t, 404, req{method: "POST", path: "/api/v1/agent/credits/add", token: admin, body: map[string]any{"user_id": 99999, "amount": 1}})
 	if b := s.expect(t, 201, req{method: "POST", path: "/api/v1/agent/credits/add", token: admin, body: map[string]any{"user_id": uid, "amount": 0.01, "note": "trial"}}).m(t); b["balance"].(float64) != 0.01 {
 		t.Errorf("after add %v", b)
@@ -69,6 +79,16 @@ func TestSeed003Credits(t *testing.T) {
 		t.Errorf("admin's view %v", b)
 	}
 	s.expect(t, 403, req{method: "GET", path: "/api/v1/agent/credits/balance?user_id=1", token: user})
+	// So is their usage: another user's id is refused, not ignored.
+	for _, path := range []string{"/api/v1/agent/credits/usage", "/v1/usage"} {
+		if r := s.expect(t, 403, req{method: "GET", path: path + "?user_id=1", token: user}); !strings.Contains(r.message(t), "only admins see other users' usage") {
+			t.Errorf("%s?user_id=1: %s", path, r.body)
+		}
+		if r := s.expect(t, 400, req{method: "GET", path: path + "?user_id=abc", token: user}); !strings.Contains(r.message(t), `"user_id" must be a positive integer`) {
+			t.Errorf("%s?user_id=abc: %s", path, r.body)
+		}
+		s.expect(t, 200, req{method: "GET", path: path + "?user_id=" + strconv.FormatInt(uid, 10), token: user})
+	}
 	if u := s.expect(t, 200, req{method: "GET", path: "/api/v1/agent/credits/usage?user_id=" + strconv.FormatInt(uid, 10), token: admin}).m(t); u["total"].(float64) != 2 {
 		t.Errorf("admin's usage view %v", u)
 	}

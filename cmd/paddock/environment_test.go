@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -224,6 +225,9 @@ func TestEnvironmentAPI(t *testing.T) {
 			{map[string]any{}, `"command" is required`},
 			{map[string]any{"command": "ls"}, `field "command" must be an array`},
 			{map[string]any{"command": []string{"ls"}, "timeout": 0}, `"timeout" must be between 1`},
+			// Variables no process can be given, as create refuses them.
+			{map[string]any{"command": []string{"sh", "-c", "echo A=$A"}, "env": map[string]string{"A=B": "x"}}, `field "env" has an invalid variable name "A=B"`},
+			{map[string]any{"command": []string{"sh", "-c", "echo A=$A"}, "env": map[string]string{"": "y"}}, `field "env" has an invalid variable name ""`},
 		} {
 			r := s.expect(t, 400, req{method: "POST", path: "/api/v1/environments/" + id + "/exec", token: alice, body: tc.body})
 			if !strings.Contains(r.message(t), tc.msg) {
@@ -401,6 +405,14 @@ func TestEnvironmentAPI(t *testing.T) {
 			{withSpec(map[string]any{"timeout": "long"}), 400, `field "timeout" must be an integer`},
 			{withSpec(map[string]any{"isolation": map[string]any{"security_context": map[string]any{"run_as_non_root": true, "run_as_user": 0}}}), 400, "root"},
 			{withSpec(map[string]any{"labels": map[string]string{"a": "b,c"}}), 400, "invalid value"},
+			{withSpec(map[string]any{"labels": map[string]string{"a=b": "x"}}), 400, `label key "a=b" is invalid: it must not contain ',', '=' or '!', which label selectors use`},
+			{withSpec(map[string]any{"labels": map[string]string{"a,b": "x"}}), 400, `label key "a,b" is invalid`},
+			{withSpec(map[string]any{"labels": map[string]string{"": "x"}}), 400, `field "labels" has an empty key`},
+			{withSpec(map[string]any{"labels": map[string]string{"a": " x"}}), 400, "white space"},
+			{withSpec(map[string]any{"env": map[string]string{"A=B": "x"}}), 400, `field "env" has an invalid variable name "A=B"`},
+			{withSpec(map[string]any{"timeout": 10000000000}), 400, `field "timeout" must be between 1 and 2592000 seconds (30 days)`},
+			{withSpec(map[string]any{"timeout": int64(math.MaxInt64)}), 400, `field "timeout" must be between 1 and 2592000 seconds`},
+			{withSpec(map[string]any{"timeout": 0}), 400, `field "timeout" must be between 1 and 2592000 seconds`},
 			{withSpec(map[string]any{"extra": true}), 400, `unknown field "extra"`},
 			{withSpec(map[string]any{"isolation": map[string]any{"network_policy": map[string]any{"allowed_egress_cidrs": []string{"10.0.0.0/33"}}}}), 400, "allowed_egress_cidrs"},
 		} {

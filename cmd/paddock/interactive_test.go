@@ -2,11 +2,15 @@ package main
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
@@ -66,6 +70,35 @@ func (w *wsSession) until(pred func(m wsMsg) bool) wsMsg {
 			return m
 		}
 	}
+}
+
+// rawRequest sends head (the request line and headers, CRLF-separated)
+// and then body exactly as given over a new connection, half-closes it and
+// returns the response: for bodies net/http's client never sends, like
+// broken chunking or a body shorter than its Content-Length.
+func (s *testServer) rawRequest(t *testing.T, head, body string) *response {
+	t.Helper()
+	u, err := url.Parse(s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := fmt.Fprintf(c, "%s\r\nHost: %s\r\nConnection: close\r\n\r\n%s", head, u.Host, body); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return &response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
 func dialAttach(t *testing.T, url string, opts *websocket.DialOptions) (*wsSession, *http.Response, error) {
@@ -189,6 +222,42 @@ func TestAttach(t *testing.T) {
 			t.Error("closing one socket ended the other's process")
 		}
 		b.conn.Close(websocket.StatusNormalClosure, "bye")
+	})
+
+	t.Run("not a WebSocket, an empty command, a bad resize", func(t *testing.T) {
+		// A plain GET starts nothing and gets this surface's JSON error.
+		r := s.do(t, req{method: "GET", path: "/api/v1/environments/" + id + "/attach?command=true", token: tok})
+		if r.status != 400 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || !strings.Contains(r.message(t), "WebSocket") {
+			t.Errorf("plain GET: %d %s %s", r.status, r.header.Get("Content-Type"), r.body)
+		}
+		bearer := &websocket.DialOptions{Subprotocols: []string{"bearer." + tok}}
+		for _, q := range []string{"?command=", "?command=+", "?command=&command=x"} {
+			_, resp, err := dialAttach(t, wsURL+q, bearer)
+			if err == nil || resp == nil || resp.StatusCode != 400 {
+				t.Errorf("%s: %v", q, err)
+				continue
+			}
+			if b, _ := io.ReadAll(resp.Body); !strings.Contains(string(b), `query parameter \"command\"`) {
+				t.Errorf("%s: %s", q, b)
+			}
+		}
+		w, _, err := dialAttach(t, wsURL+"?command=cat", bearer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.send(wsMsg{Type: "resize", Cols: -1, Rows: 99999999})
+		if m := w.until(func(m wsMsg) bool { return m.Type == "error" }); m.Data != "resize: cols and rows must be between 1 and 1000, not cols=-1 rows=99999999" {
+			t.Errorf("bad resize: %q", m.Data)
+		}
+		if err := w.conn.Write(context.Background(), websocket.MessageText, []byte(`{"type":"resize","cols":"wide","rows":40}`)); err != nil {
+			t.Fatal(err)
+		}
+		if m := w.until(func(m wsMsg) bool { return m.Type == "error" }); !strings.Contains(m.Data, `field "cols" must be an integer between 1 and 1000, not string`) {
+			t.Errorf("resize with a string: %q", m.Data)
+		}
+		// The session goes on.
+		w.send(wsMsg{Type: "stdin", Data: "still-here\n"})
+		w.until(func(wsMsg) bool { return strings.Contains(w.out.String(), "still-here") })
 	})
 
 	t.Run("python websocket-client", func(t *testing.T) {
@@ -336,6 +405,36 @@ func TestFiles(t *testing.T) {
 	if out := s.expect(t, 200, req{method: "POST", path: base + "/exec", token: tok, body: map[string]any{"command": []string{"sh", "-c", "ls /etc/evil 2>&1 || true"}}}).m(t); !strings.Contains(out["stdout"].(string), "No such file") {
 		t.Errorf("an escape wrote /etc/evil: %v", out)
 	}
+
+	// Entries not extracted (a device) are named, and an empty result is [].
+	var devTar bytes.Buffer
+	tw = tar.NewWriter(&devTar)
+	tw.WriteHeader(&tar.Header{Name: "dev/null", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3})
+	tw.Close()
+	var extracted struct {
+		Files   []any    `json:"files"`
+		Skipped []string `json:"skipped"`
+	}
+	er := s.expect(t, 200, req{method: "PUT", path: base + "/files/archive?path=/srv/devs", token: tok, body: devTar.Bytes(), contentType: "application/x-tar"})
+	er.json(t, &extracted)
+	if extracted.Files == nil || len(extracted.Files) != 0 || len(extracted.Skipped) != 1 || extracted.Skipped[0] != "dev/null" {
+		t.Errorf("a tar of a device: %s", er.body)
+	}
+
+	// A body that breaks off is the client's fault (400), and writes nothing.
+	auth := "\r\nAuthorization: Bearer " + tok
+	for _, tc := range []struct{ head, body string }{
+		{"PUT " + base + "/files?path=/work/broken.txt HTTP/1.1" + auth + "\r\nTransfer-Encoding: chunked", "5\r\nhello\r\nZZ\r\n"},
+		{"PUT " + base + "/files?path=/work/broken.txt HTTP/1.1" + auth + "\r\nContent-Length: 100", "cut short"},
+		{"PUT " + base + "/files/archive?path=/work/broken HTTP/1.1" + auth + "\r\nTransfer-Encoding: chunked", "5\r\nhello\r\nZZ\r\n"},
+		{"PUT " + base + "/files/archive?path=/work/broken HTTP/1.1" + auth + "\r\nContent-Length: 10240", string(tarBuf.Bytes()[:1000])},
+	} {
+		r := s.rawRequest(t, tc.head, tc.body)
+		if r.status != 400 || !strings.Contains(r.message(t), "reading the request body") {
+			t.Errorf("%s: %d %s", strings.SplitN(tc.head, "\r\n", 2)[0], r.status, r.body)
+		}
+	}
+	s.expect(t, 404, req{method: "GET", path: base + "/files?path=/work/broken.txt", token: tok})
 
 	// 200 MiB up and down, streamed: the server's heap grows by a small constant.
 	const size = 200 << 20

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -207,5 +208,21 @@ func TestPauseResume(t *testing.T) {
 	}
 	s.expect(t, 400, req{method: "PATCH", path: base, token: tok, body: map[string]int{"timeout": 0}})
 	s.expect(t, 400, req{method: "PATCH", path: base, token: tok, body: map[string]any{}})
+	// A lifetime that would overflow is refused, naming the limit; the
+	// longest, 30 days, ends 30 days from now.
+	for _, huge := range []int64{10000000000, math.MaxInt64} {
+		r := s.expect(t, 400, req{method: "PATCH", path: base, token: tok, body: map[string]int64{"timeout": huge}})
+		if !strings.Contains(r.message(t), `field "timeout" must be between 1 and 2592000 seconds (30 days)`) {
+			t.Errorf("PATCH timeout %d: %s", huge, r.message(t))
+		}
+	}
+	e = s.expect(t, 200, req{method: "PATCH", path: base, token: tok, body: map[string]int{"timeout": 2592000}}).m(t)
+	exp, err = time.Parse(time.RFC3339Nano, e["expires_at"].(string))
+	if err != nil || time.Until(exp) < 30*24*time.Hour-time.Minute || time.Until(exp) > 30*24*time.Hour+time.Minute {
+		t.Errorf("expires_at after PATCH of 30 days: %v (%v)", e["expires_at"], err)
+	}
+	if e := s.expect(t, 200, req{method: "GET", path: base, token: tok}).m(t); e["status"] != "running" {
+		t.Errorf("after PATCH of 30 days: %v", e)
+	}
 	s.expect(t, 400, req{method: "POST", path: base + "/pause", token: tok, body: map[string]string{"mode": "hibernate"}}) // runc cannot hibernate
 }

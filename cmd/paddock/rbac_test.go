@@ -226,6 +226,33 @@ func TestRBAC(t *testing.T) {
 	s.expect(t, 400, req{method: "POST", path: "/api/v1/admin/sys/menus", token: admin, body: map[string]any{"title": "Bad", "type": "link"}})
 	s.expect(t, 400, req{method: "POST", path: "/api/v1/admin/sys/menus", token: admin, body: map[string]any{"title": "Bad", "permission": "has space"}})
 	s.expect(t, 400, req{method: "PUT", path: fmt.Sprintf("/api/v1/admin/sys/menus/%d", reports), token: admin, body: map[string]any{"parent_id": export}})
+
+	// Secondary fields have limits like their siblings, and addresses a syntax.
+	long := strings.Repeat("x", 300)
+	for _, tc := range []struct {
+		method, path string
+		body         map[string]any
+		msg          string
+	}{
+		{"POST", "/api/v1/admin/sys/depts", map[string]any{"name": "D", "leader": long}, `field "leader" must be at most 64 characters`},
+		{"POST", "/api/v1/admin/sys/depts", map[string]any{"name": "D", "phone": "call me"}, `field "phone" must be a phone number`},
+		{"POST", "/api/v1/admin/sys/depts", map[string]any{"name": "D", "email": "notanemail"}, `field "email" must be an email address`},
+		{"PUT", fmt.Sprintf("/api/v1/admin/sys/depts/%d", hq), map[string]any{"email": "Boss <boss@example.com>"}, `field "email" must be an email address`},
+		{"POST", "/api/v1/admin/sys/menus", map[string]any{"title": "M", "path": long}, `field "path" must be at most 256 characters`},
+		{"POST", "/api/v1/admin/sys/menus", map[string]any{"title": "M", "path": "/a b"}, `field "path" must not contain spaces`},
+		{"PUT", fmt.Sprintf("/api/v1/admin/sys/menus/%d", reports), map[string]any{"icon": long}, `field "icon" must be at most 128 characters`},
+		{"POST", "/api/v1/admin/sys/users", map[string]any{"username": "eve", "password": "password-eve", "email": "notanemail"}, `field "email" must be an email address`},
+		{"POST", "/api/v1/admin/sys/users", map[string]any{"username": "eve", "password": "password-eve", "nickname": long}, `field "nickname" must be at most 64 characters`},
+		{"PUT", userPath, map[string]any{"nickname": "a\nb"}, `field "nickname" must not contain control characters`},
+		{"PUT", userPath, map[string]any{"email": "a@b@c"}, `field "email" must be an email address`},
+	} {
+		r := s.expect(t, 400, req{method: tc.method, path: tc.path, token: admin, body: tc.body})
+		if !strings.Contains(r.message(t), tc.msg) {
+			t.Errorf("%s %s %v: %s, want %q", tc.method, tc.path, tc.body, r.body, tc.msg)
+		}
+	}
+	s.expect(t, 201, req{method: "POST", path: "/api/v1/admin/sys/depts", token: admin, body: map[string]any{"name": "Support", "leader": "Sam", "phone": "+1 (555) 010-0100", "email": "support@example.com"}})
+	s.expect(t, 200, req{method: "PUT", path: userPath, token: admin, body: map[string]any{"email": " ursula@example.com "}})
 	s.expect(t, 409, req{method: "DELETE", path: fmt.Sprintf("/api/v1/admin/sys/menus/%d", reports), token: admin})
 	menus = s.expect(t, 200, req{method: "GET", path: "/api/v1/admin/sys/menus", token: admin}).m(t)["items"].([]any)
 	first := menus[0].(map[string]any) // sort 0 comes before the built-in directories

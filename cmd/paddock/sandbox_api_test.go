@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -321,6 +322,26 @@ func TestSandboxAPI(t *testing.T) {
 		platformError(t, s.do(t, req{method: "POST", path: base + "/run-command", token: admin, body: map[string]any{"command": "true"}}), 400, "BAD_REQUEST", `"sandbox_id"`)
 		platformError(t, s.do(t, req{method: "POST", path: base + "/run-command", token: admin, body: map[string]any{"sandbox_id": "env-nope", "command": "true"}}), 404, "NOT_FOUND", "env-nope")
 		platformError(t, s.do(t, req{method: "POST", path: base + "/run-command", token: admin, body: map[string]any{"sandbox_id": id, "command": "true", "timeout": 0}}), 400, "BAD_REQUEST", `"timeout"`)
+		platformError(t, s.do(t, req{method: "POST", path: base + "/run-command", token: admin, body: map[string]any{"sandbox_id": id, "command": "true", "env": map[string]string{"A=B": "x"}}}), 400, "BAD_REQUEST", `invalid variable name "A=B"`)
+	})
+
+	t.Run("wrong methods on actions", func(t *testing.T) {
+		// The {id} routes take GET and DELETE: an action's name there is
+		// the wrong method on the action, not an unknown sandbox.
+		for _, action := range []string{"run-command", "read-file", "write-file", "upload-file", "upload-from-url", "download-to-presigned", "connect"} {
+			for _, method := range []string{"GET", "DELETE"} {
+				for _, path := range []string{base + "/" + action, "/agent/sandboxes/" + action} {
+					r := s.do(t, req{method: method, path: path, token: admin})
+					platformError(t, r, 405, "METHOD_NOT_ALLOWED", method+" is not allowed on /api/v1/agent/sandboxes/"+action+"; allowed: POST")
+					if r.header.Get("Allow") != "POST" {
+						t.Errorf("%s %s: Allow %q", method, path, r.header.Get("Allow"))
+					}
+				}
+			}
+		}
+		// Sandbox ids still reach their routes.
+		platformError(t, s.do(t, req{method: "GET", path: base + "/env-nope", token: admin}), 404, "NOT_FOUND", "env-nope")
+		platformError(t, s.do(t, req{method: "DELETE", path: base + "/env-nope", token: admin}), 404, "NOT_FOUND", "env-nope")
 	})
 
 	t.Run("status, info and urls", func(t *testing.T) {
@@ -410,6 +431,19 @@ func TestSandboxAPI(t *testing.T) {
 		body, ct = multipartBody(t, [][2]string{{"sandbox_id", id}}, "", nil)
 		platformError(t, s.do(t, req{method: "POST", path: base + "/upload-file", token: admin, body: body, contentType: ct}), 400, "BAD_REQUEST", `"file"`)
 		platformError(t, s.do(t, req{method: "POST", path: base + "/upload-file", token: admin, body: map[string]string{"sandbox_id": id}}), 415, "UNSUPPORTED_MEDIA_TYPE", "multipart/form-data")
+
+		// A body cut mid-file is the client's fault, and writes nothing:
+		// the connection ends early, or the multipart framing does.
+		body, ct = multipartBody(t, [][2]string{{"sandbox_id", id}, {"path", "/workspace/up/cut.bin"}}, "cut.bin", bytes.Repeat([]byte("x"), 64<<10))
+		head := "POST " + base + "/upload-file HTTP/1.1\r\nAuthorization: Bearer " + admin + "\r\nContent-Type: " + ct + "\r\n"
+		for _, tc := range []struct{ framing, body string }{
+			{fmt.Sprintf("Content-Length: %d", len(body)), string(body[:len(body)/2])},
+			{fmt.Sprintf("Content-Length: %d", len(body)/2), string(body[:len(body)/2])},
+			{"Transfer-Encoding: chunked", fmt.Sprintf("%x\r\n%s\r\nZZ\r\n", len(body)/2, body[:len(body)/2])},
+		} {
+			platformError(t, s.rawRequest(t, head+tc.framing, tc.body), 400, "BAD_REQUEST", "reading the request body")
+		}
+		s.expect(t, 404, req{method: "POST", path: base + "/read-file", token: admin, body: map[string]any{"sandbox_id": id, "path": "/workspace/up/cut.bin"}})
 	})
 
 	t.Run("upload-from-url", func(t *testing.T) {
@@ -533,6 +567,20 @@ func TestSandboxAPI(t *testing.T) {
 		platformError(t, s.do(t, req{method: "POST", path: sl, token: admin, body: map[string]any{"title": "x"}}), 400, "BAD_REQUEST", `"html"`)
 		platformError(t, s.do(t, req{method: "POST", path: sl, token: admin, body: map[string]any{"html": "x", "position": 9}}), 400, "BAD_REQUEST", `"position"`)
 		platformError(t, s.do(t, req{method: "PUT", path: sl + "/" + end["id"].(string), token: admin, body: map[string]any{}}), 400, "BAD_REQUEST", "nothing to change")
+
+		// Slides are files: a key that may only read the sandbox reads
+		// neither them nor other files.
+		readKey := s.expect(t, 201, req{method: "POST", path: "/api/v1/api-keys", token: admin, body: map[string]any{
+			"permissions": []map[string]string{{"environment_id": id, "permission": "read"}}}}).m(t)["key"].(string)
+		s.expect(t, 200, req{method: "GET", path: sb, token: readKey})
+		for _, rq := range []req{
+			{method: "GET", path: sl},
+			{method: "GET", path: sl + "/" + end["id"].(string)},
+			{method: "POST", path: base + "/read-file", body: map[string]any{"sandbox_id": id, "path": "/workspace/slides/index.json"}},
+		} {
+			rq.token = readKey
+			platformError(t, s.do(t, rq), 403, "FORBIDDEN", "read permission on sandbox "+id+"; write is needed")
+		}
 	})
 
 	t.Run("timeout", func(t *testing.T) {
@@ -542,6 +590,12 @@ func TestSandboxAPI(t *testing.T) {
 			t.Errorf("timeout %v", r)
 		}
 		platformError(t, s.do(t, req{method: "POST", path: sb + "/timeout", token: admin, body: map[string]int{"timeout": 0}}), 400, "BAD_REQUEST", `"timeout"`)
+		for _, huge := range []int64{10000000000, math.MaxInt64} {
+			platformError(t, s.do(t, req{method: "POST", path: sb + "/timeout", token: admin, body: map[string]int64{"timeout": huge}}), 400, "BAD_REQUEST", `field "timeout" must be between 1 and 2592000 seconds (30 days)`)
+		}
+		if g := s.expect(t, 200, req{method: "GET", path: sb + "/info", token: admin}).m(t); g["status"] != "running" || g["timeout"] != float64(7200) {
+			t.Errorf("after refused timeouts: %v", g)
+		}
 	})
 
 	t.Run("templates", func(t *testing.T) {

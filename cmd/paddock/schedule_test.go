@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func TestSeed003ScheduledTasks(t *testing.T) {
 		return func(r map[string]any) bool { return r["trigger"] == trigger && r["status"] == "completed" }
 	}
 
-	every := create(map[string]any{"name": "pulse", "cron": "@every 2s", "agent_id": "reporter", "prompt": "Write the report"})
+	every := create(map[string]any{"name": "pulse", "cron": "@every 1m", "agent_id": "reporter", "prompt": "Write the report"})
 	minute := create(map[string]any{"name": "minutely", "cron": "* * * * *", "time_zone": "Europe/Paris", "agent_id": "reporter",
 		"prompt": "Write the report", "session_mode": "fixed"})
 	next, _ := time.Parse(time.RFC3339Nano, minute["next_run_at"].(string))
@@ -52,13 +53,13 @@ func TestSeed003ScheduledTasks(t *testing.T) {
 		t.Errorf("next run of * * * * * at %v", next)
 	}
 
-	// On its own: the @every task within seconds, then disabled.
-	run := waitRun(every["id"].(string), 30*time.Second, completed("cron"))
+	// On its own: the @every task within its interval, then disabled.
+	run := waitRun(every["id"].(string), 75*time.Second, completed("cron"))
 	if run["session_id"] == "" || run["run_id"] == "" || run["ended_at"] == nil || run["scheduled_for"] == nil {
 		t.Errorf("cron run %v", run)
 	}
 	off := s.expect(t, 200, req{method: "PUT", path: "/api/v1/task/schedulers/" + every["id"].(string), token: user, body: map[string]any{"enabled": false}}).m(t)
-	if off["enabled"] != false || off["next_run_at"] != nil || off["cron"] != "@every 2s" {
+	if off["enabled"] != false || off["next_run_at"] != nil || off["cron"] != "@every 1m" {
 		t.Errorf("disabled %v", off)
 	}
 
@@ -80,18 +81,28 @@ func TestSeed003ScheduledTasks(t *testing.T) {
 	}
 
 	// Validation and isolation.
-	for _, body := range []map[string]any{
-		{"name": "x", "cron": "every minute", "agent_id": "reporter", "prompt": "p"},
-		{"name": "x", "cron": "* * * * *", "time_zone": "Mars/Base", "agent_id": "reporter", "prompt": "p"},
-		{"name": "x", "cron": "* * * * *", "agent_id": "nobody", "prompt": "p"},
-		{"name": "x", "cron": "* * * * *", "agent_id": "reporter"},
-		{"name": "x", "cron": "* * * * *", "agent_id": "reporter", "prompt": "p", "session_mode": "sometimes"},
+	for _, tc := range []struct {
+		body map[string]any
+		msg  string
+	}{
+		{map[string]any{"name": "x", "cron": "every minute", "agent_id": "reporter", "prompt": "p"}, "want 5 fields"},
+		{map[string]any{"name": "x", "cron": "* * * * *", "time_zone": "Mars/Base", "agent_id": "reporter", "prompt": "p"}, "time_zone"},
+		{map[string]any{"name": "x", "cron": "* * * * *", "agent_id": "nobody", "prompt": "p"}, "agent_id"},
+		{map[string]any{"name": "x", "cron": "* * * * *", "agent_id": "reporter"}, "prompt is required"},
+		{map[string]any{"name": "x", "cron": "* * * * *", "agent_id": "reporter", "prompt": "p", "session_mode": "sometimes"}, "session_mode"},
+		// Intervals the cron library would run every second.
+		{map[string]any{"name": "x", "cron": "@every 0s", "agent_id": "reporter", "prompt": "p"}, "must be at least 1m, not 0s"},
+		{map[string]any{"name": "x", "cron": "@every -1h", "agent_id": "reporter", "prompt": "p"}, "must be at least 1m, not -1h0m0s"},
+		{map[string]any{"name": "x", "cron": "@every 1ms", "agent_id": "reporter", "prompt": "p"}, "must be at least 1m, not 1ms"},
+		{map[string]any{"name": strings.Repeat("n", 129), "cron": "* * * * *", "agent_id": "reporter", "prompt": "p"}, `field "name" is longer than 128 characters`},
+		{map[string]any{"name": "a\x00b", "cron": "* * * * *", "agent_id": "reporter", "prompt": "p"}, `field "name" contains a control character`},
 	} {
-		r := s.do(t, req{method: "POST", path: "/api/v1/task/schedulers", token: user, body: body})
-		if r.status != 400 || r.m(t)["code"] != "BAD_REQUEST" || r.m(t)["detail"] == "" {
-			t.Errorf("%v: %d %s", body, r.status, r.body)
+		r := s.do(t, req{method: "POST", path: "/api/v1/task/schedulers", token: user, body: tc.body})
+		if r.status != 400 || r.m(t)["code"] != "BAD_REQUEST" || !strings.Contains(r.message(t), tc.msg) {
+			t.Errorf("%v: %d %s, want 400 with %q", tc.body, r.status, r.body, tc.msg)
 		}
 	}
+	s.expect(t, 400, req{method: "PUT", path: "/api/v1/task/schedulers/" + id, token: user, body: map[string]any{"cron": "@every 1s"}})
 	other := s.createUser(t, admin, "other")
 	s.expect(t, 404, req{method: "POST", path: "/api/v1/task/schedulers/" + id + "/run", token: other})
 	s.expect(t, 404, req{method: "PUT", path: "/api/v1/task/schedulers/" + id, token: other, body: map[string]any{"enabled": false}})

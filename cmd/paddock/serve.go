@@ -387,9 +387,12 @@ func (m *Main) Close() error {
 // Manager of environments over them; Close releases them.
 func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error) {
 	cfg := m.Config
+	var mgr *sandbox.Manager // set below, before anything can change an image
 	images, err := image.Open(image.Options{
 		Dir: filepath.Join(cfg.Data, "images"), UIDShift: uint32(cfg.Sandbox.UIDShift),
 		Mirrors: cfg.Images.Mirrors, Logger: m.Log,
+		// An image stays as it is while environments use it.
+		InUse: func(ctx context.Context) (map[string][]string, error) { return mgr.ImageUsers(ctx) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
@@ -423,7 +426,7 @@ func (m *Main) sandbox(envs paddock.EnvironmentService) (*sandbox.Manager, error
 		return nil, err
 	}
 	m.closers = append(m.closers, rt.Close)
-	mgr := sandbox.NewManager(sandbox.Config{
+	mgr = sandbox.NewManager(sandbox.Config{
 		DefaultRuntimeClass: cfg.Sandbox.DefaultRuntimeClass, DefaultTimeout: time.Duration(cfg.Sandbox.DefaultTimeout),
 		PidsLimit: cfg.Sandbox.PidsLimit, MaxExecOutput: int(cfg.Sandbox.MaxExecOutput), NodeLabels: cfg.Sandbox.NodeLabels,
 		StopGrace: time.Duration(cfg.Sandbox.StopGrace), LogDir: filepath.Join(cfg.Data, "logs"),

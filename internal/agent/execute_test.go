@@ -153,10 +153,24 @@ func TestParseFormat(t *testing.T) {
 		{`{"type":"json_schema"}`, "json_schema must be an object"},
 		{`{"type":"json_schema","json_schema":{"schema":{"type":"nonsense"}}}`, "not a valid JSON Schema"},
 		{`{"type":"json_schema","json_schema":{"schema":{"$ref":"http://example.com/x.json"}}}`, "not a valid JSON Schema"},
+		// Messages name the field and the problem, without the server's
+		// working directory or Go types.
+		{`{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"nonsense"}}}`, `is not a valid JSON Schema: at '/type': value must be one of 'array'`},
+		{`{"type":"json_schema","json_schema":{"schema":{"properties":{"a":{"minimum":"x"}}}}}`, `at '/properties/a/minimum': got string, want number`},
+		{`{"type":"json_schema","json_schema":{"schema":{"$ref":"other.json"}}}`, `it refers to "other.json", which is not loaded`},
+		{`{"type":"json_schema","json_schema":{"schema":{"$ref":"#/$defs/nope"}}}`, `"#/$defs/nope" not found`},
+		{`{"type":"json_schema","json_schema":{"name":3,"schema":{}}}`, `responseFormat.json_schema.name must be a string, not number`},
+		{`{"type":"json_schema","json_schema":{"strict":"yes","schema":{}}}`, `responseFormat.json_schema.strict must be a boolean, not string`},
+		{`{"type":3}`, `responseFormat.type must be a string, not number`},
+		{`"json"`, `responseFormat must be an object such as {"type": "json_object"}, not a string`},
+		{`[1]`, `not an array`},
 	} {
 		_, err := agent.ParseFormat(json.RawMessage(c.in))
 		if c.err == "" && err != nil || c.err != "" && (paddock.ErrorCode(err) != paddock.EInvalid || !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("%s: %v, want %q", c.in, err, c.err)
+		}
+		if msg := paddock.ErrorMessage(err); strings.Contains(msg, "file:") || strings.Contains(msg, "paddock.invalid") || strings.Contains(msg, "Go ") || strings.Contains(msg, "struct") {
+			t.Errorf("%s: the message shows internals: %s", c.in, msg)
 		}
 	}
 }

@@ -3,7 +3,9 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -41,8 +43,11 @@ func ParseFormat(raw json.RawMessage) (*Format, error) {
 		Type       string          `json:"type"`
 		JSONSchema json.RawMessage `json:"json_schema"`
 	}
+	if raw[0] != '{' {
+		return nil, paddock.Errorf(paddock.EInvalid, "responseFormat must be an object such as {\"type\": \"json_object\"}, not %s", jsonKind(raw))
+	}
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return nil, paddock.Errorf(paddock.EInvalid, "responseFormat must be an object such as {\"type\": \"json_object\"}: %v", err)
+		return nil, formatFieldError("responseFormat", err)
 	}
 	switch in.Type {
 	case "text":
@@ -58,8 +63,11 @@ func ParseFormat(raw json.RawMessage) (*Format, error) {
 		Schema json.RawMessage `json:"schema"`
 		Strict bool            `json:"strict"`
 	}
-	if err := json.Unmarshal(in.JSONSchema, &wrapper); err != nil || len(in.JSONSchema) == 0 {
+	if js := bytes.TrimSpace(in.JSONSchema); len(js) == 0 || js[0] != '{' {
 		return nil, paddock.Errorf(paddock.EInvalid, "responseFormat.json_schema must be an object: {\"name\": \"...\", \"schema\": {...}}")
+	}
+	if err := json.Unmarshal(in.JSONSchema, &wrapper); err != nil {
+		return nil, formatFieldError("responseFormat.json_schema", err)
 	}
 	f := &Format{Type: llm.FormatJSONSchema, Name: wrapper.Name, Schema: wrapper.Schema, Strict: wrapper.Strict}
 	if len(f.Schema) == 0 {
@@ -70,17 +78,80 @@ func ParseFormat(raw json.RawMessage) (*Format, error) {
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(f.Schema))
 	if err != nil {
-		return nil, paddock.Errorf(paddock.EInvalid, "responseFormat.json_schema.schema is not valid JSON: %v", err)
+		return nil, paddock.Errorf(paddock.EInvalid, "responseFormat.json_schema.schema is not valid JSON")
 	}
 	c := jsonschema.NewCompiler()
 	c.UseLoader(jsonschema.SchemeURLLoader{}) // never fetch or read referenced schemas
-	if err := c.AddResource("response.json", doc); err != nil {
-		return nil, paddock.Errorf(paddock.EInvalid, "responseFormat.json_schema.schema: %v", err)
+	if err := c.AddResource(schemaURL, doc); err != nil {
+		return nil, paddock.Errorf(paddock.EInvalid, "responseFormat.json_schema.schema: %s", schemaCompileError(err))
 	}
-	if f.schema, err = c.Compile("response.json"); err != nil {
-		return nil, paddock.Errorf(paddock.EInvalid, "responseFormat.json_schema.schema is not a valid JSON Schema: %v", err)
+	if f.schema, err = c.Compile(schemaURL); err != nil {
+		return nil, paddock.Errorf(paddock.EInvalid, "responseFormat.json_schema.schema is not a valid JSON Schema: %s", schemaCompileError(err))
 	}
 	return f, nil
+}
+
+// schemaURL names the schema of a response format for the compiler. It is
+// absolute, so that the compiler does not resolve it against the working
+// directory (a file:// URL of the server's, which would show in errors),
+// and hierarchical, so that a relative reference resolves to another URL
+// (which is not loaded) rather than to the schema itself.
+const (
+	schemaBase = "https://paddock.invalid/"
+	schemaURL  = schemaBase + "response-format.json"
+)
+
+// schemaCompileError describes why a schema does not compile, without the
+// compiler's internals: the places in the schema the meta-schema refuses,
+// a reference that cannot be loaded, or the compiler's message with
+// schemaURL left out (references read as in the schema: "#/$defs/x").
+func schemaCompileError(err error) string {
+	relative := strings.NewReplacer(schemaURL, "", schemaBase, "")
+	var (
+		sve  *jsonschema.SchemaValidationError
+		load *jsonschema.LoadURLError
+	)
+	switch {
+	case errors.As(err, &sve):
+		if ve, ok := sve.Err.(*jsonschema.ValidationError); ok {
+			return schemaError(ve)
+		}
+	case errors.As(err, &load):
+		return fmt.Sprintf("it refers to %q, which is not loaded: only references within the schema (\"#/$defs/...\") and the standard meta-schemas are resolved", relative.Replace(load.URL))
+	}
+	return strings.Join(strings.Fields(relative.Replace(err.Error())), " ")
+}
+
+// formatFieldError describes a JSON type error within a response format:
+// the field (under prefix) and the kind of value it needs.
+func formatFieldError(prefix string, err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		want := "a string"
+		switch te.Type.Kind() {
+		case reflect.Bool:
+			want = "a boolean"
+		case reflect.Map, reflect.Struct:
+			want = "an object"
+		}
+		return paddock.Errorf(paddock.EInvalid, "%s.%s must be %s, not %s", prefix, te.Field, want, te.Value)
+	}
+	return paddock.Errorf(paddock.EInvalid, "%s must be an object such as {\"type\": \"json_object\"}", prefix)
+}
+
+// jsonKind names the kind of a JSON value: "a string", "an array"...
+func jsonKind(v []byte) string {
+	switch v[0] {
+	case '"':
+		return "a string"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }
 
 // LLM returns the format as the providers' option.
@@ -123,8 +194,7 @@ func schemaError(err error) string {
 	if ve, ok := err.(*jsonschema.ValidationError); ok {
 		var parts []string
 		for _, leaf := range leaves(ve) {
-			loc := "/" + strings.Join(leaf.InstanceLocation, "/")
-			parts = append(parts, fmt.Sprintf("at %s: %s", loc, leaf.ErrorKind))
+			parts = append(parts, strings.Join(strings.Fields(leaf.Error()), " ")) // "at '/a': got string, want number"
 		}
 		if len(parts) > 0 {
 			return strings.Join(parts, "; ")

@@ -66,6 +66,14 @@ type agentResponse struct {
 	ArchivedAt   *time.Time                `json:"archived_at,omitempty"`
 }
 
+// orEmpty returns list, or an empty list for nil.
+func orEmpty(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
+}
+
 func toAgentResponse(a *paddock.Agent) agentResponse {
 	status := "active"
 	if a.Archived {
@@ -81,7 +89,7 @@ func toAgentResponse(a *paddock.Agent) agentResponse {
 }
 
 type sessionRequest struct {
-	Title string   `json:"title,omitempty"`
+	Title string   `json:"title,omitempty" maxLength:"500"`
 	Tags  []string `json:"tags,omitempty"`
 }
 
@@ -209,7 +217,7 @@ func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error
 			a.Tools = []string{}
 		}
 	}
-	if err := a.Validate(); err != nil {
+	if err := validAgent(a); err != nil {
 		return err
 	}
 	if err := s.Agents.CreateAgent(r.Context(), a); err != nil {
@@ -265,6 +273,9 @@ func (s *Server) handleAgentPatch(w http.ResponseWriter, r *http.Request) error 
 	if req.MaxSteps != nil && *req.MaxSteps < 0 {
 		return paddock.Errorf(paddock.EInvalid, "field \"max_steps\" must not be negative")
 	}
+	if err := validAgentPatch(a, upd); err != nil {
+		return err
+	}
 	a, err = s.Agents.UpdateAgent(r.Context(), a.ID, upd)
 	if err != nil {
 		return err
@@ -297,6 +308,9 @@ func (s *Server) handleSessionCreate(w http.ResponseWriter, r *http.Request) err
 		if err := s.decodeJSON(w, r, &req); err != nil {
 			return err
 		}
+	}
+	if err := validText("title", req.Title, 500); err != nil {
+		return err
 	}
 	sess := &paddock.Session{AgentID: a.ID, OwnerID: principal(r).User.ID, Title: req.Title, Tags: req.Tags, Status: paddock.SessionPending}
 	if err := s.Sessions.CreateSession(r.Context(), sess); err != nil {
@@ -448,6 +462,11 @@ func (s *Server) handleSessionEvents(w http.ResponseWriter, r *http.Request) err
 		if since, err = strconv.ParseInt(v, 10, 64); err != nil || since < 0 {
 			return paddock.Errorf(paddock.EInvalid, "query parameter \"since\" must be an event sequence number, not %q", v)
 		}
+	}
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json":
+	default:
+		return paddock.Errorf(paddock.EInvalid, "query parameter \"format\" must be json (a list), or absent for the SSE stream; not %q", f)
 	}
 	if r.URL.Query().Get("format") == "json" || (strings.Contains(r.Header.Get("Accept"), "application/json") && !wantsSSE(r)) {
 		events, err := s.Events.Events(r.Context(), sess.ID, since, 0)

@@ -10,15 +10,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/agent"
 	"github.com/paddockhq/paddock/internal/document"
 	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/sandbox"
 )
 
 // The assistants surface (seed 001) is a view of agents: an assistant is
@@ -134,7 +137,7 @@ type assistantMessageList struct {
 
 type assistantSessionRequest struct {
 	AssistantID string `json:"assistantId" required:"true"`
-	Title       string `json:"title,omitempty"`
+	Title       string `json:"title,omitempty" maxLength:"500"`
 }
 
 type assistantSession struct {
@@ -257,6 +260,109 @@ func (s *Server) assistantModel(current string, provider, model *string) (string
 	return p + "/" + m, nil // unknown to the catalog: passed through
 }
 
+// validAgent checks an agent's settings before it is stored, so that one
+// that could never run is refused now rather than at its first model or
+// tool call: Agent.Validate, then what the root package cannot know (the
+// providers, the built-in tools, the sandbox's quantities).
+func validAgent(a *paddock.Agent) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if err := checkAgentModel(a.Model); err != nil {
+		return err
+	}
+	if err := checkAgentTools(a.Tools); err != nil {
+		return err
+	}
+	return checkAgentEnvironment(a.Environment)
+}
+
+// validAgentPatch checks agent a with upd applied: as validAgent, but the
+// model, tools and environment only where upd changes them (an agent
+// stored before these checks may still be patched otherwise).
+func validAgentPatch(a *paddock.Agent, upd paddock.AgentUpdate) error {
+	b := *a
+	if upd.Name != nil {
+		b.Name = *upd.Name
+	}
+	if upd.Tools != nil {
+		b.Tools = *upd.Tools
+	}
+	if upd.MaxSteps != nil {
+		b.MaxSteps = *upd.MaxSteps
+	}
+	if upd.Environment != nil {
+		b.Environment = upd.Environment
+	}
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	if upd.Model != nil {
+		if err := checkAgentModel(*upd.Model); err != nil {
+			return err
+		}
+	}
+	if upd.Tools != nil {
+		if err := checkAgentTools(*upd.Tools); err != nil {
+			return err
+		}
+	}
+	return checkAgentEnvironment(upd.Environment)
+}
+
+// checkAgentModel checks an agent's model: "" (the configured default), or
+// a name whose provider is known, as the agent loop reads it
+// (llm.ParseModel): "provider/model", or a model id the provider is
+// inferred from (gpt-..., claude-..., gemini-...).
+func checkAgentModel(model string) error {
+	if model == "" {
+		return nil
+	}
+	p, id := llm.ParseModel(model)
+	if p == "" || strings.TrimSpace(id) == "" || strings.ContainsFunc(model, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) {
+		return paddock.Errorf(paddock.EInvalid, "field \"model\" must be provider/model with provider %s, %s or %s (or gemini), e.g. openai/gpt-4o-mini; not %q",
+			llm.OpenAI, llm.Anthropic, llm.Google, model)
+	}
+	return nil
+}
+
+// agentToolNames are the tools an agent may name: the built-in ones and
+// web_search (offered when a search provider is configured).
+func agentToolNames() []string { return append(agent.Tools(), agent.ToolWebSearch) }
+
+// checkAgentTools checks that an agent names only tools that exist: an
+// unknown name would silently give the agent no such tool.
+func checkAgentTools(tools []string) error {
+	known := agentToolNames()
+	for i, t := range tools {
+		if !slices.Contains(known, t) {
+			return paddock.Errorf(paddock.EInvalid, "field \"tools[%d]\": unknown tool %q; the tools are %s", i, t, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// checkAgentEnvironment checks the resources of an agent's environment as
+// the sandbox will parse them when the agent's first tool call creates it;
+// empty ones take the runtime's defaults.
+func checkAgentEnvironment(env *paddock.AgentEnvironment) error {
+	if env == nil {
+		return nil
+	}
+	for _, q := range []struct {
+		name, v string
+		parse   func(string) (int64, error)
+	}{{"cpu", env.Resources.CPU, sandbox.ParseCPU}, {"memory", env.Resources.Memory, sandbox.ParseBytes}, {"storage", env.Resources.Storage, sandbox.ParseBytes}} {
+		if strings.TrimSpace(q.v) == "" {
+			continue
+		}
+		if _, err := q.parse(q.v); err != nil {
+			return paddock.Errorf(paddock.EInvalid, "field \"environment.resources.%s\": %v", q.name, err)
+		}
+	}
+	return nil
+}
+
 func (s *Server) modelNames(provider string) []string {
 	var names []string
 	for _, m := range s.Catalog.Models() {
@@ -326,7 +432,7 @@ func (s *Server) handleAssistantCreate(w http.ResponseWriter, r *http.Request) e
 	if req.Tools != nil {
 		a.Tools = append([]string{}, *req.Tools...)
 	}
-	if err := a.Validate(); err != nil {
+	if err := validAgent(a); err != nil {
 		return err
 	}
 	if err := s.Agents.CreateAgent(r.Context(), a); err != nil {
@@ -362,6 +468,9 @@ func (s *Server) handleAssistantPatch(w http.ResponseWriter, r *http.Request) er
 			return err
 		}
 		upd.Model = &model
+	}
+	if err := validAgentPatch(a, upd); err != nil {
+		return err
 	}
 	if a, err = s.Agents.UpdateAgent(r.Context(), a.ID, upd); err != nil {
 		return err
@@ -876,6 +985,9 @@ func (s *Server) handleAssistantSessionCreate(w http.ResponseWriter, r *http.Req
 	if a.Archived {
 		return paddock.Errorf(paddock.EConflict, "assistant %s is archived and takes no new sessions", a.ID)
 	}
+	if err := validText("title", req.Title, 500); err != nil {
+		return err
+	}
 	sess := &paddock.Session{AgentID: a.ID, OwnerID: principal(r).User.ID, Title: req.Title, Status: paddock.SessionPending}
 	if err := s.Sessions.CreateSession(r.Context(), sess); err != nil {
 		return err
@@ -970,15 +1082,13 @@ type usageResponse struct {
 func usageFilter(r *http.Request) (paddock.UsageFilter, error) {
 	q := r.URL.Query()
 	var f paddock.UsageFilter
-	p := principal(r)
-	if !p.User.IsAdmin() {
-		f.OwnerID = &p.User.ID
-	} else if v := q.Get("user_id"); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return f, paddock.Errorf(paddock.EInvalid, "query parameter \"user_id\" must be an integer, not %q", v)
-		}
-		f.OwnerID = &id
+	id, err := userParam(r, "usage")
+	if err != nil {
+		return f, err
+	}
+	f.OwnerID = id
+	if u := principal(r).User; !u.IsAdmin() {
+		f.OwnerID = &u.ID
 	}
 	if v := q.Get("agent_id"); v != "" {
 		f.AgentID = &v

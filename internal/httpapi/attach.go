@@ -2,9 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,10 +45,14 @@ type ticketResponse struct {
 type attachMessage struct {
 	Type     string `json:"type"`
 	Data     string `json:"data,omitempty"`
-	Cols     uint16 `json:"cols,omitempty"`
-	Rows     uint16 `json:"rows,omitempty"`
+	Cols     int    `json:"cols,omitempty"` // wider than a window size, to say what is wrong with one out of range
+	Rows     int    `json:"rows,omitempty"`
 	ExitCode *int   `json:"exit_code,omitempty"`
 }
+
+// maxTermSize bounds a terminal's columns and rows (?cols=, ?rows=,
+// resize messages).
+const maxTermSize = 1000
 
 func (s *Server) handleAttachTicket(w http.ResponseWriter, r *http.Request) error {
 	env, err := s.environment(r, paddock.PermissionWrite)
@@ -86,6 +94,11 @@ func attachCredential(r *http.Request) (token, protocol string) {
 // route for the middleware because browsers cannot send the Authorization
 // header on WebSockets: it authenticates itself.
 func (s *Server) handleAttach(w http.ResponseWriter, r *http.Request) error {
+	// Before anything else: a request that cannot become a WebSocket
+	// must not spend a ticket or start a process.
+	if err := checkUpgrade(r); err != nil {
+		return err
+	}
 	id := r.PathValue("id")
 	token, proto := attachCredential(r)
 	var p *paddock.Principal
@@ -118,20 +131,26 @@ func (s *Server) handleAttach(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cols, err := queryInt(r, "cols", 0, 0, 1000)
+	cols, err := queryInt(r, "cols", 0, 0, maxTermSize)
 	if err != nil {
 		return err
 	}
-	rows, err := queryInt(r, "rows", 0, 0, 1000)
+	rows, err := queryInt(r, "rows", 0, 0, maxTermSize)
 	if err != nil {
 		return err
 	}
 	req := paddock.AttachRequest{TTY: tty, Cols: uint16(cols), Rows: uint16(rows)}
-	switch cmd := q["command"]; len(cmd) {
-	case 0:
-	case 1:
+	switch cmd := q["command"]; {
+	case len(cmd) == 0:
+	case len(cmd) == 1:
+		if strings.TrimSpace(cmd[0]) == "" {
+			return paddock.Errorf(paddock.EInvalid, "query parameter \"command\" is empty: give a command line, or leave it out for an interactive shell")
+		}
 		req.Command = []string{"/bin/sh", "-c", cmd[0]}
 	default:
+		if cmd[0] == "" {
+			return paddock.Errorf(paddock.EInvalid, "query parameter \"command\": the first one, the program, is empty")
+		}
 		req.Command = cmd
 	}
 	// The process belongs to the socket, not to the request's context,
@@ -151,6 +170,54 @@ func (s *Server) handleAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.pumpAttach(r.Context(), conn, sess)
 	return nil
+}
+
+// checkUpgrade refuses (EInvalid) a request that is not a WebSocket
+// opening handshake websocket.Accept would take, so that the answer is
+// this surface's JSON error rather than Accept's plain text.
+func checkUpgrade(r *http.Request) error {
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		return paddock.Errorf(paddock.EInvalid, "this route is a WebSocket: open it with a WebSocket client, which sends Connection: Upgrade and Upgrade: websocket")
+	}
+	if v := r.Header.Get("Sec-WebSocket-Version"); v != "13" {
+		return paddock.Errorf(paddock.EInvalid, "header Sec-WebSocket-Version must be 13, not %q", v)
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return paddock.Errorf(paddock.EInvalid, "the WebSocket handshake needs one Sec-WebSocket-Key header, not %d", len(keys))
+	}
+	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(k) != 16 {
+		return paddock.Errorf(paddock.EInvalid, "header Sec-WebSocket-Key must be 16 bytes in base64")
+	}
+	return nil
+}
+
+// headerHasToken reports whether the comma-separated header name holds
+// token, in any case.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// attachMessageError says what is wrong with a client's message that
+// json.Unmarshal refused.
+func attachMessageError(err error) string {
+	const want = `want JSON like {"type":"stdin","data":"ls\n"} or {"type":"resize","cols":120,"rows":40}`
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		kind := "a string"
+		if te.Type.Kind() == reflect.Int {
+			kind = fmt.Sprintf("an integer between 1 and %d", maxTermSize) // cols, rows
+		}
+		return fmt.Sprintf("malformed message: field %q must be %s, not %s; %s", te.Field, kind, te.Value, want)
+	}
+	return "malformed message: " + want
 }
 
 // pumpAttach relays one session: stdin and resize from the socket, output
@@ -215,7 +282,7 @@ func (s *Server) pumpAttach(ctx context.Context, conn *websocket.Conn, sess padd
 			}
 			var m attachMessage
 			if err := json.Unmarshal(b, &m); err != nil {
-				_ = send(attachMessage{Type: "error", Data: "malformed message: want JSON like {\"type\":\"stdin\",\"data\":\"ls\\n\"}"})
+				_ = send(attachMessage{Type: "error", Data: attachMessageError(err)})
 				continue
 			}
 			switch m.Type {
@@ -226,9 +293,11 @@ func (s *Server) pumpAttach(ctx context.Context, conn *websocket.Conn, sess padd
 			case "stdin_eof":
 				sess.Stdin().Close()
 			case "resize":
-				if m.Cols > 0 && m.Rows > 0 {
-					_ = sess.Resize(m.Cols, m.Rows)
+				if m.Cols < 1 || m.Cols > maxTermSize || m.Rows < 1 || m.Rows > maxTermSize {
+					_ = send(attachMessage{Type: "error", Data: fmt.Sprintf("resize: cols and rows must be between 1 and %d, not cols=%d rows=%d", maxTermSize, m.Cols, m.Rows)})
+					continue
 				}
+				_ = sess.Resize(uint16(m.Cols), uint16(m.Rows))
 			default:
 				_ = send(attachMessage{Type: "error", Data: "unknown message type " + strconv.Quote(m.Type) + ": want stdin, stdin_eof or resize"})
 			}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -85,7 +86,11 @@ func (s *Server) decodeLogin(w http.ResponseWriter, r *http.Request, v *adminLog
 	if mt == "multipart/form-data" {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		if err := r.ParseMultipartForm(s.cfg.MaxBodyBytes); err != nil {
-			return s.jsonError(err)
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return s.jsonError(err)
+			}
+			return paddock.Errorf(paddock.EInvalid, "the multipart/form-data body could not be read as a form (%v): send its parts with the boundary of the Content-Type, or send JSON", err)
 		}
 		v.Username, v.Password = r.PostFormValue("username"), r.PostFormValue("password")
 		v.CaptchaID, v.CaptchaCode = r.PostFormValue("captcha_id"), r.PostFormValue("captcha_code")

@@ -61,7 +61,7 @@ type creditUsageResponse struct {
 
 type creditAddRequest struct {
 	UserID int64   `json:"user_id" required:"true"`
-	Amount float64 `json:"amount" required:"true" description:"USD; negative takes credit away"`
+	Amount float64 `json:"amount" required:"true" description:"USD, non-zero, at most 1000000 either way; negative takes credit away"`
 	Note   string  `json:"note,omitempty"`
 }
 
@@ -73,20 +73,35 @@ func (s *Server) balance(r *http.Request, userID int64) (creditBalanceResponse, 
 	return creditBalanceResponse{UserID: userID, Balance: b.Balance, Granted: b.Granted, Spent: b.Spent, Currency: "USD", Enforced: b.Enforced}, nil
 }
 
+// userParam reads the user_id query parameter of a route that shows one
+// user's data (what: "balances", "usage"): nil when absent. A malformed id
+// is EInvalid; another user's, unless the caller is an admin, EForbidden.
+func userParam(r *http.Request, what string) (*int64, error) {
+	v := r.URL.Query().Get("user_id")
+	if v == "" {
+		return nil, nil
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return nil, paddock.Errorf(paddock.EInvalid, "query parameter \"user_id\" must be a positive integer, not %q", v)
+	}
+	if u := principal(r).User; id != u.ID && !u.IsAdmin() {
+		return nil, paddock.Errorf(paddock.EForbidden, "only admins see other users' %s: user_id %d is not yours", what, id)
+	}
+	return &id, nil
+}
+
 func (s *Server) handleCreditBalance(w http.ResponseWriter, r *http.Request) error {
 	id := principal(r).User.ID
-	if v := r.URL.Query().Get("user_id"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return paddock.Errorf(paddock.EInvalid, "query parameter \"user_id\" must be an integer, not %q", v)
-		}
-		if n != id && !principal(r).User.IsAdmin() {
-			return paddock.Errorf(paddock.EForbidden, "only admins see other users' balances")
-		}
-		if _, err := s.Users.User(r.Context(), n); err != nil {
+	n, err := userParam(r, "balances")
+	if err != nil {
+		return err
+	}
+	if n != nil {
+		if _, err := s.Users.User(r.Context(), *n); err != nil {
 			return err
 		}
-		id = n
+		id = *n
 	}
 	b, err := s.balance(r, id)
 	if err != nil {
@@ -127,9 +142,12 @@ func (s *Server) handleCreditAdd(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.UserID <= 0 {
-		return paddock.Errorf(paddock.EInvalid, "user_id is required")
+		return paddock.Errorf(paddock.EInvalid, "field \"user_id\" is required: the id of the user to credit")
 	}
 	g := &paddock.CreditGrant{UserID: req.UserID, Amount: req.Amount, Note: req.Note, GrantedBy: principal(r).User.ID}
+	if err := g.Validate(); err != nil {
+		return err
+	}
 	if err := s.Credits.Store.GrantCredits(r.Context(), g); err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ type environmentCreateRequest struct {
 	Name         string               `json:"name" required:"true" maxLength:"128"`
 	Image        string               `json:"image" required:"true"`
 	Resources    *paddock.Resources   `json:"resources" required:"true"`
-	Timeout      *int                 `json:"timeout,omitempty" minimum:"1" description:"lifetime in seconds (default 3600)"`
+	Timeout      *int                 `json:"timeout,omitempty" minimum:"1" maximum:"2592000" description:"lifetime in seconds (default 3600, at most 30 days)"`
 	Env          map[string]string    `json:"env,omitempty"`
 	Command      []string             `json:"command,omitempty"`
 	Labels       map[string]string    `json:"labels,omitempty"`
@@ -146,6 +146,15 @@ type logsResponse struct {
 // command or a background process.
 const maxExecTimeout = 24 * 60 * 60
 
+// lifetimeField checks a lifetime in seconds sent as field "timeout": at
+// least 1 and at most paddock.MaxTimeout.
+func lifetimeField(v int) error {
+	if v < 1 || v > paddock.MaxTimeout {
+		return paddock.Errorf(paddock.EInvalid, "field \"timeout\" must be between 1 and %d seconds (30 days), not %d", paddock.MaxTimeout, v)
+	}
+	return nil
+}
+
 // queryBool parses an optional boolean query parameter.
 func queryBool(r *http.Request, name string, def bool) (bool, error) {
 	v := r.URL.Query().Get(name)
@@ -230,8 +239,8 @@ func (s *Server) handleEnvironmentCreate(w http.ResponseWriter, r *http.Request)
 		Env: req.Env, Command: req.Command, Labels: req.Labels, NodeSelector: req.NodeSelector, Tolerations: req.Tolerations,
 	}
 	if req.Timeout != nil {
-		if *req.Timeout < 1 {
-			return paddock.Errorf(paddock.EInvalid, "field \"timeout\" must be a positive number of seconds")
+		if err := lifetimeField(*req.Timeout); err != nil {
+			return err
 		}
 		env.Timeout = *req.Timeout
 	}
@@ -244,18 +253,11 @@ func (s *Server) handleEnvironmentCreate(w http.ResponseWriter, r *http.Request)
 	default:
 		return paddock.Errorf(paddock.EInvalid, "field \"on_timeout\" must be delete, pause or hibernate, not %q", req.OnTimeout)
 	}
-	for k := range req.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return paddock.Errorf(paddock.EInvalid, "field \"env\" has an invalid variable name %q", k)
-		}
+	if err := paddock.CheckEnv(req.Env); err != nil {
+		return err
 	}
-	for k, v := range req.Labels {
-		if err := validName("labels key", k, 63); err != nil {
-			return err
-		}
-		if len(v) > 255 || strings.ContainsAny(v, ",=") {
-			return paddock.Errorf(paddock.EInvalid, "label %q has an invalid value: at most 255 characters, no ',' or '='", k)
-		}
+	if err := paddock.CheckLabels(req.Labels); err != nil {
+		return err
 	}
 	wait, err := queryBool(r, "wait", false)
 	if err != nil {
@@ -373,6 +375,9 @@ func (s *Server) handleEnvironmentExec(w http.ResponseWriter, r *http.Request) e
 			return paddock.Errorf(paddock.EInvalid, "field \"timeout\" must be between 1 and %d seconds", maxExecTimeout)
 		}
 		timeout = *req.Timeout
+	}
+	if err := paddock.CheckEnv(req.Env); err != nil {
+		return err
 	}
 	er := &paddock.ExecRequest{Command: req.Command, Env: req.Env, Dir: req.WorkingDir, Timeout: time.Duration(timeout) * time.Second}
 	if req.Stdin != "" {

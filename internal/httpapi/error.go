@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -132,12 +133,27 @@ func errorBody(s surface, code, message string) any {
 	return map[string]any{"error": environmentsErrors[code], "message": message, "code": status}
 }
 
+// statusClientClosed is the status of a request whose client went away
+// before the answer (nginx's 499 "client closed request"): recorded in the
+// access log, the metrics and the operation log, apart from the server's
+// own failures. No body is sent: nobody reads it.
+const statusClientClosed = 499
+
 // writeError renders err on surface s. Internal errors are logged with the
-// request id; their details never reach the client.
+// request id; their details never reach the client. An error that comes
+// from the client going away (the request's context is cancelled, and the
+// error is that cancellation or an internal one) is recorded as
+// statusClientClosed instead of 500.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, sf surface, err error) {
 	code := paddock.ErrorCode(err)
 	if _, ok := statusOf[code]; !ok {
 		code = paddock.EInternal
+	}
+	if errors.Is(r.Context().Err(), context.Canceled) && (code == paddock.EInternal || errors.Is(err, context.Canceled)) {
+		s.log.InfoContext(r.Context(), "client closed request", "request_id", requestID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "err", err)
+		w.WriteHeader(statusClientClosed)
+		return
 	}
 	msg := paddock.ErrorMessage(err)
 	if code == paddock.EInternal {

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/paddockhq/paddock"
 )
@@ -22,7 +23,7 @@ type Files interface {
 	Mkdir(ctx context.Context, id, path string, parents bool) error
 	RemoveFile(ctx context.Context, id, path string, recursive bool) error
 	ArchiveDir(ctx context.Context, id, path string) (io.ReadCloser, error)
-	ExtractArchive(ctx context.Context, id, dir string, r io.Reader) error
+	ExtractArchive(ctx context.Context, id, dir string, r io.Reader) (skipped []string, err error)
 }
 
 type fileParams struct {
@@ -52,6 +53,12 @@ type fileListResponse struct {
 	Files []paddock.FileInfo `json:"files"`
 }
 
+type archiveExtractResponse struct {
+	Path    string             `json:"path"`
+	Files   []paddock.FileInfo `json:"files" description:"the directory's entries after the extraction"`
+	Skipped []string           `json:"skipped" description:"entries of the archive not extracted: devices, FIFOs and other special files (the first 100)"`
+}
+
 type mkdirRequest struct {
 	Path    string `json:"path" required:"true"`
 	Parents *bool  `json:"parents,omitempty" description:"create missing parents (default true)"`
@@ -69,37 +76,90 @@ func filePath(r *http.Request) (string, error) {
 	return p, nil
 }
 
-// fileEnv loads the environment of a file route and the path; every file
-// operation needs write permission (the same as exec, which can do all of
-// them anyway).
+// filePermission is what every operation on an environment's files needs,
+// reads included, on every route that reaches them (files, archives,
+// read-file, slides): write, the same as exec, which can do all of them
+// anyway.
+const filePermission = paddock.PermissionWrite
+
+// fileEnv loads the environment of a file route and the path.
 func (s *Server) fileEnv(r *http.Request) (*paddock.Environment, string, error) {
 	p, err := filePath(r)
 	if err != nil {
 		return nil, "", err
 	}
-	env, err := s.environment(r, paddock.PermissionWrite)
+	env, err := s.environment(r, filePermission)
 	return env, p, err
 }
 
-// limitUpload caps a streamed upload and turns the cap into ETooLarge.
-func (s *Server) limitUpload(w http.ResponseWriter, r *http.Request) io.Reader {
-	if r.ContentLength > s.cfg.MaxUploadBytes {
-		return errReader{paddock.Errorf(paddock.ETooLarge, "upload of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.cfg.MaxUploadBytes)}
+// limitUpload is the request body of a streamed upload, capped at
+// MaxUploadBytes.
+func (s *Server) limitUpload(w http.ResponseWriter, r *http.Request) *uploadBody {
+	return limitBody(w, r, s.cfg.MaxUploadBytes)
+}
+
+// limitBody is r's body as an uploadBody capped at limit bytes.
+func limitBody(w http.ResponseWriter, r *http.Request, limit int64) *uploadBody {
+	if r.ContentLength > limit {
+		return &uploadBody{r: errReader{paddock.Errorf(paddock.ETooLarge, "the request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, limit)}}
 	}
-	return http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
+	return &uploadBody{r: http.MaxBytesReader(w, r.Body, limit)}
 }
 
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// uploadError maps a failed upload's body error to the caller's fault.
-func (s *Server) uploadError(err error) error {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return paddock.Errorf(paddock.ETooLarge, "upload exceeds the limit of %d bytes", tooBig.Limit)
+// uploadBody is a request body (or a part of one) streamed into an
+// operation: a file, an archive, an image. It remembers why reading it
+// failed, because the operation's error, wrapped or passed through the
+// guest, no longer says: a body cut short, broken chunking or multipart
+// framing, or one over the limit is the client's fault, not an internal
+// error. Reads may come from another goroutine than failed's.
+type uploadBody struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error // the first read error other than io.EOF
+}
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
 	}
-	return err
+	return n, err
+}
+
+// failed returns what to answer for the operation's error err (nil for
+// nil): bodyError's error when reading the body failed, else err itself.
+func (b *uploadBody) failed(err error) error {
+	if err == nil {
+		return nil
+	}
+	b.mu.Lock()
+	berr := b.err
+	b.mu.Unlock()
+	if berr == nil {
+		return err
+	}
+	return bodyError(berr)
+}
+
+// bodyError is the client's error for a failure to read the request body:
+// ETooLarge past the limit, else EInvalid "reading the request body: ...".
+func bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return paddock.Errorf(paddock.ETooLarge, "the request body exceeds the limit of %d bytes", tooBig.Limit)
+	case paddock.ErrorCode(err) != paddock.EInternal:
+		return err // already says what is wrong (errReader's)
+	}
+	return paddock.Errorf(paddock.EInvalid, "reading the request body: %v", err)
 }
 
 func (s *Server) handleFileGet(w http.ResponseWriter, r *http.Request) error {
@@ -134,9 +194,10 @@ func (s *Server) handleFilePut(w http.ResponseWriter, r *http.Request) error {
 		}
 		mode = os.FileMode(m)
 	}
-	n, err := s.Files.WriteFile(r.Context(), env.ID, p, s.limitUpload(w, r), mode)
+	body := s.limitUpload(w, r)
+	n, err := s.Files.WriteFile(r.Context(), env.ID, p, body, mode)
 	if err != nil {
-		return s.uploadError(err)
+		return body.failed(err)
 	}
 	info, err := s.Files.StatFile(r.Context(), env.ID, p)
 	if err != nil {
@@ -230,12 +291,21 @@ func (s *Server) handleArchivePut(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if err := s.Files.ExtractArchive(r.Context(), env.ID, p, s.limitUpload(w, r)); err != nil {
-		return s.uploadError(err)
+	body := s.limitUpload(w, r)
+	skipped, err := s.Files.ExtractArchive(r.Context(), env.ID, p, body)
+	if err != nil {
+		return body.failed(err)
 	}
 	files, err := s.Files.ListFiles(r.Context(), env.ID, p)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, fileListResponse{Path: p, Files: files})
+	out := archiveExtractResponse{Path: p, Files: files, Skipped: skipped}
+	if out.Files == nil {
+		out.Files = []paddock.FileInfo{}
+	}
+	if out.Skipped == nil {
+		out.Skipped = []string{}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -97,16 +96,14 @@ func (s *Server) handleImageCreate(w http.ResponseWriter, r *http.Request) error
 }
 
 // handleImageImport imports a `docker save` or OCI layout archive sent as
-// the request body, streamed (never held in memory).
+// the request body, streamed (never held in memory). Like pull and build,
+// it is for admins: the image it stores under a name is what every later
+// environment of that name runs.
 func (s *Server) handleImageImport(w http.ResponseWriter, r *http.Request) error {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxImportBytes)
+	body := limitBody(w, r, s.cfg.MaxImportBytes)
 	return s.runImageJob(w, r, func(ctx context.Context, p func(paddock.ImageProgress)) (*paddock.Image, error) {
 		img, err := s.Images.Import(ctx, r.URL.Query().Get("name"), body, p)
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, paddock.Errorf(paddock.ETooLarge, "image archive exceeds %d bytes", tooBig.Limit)
-		}
-		return img, err
+		return img, body.failed(err)
 	})
 }
 
@@ -148,34 +145,11 @@ func (s *Server) runImageJob(w http.ResponseWriter, r *http.Request, run func(co
 	return sse.event("", "image", string(b))
 }
 
+// handleImageDelete removes an image. Environments share its unpacked tree
+// read-only, so the store refuses (EConflict, naming them) to delete a
+// tree live environments run on, as it refuses to replace one.
 func (s *Server) handleImageDelete(w http.ResponseWriter, r *http.Request) error {
-	ref := r.PathValue("name")
-	img, err := s.Images.Image(r.Context(), ref)
-	if err != nil {
-		return err
-	}
-	// Environments share the unpacked tree read-only: removing it under a
-	// live environment would pull its root away.
-	envs, _, err := s.EnvironmentStore.Environments(r.Context(), paddock.EnvironmentFilter{Statuses: []paddock.EnvironmentStatus{
-		paddock.EnvironmentPending, paddock.EnvironmentRunning, paddock.EnvironmentPaused, paddock.EnvironmentTerminating,
-	}})
-	if err != nil {
-		return err
-	}
-	digests := map[string]string{} // image name as environments give it -> digest, looked up once
-	for _, e := range envs {
-		d, ok := digests[e.Image]
-		if !ok {
-			if u, err := s.Images.Image(r.Context(), e.Image); err == nil {
-				d = u.Digest
-			}
-			digests[e.Image] = d
-		}
-		if d == img.Digest {
-			return paddock.Errorf(paddock.EConflict, "image %s is used by environment %s; delete the environment first", img.Name, e.ID)
-		}
-	}
-	if err := s.Images.Remove(r.Context(), ref); err != nil {
+	if err := s.Images.Remove(r.Context(), r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

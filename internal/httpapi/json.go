@@ -64,7 +64,8 @@ func (s *Server) jsonError(err error) error {
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return paddock.Errorf(paddock.EInvalid, "request body must be a JSON %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+			_, want, _ := strings.Cut(jsonKind(typ.Type.String()), " ") // "an object" -> "object"
+			return paddock.Errorf(paddock.EInvalid, "request body must be a JSON %s, not %s", want, jsonValue(typ.Value))
 		}
 		return paddock.Errorf(paddock.EInvalid, "field %q must be %s, not %s", field, jsonKind(typ.Type.String()), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -73,6 +74,20 @@ func (s *Server) jsonError(err error) error {
 		return fmt.Errorf("decode: %w", err)
 	}
 	return paddock.Errorf(paddock.EInvalid, "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonValue names the kind of JSON value a json.UnmarshalTypeError
+// found ("array", "number 1.5") with its article: "an array".
+func jsonValue(v string) string {
+	switch kind, _, _ := strings.Cut(v, " "); kind {
+	case "array", "object":
+		return "an " + kind
+	case "bool":
+		return "a boolean"
+	case "string", "number":
+		return "a " + kind
+	}
+	return v
 }
 
 // jsonKind names a Go type the way a JSON client thinks of it.

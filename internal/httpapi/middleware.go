@@ -131,6 +131,11 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.writeError(sw, r, rt.surface, authErr)
 			return
 		}
+		if principal != nil && principal.APIKey.Restricted() && !environmentScoped(rt) {
+			s.writeError(sw, r, rt.surface, paddock.Errorf(paddock.EForbidden,
+				"this API key is limited to the environments it lists and cannot call %s %s: use a key without permissions, or an access token", r.Method, r.URL.Path))
+			return
+		}
 		if rt.access == adminOnly && !principal.User.IsAdmin() {
 			s.writeError(sw, r, rt.surface, paddock.Errorf(paddock.EForbidden, "this operation requires the admin role"))
 			return
@@ -152,6 +157,26 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.writeError(sw, r, rt.surface, err)
 		}
 	})
+}
+
+// environmentScoped reports whether an API key limited to some
+// environments (APIKey.Restricted) may call rt: the routes of one
+// environment or sandbox, whose handlers check the key's permission on it
+// (environmentAs: an environment it does not list is not found), the list
+// of environments (filtered to those it lists) and the caller's identity.
+// Every other route acts beyond those environments (creating environments,
+// agents, runs with their own environments, schedules, keys...) and is
+// refused to such a key, here, in one place.
+func environmentScoped(rt route) bool {
+	switch {
+	case rt.method == "GET" && (rt.path == "/api/v1/environments" || rt.path == "/api/v1/auth/me"):
+		return true
+	case strings.HasPrefix(rt.path, "/api/v1/environments/{id}"):
+		return true
+	case strings.HasPrefix(rt.path, "/api/v1/agent/sandboxes/"):
+		return true // not POST /api/v1/agent/sandboxes, which creates one
+	}
+	return false
 }
 
 // sendWhole sends a response now if it is complete and of known length

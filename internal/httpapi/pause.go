@@ -19,7 +19,7 @@ type pauseRequest struct {
 }
 
 type environmentPatchRequest struct {
-	Timeout *int `json:"timeout,omitempty" minimum:"1" description:"new lifetime in seconds, counted from now"`
+	Timeout *int `json:"timeout,omitempty" minimum:"1" maximum:"2592000" description:"new lifetime in seconds, counted from now (at most 30 days)"`
 }
 
 func (s *Server) handleEnvironmentPause(w http.ResponseWriter, r *http.Request) error {
@@ -69,8 +69,8 @@ func (s *Server) handleEnvironmentPatch(w http.ResponseWriter, r *http.Request) 
 	if req.Timeout == nil {
 		return paddock.Errorf(paddock.EInvalid, "nothing to change: send {\"timeout\": seconds}")
 	}
-	if *req.Timeout < 1 {
-		return paddock.Errorf(paddock.EInvalid, "field \"timeout\" must be a positive number of seconds")
+	if err := lifetimeField(*req.Timeout); err != nil {
+		return err
 	}
 	if _, err := s.Suspender.Extend(r.Context(), env.ID, *req.Timeout); err != nil {
 		return err

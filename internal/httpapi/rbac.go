@@ -3,10 +3,13 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/paddockhq/paddock"
 )
@@ -339,9 +342,9 @@ type deptCreateRequest struct {
 	ParentID *int64 `json:"parent_id,omitempty"` // null or 0: a root
 	Name     string `json:"name" required:"true" minLength:"1" maxLength:"128"`
 	Sort     int    `json:"sort,omitempty"`
-	Leader   string `json:"leader,omitempty"`
-	Phone    string `json:"phone,omitempty"`
-	Email    string `json:"email,omitempty"`
+	Leader   string `json:"leader,omitempty" maxLength:"64"`
+	Phone    string `json:"phone,omitempty" maxLength:"32"`
+	Email    string `json:"email,omitempty" format:"email"`
 	Status   *int   `json:"status,omitempty" minimum:"0" maximum:"1" default:"1"`
 }
 
@@ -349,9 +352,9 @@ type deptUpdateRequest struct {
 	ParentID *int64  `json:"parent_id,omitempty"` // moves the department; 0 makes it a root
 	Name     *string `json:"name,omitempty" minLength:"1" maxLength:"128"`
 	Sort     *int    `json:"sort,omitempty"`
-	Leader   *string `json:"leader,omitempty"`
-	Phone    *string `json:"phone,omitempty"`
-	Email    *string `json:"email,omitempty"`
+	Leader   *string `json:"leader,omitempty" maxLength:"64"`
+	Phone    *string `json:"phone,omitempty" maxLength:"32"`
+	Email    *string `json:"email,omitempty" format:"email"`
 	Status   *int    `json:"status,omitempty" minimum:"0" maximum:"1"`
 }
 
@@ -415,6 +418,80 @@ func validTitle(field, v string, max int) error {
 	return nil
 }
 
+// validText checks an optional one-line text field (a title, a nickname, a
+// path): at most max characters, no control characters. Empty is valid.
+func validText(field, v string, max int) error {
+	if utf8.RuneCountInString(v) > max {
+		return paddock.Errorf(paddock.EInvalid, "field %q must be at most %d characters", field, max)
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		return paddock.Errorf(paddock.EInvalid, "field %q must not contain control characters", field)
+	}
+	return nil
+}
+
+// validEmail checks an optional email address field: a bare address
+// (user@example.com, no display name) of at most 254 characters.
+func validEmail(field, v string) error {
+	if v == "" {
+		return nil
+	}
+	if a, err := mail.ParseAddress(v); err != nil || a.Address != v || a.Name != "" || len(v) > 254 {
+		return paddock.Errorf(paddock.EInvalid, "field %q must be an email address such as user@example.com, not %q", field, v)
+	}
+	return nil
+}
+
+// phoneRE matches a phone number as people write it: digits, spaces and
+// + ( ) - . separators.
+var phoneRE = regexp.MustCompile(`^\+?[0-9][0-9 ().-]{0,30}$`)
+
+// validPhone checks an optional phone number field.
+func validPhone(field, v string) error {
+	if v != "" && !phoneRE.MatchString(v) {
+		return paddock.Errorf(paddock.EInvalid, "field %q must be a phone number of at most 32 digits, spaces and + ( ) - . (e.g. +1 555-0100), not %q", field, v)
+	}
+	return nil
+}
+
+// validDeptContact checks a department's leader, phone and email.
+func validDeptContact(leader, phone, email *string) error {
+	if leader != nil {
+		if err := validText("leader", *leader, 64); err != nil {
+			return err
+		}
+	}
+	if phone != nil {
+		if err := validPhone("phone", *phone); err != nil {
+			return err
+		}
+	}
+	if email != nil {
+		return validEmail("email", *email)
+	}
+	return nil
+}
+
+// validMenuFields checks a menu's name, path and icon.
+func validMenuFields(name, path, icon *string) error {
+	for _, f := range []struct {
+		field string
+		v     *string
+		max   int
+	}{{"name", name, 128}, {"path", path, 256}, {"icon", icon, 128}} {
+		if f.v == nil {
+			continue
+		}
+		if err := validText(f.field, *f.v, f.max); err != nil {
+			return err
+		}
+		if f.field == "path" && strings.ContainsFunc(*f.v, unicode.IsSpace) {
+			return paddock.Errorf(paddock.EInvalid, "field \"path\" must not contain spaces")
+		}
+	}
+	return nil
+}
+
 func (s *Server) handleDeptCreate(w http.ResponseWriter, r *http.Request) error {
 	rb, err := s.rbac()
 	if err != nil {
@@ -425,6 +502,9 @@ func (s *Server) handleDeptCreate(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if err := validTitle("name", req.Name, 128); err != nil {
+		return err
+	}
+	if err := validDeptContact(&req.Leader, &req.Phone, &req.Email); err != nil {
 		return err
 	}
 	if err := nonNegativeParent(req.ParentID); err != nil {
@@ -461,6 +541,9 @@ func (s *Server) handleDeptUpdate(w http.ResponseWriter, r *http.Request) error 
 		if err := validTitle("name", *req.Name, 128); err != nil {
 			return err
 		}
+	}
+	if err := validDeptContact(req.Leader, req.Phone, req.Email); err != nil {
+		return err
 	}
 	if err := nonNegativeParent(req.ParentID); err != nil {
 		return err
@@ -604,6 +687,9 @@ func (s *Server) handleMenuCreate(w http.ResponseWriter, r *http.Request) error 
 	if err := validPermission(req.Permission); err != nil {
 		return err
 	}
+	if err := validMenuFields(&req.Name, &req.Path, &req.Icon); err != nil {
+		return err
+	}
 	if err := nonNegativeParent(req.ParentID); err != nil {
 		return err
 	}
@@ -651,6 +737,9 @@ func (s *Server) handleMenuUpdate(w http.ResponseWriter, r *http.Request) error 
 		}
 		p := strings.TrimSpace(*req.Permission)
 		req.Permission = &p
+	}
+	if err := validMenuFields(req.Name, req.Path, req.Icon); err != nil {
+		return err
 	}
 	if err := nonNegativeParent(req.ParentID); err != nil {
 		return err

@@ -106,7 +106,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/environments/{id}/files/list", env, catOther, authenticated, s.handleFileList, doc{tag: "files", summary: "List a directory: name, size, mode, mtime, type", params: fileParams{}, resp: fileListResponse{}}},
 		{"POST", "/api/v1/environments/{id}/files/mkdir", env, catOther, authenticated, s.handleMkdir, doc{tag: "files", summary: "Create a directory (with parents by default)", params: idParam{}, body: mkdirRequest{}, resp: paddock.FileInfo{}, status: http.StatusCreated}},
 		{"GET", "/api/v1/environments/{id}/files/archive", env, catOther, authenticated, s.handleArchiveGet, doc{tag: "files", summary: "A tar of a directory (streamed)", params: fileParams{}, contentType: "application/x-tar"}},
-		{"PUT", "/api/v1/environments/{id}/files/archive", env, catOther, authenticated, s.handleArchivePut, doc{tag: "files", summary: "Extract a tar into a directory; entries may not lead outside it", params: fileParams{}, resp: fileListResponse{}}},
+		{"PUT", "/api/v1/environments/{id}/files/archive", env, catOther, authenticated, s.handleArchivePut, doc{tag: "files", summary: "Extract a tar into a directory; entries may not lead outside it", params: fileParams{}, resp: archiveExtractResponse{}}},
 
 		{"GET", "/api/v1/environments/{id}/ports", env, catOther, authenticated, s.handlePortList, doc{tag: "ports", summary: "Ports the proxy serves, with their URLs", params: idParam{}, resp: portListResponse{}}},
 		{"POST", "/api/v1/environments/{id}/ports", env, catOther, authenticated, s.handlePortExpose, doc{tag: "ports", summary: "Expose a port through the authenticated proxy", params: idParam{}, body: portRequest{}, resp: portInfo{}, status: http.StatusCreated}},
@@ -116,7 +116,7 @@ func (s *Server) routeTable() []route {
 		// Images in the local store.
 		{"GET", "/api/v1/images", env, catOther, authenticated, s.handleImageList, doc{tag: "images", summary: "List images in the local store", resp: imageListResponse{}}},
 		{"POST", "/api/v1/images", env, catOther, adminOnly, s.handleImageCreate, doc{tag: "images", summary: "Pull or build an image (admin); Accept: text/event-stream streams progress", body: imageCreateRequest{}, resp: imageResponse{}, status: http.StatusCreated}},
-		{"POST", "/api/v1/images/import", env, catOther, authenticated, s.handleImageImport, doc{tag: "images", summary: "Import a docker save or OCI layout archive sent as the body", params: imageImportParams{}, resp: imageResponse{}, status: http.StatusCreated}},
+		{"POST", "/api/v1/images/import", env, catOther, adminOnly, s.handleImageImport, doc{tag: "images", summary: "Import a docker save or OCI layout archive sent as the body (admin); replacing an image environments run on is refused", params: imageImportParams{}, resp: imageResponse{}, status: http.StatusCreated}},
 		{"DELETE", "/api/v1/images/{name...}", env, catOther, adminOnly, s.handleImageDelete, doc{tag: "images", summary: "Remove an image no environment uses (admin)", params: imageNameParam{}, status: http.StatusNoContent}},
 
 		// Agent stream (seeds 000, 003).

@@ -124,7 +124,7 @@ type runCommandResponse struct {
 }
 
 type sandboxTimeoutRequest struct {
-	Timeout *int `json:"timeout" required:"true" minimum:"1" description:"the new lifetime in seconds, counted from now"`
+	Timeout *int `json:"timeout" required:"true" minimum:"1" maximum:"2592000" description:"the new lifetime in seconds, counted from now (at most 30 days)"`
 }
 
 type sandboxTimeoutResponse struct {
@@ -360,10 +360,8 @@ func (s *Server) handleSandboxRunCommand(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	for k := range req.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return paddock.Errorf(paddock.EInvalid, "field \"env\" has an invalid variable name %q", k)
-		}
+	if err := paddock.CheckEnv(req.Env); err != nil {
+		return err
 	}
 	env, err := s.sandboxFor(r, req.SandboxID, paddock.PermissionWrite)
 	if err != nil {
@@ -381,7 +379,29 @@ func (s *Server) handleSandboxRunCommand(w http.ResponseWriter, r *http.Request)
 	})
 }
 
+// notSandboxAction answers a request ServeMux gave the
+// /api/v1/agent/sandboxes/{id} routes (GET, DELETE) whose {id} is an
+// action's name (run-command, read-file, connect, ...): it is the wrong
+// method on that action, 405 with the methods the action takes, not an
+// unknown sandbox. Sandbox ids never look like action names.
+func (s *Server) notSandboxAction(w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, rt := range s.routes {
+		if rt.method != "" && rt.path == "/api/v1/agent/sandboxes/"+r.PathValue("id") {
+			allow = append(allow, rt.method)
+		}
+	}
+	if len(allow) == 0 {
+		return nil
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	return &paddock.Error{Code: codeMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + strings.Join(allow, ", ")}
+}
+
 func (s *Server) handleSandboxGet(w http.ResponseWriter, r *http.Request) error {
+	if err := s.notSandboxAction(w, r); err != nil {
+		return err
+	}
 	env, err := s.pathSandbox(r, paddock.PermissionRead)
 	if err != nil {
 		return err
@@ -433,8 +453,11 @@ func (s *Server) handleSandboxTimeout(w http.ResponseWriter, r *http.Request) er
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if req.Timeout == nil || *req.Timeout < 1 {
+	if req.Timeout == nil {
 		return paddock.Errorf(paddock.EInvalid, "field \"timeout\" is required: the new lifetime in seconds from now, at least 1")
+	}
+	if err := lifetimeField(*req.Timeout); err != nil {
+		return err
 	}
 	env, err = s.Suspender.Extend(r.Context(), env.ID, *req.Timeout)
 	if err != nil {
@@ -462,6 +485,9 @@ func (s *Server) handleSandboxPause(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) handleSandboxDelete(w http.ResponseWriter, r *http.Request) error {
+	if err := s.notSandboxAction(w, r); err != nil {
+		return err
+	}
 	return s.deleteEnvironment(w, r, s.pathSandbox)
 }
 
@@ -533,7 +559,7 @@ func (s *Server) handleSandboxReadFile(w http.ResponseWriter, r *http.Request) e
 	if err := requireField("path", req.Path); err != nil {
 		return err
 	}
-	env, err := s.sandboxFor(r, req.SandboxID, paddock.PermissionWrite)
+	env, err := s.sandboxFor(r, req.SandboxID, filePermission)
 	if err != nil {
 		return err
 	}
@@ -566,15 +592,16 @@ func (s *Server) handleSandboxUpload(w http.ResponseWriter, r *http.Request) err
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return paddock.Errorf(paddock.EUnsupported, "send multipart/form-data with the fields sandbox_id, path and file (in that order)")
 	}
-	mr := multipart.NewReader(s.limitUpload(w, r), params["boundary"])
+	body := s.limitUpload(w, r)
+	mr := multipart.NewReader(body, params["boundary"])
 	var id, p string
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			return paddock.Errorf(paddock.EInvalid, "field \"file\" is required")
 		} else if err != nil {
-			if err := s.uploadError(err); paddock.ErrorCode(err) == paddock.ETooLarge {
-				return err
+			if err := body.failed(err); err != nil && paddock.ErrorCode(err) != paddock.EInternal {
+				return err // the body itself could not be read
 			}
 			return paddock.Errorf(paddock.EInvalid, "malformed multipart body: %v", err)
 		}
@@ -582,7 +609,7 @@ func (s *Server) handleSandboxUpload(w http.ResponseWriter, r *http.Request) err
 		case "sandbox_id", "path":
 			b, err := io.ReadAll(io.LimitReader(part, 4097))
 			if err != nil {
-				return s.uploadError(err)
+				return bodyError(err)
 			}
 			if len(b) > 4096 {
 				return paddock.Errorf(paddock.EInvalid, "field %q is longer than 4096 bytes", name)
@@ -609,9 +636,12 @@ func (s *Server) handleSandboxUpload(w http.ResponseWriter, r *http.Request) err
 			if err != nil {
 				return err
 			}
-			n, err := s.Files.WriteFile(r.Context(), env.ID, p, part, 0o644)
+			// The part's reads fail both when the body does and when
+			// its multipart framing is broken: either is the client's.
+			file := &uploadBody{r: part}
+			n, err := s.Files.WriteFile(r.Context(), env.ID, p, file, 0o644)
 			if err != nil {
-				return s.uploadError(err)
+				return file.failed(err)
 			}
 			return s.writtenFile(w, r, env.ID, p, n)
 		default:
@@ -979,8 +1009,10 @@ func (l *slideLocks) lock(id string) (unlock func()) {
 	}
 }
 
+// handleSlideList lists a sandbox's slides. Slides are files in the
+// sandbox: reading them takes filePermission, as reading files does.
 func (s *Server) handleSlideList(w http.ResponseWriter, r *http.Request) error {
-	env, err := s.pathSandbox(r, paddock.PermissionRead)
+	env, err := s.pathSandbox(r, filePermission)
 	if err != nil {
 		return err
 	}
@@ -996,7 +1028,7 @@ func (s *Server) handleSlideList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleSlideGet(w http.ResponseWriter, r *http.Request) error {
-	env, err := s.pathSandbox(r, paddock.PermissionRead)
+	env, err := s.pathSandbox(r, filePermission)
 	if err != nil {
 		return err
 	}

@@ -140,9 +140,10 @@ func (s *Server) applySchedule(r *http.Request, sc *paddock.Schedule, req schedu
 		}
 		sc.AgentID = a.ID
 	}
+	if err := validName("name", sc.Name, 128); err != nil {
+		return err
+	}
 	switch {
-	case sc.Name == "":
-		return paddock.Errorf(paddock.EInvalid, "name is required")
 	case sc.Cron == "":
 		return paddock.Errorf(paddock.EInvalid, "cron is required")
 	case strings.TrimSpace(sc.Prompt) == "":

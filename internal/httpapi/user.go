@@ -56,16 +56,16 @@ type userListResponse struct {
 type userCreateRequest struct {
 	Username string  `json:"username" required:"true" pattern:"^[A-Za-z0-9_.-]{2,64}$"`
 	Password string  `json:"password" required:"true" minLength:"8"`
-	Email    string  `json:"email,omitempty"`
-	Nickname string  `json:"nickname,omitempty"`
+	Email    string  `json:"email,omitempty" format:"email"`
+	Nickname string  `json:"nickname,omitempty" maxLength:"64"`
 	Role     string  `json:"role,omitempty" enum:"admin,user"`
 	RoleIDs  []int64 `json:"role_ids,omitempty"`
 	DeptID   *int64  `json:"dept_id,omitempty"`
 }
 
 type userUpdateRequest struct {
-	Email    *string `json:"email,omitempty"`
-	Nickname *string `json:"nickname,omitempty"`
+	Email    *string `json:"email,omitempty" format:"email"`
+	Nickname *string `json:"nickname,omitempty" maxLength:"64"`
 	Role     *string `json:"role,omitempty" enum:"admin,user"`
 	Password *string `json:"password,omitempty" minLength:"8"`
 	RoleIDs  []int64 `json:"role_ids,omitempty"` // replaces the user's roles; [] removes them all
@@ -73,6 +73,20 @@ type userUpdateRequest struct {
 }
 
 var usernameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{2,64}$`)
+
+// validUserContact checks a user's nickname (at most 64 characters) and
+// email address, where given.
+func validUserContact(nickname, email *string) error {
+	if nickname != nil {
+		if err := validText("nickname", *nickname, 64); err != nil {
+			return err
+		}
+	}
+	if email != nil {
+		return validEmail("email", *email)
+	}
+	return nil
+}
 
 // queryInt parses an optional integer query parameter within [min, max].
 func queryInt(r *http.Request, name string, def, min, max int) (int, error) {
@@ -191,6 +205,10 @@ func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) error 
 	if err := validPassword(req.Password); err != nil {
 		return err
 	}
+	req.Email = strings.TrimSpace(req.Email)
+	if err := validUserContact(&req.Nickname, &req.Email); err != nil {
+		return err
+	}
 	role := paddock.RoleUser
 	if req.Role != "" {
 		var err error
@@ -213,7 +231,7 @@ func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	u := &paddock.User{Username: req.Username, Email: strings.TrimSpace(req.Email), Nickname: req.Nickname, Role: role, PasswordHash: hash}
+	u := &paddock.User{Username: req.Username, Email: req.Email, Nickname: req.Nickname, Role: role, PasswordHash: hash}
 	if req.DeptID != nil {
 		u.DeptID = *req.DeptID
 	}
@@ -243,6 +261,13 @@ func (s *Server) handleUserUpdate(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if err := validDeptID(req.DeptID); err != nil {
+		return err
+	}
+	if req.Email != nil {
+		e := strings.TrimSpace(*req.Email)
+		req.Email = &e
+	}
+	if err := validUserContact(req.Nickname, req.Email); err != nil {
 		return err
 	}
 	upd := paddock.UserUpdate{Email: req.Email, Nickname: req.Nickname, DeptID: req.DeptID}

@@ -57,7 +57,7 @@ func (s *Store) add(ctx context.Context, r reference, source string, img v1.Imag
 				return nil, err
 			}
 		}
-		e, done, trash, err := s.commit(r, source, digest, imageConfig(cf), tmp, size)
+		e, done, trash, err := s.commit(ctx, r, source, digest, imageConfig(cf), tmp, size)
 		if tmp != "" {
 			_ = os.RemoveAll(tmp) // gone already if it was renamed into place
 		}
@@ -132,7 +132,9 @@ func (s *Store) unpack(ctx context.Context, digest v1.Hash, report func(Progress
 // tree of digest unless another writer got there first. It reports
 // done=false, changing nothing, when blobs or the tree it needs have been
 // removed meanwhile; trash is a replaced tree for the caller to delete.
-func (s *Store) commit(r reference, source string, digest v1.Hash, cfg paddock.ImageConfig, tmp string, size int64) (e *entry, done bool, trash string, err error) {
+// Moving r to other content while environments use it (Options.InUse) is
+// EConflict and changes nothing.
+func (s *Store) commit(ctx context.Context, r reference, source string, digest v1.Hash, cfg paddock.ImageConfig, tmp string, size int64) (e *entry, done bool, trash string, err error) {
 	unlock, err := s.lock()
 	if err != nil {
 		return nil, false, "", err
@@ -144,6 +146,13 @@ func (s *Store) commit(r reference, source string, digest v1.Hash, cfg paddock.I
 	idx, err := s.readIndex()
 	if err != nil {
 		return nil, false, "", err
+	}
+	// Environments use the content r names now: it must stay theirs.
+	old := idx.Images[r.full]
+	if old != nil && old.Digest != digest.String() {
+		if err := s.checkUnused(ctx, r, "replaced"); err != nil {
+			return nil, false, "", err
+		}
 	}
 	tree := s.rootfsPath(digest.String())
 	switch _, err := os.Lstat(tree); {
@@ -171,7 +180,6 @@ func (s *Store) commit(r reference, source string, digest v1.Hash, cfg paddock.I
 		Size:      size,
 		Config:    cfg,
 	}
-	old := idx.Images[r.full]
 	if old != nil && old.Digest == e.Digest {
 		e.CreatedAt = old.CreatedAt
 	}

@@ -56,6 +56,14 @@ type Options struct {
 	Mirrors  map[string]string // registry host -> mirror base URL, e.g. "docker.io" -> "http://127.0.0.1:5000"
 	Auth     authn.Keychain    // nil means authn.DefaultKeychain (~/.docker/config.json)
 	Logger   *slog.Logger      // nil discards
+	// InUse returns the images in use, as their users name them, with
+	// their users: image reference -> ids of the environments, not ended,
+	// that run on it. An environment runs on the tree its image's name
+	// had when it started, so while anyone uses a name, the store refuses
+	// (EConflict) to remove it or to move it to other content: the tree
+	// under them stays, and the name still says which it is. nil means
+	// nobody ever does.
+	InUse func(ctx context.Context) (map[string][]string, error)
 }
 
 // Store is a local image store. Its methods are safe for concurrent use,
@@ -66,6 +74,7 @@ type Store struct {
 	mirrors  map[string]string // canonical registry -> mirror URL
 	keychain authn.Keychain
 	log      *slog.Logger
+	inUse    func(ctx context.Context) (map[string][]string, error)
 
 	mu sync.Mutex // with the flock on .lock, serialises changes to the store
 
@@ -89,6 +98,7 @@ func Open(opts Options) (*Store, error) {
 		mirrors:  make(map[string]string),
 		keychain: opts.Auth,
 		log:      opts.Logger,
+		inUse:    opts.InUse,
 		flights:  make(map[string]*flight),
 	}
 	if s.keychain == nil {
@@ -215,9 +225,9 @@ func (s *Store) Images(ctx context.Context) ([]*paddock.Image, error) {
 }
 
 // Remove forgets ref. Its tree and blobs are deleted unless another name
-// refers to the same content. It fails with ENotFound if ref is absent.
-// Remove does not know about environments: callers must not remove an
-// image an environment still uses.
+// refers to the same content. It fails with ENotFound if ref is absent,
+// and with EConflict, changing nothing, while Options.InUse says
+// environments use ref.
 func (s *Store) Remove(ctx context.Context, ref string) error {
 	r, err := parseRef(ref)
 	if err != nil {
@@ -236,6 +246,9 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 		e, ok := idx.Images[r.full]
 		if !ok {
 			return paddock.Errorf(paddock.ENotFound, "image %q not found", ref)
+		}
+		if err := s.checkUnused(ctx, r, "removed"); err != nil {
+			return err
 		}
 		delete(idx.Images, r.full)
 		if err := s.writeIndex(idx); err != nil {
@@ -266,6 +279,40 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 		s.log.Info("image removed", "image", r.familiar)
 	}
 	return err
+}
+
+// checkUnused fails with EConflict, naming the environments, while
+// environments use r (Options.InUse, by any spelling of its name): its
+// content is their root file system. what says what was asked: "removed",
+// "replaced". Callers hold the lock.
+func (s *Store) checkUnused(ctx context.Context, r reference, what string) error {
+	if s.inUse == nil {
+		return nil
+	}
+	inUse, err := s.inUse(ctx)
+	if err != nil {
+		return fmt.Errorf("check who uses image %s: %w", r.familiar, err)
+	}
+	var users []string
+	for ref, ids := range inUse {
+		if u, err := parseRef(ref); err == nil && u.full == r.full {
+			users = append(users, ids...)
+		}
+	}
+	sort.Strings(users)
+	n := len(users)
+	if n == 0 {
+		return nil
+	}
+	if n > 5 {
+		users = append(users[:5:5], fmt.Sprintf("and %d more", n-5))
+	}
+	envs := "environments use"
+	if n == 1 {
+		envs = "environment uses"
+	}
+	return paddock.Errorf(paddock.EConflict, "image %s cannot be %s while %d %s it (%s); delete them first, or use another name",
+		r.familiar, what, n, envs, strings.Join(users, ", "))
 }
 
 // toImage turns an index entry into the domain type.

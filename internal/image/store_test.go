@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -709,6 +710,98 @@ func TestRetagReplacesContent(t *testing.T) {
 	if got := len(blobNames(t, s)); got != len(blobsOf(s, cur.Digest)) {
 		t.Errorf("%d blobs, want %d (old blobs collected)", got, len(blobsOf(s, cur.Digest)))
 	}
+}
+
+// TestInUseKeepsImages checks that an image environments use (InUse, by
+// any spelling of its name) is neither replaced nor removed: both are
+// EConflict naming them and change nothing. Other names of the same
+// content, unused, may go; once unused, the image may change.
+func TestInUseKeepsImages(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	users := map[string][]string{} // image as environments name it -> their ids
+	s, err := Open(Options{
+		Dir: filepath.Join(t.TempDir(), "images"), UIDShift: testShift, Auth: authn.NewMultiKeychain(), Logger: slog.New(slog.DiscardHandler),
+		InUse: func(ctx context.Context) (map[string][]string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return maps.Clone(users), nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := func(ref string, ids ...string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ids == nil {
+			delete(users, ref)
+		} else {
+			users[ref] = ids
+		}
+	}
+	old, err := s.Import(ctx, "app:1", bytes.NewReader(dockerSave(t, testImage(t, "one"), "x:1")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	use("app:1", "env-b")
+	use("docker.io/library/app:1", "env-a")
+	use("other:1", "env-c")
+	blobs := blobNames(t, s)
+
+	// Replacing it: refused, and the store is as it was.
+	_, err = s.Import(ctx, "app:1", bytes.NewReader(dockerSave(t, testImage(t, "two"), "x:1")), nil)
+	if paddock.ErrorCode(err) != paddock.EConflict || !strings.Contains(paddock.ErrorMessage(err), "image app:1 cannot be replaced while 2 environments use it (env-a, env-b)") {
+		t.Fatalf("replace in use: %v", err)
+	}
+	if cur, err := s.Image(ctx, "app:1"); err != nil || cur.Digest != old.Digest {
+		t.Errorf("after a refused replace: %+v %v", cur, err)
+	}
+	if _, err := os.Stat(filepath.Join(old.RootFS, "usr/bin/python3")); err != nil {
+		t.Errorf("the tree in use: %v", err)
+	}
+	if diff := cmp.Diff(blobs, blobNames(t, s)); diff != "" {
+		t.Errorf("blobs after a refused replace (-want +got):\n%s", diff)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.dir, "rootfs")); len(entries) != 1 {
+		t.Errorf("%d trees, want the one in use", len(entries))
+	}
+	// The same content again is no change.
+	if _, err := s.Import(ctx, "app:1", bytes.NewReader(dockerSave(t, testImage(t, "one"), "x:1")), nil); err != nil {
+		t.Errorf("import of the same content: %v", err)
+	}
+
+	// Removing it: refused too, even while another name keeps the content.
+	if _, err := s.Import(ctx, "keep:1", bytes.NewReader(dockerSave(t, testImage(t, "one"), "x:1")), nil); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Remove(ctx, "docker.io/library/app:1")
+	if paddock.ErrorCode(err) != paddock.EConflict || !strings.Contains(paddock.ErrorMessage(err), "image app:1 cannot be removed while 2 environments use it") {
+		t.Fatalf("remove in use: %v", err)
+	}
+	// The other name nobody uses may go; the tree stays for app:1.
+	if err := s.Remove(ctx, "keep:1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(old.RootFS, "usr/bin/python3")); err != nil {
+		t.Errorf("the tree in use: %v", err)
+	}
+
+	// Once nobody uses it, it may change, and the old tree goes.
+	use("app:1")
+	use("docker.io/library/app:1")
+	cur, err := s.Import(ctx, "app:1", bytes.NewReader(dockerSave(t, testImage(t, "two"), "x:1")), nil)
+	if err != nil {
+		t.Fatalf("replace unused: %v", err)
+	}
+	if _, err := os.Stat(old.RootFS); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the old tree after the replace: %v", err)
+	}
+	if err := s.Remove(ctx, "app:1"); err != nil || cur.Digest == old.Digest {
+		t.Fatal(err)
+	}
+	assertEmpty(t, s)
 }
 
 func TestOpenRecovers(t *testing.T) {

@@ -82,6 +82,7 @@ func NewManager(cfg Config, envs paddock.EnvironmentService, images ImageStore, 
 	if cfg.DefaultTimeout == 0 {
 		cfg.DefaultTimeout = time.Hour
 	}
+	cfg.DefaultTimeout = min(cfg.DefaultTimeout, paddock.MaxTimeout*time.Second)
 	if cfg.PidsLimit == 0 {
 		cfg.PidsLimit = 1024
 	}
@@ -131,8 +132,8 @@ func (m *Manager) Validate(env *paddock.Environment) error {
 	if _, _, _, err := m.limits(env); err != nil {
 		return err
 	}
-	if env.Timeout < 0 {
-		return paddock.Errorf(paddock.EInvalid, "timeout must not be negative")
+	if env.Timeout < 0 || env.Timeout > paddock.MaxTimeout {
+		return paddock.Errorf(paddock.EInvalid, "timeout must be between 1 and %d seconds (30 days), not %d", paddock.MaxTimeout, env.Timeout)
 	}
 	if env.Timeout == 0 {
 		env.Timeout = int(m.cfg.DefaultTimeout / time.Second)
@@ -168,12 +169,10 @@ func (m *Manager) Validate(env *paddock.Environment) error {
 	if len(env.Command) > 0 && env.Command[0] == "" {
 		return paddock.Errorf(paddock.EInvalid, "command[0] must not be empty")
 	}
-	for k := range env.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return paddock.Errorf(paddock.EInvalid, "env: invalid variable name %q", k)
-		}
+	if err := paddock.CheckEnv(env.Env); err != nil {
+		return err
 	}
-	return nil
+	return paddock.CheckLabels(env.Labels)
 }
 
 // limits parses env's resource quantities.
@@ -355,7 +354,7 @@ func (m *Manager) start(ctx context.Context, env *paddock.Environment, img *padd
 		return
 	}
 	now := m.now().UTC()
-	expires := now.Add(time.Duration(env.Timeout) * time.Second)
+	expires := expiry(now, env.Timeout)
 	running := paddock.EnvironmentRunning
 	if _, err := m.envs.UpdateEnvironment(ctx, env.ID, paddock.EnvironmentUpdate{Status: &running, StartedAt: &now, ExpiresAt: &expires}); err != nil {
 		// The environment runs but the store cannot say so; a running
@@ -365,6 +364,13 @@ func (m *Manager) start(ctx context.Context, env *paddock.Environment, img *padd
 		return
 	}
 	m.appendLog(env.ID, "system", "environment running")
+}
+
+// expiry is when a lifetime of seconds from now ends. Lifetimes are
+// capped at paddock.MaxTimeout here too, so that no stored value, however
+// large, can overflow the Duration into an expiry in the past.
+func expiry(now time.Time, seconds int) time.Time {
+	return now.Add(time.Duration(min(max(seconds, 0), paddock.MaxTimeout)) * time.Second)
 }
 
 // spec builds the driver's Spec. env has passed Validate.
@@ -503,6 +509,9 @@ func (m *Manager) ExecIn(ctx context.Context, env *paddock.Environment, req *pad
 	if len(req.Command) == 0 || req.Command[0] == "" {
 		return nil, paddock.Errorf(paddock.EInvalid, "command is required")
 	}
+	if err := paddock.CheckEnv(req.Env); err != nil {
+		return nil, err
+	}
 	if err := isRunning(env); err != nil {
 		return nil, err
 	}
@@ -512,6 +521,25 @@ func (m *Manager) ExecIn(ctx context.Context, env *paddock.Environment, req *pad
 		req = &r
 	}
 	return m.rt.Exec(ctx, env.ID, req)
+}
+
+// ImageUsers returns the images of the environments not ended yet, as
+// they name them, with their ids: each runs (or will run) on the tree its
+// image's name had when it started, which must stay. The image store asks
+// before it removes a name or moves it to other content (image.Options
+// InUse).
+func (m *Manager) ImageUsers(ctx context.Context) (map[string][]string, error) {
+	envs, _, err := m.envs.Environments(ctx, paddock.EnvironmentFilter{Statuses: []paddock.EnvironmentStatus{
+		paddock.EnvironmentPending, paddock.EnvironmentRunning, paddock.EnvironmentPaused, paddock.EnvironmentTerminating,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("images in use: %w", err)
+	}
+	users := map[string][]string{}
+	for _, e := range envs {
+		users[e.Image] = append(users[e.Image], e.ID)
+	}
+	return users, nil
 }
 
 // Metrics reports a running environment's CPU ("125m") and memory

@@ -15,6 +15,9 @@ func (m *Manager) Attach(ctx context.Context, id string, req paddock.AttachReque
 	if len(req.Command) > 0 && req.Command[0] == "" {
 		return nil, paddock.Errorf(paddock.EInvalid, "command[0] must not be empty")
 	}
+	if err := paddock.CheckEnv(req.Env); err != nil {
+		return nil, err
+	}
 	if _, err := m.running(ctx, id); err != nil {
 		return nil, err
 	}

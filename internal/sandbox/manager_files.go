@@ -113,10 +113,11 @@ func (m *Manager) ArchiveDir(ctx context.Context, id, path string) (io.ReadClose
 // needed. Entries with absolute names, names climbing out with "..",
 // symlinks pointing out of dir and writes through symlinks out of dir are
 // refused with EInvalid; entries extracted before a refusal stay. Files
-// belong to the environment's user; devices and pipes are skipped.
-func (m *Manager) ExtractArchive(ctx context.Context, id, dir string, r io.Reader) error {
+// belong to the environment's user; devices and pipes are skipped, and
+// their names returned (the first 100).
+func (m *Manager) ExtractArchive(ctx context.Context, id, dir string, r io.Reader) (skipped []string, err error) {
 	if err := m.filesReady(ctx, id, dir); err != nil {
-		return err
+		return nil, err
 	}
 	return m.rt.ExtractArchive(ctx, id, dir, r)
 }

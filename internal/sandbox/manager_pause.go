@@ -147,10 +147,10 @@ func (m *Manager) Resume(ctx context.Context, id string) error {
 	now := m.now().UTC()
 	switch {
 	case env.PausedRemaining > 0:
-		expires := now.Add(time.Duration(env.PausedRemaining) * time.Second)
+		expires := expiry(now, env.PausedRemaining)
 		upd.ExpiresAt, upd.PausedRemaining = &expires, new(int)
 	case env.ExpiresAt == nil:
-		expires := now.Add(time.Duration(env.Timeout) * time.Second)
+		expires := expiry(now, env.Timeout)
 		upd.ExpiresAt = &expires
 	}
 	if _, err := m.envs.UpdateEnvironment(ctx, id, upd); err != nil {
@@ -169,11 +169,15 @@ func (m *Manager) Resume(ctx context.Context, id string) error {
 
 // Extend sets a running or paused environment's lifetime to timeout
 // seconds from now and returns the environment. Timeout must be positive
-// (EInvalid); an environment in any other status is EConflict. While
-// paused with PauseStopsClock the new lifetime starts at resume.
+// and at most paddock.MaxTimeout (EInvalid); an environment in any other
+// status is EConflict. While paused with PauseStopsClock the new lifetime
+// starts at resume.
 func (m *Manager) Extend(ctx context.Context, id string, timeout int) (*paddock.Environment, error) {
 	if timeout <= 0 {
 		return nil, paddock.Errorf(paddock.EInvalid, "timeout must be positive")
+	}
+	if timeout > paddock.MaxTimeout {
+		return nil, paddock.Errorf(paddock.EInvalid, "timeout must be at most %d seconds (30 days), not %d", paddock.MaxTimeout, timeout)
 	}
 	defer m.lockEnv(id)()
 	env, err := m.envs.Environment(ctx, id)
@@ -187,7 +191,7 @@ func (m *Manager) Extend(ctx context.Context, id string, timeout int) (*paddock.
 	if env.Status == paddock.EnvironmentPaused && m.cfg.PauseStopsClock {
 		upd.ExpiresAt, upd.PausedRemaining = &time.Time{}, &timeout
 	} else {
-		expires := m.now().UTC().Add(time.Duration(timeout) * time.Second)
+		expires := expiry(m.now().UTC(), timeout)
 		upd.ExpiresAt = &expires
 	}
 	env, err = m.envs.UpdateEnvironment(ctx, id, upd)
@@ -271,7 +275,7 @@ func (m *Manager) reconcilePaused(ctx context.Context, env *paddock.Environment,
 		if left <= 0 {
 			left = env.Timeout
 		}
-		expires := m.now().UTC().Add(time.Duration(left) * time.Second)
+		expires := expiry(m.now().UTC(), left)
 		upd.ExpiresAt, upd.PausedRemaining = &expires, new(int)
 	}
 	if _, err := m.envs.UpdateEnvironment(ctx, env.ID, upd); err != nil {

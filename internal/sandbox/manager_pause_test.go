@@ -47,6 +47,14 @@ func TestManagerPause(t *testing.T) {
 	}
 	_, err = f.m.Extend(ctx, env.ID, 0)
 	wantErr(t, err, paddock.EInvalid, "timeout must be positive")
+	// A lifetime that would overflow time.Duration is refused, not turned
+	// into an expiry in the past; the longest allowed is 30 days.
+	_, err = f.m.Extend(ctx, env.ID, 10000000000)
+	wantErr(t, err, paddock.EInvalid, "at most 2592000 seconds")
+	ext, err = f.m.Extend(ctx, env.ID, paddock.MaxTimeout)
+	if err != nil || ext.ExpiresAt == nil || time.Until(*ext.ExpiresAt) < 30*24*time.Hour-time.Minute {
+		t.Fatalf("extend by 30 days: %+v %v", ext, err)
+	}
 	f.stopManager()
 	f.start(t)
 	for range 5 { // a few reaper ticks

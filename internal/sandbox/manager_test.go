@@ -54,6 +54,11 @@ func TestValidate(t *testing.T) {
 		{"bad memory", paddock.Environment{Image: "x", Resources: paddock.Resources{Memory: "1MB"}}, "resources.memory"},
 		{"tiny memory", paddock.Environment{Image: "x", Resources: paddock.Resources{Memory: "1Ki"}}, "at least 16Mi"},
 		{"negative timeout", paddock.Environment{Image: "x", Timeout: -1}, "timeout"},
+		{"timeout over 30 days", paddock.Environment{Image: "x", Timeout: paddock.MaxTimeout + 1}, "timeout must be between 1 and 2592000 seconds"},
+		{"timeout that would overflow", paddock.Environment{Image: "x", Timeout: 1<<63 - 1}, "timeout must be between 1 and 2592000 seconds"},
+		{"bad env name", paddock.Environment{Image: "x", Env: map[string]string{"A=B": "x"}}, `invalid variable name "A=B"`},
+		{"label key a selector cannot name", paddock.Environment{Image: "x", Labels: map[string]string{"a=b": "x"}}, `label key "a=b" is invalid`},
+		{"empty label key", paddock.Environment{Image: "x", Labels: map[string]string{"": "x"}}, "empty key"},
 		{"non-root as root", paddock.Environment{Image: "x", Isolation: paddock.Isolation{SecurityContext: &paddock.SecurityContext{RunAsNonRoot: true, RunAsUser: &zero}}}, "run_as_non_root"},
 		{"non-root as 1000", paddock.Environment{Image: "x", Isolation: paddock.Isolation{SecurityContext: &paddock.SecurityContext{RunAsNonRoot: true, RunAsUser: &one}}}, ""},
 		{"node selector is not an input error", paddock.Environment{Image: "x", NodeSelector: map[string]string{"zone": "b"}}, ""},
@@ -74,6 +79,42 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("got %v, want invalid %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestImageUsers checks what the image store is told is in use: the
+// images of the environments not ended, as they name them.
+func TestImageUsers(t *testing.T) {
+	ctx := context.Background()
+	envs := sandboxtest.NewEnvironments()
+	m := sandbox.NewManager(sandbox.Config{}, envs, sandboxtest.NewImages(), nil, nil)
+	defer m.Close()
+	for _, e := range []*paddock.Environment{
+		{ID: "env-running", Image: "python:3.11-slim", Status: paddock.EnvironmentRunning},
+		{ID: "env-paused", Image: "docker.io/library/python:3.11-slim", Status: paddock.EnvironmentPaused},
+		{ID: "env-pending", Image: "python:3.11-slim", Status: paddock.EnvironmentPending},
+		{ID: "env-stopping", Image: "tools:1", Status: paddock.EnvironmentTerminating},
+		{ID: "env-ended", Image: "python:3.11-slim", Status: paddock.EnvironmentTerminated},
+		{ID: "env-failed", Image: "old:1", Status: paddock.EnvironmentFailed},
+	} {
+		if err := envs.CreateEnvironment(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := m.ImageUsers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ids := range got {
+		slices.Sort(ids)
+	}
+	want := map[string][]string{
+		"python:3.11-slim":                   {"env-pending", "env-running"},
+		"docker.io/library/python:3.11-slim": {"env-paused"},
+		"tools:1":                            {"env-stopping"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }
 

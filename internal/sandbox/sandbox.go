@@ -131,8 +131,9 @@ type Runtime interface {
 	// ArchiveDir streams a directory as a tar archive.
 	ArchiveDir(ctx context.Context, id, path string) (io.ReadCloser, error)
 	// ExtractArchive unpacks a tar stream into dir, refusing (EInvalid)
-	// entries that would land outside it.
-	ExtractArchive(ctx context.Context, id, dir string, r io.Reader) error
+	// entries that would land outside it, and returns the names of the
+	// entries it skipped (devices, FIFOs; the first 100).
+	ExtractArchive(ctx context.Context, id, dir string, r io.Reader) (skipped []string, err error)
 }
 
 // Pool is implemented by drivers that start environments ahead of demand.

@@ -59,8 +59,14 @@ func New(d Deps, tick time.Duration) *Scheduler {
 
 var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
+// MinInterval is the shortest interval of an "@every" expression, the
+// finest grain of a 5-field one. The cron library runs any shorter
+// interval, even zero or negative, every second.
+const MinInterval = time.Minute
+
 // Next returns the first tick of spec, in time zone tz ("" is UTC), after
-// t. A malformed expression or unknown zone is EInvalid.
+// t. A malformed expression, an "@every" interval under MinInterval or an
+// unknown zone is EInvalid.
 func Next(spec, tz string, t time.Time) (time.Time, error) {
 	loc, err := location(tz)
 	if err != nil {
@@ -68,6 +74,11 @@ func Next(spec, tz string, t time.Time) (time.Time, error) {
 	}
 	if strings.Contains(spec, "TZ=") {
 		return time.Time{}, paddock.Errorf(paddock.EInvalid, "cron: set the time zone in time_zone, not in the expression")
+	}
+	if v, ok := strings.CutPrefix(strings.TrimSpace(spec), "@every "); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(v)); err == nil && d < MinInterval {
+			return time.Time{}, paddock.Errorf(paddock.EInvalid, "cron %q: the interval of @every must be at least %s, not %s", spec, strings.TrimSuffix(MinInterval.String(), "0s"), d)
+		}
 	}
 	s, err := parser.Parse(strings.TrimSpace(spec))
 	if err != nil {
@@ -120,7 +131,7 @@ func (s *Scheduler) fireDue(ctx context.Context) {
 	for _, sc := range due {
 		tick := *sc.NextRunAt
 		next, err := Next(sc.Cron, sc.TimeZone, now)
-		if err != nil { // it was valid when stored: disable it rather than spin
+		if err != nil { // valid when stored (before MinInterval, say): disable it rather than spin
 			s.d.Log.Error("schedule has a bad expression; disabling it", "schedule_id", sc.ID, "err", err)
 			off, none := false, (*time.Time)(nil)
 			_, _ = s.d.Schedules.UpdateSchedule(ctx, sc.ID, paddock.ScheduleUpdate{Enabled: &off, NextRunAt: &none})

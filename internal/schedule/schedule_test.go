@@ -3,6 +3,7 @@ package schedule
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,12 @@ func TestNext(t *testing.T) {
 		{"* * * *", "", time.Time{}, true},
 		{"* * * * *", "Mars/Olympus", time.Time{}, true},
 		{"CRON_TZ=UTC * * * * *", "", time.Time{}, true},
+		{"@every 1m", "", at.Add(time.Minute), false},
+		// Intervals under MinInterval: the cron library would run them every second.
+		{"@every 0s", "", time.Time{}, true},
+		{"@every -1h", "", time.Time{}, true},
+		{"@every 1ms", "", time.Time{}, true},
+		{"@every 59s", "", time.Time{}, true},
 	} {
 		got, err := Next(c.spec, c.tz, at)
 		if c.err {
@@ -40,6 +47,9 @@ func TestNext(t *testing.T) {
 		if err != nil || !got.Equal(c.want) {
 			t.Errorf("%q %q: %v %v, want %v", c.spec, c.tz, got, err, c.want)
 		}
+	}
+	if _, err := Next("@every 0s", "", at); !strings.Contains(paddock.ErrorMessage(err), "must be at least 1m, not 0s") {
+		t.Errorf("@every 0s: %v", err)
 	}
 }
 

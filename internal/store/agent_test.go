@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -548,5 +549,26 @@ func testUsage(t *testing.T, f *fixture) {
 	}
 	if err := credits.GrantCredits(ctx, &paddock.CreditGrant{UserID: 99999, Amount: 1}); paddock.ErrorCode(err) != paddock.ENotFound {
 		t.Errorf("grant to nobody: %v", err)
+	}
+	// Amounts beyond MaxCreditGrant either way are refused; grants stored
+	// before that bound count within it, so the totals stay finite (two
+	// of 1e308 summed to +Inf on SQLite and overflowed on PostgreSQL).
+	for _, amount := range []float64{1e308, -paddock.MaxCreditGrant - 1, math.Inf(1), math.NaN()} {
+		if err := credits.GrantCredits(ctx, &paddock.CreditGrant{UserID: u.ID, Amount: amount}); paddock.ErrorCode(err) != paddock.EInvalid {
+			t.Errorf("grant of %g: %v, want EInvalid", amount, err)
+		}
+	}
+	if err := credits.GrantCredits(ctx, &paddock.CreditGrant{UserID: u.ID, Amount: paddock.MaxCreditGrant}); err != nil {
+		t.Errorf("grant of MaxCreditGrant: %v", err)
+	}
+	raw := rawDB(t, f.dialect, f.dsn)
+	for range 2 {
+		if _, err := raw.ExecContext(ctx, fmt.Sprintf("INSERT INTO credit_grants (user_id, amount, note, granted_by, created_at) "+
+			"VALUES (%d, 1e308, 'legacy', 0, '2025-06-01T12:00:00Z')", u.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := credits.CreditTotals(ctx, u.ID); err != nil || got.Granted != 4+3*paddock.MaxCreditGrant {
+		t.Errorf("CreditTotals with legacy grants = %+v, %v; want granted %d", got, err, 4+3*paddock.MaxCreditGrant)
 	}
 }

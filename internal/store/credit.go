@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"math"
-	"strings"
 
 	"github.com/paddockhq/paddock"
 )
@@ -20,14 +18,11 @@ type CreditService struct {
 // NewCreditService returns a CreditService backed by db.
 func NewCreditService(db *DB) *CreditService { return &CreditService{db: db} }
 
-// GrantCredits records g, setting its ID and CreatedAt. A zero, infinite
-// or NaN amount is EInvalid; an unknown user ENotFound.
+// GrantCredits records g, setting its ID and CreatedAt. A grant that
+// fails CreditGrant.Validate is EInvalid; an unknown user ENotFound.
 func (s *CreditService) GrantCredits(ctx context.Context, g *paddock.CreditGrant) error {
-	if g.Amount == 0 || math.IsNaN(g.Amount) || math.IsInf(g.Amount, 0) {
-		return paddock.Errorf(paddock.EInvalid, "amount must be a non-zero number")
-	}
-	if len(strings.TrimSpace(g.Note)) > 1000 {
-		return paddock.Errorf(paddock.EInvalid, "note must be at most 1000 characters")
+	if err := g.Validate(); err != nil {
+		return err
 	}
 	var n int
 	if err := s.db.reader().queryRow(ctx, "SELECT COUNT(*) FROM users WHERE id = ?", g.UserID).Scan(&n); err != nil {
@@ -47,11 +42,18 @@ func (s *CreditService) GrantCredits(ctx context.Context, g *paddock.CreditGrant
 	return nil
 }
 
-// CreditTotals returns what the user was granted and what their model
-// calls cost.
+// grantedSum sums a user's grants, each counted within MaxCreditGrant
+// either way: grants stored before that bound (up to 1e308) would make the
+// sum overflow, to +Inf on SQLite (which no JSON can carry) or to an error
+// on PostgreSQL.
+var grantedSum = fmt.Sprintf("COALESCE(SUM(CASE WHEN amount > %[1]d THEN %[1]d WHEN amount < -%[1]d THEN -%[1]d ELSE amount END), 0)",
+	paddock.MaxCreditGrant)
+
+// CreditTotals returns what the user was granted (each grant counted
+// within MaxCreditGrant either way) and what their model calls cost.
 func (s *CreditService) CreditTotals(ctx context.Context, userID int64) (paddock.CreditTotals, error) {
 	var t paddock.CreditTotals
-	err := s.db.reader().queryRow(ctx, "SELECT (SELECT COALESCE(SUM(amount), 0) FROM credit_grants WHERE user_id = ?), "+
+	err := s.db.reader().queryRow(ctx, "SELECT (SELECT "+grantedSum+" FROM credit_grants WHERE user_id = ?), "+
 		"(SELECT COALESCE(SUM(cost), 0) FROM usage_records WHERE owner_id = ?)", userID, userID).Scan(&t.Granted, &t.Spent)
 	if err != nil {
 		return paddock.CreditTotals{}, fmt.Errorf("credit totals: %w", err)

@@ -48,6 +48,7 @@ func TestStore(t *testing.T) {
 	runSuite(t, []suiteCase{
 		{"Migrations", testMigrations},
 		{"Users", testUsers},
+		{"UsernameCaseMigration", testUsernameCaseMigration},
 		{"UserDeleteCascades", testUserDeleteCascades},
 		{"APIKeys", testAPIKeys},
 		{"Tokens", testTokens},
@@ -254,6 +255,40 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
+// testUsernameCaseMigration checks migration 0012 on a database holding
+// usernames that differ only in case (possible before it): the oldest
+// account keeps its name, the others become name-ID, and the index then
+// refuses such names.
+func testUsernameCaseMigration(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	bob := mustCreateUser(t, f.db, "bob")
+	raw := rawDB(t, f.dialect, f.dsn)
+	// Back to before 0012: without its index, and not recorded as applied.
+	for _, q := range []string{"DROP INDEX users_username_lower", "DELETE FROM schema_migrations WHERE version = 12"} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	BOB, Bob := mustCreateUser(t, f.db, "BOB"), mustCreateUser(t, f.db, "Bob")
+	raw.Close()
+	db := openDB(t, f.dsn) // applies 0012 again
+	s := store.NewUserService(db)
+	for _, u := range []*paddock.User{bob, BOB, Bob} {
+		got, err := s.User(ctx, u.ID)
+		want := u.Username
+		if u != bob {
+			want = fmt.Sprintf("%s-%d", u.Username, u.ID)
+		}
+		if err != nil || got.Username != want {
+			t.Errorf("user %d: %+v, %v; want username %q", u.ID, got, err, want)
+		}
+	}
+	if got, err := s.UserByUsername(ctx, "BOB"); err != nil || got.ID != bob.ID {
+		t.Errorf("UserByUsername(BOB) = %+v, %v; want the oldest, bob", got, err)
+	}
+	wantCode(t, s.CreateUser(ctx, &paddock.User{Username: "bOb"}), paddock.EConflict)
+}
+
 func testUsers(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	s := store.NewUserService(f.db)
@@ -294,9 +329,11 @@ func testUsers(t *testing.T, f *fixture) {
 	t.Run("Errors", func(t *testing.T) {
 		err := s.CreateUser(ctx, &paddock.User{Username: "alice", Role: paddock.RoleUser})
 		wantCode(t, err, paddock.EConflict)
-		if msg := paddock.ErrorMessage(err); msg != `username "alice" is taken` {
+		if msg := paddock.ErrorMessage(err); msg != `username "alice" is taken (usernames are the same whatever their case)` {
 			t.Errorf("conflict message = %q", msg)
 		}
+		// Usernames are unique whatever their case, as login reads them.
+		wantCode(t, s.CreateUser(ctx, &paddock.User{Username: "ALICE", Role: paddock.RoleUser}), paddock.EConflict)
 		_, err = s.User(ctx, 999)
 		wantCode(t, err, paddock.ENotFound)
 		if msg := paddock.ErrorMessage(err); msg != "user 999 not found" {
@@ -304,8 +341,9 @@ func testUsers(t *testing.T, f *fixture) {
 		}
 		_, err = s.UserByUsername(ctx, "nobody")
 		wantCode(t, err, paddock.ENotFound)
-		_, err = s.UserByUsername(ctx, "Alice") // exact match
-		wantCode(t, err, paddock.ENotFound)
+		if got, err := s.UserByUsername(ctx, "ALIce"); err != nil || got.ID != alice.ID { // whatever the case
+			t.Errorf("UserByUsername(ALIce) = %+v, %v; want alice", got, err)
+		}
 		wantCode(t, s.CreateUser(ctx, &paddock.User{Username: " "}), paddock.EInvalid)
 		wantCode(t, s.CreateUser(ctx, &paddock.User{Username: "dave", Role: "root"}), paddock.EInvalid)
 		_, err = s.UpdateUser(ctx, 999, paddock.UserUpdate{Nickname: ptr("x")})
@@ -329,6 +367,7 @@ func testUsers(t *testing.T, f *fixture) {
 			{"all", paddock.UserFilter{}, []*paddock.User{alice, bob, carol}, 3},
 			{"id", paddock.UserFilter{ID: &bob.ID}, []*paddock.User{bob}, 1},
 			{"username", paddock.UserFilter{Username: ptr("carol")}, []*paddock.User{carol}, 1},
+			{"username whatever its case", paddock.UserFilter{Username: ptr("CaRol")}, []*paddock.User{carol}, 1},
 			{"role", paddock.UserFilter{Role: ptr(paddock.RoleUser)}, []*paddock.User{bob, carol}, 2},
 			{"none", paddock.UserFilter{Username: ptr("nobody")}, []*paddock.User{}, 0},
 			{"limit", paddock.UserFilter{Limit: 2}, []*paddock.User{alice, bob}, 3},

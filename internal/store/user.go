@@ -46,7 +46,7 @@ func deptArg(id int64) any {
 func userWriteError(err error, username string, deptID int64, what string) error {
 	switch v, _ := constraintOf(err); v {
 	case uniqueViolation:
-		return paddock.Errorf(paddock.EConflict, "username %q is taken", username)
+		return paddock.Errorf(paddock.EConflict, "username %q is taken (usernames are the same whatever their case)", username)
 	case foreignKeyViolation:
 		return paddock.Errorf(paddock.EInvalid, "department %d does not exist", deptID)
 	}
@@ -62,10 +62,10 @@ func (s *UserService) User(ctx context.Context, id int64) (*paddock.User, error)
 	return u, nil
 }
 
-// UserByUsername returns the user with the given username (matched
-// exactly), or ENotFound.
+// UserByUsername returns the user with the given username, whatever its
+// case (usernames are unique that way: migration 0012), or ENotFound.
 func (s *UserService) UserByUsername(ctx context.Context, username string) (*paddock.User, error) {
-	u, err := scanUser(s.db.reader().queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE username = ?", username))
+	u, err := scanUser(s.db.reader().queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)", username))
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("user %q not found", username), fmt.Sprintf("user %q", username))
 	}
@@ -85,7 +85,7 @@ func (s *UserService) Users(ctx context.Context, filter paddock.UserFilter) ([]*
 		where, args = append(where, "id = ?"), append(args, *filter.ID)
 	}
 	if filter.Username != nil {
-		where, args = append(where, "username = ?"), append(args, *filter.Username)
+		where, args = append(where, "lower(username) = lower(?)"), append(args, *filter.Username)
 	}
 	if filter.Role != nil {
 		where, args = append(where, "role = ?"), append(args, string(*filter.Role))
@@ -99,8 +99,9 @@ func (s *UserService) Users(ctx context.Context, filter paddock.UserFilter) ([]*
 
 // CreateUser stores u and sets its ID. A zero CreatedAt is set to now and a
 // zero UpdatedAt to CreatedAt; an empty Role is RoleUser. The username must
-// be non-empty and unused (else EInvalid, EConflict); the role must be
-// valid and the department, when not 0, must exist (else EInvalid).
+// be non-empty and unused, whatever its case (else EInvalid, EConflict);
+// the role must be valid and the department, when not 0, must exist (else
+// EInvalid).
 func (s *UserService) CreateUser(ctx context.Context, u *paddock.User) error {
 	if u == nil {
 		return paddock.Errorf(paddock.EInvalid, "user is required")

@@ -208,15 +208,18 @@ func (r *dataReader) Close() error {
 // If r fails or ctx is cancelled, the guest discards what it received and
 // r's error (or ctx's) is returned.
 func (c *Client) WriteFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode) (int64, error) {
-	return c.upload(ctx, &fileRequest{Op: opWrite, Path: path, Mode: uint32(mode.Perm()) | specialBits(mode)}, r)
+	wr, err := c.upload(ctx, &fileRequest{Op: opWrite, Path: path, Mode: uint32(mode.Perm()) | specialBits(mode)}, r)
+	return wr.Size, err
 }
 
 // Extract unpacks the tar archive r into directory dir (created if
-// needed) and returns the bytes of file content written. Entries that
-// would land outside dir are refused with paddock.EInvalid; what was
-// extracted before stays.
-func (c *Client) Extract(ctx context.Context, dir string, r io.Reader) (int64, error) {
-	return c.upload(ctx, &fileRequest{Op: opExtract, Path: dir}, r)
+// needed) and returns the bytes of file content written and the names of
+// the entries it skipped (devices, FIFOs and other special files; the
+// first 100). Entries that would land outside dir are refused with
+// paddock.EInvalid; what was extracted before stays.
+func (c *Client) Extract(ctx context.Context, dir string, r io.Reader) (size int64, skipped []string, err error) {
+	wr, err := c.upload(ctx, &fileRequest{Op: opExtract, Path: dir}, r)
+	return wr.Size, wr.Skipped, err
 }
 
 func specialBits(m fs.FileMode) uint32 {
@@ -234,11 +237,11 @@ func specialBits(m fs.FileMode) uint32 {
 }
 
 // upload sends r as data frames after the guest accepts req, and returns
-// the guest's final reply.
-func (c *Client) upload(ctx context.Context, req *fileRequest, r io.Reader) (int64, error) {
+// the guest's final reply (on failure, with Size the bytes sent).
+func (c *Client) upload(ctx context.Context, req *fileRequest, r io.Reader) (writeReply, error) {
 	st, _, err := c.fileRequest(ctx, req)
 	if err != nil {
-		return 0, err
+		return writeReply{}, err
 	}
 	defer st.Close()
 	stop := context.AfterFunc(ctx, func() { abortStream(st) })
@@ -284,17 +287,17 @@ func (c *Client) upload(ctx context.Context, req *fileRequest, r io.Reader) (int
 	res := <-replies
 	switch {
 	case srcErr != nil:
-		return sent, srcErr
+		return writeReply{Size: sent}, srcErr
 	case ctx.Err() != nil:
-		return sent, ctx.Err()
+		return writeReply{Size: sent}, ctx.Err()
 	case res.err != nil:
-		return sent, res.err
+		return writeReply{Size: sent}, res.err
 	}
 	var wr writeReply
 	if err := decodeJSON(res.p, &wr); err != nil {
-		return sent, err
+		return writeReply{Size: sent}, err
 	}
-	return wr.Size, nil
+	return wr, nil
 }
 
 // List describes the entries of directory path, sorted by name.

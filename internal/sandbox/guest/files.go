@@ -496,7 +496,8 @@ func (zeroReader) Read(p []byte) (int, error) {
 // out with "..", links may not point out of p, and all file system
 // operations go through an os.Root, so even a symlink already in p cannot
 // lead a write elsewhere. Entries other than directories, files, symlinks
-// and hard links are skipped. Files belong to the environment's user.
+// and hard links are skipped, and named in the reply. Files belong to the
+// environment's user.
 func (g *guest) extract(st net.Conn, fw *frameWriter, p string) *wireError {
 	if err := os.MkdirAll(p, 0o755); err != nil {
 		return mkdirError(p, err)
@@ -523,22 +524,22 @@ func (g *guest) extract(st net.Conn, fw *frameWriter, p string) *wireError {
 	// Unblock the receiver if we stop reading early.
 	defer pr.CloseWithError(errors.New("extraction ended"))
 
-	n, werr := extractTar(root, p, pr)
+	n, skipped, werr := extractTar(root, p, pr)
 	if werr != nil {
 		if aborted.Load() {
 			return nil // nobody to tell
 		}
 		return werr
 	}
-	fw.writeJSON(frameOK, writeReply{Size: n})
+	fw.writeJSON(frameOK, writeReply{Size: n, Skipped: skipped})
 	return nil
 }
 
 // extractTar unpacks r under root (the directory dir) and returns the
-// bytes of file content written.
-func extractTar(root *os.Root, dir string, r io.Reader) (int64, *wireError) {
+// bytes of file content written and the names of the entries it skipped
+// (at most maxSkipped).
+func extractTar(root *os.Root, dir string, r io.Reader) (total int64, skipped []string, _ *wireError) {
 	tr := tar.NewReader(r)
-	var total int64
 	type dirMode struct {
 		name string
 		mode fs.FileMode
@@ -551,13 +552,13 @@ func extractTar(root *os.Root, dir string, r io.Reader) (int64, *wireError) {
 		}
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, tar.ErrHeader) {
-				return total, &wireError{Code: paddock.EInvalid, Message: "not a valid tar archive: " + err.Error()}
+				return total, skipped, &wireError{Code: paddock.EInvalid, Message: "not a valid tar archive: " + err.Error()}
 			}
-			return total, &wireError{Code: paddock.EInvalid, Message: err.Error()}
+			return total, skipped, &wireError{Code: paddock.EInvalid, Message: err.Error()}
 		}
 		name, werr := entryName(hdr.Name)
 		if werr != nil {
-			return total, werr
+			return total, skipped, werr
 		}
 		full := filepath.Join(dir, name)
 		if name == "." {
@@ -567,22 +568,22 @@ func extractTar(root *os.Root, dir string, r io.Reader) (int64, *wireError) {
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			if err := root.MkdirAll(name, 0o755); err != nil {
-				return total, extractError(full, err)
+				return total, skipped, extractError(full, err)
 			}
 			// Applied last: a read-only directory must still take its
 			// entries.
 			dirs = append(dirs, dirMode{name, mode})
 		case tar.TypeReg, tar.TypeRegA:
 			if err := makeParent(root, name); err != nil {
-				return total, extractError(full, err)
+				return total, skipped, extractError(full, err)
 			}
 			// Replace whatever is there rather than write through it.
 			if err := removeNonDir(root, name); err != nil {
-				return total, extractError(full, err)
+				return total, skipped, extractError(full, err)
 			}
 			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
-				return total, extractError(full, err)
+				return total, skipped, extractError(full, err)
 			}
 			n, err := io.Copy(f, tr)
 			total += n
@@ -595,51 +596,55 @@ func extractTar(root *os.Root, dir string, r io.Reader) (int64, *wireError) {
 			if err != nil {
 				var pe *fs.PathError
 				if errors.As(err, &pe) || errors.As(err, new(syscall.Errno)) {
-					return total, extractError(full, err)
+					return total, skipped, extractError(full, err)
 				}
-				return total, &wireError{Code: paddock.EInvalid, Message: "not a valid tar archive: " + err.Error()}
+				return total, skipped, &wireError{Code: paddock.EInvalid, Message: "not a valid tar archive: " + err.Error()}
 			}
 			if !hdr.ModTime.IsZero() {
 				root.Chtimes(name, hdr.ModTime, hdr.ModTime)
 			}
 		case tar.TypeSymlink:
 			if linkEscapes(name, hdr.Linkname, dir) {
-				return total, &wireError{Code: paddock.EInvalid, Message: fmt.Sprintf("archive entry %q links to %q, outside %s", hdr.Name, hdr.Linkname, dir)}
+				return total, skipped, &wireError{Code: paddock.EInvalid, Message: fmt.Sprintf("archive entry %q links to %q, outside %s", hdr.Name, hdr.Linkname, dir)}
 			}
 			if err := makeParent(root, name); err != nil {
-				return total, extractError(full, err)
+				return total, skipped, extractError(full, err)
 			}
 			if err := removeNonDir(root, name); err != nil {
-				return total, extractError(full, err)
+				return total, skipped, extractError(full, err)
 			}
 			if err := root.Symlink(hdr.Linkname, name); err != nil {
-				return total, extractError(full, err)
+				return total, skipped, extractError(full, err)
 			}
 		case tar.TypeLink:
 			target, werr := entryName(hdr.Linkname)
 			if werr != nil {
-				return total, werr
+				return total, skipped, werr
 			}
 			if err := makeParent(root, name); err != nil {
-				return total, extractError(full, err)
+				return total, skipped, extractError(full, err)
 			}
 			if err := removeNonDir(root, name); err != nil {
-				return total, extractError(full, err)
+				return total, skipped, extractError(full, err)
 			}
 			if err := root.Link(target, name); err != nil {
-				return total, extractError(full, err)
+				return total, skipped, extractError(full, err)
 			}
-		default:
-			// Devices and pipes need privileges and serve no agent;
+		case tar.TypeXGlobalHeader:
 			// PAX global headers carry nothing we use.
+		default:
+			// Devices and pipes need privileges and serve no agent.
+			if len(skipped) < maxSkipped {
+				skipped = append(skipped, hdr.Name)
+			}
 		}
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if err := root.Chmod(dirs[i].name, dirs[i].mode); err != nil {
-			return total, extractError(filepath.Join(dir, dirs[i].name), err)
+			return total, skipped, extractError(filepath.Join(dir, dirs[i].name), err)
 		}
 	}
-	return total, nil
+	return total, skipped, nil
 }
 
 // entryName cleans a tar entry name and refuses names that are absolute

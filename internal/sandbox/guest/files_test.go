@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,10 +120,10 @@ func TestArchiveRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := c.Extract(ctx, filepath.Join(dir, "dst"), rc)
+	n, skipped, err := c.Extract(ctx, filepath.Join(dir, "dst"), rc)
 	rc.Close()
-	if err != nil || n != 100004 {
-		t.Fatalf("extract: %d %v", n, err)
+	if err != nil || n != 100004 || skipped != nil {
+		t.Fatalf("extract: %d %v %v", n, skipped, err)
 	}
 	if got := treeString(t, filepath.Join(dir, "dst")); got != treeString(t, src) {
 		t.Fatalf("trees differ:\n%s\nvs\n%s", got, treeString(t, src))
@@ -191,7 +193,7 @@ func TestExtractEscapes(t *testing.T) {
 		{"relative symlink out", []*tar.Header{{Name: "x/ln", Typeflag: tar.TypeSymlink, Linkname: "../../../secret"}}},
 		{"hard link out", []*tar.Header{{Name: "hl", Typeflag: tar.TypeLink, Linkname: "../../secret"}}},
 	} {
-		_, err := c.Extract(ctx, target, tarOf(t, tt.entries...))
+		_, _, err := c.Extract(ctx, target, tarOf(t, tt.entries...))
 		if paddock.ErrorCode(err) != paddock.EInvalid {
 			t.Errorf("%s: got %v", tt.name, err)
 		}
@@ -199,7 +201,7 @@ func TestExtractEscapes(t *testing.T) {
 	// A symlink planted in the target beforehand cannot be written through.
 	os.MkdirAll(target, 0o755)
 	os.Symlink("/", filepath.Join(target, "planted"))
-	if _, err := c.Extract(ctx, target, tarOf(t, &tar.Header{Name: "planted/tmp/paddock-escape", Typeflag: tar.TypeReg})); paddock.ErrorCode(err) != paddock.EInvalid {
+	if _, _, err := c.Extract(ctx, target, tarOf(t, &tar.Header{Name: "planted/tmp/paddock-escape", Typeflag: tar.TypeReg})); paddock.ErrorCode(err) != paddock.EInvalid {
 		t.Errorf("planted symlink: %v", err)
 	}
 	if _, err := os.Stat("/tmp/paddock-escape"); err == nil {
@@ -213,7 +215,7 @@ func TestExtractEscapes(t *testing.T) {
 		t.Errorf("secret changed: %q", b)
 	}
 	// Links that stay inside are fine.
-	if _, err := c.Extract(ctx, target, tarOf(t,
+	if _, _, err := c.Extract(ctx, target, tarOf(t,
 		&tar.Header{Name: "d/f", Typeflag: tar.TypeReg},
 		&tar.Header{Name: "d/ln", Typeflag: tar.TypeSymlink, Linkname: "f"},
 		&tar.Header{Name: "up", Typeflag: tar.TypeSymlink, Linkname: "d/../d/f"},
@@ -221,8 +223,43 @@ func TestExtractEscapes(t *testing.T) {
 	)); err != nil {
 		t.Errorf("inside links: %v", err)
 	}
-	if _, err := c.Extract(ctx, target, strings.NewReader("this is not a tar archive, not at all, no, it is not; and it must be at least 512 bytes long so that the reader gets to parse a header"+strings.Repeat(".", 512))); paddock.ErrorCode(err) != paddock.EInvalid {
+	if _, _, err := c.Extract(ctx, target, strings.NewReader("this is not a tar archive, not at all, no, it is not; and it must be at least 512 bytes long so that the reader gets to parse a header"+strings.Repeat(".", 512))); paddock.ErrorCode(err) != paddock.EInvalid {
 		t.Errorf("garbage: %v", err)
+	}
+}
+
+// TestExtractSkipped checks that the entries an extract does not create
+// (devices, FIFOs) are named in its reply, and a PAX global header is not.
+func TestExtractSkipped(t *testing.T) {
+	dir := t.TempDir()
+	c, _, _ := startGuest(t, Config{Dir: dir})
+	ctx := context.Background()
+	target := filepath.Join(dir, "dst")
+	var archive bytes.Buffer
+	tw := tar.NewWriter(&archive) // as git archive writes them, a global header first
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Flush()
+	archive.Write(tarOf(t,
+		&tar.Header{Name: "dev/null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3},
+		&tar.Header{Name: "f", Typeflag: tar.TypeReg},
+		&tar.Header{Name: "pipe", Typeflag: tar.TypeFifo},
+	).Bytes())
+	_, skipped, err := c.Extract(ctx, target, &archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"dev/null", "pipe"}; !slices.Equal(skipped, want) {
+		t.Errorf("skipped %q, want %q", skipped, want)
+	}
+	if _, err := os.Lstat(filepath.Join(target, "f")); err != nil {
+		t.Error(err)
+	}
+	for _, p := range []string{"dev/null", "pipe"} {
+		if _, err := os.Lstat(filepath.Join(target, p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v", p, err)
+		}
 	}
 }
 

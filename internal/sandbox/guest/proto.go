@@ -132,7 +132,13 @@ type wireFileInfo struct {
 // writeReply is the final frameOK of a write or an extract.
 type writeReply struct {
 	Size int64 `json:"size"` // bytes written (write) or extracted (extract)
+	// Skipped names the archive's entries an extract did not create
+	// (devices, FIFOs and other special files), the first maxSkipped.
+	Skipped []string `json:"skipped,omitempty"`
 }
+
+// maxSkipped bounds writeReply.Skipped.
+const maxSkipped = 100
 
 type dialRequest struct {
 	Port      int   `json:"port"`

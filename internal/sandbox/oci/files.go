@@ -86,11 +86,11 @@ func (r *Runtime) ArchiveDir(ctx context.Context, id, path string) (io.ReadClose
 }
 
 // ExtractArchive implements sandbox.Runtime.
-func (r *Runtime) ExtractArchive(ctx context.Context, id, dir string, src io.Reader) error {
+func (r *Runtime) ExtractArchive(ctx context.Context, id, dir string, src io.Reader) ([]string, error) {
 	c, err := r.connectedGuest(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = c.Extract(ctx, dir, src)
-	return guestError(ctx, id, "extract archives", err)
+	_, skipped, err := c.Extract(ctx, dir, src)
+	return skipped, guestError(ctx, id, "extract archives", err)
 }

@@ -191,7 +191,7 @@ func testFiles(t *testing.T, rt *Runtime, id string, bigSize int64) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = rt.ExtractArchive(ctx, id, "/dst", rc)
+		_, err = rt.ExtractArchive(ctx, id, "/dst", rc)
 		rc.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -211,7 +211,7 @@ func testFiles(t *testing.T, rt *Runtime, id string, bigSize int64) {
 				{Name: "root/etc/passwd", Typeflag: tar.TypeReg},
 			},
 		} {
-			err := rt.ExtractArchive(ctx, id, "/x/y", tarOf(t, entries...))
+			_, err := rt.ExtractArchive(ctx, id, "/x/y", tarOf(t, entries...))
 			if paddock.ErrorCode(err) != paddock.EInvalid {
 				t.Errorf("%s: %v", name, err)
 			}
