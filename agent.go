@@ -21,6 +21,7 @@ type Agent struct {
 	SystemPrompt string
 	Model        string   // "provider/model", e.g. "openai/gpt-4o-mini"; "" means the configured default
 	Tools        []string // enabled built-in tools; nil means all, empty means none
+	MCPServers   []string // names of the MCP servers whose tools it uses (its owner's own, else shared)
 	MaxSteps     int      // model calls per run; 0 means DefaultMaxSteps
 	Environment  *AgentEnvironment
 	Tags         []string
@@ -91,6 +92,7 @@ type AgentUpdate struct {
 	SystemPrompt *string
 	Model        *string
 	Tools        *[]string
+	MCPServers   *[]string
 	MaxSteps     *int
 	Environment  *AgentEnvironment
 	Tags         *[]string

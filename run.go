@@ -66,6 +66,18 @@ type RunOptions struct {
 	Tools     *[]string `json:"tools,omitempty"`
 	Reasoning string    `json:"reasoning,omitempty"` // "", low, medium or high: the model's reasoning effort
 	Locale    string    `json:"locale,omitempty"`    // the user's locale, e.g. en-US: answers use its language
+	// MCPServers are MCP servers the run uses besides its agent's.
+	MCPServers []MCPServerRef `json:"mcp_servers,omitempty"`
+}
+
+// MCPServerRef is an MCP server a run uses: a registered one by Name (the
+// user's own, else a shared one), or, with a URL, one given inline.
+type MCPServerRef struct {
+	Name         string            `json:"name"`
+	Transport    string            `json:"transport,omitempty"`
+	URL          string            `json:"url,omitempty"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	EnabledTools []string          `json:"enabled_tools,omitempty"`
 }
 
 // RunFilter selects runs. Zero fields do not filter.

@@ -103,6 +103,26 @@ func TestRouteAliases(t *testing.T) {
 			t.Errorf("%s %s: %d %s, want %d naming the path", tc.method, tc.path, r.status, r.body, tc.status)
 		}
 	}
+
+	// No redirects: what the mux would redirect (an unclean path, a path
+	// one slash short of a {name...} route) is a JSON 404 or 405, and 405's
+	// Allow lists only methods that serve the path.
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"DELETE", "/api/v1/images", 405, "GET, HEAD, POST"},
+		{"PUT", "/api/v1/images", 405, "GET, HEAD, POST"},
+		{"GET", "//api/v1/environments", 404, ""},
+		{"GET", "/api/v1/environments/../environments", 404, ""},
+		{"GET", "/api/v1/agent/sandboxes/x/slides/%2e%2e", 404, ""},
+	} {
+		r := s.do(t, req{method: tc.method, path: tc.path, token: admin})
+		if r.status != tc.status || r.header.Get("Allow") != tc.allow || r.header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: %d, Allow %q, %s; want %d, Allow %q, JSON", tc.method, tc.path, r.status, r.header.Get("Allow"), r.body, tc.status, tc.allow)
+		}
+	}
 }
 
 func TestBodyLimits(t *testing.T) {

@@ -85,7 +85,7 @@ func TestSeed003ChatStream(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"messages": []}`: "user message",
 		`{"messages": [{"role": "user", "content": "x"}], "resources": [{"uri": "rag://docs"}]}`:         "resources",
-		`{"messages": [{"role": "user", "content": "x"}], "mcp_settings": {"servers": {"fs": {}}}}`:      "mcp_settings",
+		`{"messages": [{"role": "user", "content": "x"}], "mcp_settings": {"servers": {"fs": {}}}}`:      `no MCP server "fs"`,
 		`{"messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}], "surprise": true}`: "surprise",
 	} {
 		r := s.do(t, req{method: "POST", path: "/api/v1/agent/chat/stream", token: token, body: body, contentType: "application/json"})

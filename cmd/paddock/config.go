@@ -104,6 +104,10 @@ type Config struct {
 		// SummaryModel writes the summaries that compact long histories;
 		// default: the model of the run.
 		SummaryModel string `yaml:"summary_model" env:"PADDOCK_SUMMARY_MODEL"`
+		// MCPAllowPrivate lets users' own MCP servers (and those a chat
+		// request gives inline) be on loopback and private networks, as
+		// shared servers, which admins add, always may.
+		MCPAllowPrivate bool `yaml:"mcp_allow_private" env:"PADDOCK_MCP_ALLOW_PRIVATE"`
 		// Models adds models to the built-in table (a local model behind an
 		// OpenAI-compatible server) or changes the context window and
 		// prices of listed ones.

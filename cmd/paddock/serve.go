@@ -33,6 +33,7 @@ import (
 	"github.com/paddockhq/paddock/internal/image"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/llm/llmenv"
+	"github.com/paddockhq/paddock/internal/mcptool"
 	"github.com/paddockhq/paddock/internal/pubsub"
 	"github.com/paddockhq/paddock/internal/sandbox"
 	"github.com/paddockhq/paddock/internal/sandbox/network"
@@ -199,9 +200,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	mcpClient := mcptool.New(mcptool.Options{Version: version})
+	m.closers = append(m.closers, mcpClient.Close)
 	agentStores := agentStores{
 		agents: store.NewAgentService(db), sessions: store.NewSessionService(db), messages: store.NewMessageService(db),
 		runs: store.NewRunService(db), events: store.NewEventService(db), usage: store.NewUsageService(db),
+		mcpServers: store.NewMCPServerService(db), mcp: mcpClient,
 	}
 	catalog := cfg.catalog()
 	credits := &credit.Ledger{Store: store.NewCreditService(db), Initial: cfg.Credits.Initial, Enforce: cfg.Credits.Enforce}
@@ -230,6 +234,7 @@ func (m *Main) Run(ctx context.Context) error {
 		TicketKey:          deriveKey(signingKey, "tickets"),
 		LogRequests:        cfg.Log.Requests,
 		SandboxTemplates:   cfg.sandboxTemplates(),
+		MCPPrivate:         cfg.Agents.MCPAllowPrivate,
 		RateLimits: httpapi.RateLimits{
 			Window: time.Duration(cfg.RateLimits.Window), Auth: cfg.RateLimits.Auth,
 			EnvironmentCreate: cfg.RateLimits.EnvironmentCreate, Exec: cfg.RateLimits.Exec,
@@ -261,6 +266,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Usage:        agentStores.usage,
 		Credits:      credits,
 		Schedules:    schedules,
+		MCPServers:   agentStores.mcpServers,
+		MCP:          mcpClient,
 		Audit:        store.NewAuditService(db),
 		RBAC:         store.NewRBACService(db),
 		Scheduler:    scheduler,
@@ -450,6 +457,9 @@ type agentStores struct {
 	runs     *store.RunService
 	events   *store.EventService
 	usage    *store.UsageService
+
+	mcpServers *store.MCPServerService
+	mcp        *mcptool.Client // reaches the MCP servers
 }
 
 func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledger, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
@@ -479,11 +489,11 @@ func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledg
 	}
 	runner := agent.NewRunner(agent.Config{
 		Model: m.Config.Agents.DefaultModel, DefaultImage: m.Config.Agents.DefaultImage, Lease: time.Duration(m.Config.Agents.Lease),
-		Catalog: catalog, Summarizer: m.Config.Agents.SummaryModel,
+		Catalog: catalog, Summarizer: m.Config.Agents.SummaryModel, MCPPrivate: m.Config.Agents.MCPAllowPrivate,
 	}, agent.Deps{
 		Providers: providers, Agents: st.agents, Sessions: st.sessions,
 		Messages: st.messages, Runs: st.runs, Events: st.events, Usage: st.usage, Credits: credits.Check, Search: searcher,
-		Environments: envs, Sandbox: mgr, Bus: bus, Log: m.Log,
+		Environments: envs, Sandbox: mgr, Bus: bus, MCP: st.mcp, MCPServers: st.mcpServers, Log: m.Log,
 	})
 	follow := func(ctx context.Context, sessionID string, after int64) <-chan *paddock.Event {
 		return pubsub.Follow(ctx, st.events, bus, sessionID, after)

@@ -175,7 +175,11 @@ type Deps struct {
 	Credits func(ctx context.Context, ownerID int64) error
 	// Search, when set, backs the web_search tool.
 	Search WebSearcher
-	Log    *slog.Logger
+	// MCP and MCPServers, when set, give agents the tools of the MCP
+	// servers they name.
+	MCP        MCP
+	MCPServers MCPServers
+	Log        *slog.Logger
 }
 
 // WebSearcher searches the web: *search.Client.
@@ -210,6 +214,9 @@ type Config struct {
 	// Summarizer is the model that compacts long histories,
 	// "provider/model"; default: the model of the run.
 	Summarizer string
+	// MCPPrivate lets users' own and inline MCP servers be on loopback
+	// and private networks (shared servers, added by admins, always may).
+	MCPPrivate bool
 }
 
 func (c *Config) setDefaults() {

@@ -18,6 +18,8 @@ import (
 	"github.com/paddockhq/paddock/internal/agent"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/llm/llmtest"
+	"github.com/paddockhq/paddock/internal/mcptool"
+	"github.com/paddockhq/paddock/internal/mcptool/mcptest"
 	"github.com/paddockhq/paddock/internal/pubsub"
 	"github.com/paddockhq/paddock/internal/store"
 )
@@ -181,6 +183,7 @@ type fixture struct {
 	runner   *agent.Runner
 	credits  func(ctx context.Context, ownerID int64) error
 	search   agent.WebSearcher
+	mcp      *mcptool.Client
 }
 
 func testConfig(owner string) agent.Config {
@@ -203,8 +206,9 @@ func newFixture(t *testing.T, a *paddock.Agent, steps ...llmtest.Step) *fixture 
 		t: t, db: db,
 		sessions: store.NewSessionService(db), messages: store.NewMessageService(db),
 		runs: store.NewRunService(db), events: store.NewEventService(db), usage: store.NewUsageService(db),
-		bus: pubsub.New(0), sandbox: newFakeSandbox(), llm: llmtest.New(steps...),
+		bus: pubsub.New(0), sandbox: newFakeSandbox(), llm: llmtest.New(steps...), mcp: mcptool.New(mcptool.Options{}),
 	}
+	t.Cleanup(func() { f.mcp.Close() })
 	if a == nil {
 		a = &paddock.Agent{}
 	}
@@ -231,7 +235,7 @@ func (f *fixture) newRunner(cfg agent.Config) *agent.Runner {
 	return agent.NewRunner(cfg, agent.Deps{
 		Providers: llm.NewRegistry(f.llm), Agents: store.NewAgentService(f.db), Sessions: f.sessions,
 		Messages: f.messages, Runs: f.runs, Events: f.events, Environments: f.sandbox, Sandbox: f.sandbox, Bus: f.bus,
-		Usage: f.usage, Credits: f.credits, Search: f.search,
+		Usage: f.usage, Credits: f.credits, Search: f.search, MCP: f.mcp, MCPServers: store.NewMCPServerService(f.db),
 	})
 }
 
@@ -810,5 +814,81 @@ func TestDeleteSession(t *testing.T) {
 	}
 	if _, err := f.sessions.Session(context.Background(), f.session.ID); paddock.ErrorCode(err) != paddock.ENotFound {
 		t.Errorf("session after delete: %v", err)
+	}
+}
+
+// TestMCPTools: an agent naming an MCP server gets its tools as
+// mcp__<server>__<tool>, with their descriptions and schemas; its calls go
+// to the server (with the server's headers) and the results, errors
+// included, back to the model. A user's own server on loopback is refused
+// (only shared ones, which admins add, may be on private networks: a call
+// says why) and a disabled one gives no tools: the run goes on without
+// them.
+func TestMCPTools(t *testing.T) {
+	t.Parallel()
+	srv := mcptest.Serve(t, "s3cret")
+	f := newFixture(t, &paddock.Agent{MCPServers: []string{"calc", "mine", "off"}},
+		llmtest.Step{ToolCalls: []llm.ToolCall{call("mcp__calc__add", `{"a":2,"b":3}`), call("mcp__calc__fail", `{}`), call("mcp__mine__add", `{}`)}},
+		llmtest.Step{Text: "It is 5."},
+	)
+	ctx := context.Background()
+	servers := store.NewMCPServerService(f.db)
+	for _, s := range []*paddock.MCPServer{
+		{Name: "calc", URL: srv.URL, Headers: map[string]string{"Authorization": "Bearer s3cret"}, Enabled: true}, // shared
+		{OwnerID: f.agent.OwnerID, Name: "mine", URL: srv.URL, Enabled: true},                                     // the owner's, on loopback
+		{Name: "off", URL: srv.URL, Headers: map[string]string{"Authorization": "Bearer s3cret"}, Enabled: false}, // disabled
+	} {
+		for id := int64(0); id < s.OwnerID; { // the fixture's owner must be a user: ids count from 1
+			u := &paddock.User{Username: fmt.Sprintf("user%d", id+1), Role: paddock.RoleUser}
+			if err := store.NewUserService(f.db).CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			id = u.ID
+		}
+		s.Transport = mcptool.TransportStreamableHTTP
+		if err := servers.CreateMCPServer(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.start(f.runner)
+	run := f.waitRun(f.post("add 2 and 3"), 10*time.Second)
+	if run.Status != paddock.RunCompleted {
+		t.Fatalf("run %+v", run)
+	}
+	var offered []string
+	for _, tool := range f.llm.Requests()[0].Tools {
+		if strings.HasPrefix(tool.Name, "mcp__") {
+			offered = append(offered, tool.Name)
+			if tool.Name == "mcp__calc__add" && (tool.Description != "Adds a and b." || !strings.Contains(string(tool.Parameters), `"a"`)) {
+				t.Errorf("add tool %+v", tool)
+			}
+		}
+	}
+	if got := strings.Join(offered, " "); got != "mcp__calc__add mcp__calc__fail" {
+		t.Errorf("MCP tools offered: %s", got)
+	}
+	results := map[string]paddock.ContentPart{} // by tool name
+	names := map[string]string{}                // tool call id -> name
+	for _, m := range f.allMessages() {
+		for _, p := range m.Content {
+			switch p.Type {
+			case paddock.PartToolCall:
+				names[p.ID] = p.Name
+			case paddock.PartToolResult:
+				results[names[p.ToolCallID]] = p
+			}
+		}
+	}
+	if r := results["mcp__calc__add"]; r.Result != "5" || r.IsError {
+		t.Errorf("add result %+v", r)
+	}
+	if r := results["mcp__calc__fail"]; !r.IsError || !strings.Contains(r.Result, "division by zero") {
+		t.Errorf("fail result %+v", r)
+	}
+	if r := results["mcp__mine__add"]; !r.IsError || !strings.Contains(r.Result, "not on a public network") {
+		t.Errorf("a call to the user's server on loopback: %+v", r)
+	}
+	if n := srv.Calls.Load(); n != 2 {
+		t.Errorf("the server answered %d calls, want 2", n)
 	}
 }

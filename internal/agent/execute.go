@@ -10,6 +10,7 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/mcptool"
 )
 
 // ExecuteRequest is a stateless execution: the agent loop over a
@@ -66,7 +67,11 @@ func (r *Runner) Execute(ctx context.Context, req ExecuteRequest) (*ExecuteResul
 	if err != nil {
 		return nil, err
 	}
-	x := &execution{r: r, req: req, id: newID("exe"), p: p, model: model}
+	mcp, err := r.mcpServers(ctx, req.OwnerID, req.Agent.MCPServers, nil)
+	if err != nil {
+		return nil, err
+	}
+	x := &execution{r: r, req: req, id: newID("exe"), p: p, model: model, mcp: mcp}
 	defer x.deleteEnvironment()
 	res, err := x.run(ctx)
 	if err != nil {
@@ -82,6 +87,7 @@ type execution struct {
 	id    string
 	p     llm.Provider
 	model string
+	mcp   []mcptool.Server // the MCP servers whose tools the execution has
 
 	emitMu sync.Mutex
 	envMu  sync.Mutex
@@ -166,7 +172,7 @@ func (x *execution) callModel(ctx context.Context, step int, extra *paddock.Mess
 		Model:    x.model,
 		System:   x.req.Agent.SystemPrompt,
 		Messages: buildContext(msgs),
-		Tools:    x.r.toolDefs(x.req.Agent),
+		Tools:    x.r.toolDefs(ctx, x.req.Agent, x.mcp),
 		CacheKey: x.req.Agent.ID, // executions of one agent share its system prompt and tools
 	}
 	if extra != nil {
@@ -213,7 +219,7 @@ func (x *execution) runTools(ctx context.Context, calls []paddock.ContentPart, s
 			defer func() { <-sem }()
 			x.emit(paddock.EventToolStarted, paddock.ToolEvent{ToolCallID: call.ID, Name: call.Name, Step: step, Arguments: call.Arguments})
 			out := &eventSink{x: x, call: call, step: step}
-			result, isErr := x.r.execTool(ctx, x.req.Agent, x.environment, call, out)
+			result, isErr := x.r.execTool(ctx, x.req.Agent, x.mcp, x.environment, call, out)
 			if ctx.Err() != nil {
 				return
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/mcptool"
 	"github.com/paddockhq/paddock/internal/search"
 )
 
@@ -159,6 +160,11 @@ func (r *Runner) checkOptions(opts paddock.RunOptions) error {
 			}
 		}
 	}
+	for _, ref := range opts.MCPServers {
+		if err := mcptool.CheckRef(ref); err != nil {
+			return err
+		}
+	}
 	switch opts.Reasoning {
 	case "", llm.ReasoningLow, llm.ReasoningMedium, llm.ReasoningHigh:
 	default:
@@ -181,8 +187,9 @@ func builtins(a *paddock.Agent) []string {
 	return names
 }
 
-// toolDefs returns the tool definitions the model gets.
-func (r *Runner) toolDefs(a *paddock.Agent) []llm.Tool {
+// toolDefs returns the tool definitions the model gets: agent a's
+// built-in tools, then those of the MCP servers.
+func (r *Runner) toolDefs(ctx context.Context, a *paddock.Agent, servers []mcptool.Server) []llm.Tool {
 	var tools []llm.Tool
 	for _, name := range r.enabled(a) {
 		s := toolSpecs[name]
@@ -192,7 +199,7 @@ func (r *Runner) toolDefs(a *paddock.Agent) []llm.Tool {
 			Parameters:  json.RawMessage(s.schema),
 		})
 	}
-	return tools
+	return append(tools, r.mcpToolDefs(ctx, servers)...)
 }
 
 // toolError is a failure reported to the model as an error result.
@@ -207,9 +214,13 @@ type outputSink interface {
 }
 
 // execTool runs a call of agent a in the environment env returns (created
-// on first use) and returns its result text and whether it is an error.
-// When ctx ends first the result is meaningless: the caller checks.
-func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, env func(context.Context) (string, error), call paddock.ContentPart, out outputSink) (string, bool) {
+// on first use), or on one of the MCP servers, and returns its result text
+// and whether it is an error. When ctx ends first the result is
+// meaningless: the caller checks.
+func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, servers []mcptool.Server, env func(context.Context) (string, error), call paddock.ContentPart, out outputSink) (string, bool) {
+	if _, _, ok := mcptool.SplitToolName(call.Name); ok {
+		return r.callMCP(ctx, servers, call)
+	}
 	if !slices.Contains(r.enabled(a), call.Name) {
 		return fmt.Sprintf("unknown tool %q", call.Name), true
 	}

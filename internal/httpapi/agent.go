@@ -34,7 +34,8 @@ type agentRequest struct {
 	SystemPrompt string                    `json:"system_prompt,omitempty"`
 	Tags         []string                  `json:"tags,omitempty"`
 	Model        string                    `json:"model,omitempty" description:"provider/model, e.g. openai/gpt-4o-mini; default PADDOCK_DEFAULT_MODEL"`
-	Tools        *[]string                 `json:"tools,omitempty" description:"enabled built-in tools: bash, read_file, write_file, edit_file, list_files, grep; omit for all"`
+	Tools        *[]string                 `json:"tools,omitempty" description:"enabled built-in tools: bash, read_file, write_file, edit_file, list_files, grep, and web_search (offered when search is configured); omit for all but web_search"`
+	MCPServers   []string                  `json:"mcp_servers,omitempty" description:"MCP servers whose tools the agent gets, by name: your own or shared ones (/api/v1/agent/mcp/servers)"`
 	MaxSteps     int                       `json:"max_steps,omitempty"`
 	Environment  *paddock.AgentEnvironment `json:"environment,omitempty"`
 }
@@ -46,6 +47,7 @@ type agentPatchRequest struct {
 	Tags         *[]string                 `json:"tags,omitempty"`
 	Model        *string                   `json:"model,omitempty"`
 	Tools        *[]string                 `json:"tools,omitempty"`
+	MCPServers   *[]string                 `json:"mcp_servers,omitempty"`
 	MaxSteps     *int                      `json:"max_steps,omitempty"`
 	Environment  *paddock.AgentEnvironment `json:"environment,omitempty"`
 }
@@ -58,6 +60,7 @@ type agentResponse struct {
 	Tags         []string                  `json:"tags"`
 	Model        string                    `json:"model,omitempty"`
 	Tools        []string                  `json:"tools,omitempty"`
+	MCPServers   []string                  `json:"mcp_servers"`
 	MaxSteps     int                       `json:"max_steps,omitempty"`
 	Environment  *paddock.AgentEnvironment `json:"environment,omitempty"`
 	Status       string                    `json:"status" enum:"active,archived"`
@@ -79,12 +82,8 @@ func toAgentResponse(a *paddock.Agent) agentResponse {
 	if a.Archived {
 		status = "archived"
 	}
-	tags := a.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	return agentResponse{ID: a.ID, Name: a.Name, Description: a.Description, SystemPrompt: a.SystemPrompt, Tags: tags,
-		Model: a.Model, Tools: a.Tools, MaxSteps: a.MaxSteps, Environment: a.Environment, Status: status,
+	return agentResponse{ID: a.ID, Name: a.Name, Description: a.Description, SystemPrompt: a.SystemPrompt, Tags: orEmpty(a.Tags),
+		Model: a.Model, Tools: a.Tools, MCPServers: orEmpty(a.MCPServers), MaxSteps: a.MaxSteps, Environment: a.Environment, Status: status,
 		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, ArchivedAt: a.ArchivedAt}
 }
 
@@ -210,7 +209,10 @@ func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	a := &paddock.Agent{OwnerID: principal(r).User.ID, Name: req.Name, Description: req.Description, SystemPrompt: req.SystemPrompt,
-		Tags: req.Tags, Model: req.Model, MaxSteps: req.MaxSteps, Environment: req.Environment}
+		Tags: req.Tags, Model: req.Model, MCPServers: req.MCPServers, MaxSteps: req.MaxSteps, Environment: req.Environment}
+	if err := s.checkMCPNames(r.Context(), a.OwnerID, "mcp_servers", a.MCPServers); err != nil {
+		return err
+	}
 	if req.Tools != nil {
 		a.Tools = *req.Tools
 		if a.Tools == nil {
@@ -266,7 +268,12 @@ func (s *Server) handleAgentPatch(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	upd := paddock.AgentUpdate{Name: req.Name, Description: req.Description, SystemPrompt: req.SystemPrompt, Model: req.Model,
-		Tools: req.Tools, MaxSteps: req.MaxSteps, Environment: req.Environment, Tags: req.Tags}
+		Tools: req.Tools, MCPServers: req.MCPServers, MaxSteps: req.MaxSteps, Environment: req.Environment, Tags: req.Tags}
+	if req.MCPServers != nil {
+		if err := s.checkMCPNames(r.Context(), a.OwnerID, "mcp_servers", *req.MCPServers); err != nil {
+			return err
+		}
+	}
 	if req.Name != nil && strings.TrimSpace(*req.Name) == "" {
 		return paddock.Errorf(paddock.EInvalid, "field \"name\" must not be empty")
 	}

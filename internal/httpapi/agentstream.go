@@ -269,7 +269,7 @@ type chatStreamRequest struct {
 	Resources   []json.RawMessage `json:"resources,omitempty" description:"RAG resources: must be empty, knowledge bases are not available yet"`
 	MCPSettings *struct {
 		Servers map[string]json.RawMessage `json:"servers"`
-	} `json:"mcp_settings,omitempty" description:"must name no servers: MCP servers are not available yet"`
+	} `json:"mcp_settings,omitempty" description:"servers: the MCP servers whose tools the run gets, by name: {} for a registered one, or {transport, url, headers, enabled_tools} inline"`
 	EnableWebSearch    bool   `json:"enable_web_search,omitempty" description:"offer the web_search tool (needs PADDOCK_SEARCH_PROVIDER)"`
 	EnableDeepThinking bool   `json:"enable_deep_thinking,omitempty" description:"ask the model for more reasoning (OpenAI reasoning effort, Anthropic and Gemini thinking)"`
 	Locale             string `json:"locale,omitempty" description:"e.g. en-US: answers use its language"`
@@ -290,13 +290,27 @@ func (s *Server) handleChatStream(w http.ResponseWriter, r *http.Request) error 
 	if len(req.Resources) > 0 {
 		return paddock.Errorf(paddock.EInvalid, "resources: RAG knowledge bases are not available yet; send an empty list")
 	}
-	if req.MCPSettings != nil && len(req.MCPSettings.Servers) > 0 {
-		return paddock.Errorf(paddock.EInvalid, "mcp_settings: MCP servers are not available yet; send no servers")
-	}
 	if len(req.Locale) > 35 {
 		return paddock.Errorf(paddock.EInvalid, "locale must be a language tag such as en-US")
 	}
 	opts := paddock.RunOptions{Tools: &[]string{}, Locale: req.Locale}
+	if req.MCPSettings != nil && len(req.MCPSettings.Servers) > 0 {
+		if err := s.mcpReady(); err != nil {
+			return err
+		}
+		if opts.MCPServers, err = mcpRefs(req.MCPSettings.Servers); err != nil {
+			return err
+		}
+		var names []string
+		for _, ref := range opts.MCPServers {
+			if ref.URL == "" {
+				names = append(names, ref.Name)
+			}
+		}
+		if err := s.checkMCPNames(r.Context(), principal(r).User.ID, "mcp_settings.servers", names); err != nil {
+			return err
+		}
+	}
 	if req.EnableWebSearch {
 		opts.Tools = &[]string{"web_search"}
 	}

@@ -125,6 +125,14 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/agent/chat/stream", plat, catOther, authenticated, s.handleChatStream, doc{tag: "agent", summary: "Chat in a thread (thread_id) without a sandbox; web search and deeper thinking on request; SSE events status, message, tool, error", body: chatStreamRequest{}, contentType: "text/event-stream"}},
 		{"POST", "/agent/chat/stream", plat, catOther, authenticated, s.handleChatStream, doc{tag: "agent", summary: "The chat stream at the path seed 000 uses", body: chatStreamRequest{}, contentType: "text/event-stream"}},
 
+		// MCP servers (seed 003): shared ones (admins add them) and users' own.
+		{"GET", "/api/v1/agent/mcp/servers", plat, catOther, authenticated, s.handleMCPServerList, doc{tag: "mcp", summary: "The MCP servers you may name: the shared ones and your own", resp: mcpServerList{}}},
+		{"POST", "/api/v1/agent/mcp/servers", plat, catOther, adminOnly, s.handleMCPServerCreate, doc{tag: "mcp", summary: "Add a shared MCP server (admin); its tools are listed first, so a server that cannot be used is refused", body: mcpServerRequest{}, resp: mcpServerResponse{}, status: http.StatusCreated}},
+		{"DELETE", "/api/v1/agent/mcp/servers/{name}", plat, catOther, adminOnly, s.handleMCPServerDelete, doc{tag: "mcp", summary: "Remove a shared MCP server (admin)", params: mcpServerNameParam{}, status: http.StatusNoContent}},
+		{"GET", "/api/v1/agent/user-settings/mcp", plat, catOther, authenticated, s.handleUserMCPList, doc{tag: "mcp", summary: "Your own MCP servers", resp: mcpServerList{}}},
+		{"POST", "/api/v1/agent/user-settings/mcp/custom", plat, catOther, authenticated, s.handleUserMCPCreate, doc{tag: "mcp", summary: "Add an MCP server of your own; its tools are listed first, so a server that cannot be used is refused", body: mcpServerRequest{}, resp: mcpServerResponse{}, status: http.StatusCreated}},
+		{"DELETE", "/api/v1/agent/user-settings/mcp/{tool_type}", plat, catOther, authenticated, s.handleUserMCPDelete, doc{tag: "mcp", summary: "Remove one of your MCP servers", params: mcpSettingParam{}, status: http.StatusNoContent}},
+		{"PATCH", "/api/v1/agent/user-settings/mcp/{tool_type}/toggle", plat, catOther, authenticated, s.handleUserMCPToggle, doc{tag: "mcp", summary: "Enable or disable one of your MCP servers (a disabled one gives no tools)", params: mcpSettingParam{}, body: mcpToggleRequest{}, resp: mcpServerResponse{}}},
 		{"GET", "/api/v1/agent/config", plat, catOther, authenticated, s.handleAgentConfig, doc{tag: "agent", summary: "What this server offers: providers and models (with prices and context windows), features, sandbox templates", resp: agentConfigResponse{}}},
 
 		// Credits (seed 003).

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ type Config struct {
 	// SandboxTemplates are what POST /api/v1/agent/sandboxes creates, by
 	// template_id ("default" when the request names none).
 	SandboxTemplates map[string]SandboxTemplate
+	// MCPPrivate lets users' own MCP servers be on loopback and private
+	// networks (shared ones, added by admins, always may).
+	MCPPrivate bool
 }
 
 // RateLimits are requests per Window by category (seed 004's table).
@@ -134,6 +138,8 @@ type Deps struct {
 	Events       paddock.EventService
 	Usage        paddock.UsageService            // model usage records
 	Credits      *credit.Ledger                  // balances and their enforcement
+	MCPServers   paddock.MCPServerService        // registered MCP servers; nil: no MCP
+	MCP          MCPTools                        // reaches them
 	Schedules    paddock.ScheduleService         // scheduled tasks
 	Audit        paddock.AuditService            // login and operation logs; nil: not kept
 	RBAC         paddock.RBACService             // roles, departments, menus; nil: only admins pass permission checks
@@ -286,7 +292,7 @@ func (s *Server) outer(mux *http.ServeMux) http.Handler {
 					"remote", s.clientAddr(r))
 			}
 		}()
-		if _, pattern := mux.Handler(r); pattern == "" {
+		if servingPattern(mux, r) == "" {
 			if a := alias(mux, r); a != nil {
 				mux.ServeHTTP(sw, a)
 			} else {
@@ -316,38 +322,72 @@ func alias(mux *http.ServeMux, r *http.Request) *http.Request {
 	for _, q := range paths {
 		a := r.Clone(r.Context())
 		a.URL.Path, a.URL.RawPath = q, ""
-		if _, pattern := mux.Handler(a); pattern != "" {
+		if servingPattern(mux, a) != "" {
 			return a
 		}
 	}
 	return nil
 }
 
-// unmatched answers a request no route pattern matched: 405 (with Allow)
-// when the path exists for other methods, else 404.
+// servingPattern returns the pattern of the route that serves r, or "" when none
+// does: no pattern matches, or the mux would answer with a redirect, which
+// helps no API client: to the clean form of a path with "//", "." or ".."
+// in it, or from a path to the same with a trailing slash when only a
+// pattern ending in a {name...} wildcard matches it.
+func servingPattern(mux *http.ServeMux, r *http.Request) string {
+	_, pattern := mux.Handler(r)
+	if pattern == "" {
+		return ""
+	}
+	p := r.URL.Path
+	if cleanPath(p) != p {
+		return ""
+	}
+	_, pp, _ := strings.Cut(pattern, " ") // every pattern names its method
+	if strings.HasSuffix(pp, "...}") && !strings.HasSuffix(p, "/") && strings.Count(pp, "/") > strings.Count(p, "/") {
+		return ""
+	}
+	return pattern
+}
+
+// cleanPath is p as the mux cleans it: rooted, without "//", "." or "..",
+// keeping a trailing slash.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// allowedMethods returns the methods some route serves r's path with.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		a := r.Clone(r.Context())
+		a.Method = m
+		if servingPattern(mux, a) != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// unmatched answers a request no route serves: 405 (with Allow) when the
+// path exists for other methods, else 404.
 func (s *Server) unmatched(w *statusWriter, r *http.Request, mux *http.ServeMux, start time.Time) {
-	probe := &headerProbe{header: http.Header{}}
-	h, _ := mux.Handler(r)
-	h.ServeHTTP(probe, r)
 	sf := surfaceOf(r.URL.Path)
-	if probe.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", probe.header.Get("Allow"))
-		s.writeError(w, r, sf, &paddock.Error{Code: codeMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + probe.header.Get("Allow")})
+	if allow := strings.Join(allowedMethods(mux, r), ", "); allow != "" && cleanPath(r.URL.Path) == r.URL.Path {
+		w.Header().Set("Allow", allow)
+		s.writeError(w, r, sf, &paddock.Error{Code: codeMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + allow})
 	} else {
 		s.writeError(w, r, sf, paddock.Errorf(paddock.ENotFound, "no route for %s %s", r.Method, r.URL.Path))
 	}
 	s.metrics.observe(r.Method, "unmatched", w.status, s.now().Sub(start))
 }
-
-// headerProbe captures what the mux's own 404/405 handler would send.
-type headerProbe struct {
-	header http.Header
-	status int
-}
-
-func (p *headerProbe) Header() http.Header         { return p.header }
-func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
-func (p *headerProbe) WriteHeader(code int)        { p.status = code }
 
 // clientAddr is the caller's address: the peer, or the first untrusted hop of
 // X-Forwarded-For when the peer is a trusted proxy.

@@ -25,19 +25,22 @@ func newID(prefix string) string {
 }
 
 const agentColumns = "id, owner_id, name, description, system_prompt, model, tools, max_steps, " +
-	"environment, tags, archived_at, created_at, updated_at"
+	"environment, tags, archived_at, created_at, updated_at, mcp_servers"
 
 func scanAgent(row interface{ Scan(...any) error }) (*paddock.Agent, error) {
 	var a paddock.Agent
 	err := row.Scan(&a.ID, &a.OwnerID, &a.Name, &a.Description, &a.SystemPrompt, &a.Model,
 		jsonCol{&a.Tools}, &a.MaxSteps, jsonCol{&a.Environment}, jsonCol{&a.Tags},
-		nullTimeCol{&a.ArchivedAt}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
+		nullTimeCol{&a.ArchivedAt}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt}, jsonCol{&a.MCPServers})
 	if err != nil {
 		return nil, err
 	}
 	a.Archived = a.ArchivedAt != nil
 	if a.Tags == nil {
 		a.Tags = []string{}
+	}
+	if a.MCPServers == nil {
+		a.MCPServers = []string{}
 	}
 	return &a, nil
 }
@@ -100,19 +103,22 @@ func (s *AgentService) CreateAgent(ctx context.Context, a *paddock.Agent) error 
 	if a.Tags == nil {
 		a.Tags = []string{}
 	}
+	if a.MCPServers == nil {
+		a.MCPServers = []string{}
+	}
 	a.CreatedAt = normTime(s.db.now())
 	a.UpdatedAt = a.CreatedAt
 	a.Archived, a.ArchivedAt = false, nil
-	var js [3]string
-	for i, v := range []any{a.Tools, a.Environment, a.Tags} {
+	var js [4]string
+	for i, v := range []any{a.Tools, a.Environment, a.Tags, a.MCPServers} {
 		var err error
 		if js[i], err = jsonArg(v); err != nil {
 			return fmt.Errorf("create agent: %w", err)
 		}
 	}
-	_, err := s.db.exec(ctx, "INSERT INTO agents ("+agentColumns+") VALUES ("+placeholders(13)+")",
+	_, err := s.db.exec(ctx, "INSERT INTO agents ("+agentColumns+") VALUES ("+placeholders(14)+")",
 		a.ID, a.OwnerID, a.Name, a.Description, a.SystemPrompt, a.Model, js[0], a.MaxSteps, js[1], js[2],
-		nil, s.db.timeArg(a.CreatedAt), s.db.timeArg(a.UpdatedAt))
+		nil, s.db.timeArg(a.CreatedAt), s.db.timeArg(a.UpdatedAt), js[3])
 	if err != nil {
 		if v, detail := constraintOf(err); v == uniqueViolation && (strings.Contains(detail, "name") || strings.Contains(detail, "agents_owner")) {
 			return paddock.Errorf(paddock.EConflict, "an agent named %q exists", a.Name)
@@ -149,6 +155,12 @@ func (s *AgentService) UpdateAgent(ctx context.Context, id string, upd paddock.A
 		if upd.Tools != nil {
 			a.Tools = *upd.Tools
 		}
+		if upd.MCPServers != nil {
+			a.MCPServers = *upd.MCPServers
+			if a.MCPServers == nil {
+				a.MCPServers = []string{}
+			}
+		}
 		if upd.MaxSteps != nil {
 			a.MaxSteps = *upd.MaxSteps
 		}
@@ -166,15 +178,15 @@ func (s *AgentService) UpdateAgent(ctx context.Context, id string, upd paddock.A
 			return err
 		}
 		a.UpdatedAt = normTime(s.db.now())
-		var js [3]string
-		for i, v := range []any{a.Tools, a.Environment, a.Tags} {
+		var js [4]string
+		for i, v := range []any{a.Tools, a.Environment, a.Tags, a.MCPServers} {
 			if js[i], err = jsonArg(v); err != nil {
 				return err
 			}
 		}
 		_, err = tx.exec(ctx, `UPDATE agents SET name = ?, description = ?, system_prompt = ?, model = ?,
-			tools = ?, max_steps = ?, environment = ?, tags = ?, updated_at = ? WHERE id = ?`,
-			a.Name, a.Description, a.SystemPrompt, a.Model, js[0], a.MaxSteps, js[1], js[2],
+			tools = ?, max_steps = ?, environment = ?, tags = ?, mcp_servers = ?, updated_at = ? WHERE id = ?`,
+			a.Name, a.Description, a.SystemPrompt, a.Model, js[0], a.MaxSteps, js[1], js[2], js[3],
 			s.db.timeArg(a.UpdatedAt), id)
 		if err != nil {
 			if cerr := agentConflict(err, a.Name); cerr != nil {
