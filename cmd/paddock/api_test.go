@@ -114,6 +114,8 @@ func TestRouteAliases(t *testing.T) {
 	}{
 		{"DELETE", "/api/v1/images", 405, "GET, HEAD, POST"},
 		{"PUT", "/api/v1/images", 405, "GET, HEAD, POST"},
+		{"PUT", "/api/v1/agent/sandboxes/run-command", 405, "POST"},
+		{"PUT", "/v1/agents/x", 405, "GET, HEAD, PATCH, DELETE"},
 		{"GET", "//api/v1/environments", 404, ""},
 		{"GET", "/api/v1/environments/../environments", 404, ""},
 		{"GET", "/api/v1/agent/sandboxes/x/slides/%2e%2e", 404, ""},

@@ -223,8 +223,8 @@ func (c *Config) validateTemplates() error {
 		if t.VSCodePort < 0 || t.VSCodePort > 65535 {
 			return fmt.Errorf("sandbox.templates.%s: vscode_port %d is not a TCP port", name, t.VSCodePort)
 		}
-		if t.Timeout < 0 {
-			return fmt.Errorf("sandbox.templates.%s: timeout must not be negative", name)
+		if t.Timeout < 0 || t.Timeout > paddock.MaxTimeout {
+			return fmt.Errorf("sandbox.templates.%s: timeout must be between 0 (the default lifetime) and %d seconds (30 days), not %d", name, paddock.MaxTimeout, t.Timeout)
 		}
 		switch t.Isolation.RuntimeClass {
 		case "", "runc", "gvisor":

@@ -39,3 +39,24 @@ func TestModelsConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplatesConfig: what can be checked of a sandbox template is checked
+// when the configuration loads, not when a sandbox is first made of it.
+func TestTemplatesConfig(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "paddock.yaml")
+	for tmpl, want := range map[string]string{
+		"{image: busybox, timeout: 2592000}":   "",
+		"{image: busybox, timeout: 2592001}":   "between 0 (the default lifetime) and 2592000 seconds",
+		"{image: busybox, timeout: -1}":        "between 0",
+		"{image: busybox, ports: [70000]}":     "not a TCP port",
+		"{image: busybox, vscode_port: 0}":     "",
+		"{image: busybox, vscode_port: 65536}": "not a TCP port",
+	} {
+		os.WriteFile(file, []byte("sandbox:\n  templates:\n    t: "+tmpl+"\n"), 0o600)
+		_, err := loadConfig(quietFlags(), []string{"--config", file}, registerServeFlags)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("template %s: %v, want an error mentioning %q", tmpl, err, want)
+		}
+	}
+}

@@ -363,13 +363,24 @@ func cleanPath(p string) string {
 	return c
 }
 
-// allowedMethods returns the methods some route serves r's path with.
+// allowedMethods returns the methods some route serves r's path with. A
+// path that a route names literally (POST /api/v1/agent/sandboxes/connect)
+// is that route's: the wildcard routes it also matches for other methods
+// (GET /api/v1/agent/sandboxes/{id}) do not count.
 func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 	var out []string
+	fewest := -1 // the fewest wildcards of a matching pattern
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		a := r.Clone(r.Context())
 		a.Method = m
-		if servingPattern(mux, a) != "" {
+		p := servingPattern(mux, a)
+		if p == "" {
+			continue
+		}
+		switch n := strings.Count(p, "{"); {
+		case fewest < 0 || n < fewest:
+			fewest, out = n, []string{m}
+		case n == fewest:
 			out = append(out, m)
 		}
 	}
