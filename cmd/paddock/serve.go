@@ -200,12 +200,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	mcpServers, err := store.NewMCPServerService(db, deriveKey(signingKey, "mcp-headers"))
+	if err != nil {
+		return err
+	}
 	mcpClient := mcptool.New(mcptool.Options{Version: version})
 	m.closers = append(m.closers, mcpClient.Close)
 	agentStores := agentStores{
 		agents: store.NewAgentService(db), sessions: store.NewSessionService(db), messages: store.NewMessageService(db),
 		runs: store.NewRunService(db), events: store.NewEventService(db), usage: store.NewUsageService(db),
-		mcpServers: store.NewMCPServerService(db), mcp: mcpClient,
+		mcpServers: mcpServers, mcp: mcpClient,
 	}
 	catalog := cfg.catalog()
 	credits := &credit.Ledger{Store: store.NewCreditService(db), Initial: cfg.Credits.Initial, Enforce: cfg.Credits.Enforce}

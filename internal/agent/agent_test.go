@@ -235,8 +235,17 @@ func (f *fixture) newRunner(cfg agent.Config) *agent.Runner {
 	return agent.NewRunner(cfg, agent.Deps{
 		Providers: llm.NewRegistry(f.llm), Agents: store.NewAgentService(f.db), Sessions: f.sessions,
 		Messages: f.messages, Runs: f.runs, Events: f.events, Environments: f.sandbox, Sandbox: f.sandbox, Bus: f.bus,
-		Usage: f.usage, Credits: f.credits, Search: f.search, MCP: f.mcp, MCPServers: store.NewMCPServerService(f.db),
+		Usage: f.usage, Credits: f.credits, Search: f.search, MCP: f.mcp, MCPServers: f.mcpServers(),
 	})
+}
+
+// mcpServers returns the fixture's MCP server store.
+func (f *fixture) mcpServers() *store.MCPServerService {
+	s, err := store.NewMCPServerService(f.db, make([]byte, 32))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s
 }
 
 // start runs r as a worker until the test ends or the returned func is
@@ -832,7 +841,7 @@ func TestMCPTools(t *testing.T) {
 		llmtest.Step{Text: "It is 5."},
 	)
 	ctx := context.Background()
-	servers := store.NewMCPServerService(f.db)
+	servers := f.mcpServers()
 	for _, s := range []*paddock.MCPServer{
 		{Name: "calc", URL: srv.URL, Headers: map[string]string{"Authorization": "Bearer s3cret"}, Enabled: true}, // shared
 		{OwnerID: f.agent.OwnerID, Name: "mine", URL: srv.URL, Enabled: true},                                     // the owner's, on loopback

@@ -1,10 +1,12 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +29,75 @@ func TestAgentStore(t *testing.T) {
 		{"Runs", testRuns},
 		{"ClaimRunExclusive", testClaimRunExclusive},
 		{"Usage", testUsage},
+		{"MCPServers", testMCPServers},
 	})
+}
+
+// testMCPServers: shared servers and users' own, names unique within each,
+// toggled and deleted by owner; headers come back as stored but are not in
+// the database in clear, and a service with another key cannot read them.
+func testMCPServers(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	key := bytes.Repeat([]byte{7}, 32)
+	servers, err := store.NewMCPServerService(f.db, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.NewMCPServerService(f.db, []byte("short")); err == nil {
+		t.Error("a 5-byte key was accepted")
+	}
+	u := &paddock.User{Username: "mcp-owner", Role: paddock.RoleUser}
+	if err := store.NewUserService(f.db).CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	secret := map[string]string{"Authorization": "Bearer very-secret-token"}
+	shared := &paddock.MCPServer{Name: "calc", Transport: "streamable_http", URL: "https://mcp.example.com/mcp", Headers: secret, Enabled: true}
+	if err := servers.CreateMCPServer(ctx, shared); err != nil || shared.ID == 0 || shared.CreatedAt.IsZero() {
+		t.Fatalf("create shared: %v %+v", err, shared)
+	}
+	own := &paddock.MCPServer{OwnerID: u.ID, Name: "calc", Transport: "sse", URL: "https://mine.example.com/sse", EnabledTools: []string{"add"}, Enabled: true}
+	if err := servers.CreateMCPServer(ctx, own); err != nil {
+		t.Fatalf("a user's server named like a shared one: %v", err)
+	}
+	wantCode(t, servers.CreateMCPServer(ctx, &paddock.MCPServer{Name: "calc", URL: "https://x"}), paddock.EConflict)
+	wantCode(t, servers.CreateMCPServer(ctx, &paddock.MCPServer{OwnerID: u.ID, Name: "calc", URL: "https://x"}), paddock.EConflict)
+	wantCode(t, servers.CreateMCPServer(ctx, &paddock.MCPServer{OwnerID: 99999, Name: "calc", URL: "https://x"}), paddock.ENotFound)
+
+	list, err := servers.MCPServers(ctx, 0)
+	if err != nil || len(list) != 1 || list[0].Headers["Authorization"] != secret["Authorization"] || list[0].EnabledTools != nil || !list[0].Enabled {
+		t.Fatalf("shared servers: %+v, %v", list, err)
+	}
+	list, err = servers.MCPServers(ctx, u.ID)
+	if err != nil || len(list) != 1 || list[0].Transport != "sse" || len(list[0].Headers) != 0 || len(list[0].EnabledTools) != 1 {
+		t.Fatalf("the user's servers: %+v, %v", list, err)
+	}
+	var column string
+	if err := rawDB(t, f.dialect, f.dsn).QueryRowContext(ctx, "SELECT CAST(headers AS TEXT) FROM mcp_servers WHERE id = "+fmt.Sprint(shared.ID)).Scan(&column); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(column, "very-secret-token") || strings.Contains(column, "Authorization") {
+		t.Errorf("headers stored in clear: %s", column)
+	}
+	other, _ := store.NewMCPServerService(f.db, bytes.Repeat([]byte{8}, 32))
+	if _, err := other.MCPServers(ctx, 0); err == nil || !strings.Contains(err.Error(), "signing key") {
+		t.Errorf("read with another key: %v", err)
+	}
+
+	if s, err := servers.SetMCPServerEnabled(ctx, u.ID, "calc", false); err != nil || s.Enabled || s.URL != own.URL {
+		t.Errorf("disable: %+v, %v", s, err)
+	}
+	_, err = servers.SetMCPServerEnabled(ctx, u.ID, "nope", false)
+	wantCode(t, err, paddock.ENotFound)
+	if list, _ := servers.MCPServers(ctx, 0); !list[0].Enabled {
+		t.Error("disabling the user's server disabled the shared one")
+	}
+	if err := servers.DeleteMCPServer(ctx, 0, "calc"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, servers.DeleteMCPServer(ctx, 0, "calc"), paddock.ENotFound)
+	if list, _ := servers.MCPServers(ctx, u.ID); len(list) != 1 {
+		t.Errorf("deleting the shared server touched the user's: %+v", list)
+	}
 }
 
 func mustAgent(t testing.TB, db *store.DB, owner int64, name string) *paddock.Agent {

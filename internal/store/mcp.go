@@ -2,8 +2,14 @@ package store
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/paddockhq/paddock"
 )
@@ -11,23 +17,83 @@ import (
 var _ paddock.MCPServerService = (*MCPServerService)(nil)
 
 // MCPServerService stores MCP servers. It implements
-// paddock.MCPServerService. Shared servers have a NULL owner_id.
+// paddock.MCPServerService. Shared servers have a NULL owner_id. Their
+// headers, which carry credentials, are stored encrypted (AES-256-GCM).
 type MCPServerService struct {
-	db *DB
+	db   *DB
+	aead cipher.AEAD
 }
 
-// NewMCPServerService returns an MCPServerService backed by db.
-func NewMCPServerService(db *DB) *MCPServerService { return &MCPServerService{db: db} }
+// NewMCPServerService returns an MCPServerService backed by db that
+// encrypts headers with key (32 bytes).
+func NewMCPServerService(db *DB, key []byte) (*MCPServerService, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("MCP server headers key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &MCPServerService{db: db, aead: aead}, nil
+}
 
 const mcpServerColumns = "id, owner_id, name, transport, url, headers, enabled_tools, enabled, created_at, updated_at"
 
-func scanMCPServer(row interface{ Scan(...any) error }) (*paddock.MCPServer, error) {
-	var s paddock.MCPServer
+// sealed prefixes the headers column's value: a JSON string of the
+// base64 of nonce and ciphertext of the headers' JSON.
+const sealed = "sealed:v1:"
+
+var headersAD = []byte("paddock/mcp_servers.headers")
+
+// seal returns the headers column's value for h.
+func (s *MCPServerService) seal(h map[string]string) (string, error) {
+	plain, err := json.Marshal(h)
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	return jsonArg(sealed + base64.StdEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, headersAD)))
+}
+
+// open returns the headers a headers column's value holds.
+func (s *MCPServerService) open(name string, raw json.RawMessage) (map[string]string, error) {
+	var box string
+	if err := json.Unmarshal(raw, &box); err != nil || !strings.HasPrefix(box, sealed) {
+		return nil, fmt.Errorf("MCP server %q: its headers are not sealed", name)
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(box, sealed))
+	if err != nil || len(b) < s.aead.NonceSize() {
+		return nil, fmt.Errorf("MCP server %q: its sealed headers are damaged", name)
+	}
+	plain, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], headersAD)
+	if err != nil {
+		return nil, fmt.Errorf("MCP server %q: its headers cannot be decrypted: the signing key (PADDOCK_SIGNING_KEY, <data>/jwt.key) is not the one they were stored with; add the server again", name)
+	}
+	var h map[string]string
+	if err := json.Unmarshal(plain, &h); err != nil {
+		return nil, fmt.Errorf("MCP server %q: headers: %w", name, err)
+	}
+	return h, nil
+}
+
+func (s *MCPServerService) scan(row interface{ Scan(...any) error }) (*paddock.MCPServer, error) {
+	var m paddock.MCPServer
 	var owner sql.NullInt64
-	err := row.Scan(&s.ID, &owner, &s.Name, &s.Transport, &s.URL, jsonCol{&s.Headers}, jsonCol{&s.EnabledTools}, &s.Enabled,
-		timeCol{&s.CreatedAt}, timeCol{&s.UpdatedAt})
-	s.OwnerID = owner.Int64
-	return &s, err
+	var headers json.RawMessage
+	err := row.Scan(&m.ID, &owner, &m.Name, &m.Transport, &m.URL, jsonCol{&headers}, jsonCol{&m.EnabledTools}, &m.Enabled,
+		timeCol{&m.CreatedAt}, timeCol{&m.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	m.OwnerID = owner.Int64
+	if m.Headers, err = s.open(m.Name, headers); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // ownerCond is the condition selecting owner's servers (0: the shared ones).
@@ -56,7 +122,7 @@ func (s *MCPServerService) MCPServers(ctx context.Context, ownerID int64) ([]*pa
 	defer rows.Close()
 	out := []*paddock.MCPServer{}
 	for rows.Next() {
-		srv, err := scanMCPServer(rows)
+		srv, err := s.scan(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list MCP servers: %w", err)
 		}
@@ -75,7 +141,7 @@ func (s *MCPServerService) CreateMCPServer(ctx context.Context, srv *paddock.MCP
 	if srv.Headers == nil {
 		srv.Headers = map[string]string{}
 	}
-	headers, err := jsonArg(srv.Headers)
+	headers, err := s.seal(srv.Headers)
 	if err != nil {
 		return err
 	}
@@ -107,7 +173,7 @@ func (s *MCPServerService) SetMCPServerEnabled(ctx context.Context, ownerID int6
 	var out *paddock.MCPServer
 	err := s.db.write1(ctx, func(c conn) error {
 		var err error
-		out, err = scanMCPServer(c.queryRow(ctx, "UPDATE mcp_servers SET enabled = ?, updated_at = ? WHERE "+cond+" AND name = ? RETURNING "+mcpServerColumns,
+		out, err = s.scan(c.queryRow(ctx, "UPDATE mcp_servers SET enabled = ?, updated_at = ? WHERE "+cond+" AND name = ? RETURNING "+mcpServerColumns,
 			append(append([]any{enabled, s.db.timeArg(normTime(s.db.now()))}, args...), name)...))
 		return err
 	})
