@@ -36,6 +36,7 @@ func (u *User) IsAdmin() bool { return u != nil && u.Role == RoleAdmin }
 type UserFilter struct {
 	ID       *int64
 	Username *string
+	Email    *string // compared whatever its case
 	Role     *Role
 	Offset   int
 	Limit    int // 0 means no limit

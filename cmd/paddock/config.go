@@ -41,6 +41,19 @@ type Config struct {
 		SigningKey     string   `yaml:"signing_key" env:"PADDOCK_SIGNING_KEY"` // hex; "" = <data>/jwt.key, generated once
 		Captcha        bool     `yaml:"captcha" env:"PADDOCK_CAPTCHA"`         // admin login requires a captcha
 		TrustedProxies []string `yaml:"trusted_proxies" env:"PADDOCK_TRUSTED_PROXIES"`
+		// OAuth2 is sign-in with GitHub and Google (seed 003's
+		// /api/v1/admin/oauth2/...): each provider is on once it has a
+		// client id and secret.
+		OAuth2 struct {
+			GitHub struct {
+				OAuthClient `yaml:",inline"`
+				URL         string `yaml:"url" env:"PADDOCK_GITHUB_URL"`         // GitHub Enterprise: its web address; default github.com
+				APIURL      string `yaml:"api_url" env:"PADDOCK_GITHUB_API_URL"` // and its API's; default api.github.com
+			} `yaml:"github"`
+			Google      OAuthClient `yaml:"google"`
+			AllowSignup bool        `yaml:"allow_signup" env:"PADDOCK_OAUTH2_ALLOW_SIGNUP"` // create users for accounts no user is linked to
+			SuccessURL  string      `yaml:"success_url" env:"PADDOCK_OAUTH2_SUCCESS_URL"`   // the browser goes there with the token in the fragment
+		} `yaml:"oauth2"`
 	} `yaml:"auth"`
 
 	RateLimits struct {
@@ -133,6 +146,50 @@ type Config struct {
 	Images struct {
 		Mirrors map[string]string `yaml:"registry_mirrors" env:"PADDOCK_REGISTRY_MIRRORS"` // registry host -> mirror URL
 	} `yaml:"images"`
+}
+
+// OAuthClient is Paddock's client at an OAuth2 provider. The environment
+// variables are named after the provider: PADDOCK_GITHUB_CLIENT_ID,
+// PADDOCK_GOOGLE_CLIENT_SECRET...
+type OAuthClient struct {
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	RedirectURL  string `yaml:"redirect_url"` // default: this server's callback, at the address the browser used
+	// Endpoints, for tests and self-hosted providers; default the provider's.
+	AuthURL  string `yaml:"auth_url"`
+	TokenURL string `yaml:"token_url"`
+	UserURL  string `yaml:"user_url"`
+}
+
+// oauth returns the OAuth2 sign-in configuration of the API.
+func (c *Config) oauth(getenv func(string) string) httpapi.OAuthConfig {
+	o := c.Auth.OAuth2
+	out := httpapi.OAuthConfig{Providers: map[string]httpapi.OAuthProvider{}, AllowSignup: o.AllowSignup, SuccessURL: o.SuccessURL}
+	for name, p := range map[string]struct {
+		client   OAuthClient
+		defaults httpapi.OAuthProvider
+	}{
+		"github": {o.GitHub.OAuthClient, httpapi.GitHubProvider(o.GitHub.URL, o.GitHub.APIURL)},
+		"google": {o.Google, httpapi.GoogleProvider()},
+	} {
+		env := "PADDOCK_" + strings.ToUpper(name) + "_"
+		id, secret := cmp.Or(getenv(env+"CLIENT_ID"), p.client.ClientID), cmp.Or(getenv(env+"CLIENT_SECRET"), p.client.ClientSecret)
+		if id == "" {
+			continue
+		}
+		prov := p.defaults
+		prov.ClientID, prov.ClientSecret, prov.RedirectURL = id, secret, p.client.RedirectURL
+		prov.AuthURL = cmp.Or(p.client.AuthURL, prov.AuthURL)
+		prov.TokenURL = cmp.Or(p.client.TokenURL, prov.TokenURL)
+		if p.client.UserURL != "" {
+			prov.UserURL = p.client.UserURL
+			if name == "github" {
+				prov.EmailsURL = strings.TrimSuffix(p.client.UserURL, "/") + "/emails"
+			}
+		}
+		out.Providers[name] = prov
+	}
+	return out
 }
 
 // SandboxTemplate is a sandbox template of the configuration: the

@@ -239,6 +239,7 @@ func (m *Main) Run(ctx context.Context) error {
 		LogRequests:        cfg.Log.Requests,
 		SandboxTemplates:   cfg.sandboxTemplates(),
 		MCPPrivate:         cfg.Agents.MCPAllowPrivate,
+		OAuth:              cfg.oauth(m.getenv),
 		RateLimits: httpapi.RateLimits{
 			Window: time.Duration(cfg.RateLimits.Window), Auth: cfg.RateLimits.Auth,
 			EnvironmentCreate: cfg.RateLimits.EnvironmentCreate, Exec: cfg.RateLimits.Exec,
@@ -270,6 +271,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Usage:        agentStores.usage,
 		Credits:      credits,
 		Schedules:    schedules,
+		Identities:   store.NewIdentityService(db),
 		MCPServers:   agentStores.mcpServers,
 		MCP:          mcpClient,
 		Audit:        store.NewAuditService(db),
@@ -467,11 +469,7 @@ type agentStores struct {
 }
 
 func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledger, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
-	getenv := m.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	providers, err := llmenv.FromEnv(getenv, nil)
+	providers, err := llmenv.FromEnv(m.getenv, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("configure LLM providers: %w", err)
 	}
@@ -640,6 +638,14 @@ func deriveKey(key []byte, purpose string) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte("paddock/" + purpose))
 	return h.Sum(nil)
+}
+
+// getenv reads the process environment (or Getenv, in tests).
+func (m *Main) getenv(key string) string {
+	if m.Getenv != nil {
+		return m.Getenv(key)
+	}
+	return os.Getenv(key)
 }
 
 // sweepTokens deletes expired token records every hour.

@@ -181,6 +181,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/admin/monitor/redis", plat, catOther, requires("monitor:redis"), s.handleRedisMonitor, doc{tag: "admin-monitor", summary: "Redis INFO when Paddock uses Redis; 404 otherwise"}},
 
 		// Identity, platform surface (seeds 000, 003).
+		{"GET", "/api/v1/admin/oauth2/{provider}/authorize", plat, catAuth, public, s.handleOAuthAuthorize, doc{tag: "admin-auth", summary: "Sign in with GitHub or Google: redirects the browser to the provider", params: oauthParam{}, status: http.StatusFound}},
+		{"GET", "/api/v1/admin/oauth2/{provider}/callback", plat, catAuth, public, s.handleOAuthCallback, doc{tag: "admin-auth", summary: "Where the provider sends the browser back: answers as the admin login (or redirects to auth.oauth2.success_url with the token)", params: oauthCallbackParams{}, resp: adminLoginResponse{}}},
 		{"POST", "/api/v1/admin/auth/login", plat, catAuth, public, s.handleAdminLogin, doc{tag: "admin-auth", summary: "Log in (JSON or form), with a captcha when enabled", body: adminLoginRequest{}, form: true, resp: adminLoginResponse{}}},
 		{"POST", "/api/v1/admin/auth/logout", plat, catAuth, authenticated, s.handleAdminLogout, doc{tag: "admin-auth", summary: "Log out: the token stops working at once", resp: messageResponse{}}},
 		{"POST", "/api/v1/admin/auth/token/refresh", plat, catAuth, authenticated, s.handleAdminRefresh, doc{tag: "admin-auth", summary: "Exchange the current token for a new one; the old one is revoked", resp: adminLoginResponse{}}},

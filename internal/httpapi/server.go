@@ -49,6 +49,7 @@ type Config struct {
 	// MCPPrivate lets users' own MCP servers be on loopback and private
 	// networks (shared ones, added by admins, always may).
 	MCPPrivate bool
+	OAuth      OAuthConfig // sign-in with GitHub and Google
 }
 
 // RateLimits are requests per Window by category (seed 004's table).
@@ -138,6 +139,7 @@ type Deps struct {
 	Events       paddock.EventService
 	Usage        paddock.UsageService            // model usage records
 	Credits      *credit.Ledger                  // balances and their enforcement
+	Identities   paddock.IdentityService         // users' OAuth2 accounts
 	MCPServers   paddock.MCPServerService        // registered MCP servers; nil: no MCP
 	MCP          MCPTools                        // reaches them
 	Schedules    paddock.ScheduleService         // scheduled tasks

@@ -50,6 +50,7 @@ func TestStore(t *testing.T) {
 		{"Users", testUsers},
 		{"UsernameCaseMigration", testUsernameCaseMigration},
 		{"UserDeleteCascades", testUserDeleteCascades},
+		{"Identities", testIdentities},
 		{"APIKeys", testAPIKeys},
 		{"Tokens", testTokens},
 		{"Environment", testEnvironment},
@@ -986,4 +987,38 @@ func testConcurrentWrites(t *testing.T, f *fixture) {
 	if total != workers*each {
 		t.Errorf("%d users, want %d", total, workers*each)
 	}
+}
+
+// testIdentities: an OAuth2 account links one user, found again by the
+// provider's id; users are found by email whatever its case; deleting the
+// user drops the link.
+func testIdentities(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	users, ids := store.NewUserService(f.db), store.NewIdentityService(f.db)
+	u := &paddock.User{Username: "octo", Email: "Octo@Example.com", Role: paddock.RoleUser}
+	if err := users.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ids.IdentityUser(ctx, "github", "4242")
+	wantCode(t, err, paddock.ENotFound)
+	if err := ids.LinkIdentity(ctx, "github", "4242", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, ids.LinkIdentity(ctx, "github", "4242", u.ID), paddock.EConflict)
+	wantCode(t, ids.LinkIdentity(ctx, "google", "g-1", 99999), paddock.ENotFound)
+	if err := ids.LinkIdentity(ctx, "google", "4242", u.ID); err != nil { // the same id at another provider
+		t.Fatal(err)
+	}
+	if id, err := ids.IdentityUser(ctx, "github", "4242"); err != nil || id != u.ID {
+		t.Errorf("IdentityUser = %d, %v", id, err)
+	}
+	email := "octo@example.COM"
+	if list, n, err := users.Users(ctx, paddock.UserFilter{Email: &email}); err != nil || n != 1 || list[0].ID != u.ID {
+		t.Errorf("Users by email = %v, %d, %v", list, n, err)
+	}
+	if err := users.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ids.IdentityUser(ctx, "github", "4242")
+	wantCode(t, err, paddock.ENotFound)
 }

@@ -87,6 +87,9 @@ func (s *UserService) Users(ctx context.Context, filter paddock.UserFilter) ([]*
 	if filter.Username != nil {
 		where, args = append(where, "lower(username) = lower(?)"), append(args, *filter.Username)
 	}
+	if filter.Email != nil {
+		where, args = append(where, "lower(email) = lower(?)"), append(args, *filter.Email)
+	}
 	if filter.Role != nil {
 		where, args = append(where, "role = ?"), append(args, string(*filter.Role))
 	}
