@@ -252,7 +252,10 @@ func (a *agentEvents) end(msg *assistantMessage, err error) {
 		_ = a.send("error", map[string]any{"message": paddock.ErrorMessage(err), "code": platformErrors[codeOf(err)]})
 		return
 	}
-	data := map[string]any{"type": "complete", a.keyName: a.key, "message_id": msg.ID}
+	data := map[string]any{"type": "complete", "message_id": msg.ID}
+	if a.keyName != "" {
+		data[a.keyName] = a.key
+	}
 	if msg.Usage != nil {
 		data["usage"] = msg.Usage
 	}

@@ -125,6 +125,9 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/agent/chat/stream", plat, catOther, authenticated, s.handleChatStream, doc{tag: "agent", summary: "Chat in a thread (thread_id) without a sandbox; web search and deeper thinking on request; SSE events status, message, tool, error", body: chatStreamRequest{}, contentType: "text/event-stream"}},
 		{"POST", "/agent/chat/stream", plat, catOther, authenticated, s.handleChatStream, doc{tag: "agent", summary: "The chat stream at the path seed 000 uses", body: chatStreamRequest{}, contentType: "text/event-stream"}},
 
+		// Text generation (seed 003).
+		{"POST", "/api/v1/agent/generation/prose", plat, catOther, authenticated, s.handleProse, doc{tag: "generation", summary: "Continue, improve, fix, shorten or lengthen a text, or follow a command on it (zap); Accept: text/event-stream streams it", body: proseRequest{}, resp: generationResponse{}}},
+		{"POST", "/api/v1/agent/generation/enhance-prompt", plat, catOther, authenticated, s.handleEnhancePrompt, doc{tag: "generation", summary: "Rewrite a prompt so that a model answers it better; Accept: text/event-stream streams it", body: enhancePromptRequest{}, resp: generationResponse{}}},
 		// MCP servers (seed 003): shared ones (admins add them) and users' own.
 		{"GET", "/api/v1/agent/mcp/servers", plat, catOther, authenticated, s.handleMCPServerList, doc{tag: "mcp", summary: "The MCP servers you may name: the shared ones and your own", resp: mcpServerList{}}},
 		{"POST", "/api/v1/agent/mcp/servers", plat, catOther, adminOnly, s.handleMCPServerCreate, doc{tag: "mcp", summary: "Add a shared MCP server (admin); its tools are listed first, so a server that cannot be used is refused", body: mcpServerRequest{}, resp: mcpServerResponse{}, status: http.StatusCreated}},
