@@ -29,7 +29,26 @@ type MCPServerService interface {
 	MCPServers(ctx context.Context, ownerID int64) ([]*MCPServer, error)
 	// CreateMCPServer stores s, setting its ID, CreatedAt and UpdatedAt.
 	CreateMCPServer(ctx context.Context, s *MCPServer) error
-	// SetMCPServerEnabled enables or disables owner's server name.
-	SetMCPServerEnabled(ctx context.Context, ownerID int64, name string, enabled bool) (*MCPServer, error)
+	// SetMCPServerEnabled enables or disables owner's server name; nil
+	// turns it the other way.
+	SetMCPServerEnabled(ctx context.Context, ownerID int64, name string, enabled *bool) (*MCPServer, error)
 	DeleteMCPServer(ctx context.Context, ownerID int64, name string) error
+}
+
+// VisibleMCPServers returns the servers owner may name, by name: the
+// shared ones, each replaced by the owner's own of the same name.
+func VisibleMCPServers(ctx context.Context, s interface {
+	MCPServers(ctx context.Context, ownerID int64) ([]*MCPServer, error)
+}, ownerID int64) (map[string]*MCPServer, error) {
+	out := map[string]*MCPServer{}
+	for _, owner := range []int64{0, ownerID} {
+		list, err := s.MCPServers(ctx, owner)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range list {
+			out[m.Name] = m
+		}
+	}
+	return out, nil
 }

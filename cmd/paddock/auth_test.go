@@ -220,6 +220,8 @@ func TestAPIKeys(t *testing.T) {
 	for _, rq := range []req{
 		{method: "POST", path: "/api/v1/api-keys", body: map[string]any{}},
 		{method: "GET", path: "/api/v1/api-keys"},
+		{method: "DELETE", path: "/api/v1/api-keys/" + created.ID},
+		{method: "POST", path: "/api/v1/environments", body: map[string]any{"image": "busybox"}},
 		{method: "POST", path: "/v1/agents", body: map[string]any{"name": "a"}},
 		{method: "POST", path: "/api/assistants/a/execute", body: map[string]any{"userInput": "hi"}},
 		{method: "POST", path: "/agent/agent/stream", body: map[string]any{"messages": []any{map[string]string{"content": "hi"}}}},

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/llm"
@@ -33,26 +34,17 @@ func (r *Runner) mcpServers(ctx context.Context, ownerID int64, names []string, 
 	if r.d.MCP == nil || r.d.MCPServers == nil {
 		return nil, paddock.Errorf(paddock.EUnavailable, "MCP servers are not configured on this server")
 	}
+	names = slices.Clone(names) // the agent's, not to be appended to
 	for _, ref := range refs {
 		if ref.URL == "" {
 			names = append(names, ref.Name)
 		}
 	}
-	registered := map[string]mcptool.Server{}
+	var registered map[string]*paddock.MCPServer
 	if len(names) > 0 {
-		for _, owner := range []int64{0, ownerID} { // the owner's own replace shared ones of the same name
-			list, err := r.d.MCPServers.MCPServers(ctx, owner)
-			if err != nil {
-				return nil, err
-			}
-			for _, s := range list {
-				if s.Enabled {
-					registered[s.Name] = mcptool.Server{Name: s.Name, Transport: s.Transport, URL: s.URL, Headers: s.Headers,
-						EnabledTools: s.EnabledTools, Private: owner == 0 || r.cfg.MCPPrivate}
-				} else {
-					delete(registered, s.Name)
-				}
-			}
+		var err error
+		if registered, err = paddock.VisibleMCPServers(ctx, r.d.MCPServers, ownerID); err != nil {
+			return nil, err
 		}
 	}
 	var out []mcptool.Server
@@ -64,12 +56,13 @@ func (r *Runner) mcpServers(ctx context.Context, ownerID int64, names []string, 
 		}
 	}
 	for _, name := range names {
-		s, ok := registered[name]
-		if !ok {
+		s := registered[name]
+		if s == nil || !s.Enabled {
 			r.log.WarnContext(ctx, "MCP server not found or disabled: its tools are left out", "server", name, "owner", ownerID)
 			continue
 		}
-		add(s)
+		add(mcptool.Server{Name: s.Name, Transport: s.Transport, URL: s.URL, Headers: s.Headers,
+			EnabledTools: s.EnabledTools, Private: s.OwnerID == 0 || r.cfg.MCPPrivate})
 	}
 	for _, ref := range refs {
 		if ref.URL != "" {

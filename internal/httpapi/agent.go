@@ -280,7 +280,7 @@ func (s *Server) handleAgentPatch(w http.ResponseWriter, r *http.Request) error 
 	if req.MaxSteps != nil && *req.MaxSteps < 0 {
 		return paddock.Errorf(paddock.EInvalid, "field \"max_steps\" must not be negative")
 	}
-	if err := validAgentPatch(a, upd); err != nil {
+	if err := checkAgentPatch(upd); err != nil {
 		return err
 	}
 	a, err = s.Agents.UpdateAgent(r.Context(), a.ID, upd)

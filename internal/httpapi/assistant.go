@@ -199,12 +199,8 @@ func toAssistant(a *paddock.Agent, defaultModel string) assistantResponse {
 	if tools == nil {
 		tools = agent.Tools()
 	}
-	tags := a.Tags
-	if tags == nil {
-		tags = []string{}
-	}
 	return assistantResponse{ID: a.ID, Name: a.Name, Description: a.Description, LLMProvider: provider, LLMModel: model,
-		LLMPrompt: a.SystemPrompt, Tools: tools, Tags: tags, CreatedAt: unix(a.CreatedAt), UpdatedAt: unix(a.UpdatedAt)}
+		LLMPrompt: a.SystemPrompt, Tools: tools, Tags: orEmpty(a.Tags), CreatedAt: unix(a.CreatedAt), UpdatedAt: unix(a.UpdatedAt)}
 }
 
 // assistantModel resolves llmProvider and llmModel against the model
@@ -277,26 +273,11 @@ func validAgent(a *paddock.Agent) error {
 	return checkAgentEnvironment(a.Environment)
 }
 
-// validAgentPatch checks agent a with upd applied: as validAgent, but the
-// model, tools and environment only where upd changes them (an agent
-// stored before these checks may still be patched otherwise).
-func validAgentPatch(a *paddock.Agent, upd paddock.AgentUpdate) error {
-	b := *a
-	if upd.Name != nil {
-		b.Name = *upd.Name
-	}
-	if upd.Tools != nil {
-		b.Tools = *upd.Tools
-	}
-	if upd.MaxSteps != nil {
-		b.MaxSteps = *upd.MaxSteps
-	}
-	if upd.Environment != nil {
-		b.Environment = upd.Environment
-	}
-	if err := b.Validate(); err != nil {
-		return err
-	}
+// checkAgentPatch checks what upd changes that Agent.Validate, which the
+// store applies to the patched agent, cannot know: the model, tools and
+// environment (an agent stored before these checks may still be patched
+// otherwise).
+func checkAgentPatch(upd paddock.AgentUpdate) error {
 	if upd.Model != nil {
 		if err := checkAgentModel(*upd.Model); err != nil {
 			return err
@@ -469,7 +450,7 @@ func (s *Server) handleAssistantPatch(w http.ResponseWriter, r *http.Request) er
 		}
 		upd.Model = &model
 	}
-	if err := validAgentPatch(a, upd); err != nil {
+	if err := checkAgentPatch(upd); err != nil {
 		return err
 	}
 	if a, err = s.Agents.UpdateAgent(r.Context(), a.ID, upd); err != nil {

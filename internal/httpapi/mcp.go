@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -192,21 +193,7 @@ func (s *Server) handleUserMCPToggle(w http.ResponseWriter, r *http.Request) err
 			return err
 		}
 	}
-	owner, name := principal(r).User.ID, r.PathValue("tool_type")
-	enabled := req.Enabled
-	if enabled == nil {
-		list, err := s.MCPServers.MCPServers(r.Context(), owner)
-		if err != nil {
-			return err
-		}
-		i := slices.IndexFunc(list, func(m *paddock.MCPServer) bool { return m.Name == name })
-		if i < 0 {
-			return paddock.Errorf(paddock.ENotFound, "MCP server %q not found", name)
-		}
-		flipped := !list[i].Enabled
-		enabled = &flipped
-	}
-	m, err := s.MCPServers.SetMCPServerEnabled(r.Context(), owner, name, *enabled)
+	m, err := s.MCPServers.SetMCPServerEnabled(r.Context(), principal(r).User.ID, r.PathValue("tool_type"), req.Enabled)
 	if err != nil {
 		return err
 	}
@@ -222,18 +209,13 @@ func (s *Server) checkMCPNames(ctx context.Context, owner int64, field string, n
 	if err := s.mcpReady(); err != nil {
 		return err
 	}
-	var known []string
-	for _, o := range []int64{0, owner} {
-		list, err := s.MCPServers.MCPServers(ctx, o)
-		if err != nil {
-			return err
-		}
-		for _, m := range list {
-			known = append(known, m.Name)
-		}
+	visible, err := paddock.VisibleMCPServers(ctx, s.MCPServers, owner)
+	if err != nil {
+		return err
 	}
+	known := slices.Sorted(maps.Keys(visible))
 	for _, n := range names {
-		if !slices.Contains(known, n) {
+		if visible[n] == nil {
 			if len(known) == 0 {
 				return paddock.Errorf(paddock.EInvalid, "%s: there is no MCP server %q; add one at /api/v1/agent/user-settings/mcp/custom", field, n)
 			}

@@ -36,15 +36,23 @@ type Server struct {
 	Private bool
 }
 
+// checkName checks a server's name: the prefix of its tools' names.
+func checkName(name string) error {
+	if n := len(name); n < 1 || n > 32 || strings.Contains(name, "__") || strings.ContainsFunc(name, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '_' || r == '-')
+	}) {
+		return paddock.Errorf(paddock.EInvalid, `mcp server name %q is invalid: use 1 to 32 of a-z, 0-9, "_" and "-", without "__"`, name)
+	}
+	return nil
+}
+
 // Validate checks s's name, transport, URL and headers. Failures are
 // EInvalid, naming the field and what is wrong. An empty transport means
 // streamable_http; stdio is refused with its own message, as Paddock does
 // not run commands on its host.
 func (s Server) Validate() error {
-	if n := len(s.Name); n < 1 || n > 32 || strings.Contains(s.Name, "__") || strings.ContainsFunc(s.Name, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '_' || r == '-')
-	}) {
-		return paddock.Errorf(paddock.EInvalid, `mcp server name %q is invalid: use 1 to 32 of a-z, 0-9, "_" and "-", without "__"`, s.Name)
+	if err := checkName(s.Name); err != nil {
+		return err
 	}
 	switch s.Transport {
 	case "", TransportStreamableHTTP, TransportSSE:

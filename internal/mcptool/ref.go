@@ -6,9 +6,8 @@ import "github.com/paddockhq/paddock"
 // (the name is checked; whether it exists is the run's business), or one
 // given inline with its URL (all of it is checked).
 func CheckRef(ref paddock.MCPServerRef) error {
-	s := Server{Name: ref.Name, Transport: ref.Transport, URL: ref.URL, Headers: ref.Headers}
 	if ref.URL == "" && ref.Transport == "" {
-		s.URL = "http://registered.invalid" // stands for the registered server's
+		return checkName(ref.Name)
 	}
-	return s.Validate()
+	return Server{Name: ref.Name, Transport: ref.Transport, URL: ref.URL, Headers: ref.Headers}.Validate()
 }

@@ -83,10 +83,10 @@ func testMCPServers(t *testing.T, f *fixture) {
 		t.Errorf("read with another key: %v", err)
 	}
 
-	if s, err := servers.SetMCPServerEnabled(ctx, u.ID, "calc", false); err != nil || s.Enabled || s.URL != own.URL {
+	if s, err := servers.SetMCPServerEnabled(ctx, u.ID, "calc", new(false)); err != nil || s.Enabled || s.URL != own.URL {
 		t.Errorf("disable: %+v, %v", s, err)
 	}
-	_, err = servers.SetMCPServerEnabled(ctx, u.ID, "nope", false)
+	_, err = servers.SetMCPServerEnabled(ctx, u.ID, "nope", new(false))
 	wantCode(t, err, paddock.ENotFound)
 	if list, _ := servers.MCPServers(ctx, 0); !list[0].Enabled {
 		t.Error("disabling the user's server disabled the shared one")

@@ -167,14 +167,19 @@ func (s *MCPServerService) CreateMCPServer(ctx context.Context, srv *paddock.MCP
 	return nil
 }
 
-// SetMCPServerEnabled enables or disables owner's server name.
-func (s *MCPServerService) SetMCPServerEnabled(ctx context.Context, ownerID int64, name string, enabled bool) (*paddock.MCPServer, error) {
+// SetMCPServerEnabled enables or disables owner's server name; nil turns
+// it the other way, in the same statement.
+func (s *MCPServerService) SetMCPServerEnabled(ctx context.Context, ownerID int64, name string, enabled *bool) (*paddock.MCPServer, error) {
 	cond, args := ownerCond(ownerID)
+	set, setArgs := "enabled = NOT enabled", []any{}
+	if enabled != nil {
+		set, setArgs = "enabled = ?", []any{*enabled}
+	}
+	args = append(append(append(setArgs, s.db.timeArg(normTime(s.db.now()))), args...), name)
 	var out *paddock.MCPServer
 	err := s.db.write1(ctx, func(c conn) error {
 		var err error
-		out, err = s.scan(c.queryRow(ctx, "UPDATE mcp_servers SET enabled = ?, updated_at = ? WHERE "+cond+" AND name = ? RETURNING "+mcpServerColumns,
-			append(append([]any{enabled, s.db.timeArg(normTime(s.db.now()))}, args...), name)...))
+		out, err = s.scan(c.queryRow(ctx, "UPDATE mcp_servers SET "+set+", updated_at = ? WHERE "+cond+" AND name = ? RETURNING "+mcpServerColumns, args...))
 		return err
 	})
 	if err != nil {
