@@ -51,6 +51,7 @@ func TestStore(t *testing.T) {
 		{"UsernameCaseMigration", testUsernameCaseMigration},
 		{"UserDeleteCascades", testUserDeleteCascades},
 		{"Identities", testIdentities},
+		{"Resources", testResources},
 		{"APIKeys", testAPIKeys},
 		{"Tokens", testTokens},
 		{"Environment", testEnvironment},
