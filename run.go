@@ -68,6 +68,9 @@ type RunOptions struct {
 	Locale    string    `json:"locale,omitempty"`    // the user's locale, e.g. en-US: answers use its language
 	// MCPServers are MCP servers the run uses besides its agent's.
 	MCPServers []MCPServerRef `json:"mcp_servers,omitempty"`
+	// Resources are the ids of the knowledge-base resources the run's
+	// search_resources tool searches.
+	Resources []string `json:"resources,omitempty"`
 }
 
 // MCPServerRef is an MCP server a run uses: a registered one by Name (the

@@ -270,6 +270,11 @@ func TestOpenAPI(t *testing.T) {
 	if err := doc.Validate(context.Background()); err != nil {
 		t.Fatalf("invalid OpenAPI document: %v", err)
 	}
+	// A body sent either as JSON or as an upload documents both.
+	if rb := doc.Paths.Find("/api/v1/agent/rag/resources").Post.RequestBody.Value; rb.Content.Get("application/json") == nil ||
+		rb.Content.Get("multipart/form-data") == nil || rb.Content.Get("multipart/form-data").Schema.Value.Properties["file"] == nil {
+		t.Errorf("resource upload body documented as %v", rb.Content)
+	}
 	documented := map[string]bool{}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {

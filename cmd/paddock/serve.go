@@ -209,7 +209,7 @@ func (m *Main) Run(ctx context.Context) error {
 	agentStores := agentStores{
 		agents: store.NewAgentService(db), sessions: store.NewSessionService(db), messages: store.NewMessageService(db),
 		runs: store.NewRunService(db), events: store.NewEventService(db), usage: store.NewUsageService(db),
-		mcpServers: mcpServers, mcp: mcpClient,
+		mcpServers: mcpServers, mcp: mcpClient, resources: store.NewResourceService(db),
 	}
 	catalog := cfg.catalog()
 	credits := &credit.Ledger{Store: store.NewCreditService(db), Initial: cfg.Credits.Initial, Enforce: cfg.Credits.Enforce}
@@ -274,6 +274,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Identities:   store.NewIdentityService(db),
 		MCPServers:   agentStores.mcpServers,
 		MCP:          mcpClient,
+		Resources:    agentStores.resources,
 		Audit:        store.NewAuditService(db),
 		RBAC:         store.NewRBACService(db),
 		Scheduler:    scheduler,
@@ -466,6 +467,7 @@ type agentStores struct {
 
 	mcpServers *store.MCPServerService
 	mcp        *mcptool.Client // reaches the MCP servers
+	resources  *store.ResourceService
 }
 
 func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledger, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
@@ -495,7 +497,8 @@ func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledg
 	}, agent.Deps{
 		Providers: providers, Agents: st.agents, Sessions: st.sessions,
 		Messages: st.messages, Runs: st.runs, Events: st.events, Usage: st.usage, Credits: credits.Check, Search: searcher,
-		Environments: envs, Sandbox: mgr, Bus: bus, MCP: st.mcp, MCPServers: st.mcpServers, Log: m.Log,
+		Environments: envs, Sandbox: mgr, Bus: bus, MCP: st.mcp, MCPServers: st.mcpServers,
+		Resources: st.resources, Log: m.Log,
 	})
 	follow := func(ctx context.Context, sessionID string, after int64) <-chan *paddock.Event {
 		return pubsub.Follow(ctx, st.events, bus, sessionID, after)

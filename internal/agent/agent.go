@@ -175,6 +175,9 @@ type Deps struct {
 	Credits func(ctx context.Context, ownerID int64) error
 	// Search, when set, backs the web_search tool.
 	Search WebSearcher
+	// Resources, when set, backs the search_resources tool of runs that
+	// name knowledge-base resources.
+	Resources Resources
 	// MCP and MCPServers, when set, give agents the tools of the MCP
 	// servers they name.
 	MCP        MCP

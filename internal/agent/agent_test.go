@@ -236,6 +236,7 @@ func (f *fixture) newRunner(cfg agent.Config) *agent.Runner {
 		Providers: llm.NewRegistry(f.llm), Agents: store.NewAgentService(f.db), Sessions: f.sessions,
 		Messages: f.messages, Runs: f.runs, Events: f.events, Environments: f.sandbox, Sandbox: f.sandbox, Bus: f.bus,
 		Usage: f.usage, Credits: f.credits, Search: f.search, MCP: f.mcp, MCPServers: f.mcpServers(),
+		Resources: store.NewResourceService(f.db),
 	})
 }
 
@@ -899,5 +900,91 @@ func TestMCPTools(t *testing.T) {
 	}
 	if n := srv.Calls.Load(); n != 2 {
 		t.Errorf("the server answered %d calls, want 2", n)
+	}
+}
+
+func TestResourceSearch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, &paddock.Agent{Tools: []string{}},
+		llmtest.Step{ToolCalls: []llm.ToolCall{
+			call(agent.ToolSearchResources, `{"query":"How are containers isolated?"}`),
+			call(agent.ToolSearchResources, `{"query":"zebra"}`),
+			call(agent.ToolSearchResources, `{}`),
+		}},
+		llmtest.Step{Text: "They use namespaces."},
+	)
+	ctx := context.Background()
+	// The fixture's owner must be a user (ids count from 1); the others
+	// are someone else.
+	var other int64
+	for id := int64(0); id < f.agent.OwnerID; {
+		u := &paddock.User{Username: fmt.Sprintf("user%d", id+1), Role: paddock.RoleUser}
+		if err := store.NewUserService(f.db).CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		id = u.ID
+		if id != f.agent.OwnerID {
+			other = id
+		}
+	}
+	resources := store.NewResourceService(f.db)
+	add := func(ownerID int64, title string, chunks ...string) *paddock.Resource {
+		res := &paddock.Resource{OwnerID: ownerID, Title: title, MediaType: "text/plain", Size: 100}
+		if err := resources.CreateResource(ctx, res, chunks); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	guide := add(f.agent.OwnerID, "Sandbox guide", "Paddock isolates each container with namespaces and cgroups.", "Billing is monthly.")
+	shared := add(0, "Shared FAQ", "Containers start in about 100 ms.")
+	theirs := add(other, "Someone else's notes", "Containers are isolated by secret magic.")
+	add(f.agent.OwnerID, "Unused", "Container isolation, not named by the run.")
+
+	if _, err := f.runner.PostWith(ctx, f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("hi")}}, "", "",
+		paddock.RunOptions{Resources: []string{"nope"}}); paddock.ErrorCode(err) != paddock.EInvalid {
+		t.Fatalf("a malformed resource id: %v", err)
+	}
+	f.start(f.runner)
+	m, err := f.runner.PostWith(ctx, f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("How are containers isolated?")}}, "", "",
+		paddock.RunOptions{Tools: &[]string{}, Resources: []string{guide.ID, shared.ID, theirs.ID, "res_gone"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run := f.waitRun(m, 10*time.Second); run.Status != paddock.RunCompleted {
+		t.Fatalf("run %+v", run)
+	}
+	var def *llm.Tool
+	for i, tool := range f.llm.Requests()[0].Tools {
+		if tool.Name == agent.ToolSearchResources {
+			def = &f.llm.Requests()[0].Tools[i]
+		}
+	}
+	if def == nil || !strings.Contains(def.Description, "Sandbox guide") || !strings.Contains(def.Description, "Shared FAQ") ||
+		strings.Contains(def.Description, "Someone else") || strings.Contains(def.Description, "Unused") {
+		t.Fatalf("search_resources offered as %+v", def)
+	}
+	results := make([]paddock.ContentPart, 3) // in call order
+	for _, m := range f.allMessages() {
+		for _, p := range m.Content {
+			if p.Type == paddock.PartToolResult {
+				var i int
+				if _, err := fmt.Sscanf(p.ToolCallID, "call_0_%d", &i); err != nil || i > 2 {
+					t.Fatalf("result %+v", p)
+				}
+				results[i] = p
+			}
+		}
+	}
+	found := results[0].Result
+	if results[0].IsError || !strings.HasPrefix(found, "[1] Sandbox guide (rag://resource/"+guide.ID+", passage 1)\nPaddock isolates each container") ||
+		!strings.Contains(found, "Shared FAQ") || strings.Contains(found, "secret magic") || strings.Contains(found, "not named") ||
+		strings.Contains(found, "Billing") {
+		t.Errorf("search result:\n%s", found)
+	}
+	if r := results[1]; r.IsError || !strings.Contains(r.Result, `No passage of the documents matches "zebra"`) {
+		t.Errorf("no match: %+v", r)
+	}
+	if r := results[2]; !r.IsError || !strings.Contains(r.Result, "query") {
+		t.Errorf("no query: %+v", r)
 	}
 }

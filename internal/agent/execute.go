@@ -10,7 +10,6 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/llm"
-	"github.com/paddockhq/paddock/internal/mcptool"
 )
 
 // ExecuteRequest is a stateless execution: the agent loop over a
@@ -71,7 +70,7 @@ func (r *Runner) Execute(ctx context.Context, req ExecuteRequest) (*ExecuteResul
 	if err != nil {
 		return nil, err
 	}
-	x := &execution{r: r, req: req, id: newID("exe"), p: p, model: model, mcp: mcp}
+	x := &execution{r: r, req: req, id: newID("exe"), p: p, model: model, tools: toolset{mcp: mcp}}
 	defer x.deleteEnvironment()
 	res, err := x.run(ctx)
 	if err != nil {
@@ -87,7 +86,7 @@ type execution struct {
 	id    string
 	p     llm.Provider
 	model string
-	mcp   []mcptool.Server // the MCP servers whose tools the execution has
+	tools toolset // the MCP servers whose tools the execution has
 
 	emitMu sync.Mutex
 	envMu  sync.Mutex
@@ -172,7 +171,7 @@ func (x *execution) callModel(ctx context.Context, step int, extra *paddock.Mess
 		Model:    x.model,
 		System:   x.req.Agent.SystemPrompt,
 		Messages: buildContext(msgs),
-		Tools:    x.r.toolDefs(ctx, x.req.Agent, x.mcp),
+		Tools:    x.r.toolDefs(ctx, x.req.Agent, x.tools),
 		CacheKey: x.req.Agent.ID, // executions of one agent share its system prompt and tools
 	}
 	if extra != nil {
@@ -219,7 +218,7 @@ func (x *execution) runTools(ctx context.Context, calls []paddock.ContentPart, s
 			defer func() { <-sem }()
 			x.emit(paddock.EventToolStarted, paddock.ToolEvent{ToolCallID: call.ID, Name: call.Name, Step: step, Arguments: call.Arguments})
 			out := &eventSink{x: x, call: call, step: step}
-			result, isErr := x.r.execTool(ctx, x.req.Agent, x.mcp, x.environment, call, out)
+			result, isErr := x.r.execTool(ctx, x.req.Agent, x.tools, x.environment, call, out)
 			if ctx.Err() != nil {
 				return
 			}

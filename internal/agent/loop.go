@@ -16,7 +16,6 @@ import (
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/document"
 	"github.com/paddockhq/paddock/internal/llm"
-	"github.com/paddockhq/paddock/internal/mcptool"
 )
 
 // runState is what one execution of a run works with.
@@ -25,7 +24,7 @@ type runState struct {
 	agent   *paddock.Agent
 	session *paddock.Session
 	prior   []*paddock.Message // messages of the session's earlier runs, in context order
-	mcp     []mcptool.Server   // the MCP servers whose tools the run has
+	tools   toolset            // the MCP servers and resources the run's tools reach
 
 	mu  sync.Mutex
 	own []*paddock.Message // this run's messages, in Seq order
@@ -127,7 +126,10 @@ func (r *Runner) load(ctx context.Context, run *paddock.Run) (*runState, error) 
 		st.agent = &a
 	}
 	var err error
-	if st.mcp, err = r.mcpServers(ctx, st.session.OwnerID, st.agent.MCPServers, st.run.Options.MCPServers); err != nil {
+	if st.tools.mcp, err = r.mcpServers(ctx, st.session.OwnerID, st.agent.MCPServers, st.run.Options.MCPServers); err != nil {
+		return nil, err
+	}
+	if st.tools.resources, err = r.runResources(ctx, st.session.OwnerID, st.run.Options.Resources); err != nil {
 		return nil, err
 	}
 	// Context order: by run, then by Seq. A message posted while an earlier
@@ -201,7 +203,7 @@ func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddoc
 	req := &llm.Request{
 		Model:     model,
 		System:    st.agent.SystemPrompt,
-		Tools:     r.toolDefs(ctx, st.agent, st.mcp),
+		Tools:     r.toolDefs(ctx, st.agent, st.tools),
 		Reasoning: st.run.Options.Reasoning,
 		CacheKey:  st.session.ID,
 	}
@@ -328,7 +330,7 @@ func (r *Runner) runTool(ctx context.Context, st *runState, call paddock.Content
 		})
 	})
 	env := func(ctx context.Context) (string, error) { return r.ensureEnvironment(ctx, st) }
-	result, isErr := r.execTool(ctx, st.agent, st.mcp, env, call, output)
+	result, isErr := r.execTool(ctx, st.agent, st.tools, env, call, output)
 	output.close(ctx.Err() == nil)
 	if ctx.Err() != nil {
 		return context.Cause(ctx)

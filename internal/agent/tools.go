@@ -165,6 +165,9 @@ func (r *Runner) checkOptions(opts paddock.RunOptions) error {
 			return err
 		}
 	}
+	if err := r.checkResources(opts.Resources); err != nil {
+		return err
+	}
 	switch opts.Reasoning {
 	case "", llm.ReasoningLow, llm.ReasoningMedium, llm.ReasoningHigh:
 	default:
@@ -188,8 +191,9 @@ func builtins(a *paddock.Agent) []string {
 }
 
 // toolDefs returns the tool definitions the model gets: agent a's
-// built-in tools, then those of the MCP servers.
-func (r *Runner) toolDefs(ctx context.Context, a *paddock.Agent, servers []mcptool.Server) []llm.Tool {
+// built-in tools, search_resources when the run names resources, then the
+// tools of the MCP servers.
+func (r *Runner) toolDefs(ctx context.Context, a *paddock.Agent, ts toolset) []llm.Tool {
 	var tools []llm.Tool
 	for _, name := range r.enabled(a) {
 		s := toolSpecs[name]
@@ -199,7 +203,10 @@ func (r *Runner) toolDefs(ctx context.Context, a *paddock.Agent, servers []mcpto
 			Parameters:  json.RawMessage(s.schema),
 		})
 	}
-	return append(tools, r.mcpToolDefs(ctx, servers)...)
+	if len(ts.resources) > 0 {
+		tools = append(tools, resourceToolDef(ts.resources))
+	}
+	return append(tools, r.mcpToolDefs(ctx, ts.mcp)...)
 }
 
 // toolError is a failure reported to the model as an error result.
@@ -214,47 +221,47 @@ type outputSink interface {
 }
 
 // execTool runs a call of agent a in the environment env returns (created
-// on first use), or on one of the MCP servers, and returns its result text
-// and whether it is an error. When ctx ends first the result is
-// meaningless: the caller checks.
-func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, servers []mcptool.Server, env func(context.Context) (string, error), call paddock.ContentPart, out outputSink) (string, bool) {
+// on first use), on one of the MCP servers or over the run's resources,
+// and returns its result text and whether it is an error. When ctx ends
+// first the result is meaningless: the caller checks.
+func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, ts toolset, env func(context.Context) (string, error), call paddock.ContentPart, out outputSink) (string, bool) {
 	if _, _, ok := mcptool.SplitToolName(call.Name); ok {
-		return r.callMCP(ctx, servers, call)
+		return r.callMCP(ctx, ts.mcp, call)
 	}
-	if !slices.Contains(r.enabled(a), call.Name) {
+	searching := call.Name == ToolSearchResources && len(ts.resources) > 0
+	if !searching && !slices.Contains(r.enabled(a), call.Name) {
 		return fmt.Sprintf("unknown tool %q", call.Name), true
 	}
 	var args map[string]any
 	if err := json.Unmarshal([]byte(call.ArgumentsText()), &args); err != nil {
 		return fmt.Sprintf("invalid arguments: %v (want a JSON object)", err), true
 	}
-	if call.Name == ToolWebSearch {
-		t := &toolCall{r: r, ctx: ctx, args: args}
-		res, err := t.webSearch()
-		if err != nil {
-			return ToolWebSearch + ": " + paddock.ErrorMessage(err), true
-		}
-		return res, false
-	}
-	envID, err := env(ctx)
-	if err != nil {
-		return "environment unavailable: " + paddock.ErrorMessage(err), true
-	}
-	t := &toolCall{r: r, ctx: ctx, envID: envID, args: args, out: out}
+	t := &toolCall{r: r, ctx: ctx, args: args, out: out}
 	var res string
+	var err error
 	switch call.Name {
-	case ToolBash:
-		res, err = t.bash()
-	case ToolReadFile:
-		res, err = t.readFile()
-	case ToolWriteFile:
-		res, err = t.writeFile()
-	case ToolEditFile:
-		res, err = t.editFile()
-	case ToolListFiles:
-		res, err = t.listFiles()
-	case ToolGrep:
-		res, err = t.grep()
+	case ToolSearchResources:
+		res, err = t.searchResources(ts.resources)
+	case ToolWebSearch:
+		res, err = t.webSearch()
+	default: // the sandbox tools
+		if t.envID, err = env(ctx); err != nil {
+			return "environment unavailable: " + paddock.ErrorMessage(err), true
+		}
+		switch call.Name {
+		case ToolBash:
+			res, err = t.bash()
+		case ToolReadFile:
+			res, err = t.readFile()
+		case ToolWriteFile:
+			res, err = t.writeFile()
+		case ToolEditFile:
+			res, err = t.editFile()
+		case ToolListFiles:
+			res, err = t.listFiles()
+		case ToolGrep:
+			res, err = t.grep()
+		}
 	}
 	if err != nil {
 		if _, ok := err.(toolError); ok {

@@ -269,7 +269,7 @@ type chatStreamRequest struct {
 	Messages    []platformMessage `json:"messages" required:"true"`
 	ThreadID    string            `json:"thread_id,omitempty" description:"names the thread (a session); a new one when omitted"`
 	AgentName   string            `json:"agent_name,omitempty" description:"default coder"`
-	Resources   []json.RawMessage `json:"resources,omitempty" description:"RAG resources: must be empty, knowledge bases are not available yet"`
+	Resources   []json.RawMessage `json:"resources,omitempty" description:"knowledge-base resources the run's search_resources tool searches: {uri, title, description} objects (DeerFlow's form), URIs (rag://resource/res_...) or ids"`
 	MCPSettings *struct {
 		Servers map[string]json.RawMessage `json:"servers"`
 	} `json:"mcp_settings,omitempty" description:"servers: the MCP servers whose tools the run gets, by name: {} for a registered one, or {transport, url, headers, enabled_tools} inline"`
@@ -279,8 +279,8 @@ type chatStreamRequest struct {
 }
 
 // handleChatStream answers in a thread without a sandbox: the agent's
-// sandbox tools are off for the run; web search is the one tool it may
-// get.
+// sandbox tools are off for the run; it may get web search, the search of
+// the resources it names and the tools of MCP servers.
 func (s *Server) handleChatStream(w http.ResponseWriter, r *http.Request) error {
 	var req chatStreamRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
@@ -290,13 +290,18 @@ func (s *Server) handleChatStream(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if len(req.Resources) > 0 {
-		return paddock.Errorf(paddock.EInvalid, "resources: RAG knowledge bases are not available yet; send an empty list")
-	}
 	if len(req.Locale) > 35 {
 		return paddock.Errorf(paddock.EInvalid, "locale must be a language tag such as en-US")
 	}
 	opts := paddock.RunOptions{Tools: &[]string{}, Locale: req.Locale}
+	if len(req.Resources) > 0 {
+		if err := s.ragReady(); err != nil {
+			return err
+		}
+		if opts.Resources, err = s.resourceRefs(r, "resources", req.Resources); err != nil {
+			return err
+		}
+	}
 	if req.MCPSettings != nil && len(req.MCPSettings.Servers) > 0 {
 		if err := s.mcpReady(); err != nil {
 			return err

@@ -55,6 +55,9 @@ func (s *Server) addOperation(ref *openapi31.Reflector, rt route, method string)
 			if rt.doc.form {
 				op.AddReqStructure(formVariant(rt.doc.body), openapi.WithContentType("application/x-www-form-urlencoded"))
 			}
+			if rt.doc.upload != nil {
+				op.AddReqStructure(rt.doc.upload, openapi.WithContentType("multipart/form-data"))
+			}
 		}
 		status := rt.doc.status
 		if status == 0 {

@@ -26,6 +26,7 @@ type doc struct {
 	params       any
 	body         any
 	form         bool // the body may also be form-encoded
+	upload       any  // the body may also be this multipart/form-data form
 	resp         any
 	status       int    // success status; default 200
 	contentType  string // response type when not JSON
@@ -132,6 +133,12 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/agent/mcp/servers", plat, catOther, authenticated, s.handleMCPServerList, doc{tag: "mcp", summary: "The MCP servers you may name: the shared ones and your own", resp: mcpServerList{}}},
 		{"POST", "/api/v1/agent/mcp/servers", plat, catOther, adminOnly, s.handleMCPServerCreate, doc{tag: "mcp", summary: "Add a shared MCP server (admin); its tools are listed first, so a server that cannot be used is refused", body: mcpServerRequest{}, resp: mcpServerResponse{}, status: http.StatusCreated}},
 		{"DELETE", "/api/v1/agent/mcp/servers/{name}", plat, catOther, adminOnly, s.handleMCPServerDelete, doc{tag: "mcp", summary: "Remove a shared MCP server (admin)", params: mcpServerNameParam{}, status: http.StatusNoContent}},
+		// Knowledge-base resources (seed 003's RAG).
+		{"GET", "/api/v1/agent/rag/resources", plat, catOther, authenticated, s.handleResourceList, doc{tag: "rag", summary: "The resources you may name in a chat: your own and the shared ones, newest first", params: resourceListParams{}, resp: resourceList{}}},
+		{"POST", "/api/v1/agent/rag/resources", plat, catOther, authenticated, s.handleResourceCreate, doc{tag: "rag", summary: "Add a resource: JSON text, or a file as multipart/form-data (text files and PDF); its text is split into passages and indexed for search", body: resourceRequest{}, upload: resourceForm{}, resp: resourceResponse{}, status: http.StatusCreated}},
+		{"GET", "/api/v1/agent/rag/resources/{id}", plat, catOther, authenticated, s.handleResourceGet, doc{tag: "rag", summary: "One resource", params: resourceIDParam{}, resp: resourceResponse{}}},
+		{"DELETE", "/api/v1/agent/rag/resources/{id}", plat, catOther, authenticated, s.handleResourceDelete, doc{tag: "rag", summary: "Remove a resource and its passages (shared ones: admins)", params: resourceIDParam{}, status: http.StatusNoContent}},
+		{"POST", "/api/v1/agent/rag/search", plat, catOther, authenticated, s.handleResourceSearch, doc{tag: "rag", summary: "Search resources' passages as the search_resources tool does", body: resourceSearchRequest{}, resp: resourceSearchResponse{}}},
 		{"GET", "/api/v1/agent/user-settings/mcp", plat, catOther, authenticated, s.handleUserMCPList, doc{tag: "mcp", summary: "Your own MCP servers", resp: mcpServerList{}}},
 		{"POST", "/api/v1/agent/user-settings/mcp/custom", plat, catOther, authenticated, s.handleUserMCPCreate, doc{tag: "mcp", summary: "Add an MCP server of your own; its tools are listed first, so a server that cannot be used is refused", body: mcpServerRequest{}, resp: mcpServerResponse{}, status: http.StatusCreated}},
 		{"DELETE", "/api/v1/agent/user-settings/mcp/{tool_type}", plat, catOther, authenticated, s.handleUserMCPDelete, doc{tag: "mcp", summary: "Remove one of your MCP servers", params: mcpSettingParam{}, status: http.StatusNoContent}},

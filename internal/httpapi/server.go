@@ -141,6 +141,7 @@ type Deps struct {
 	Credits      *credit.Ledger                  // balances and their enforcement
 	Identities   paddock.IdentityService         // users' OAuth2 accounts
 	MCPServers   paddock.MCPServerService        // registered MCP servers; nil: no MCP
+	Resources    paddock.ResourceService         // knowledge-base resources (RAG); nil: none
 	MCP          MCPTools                        // reaches them
 	Schedules    paddock.ScheduleService         // scheduled tasks
 	Audit        paddock.AuditService            // login and operation logs; nil: not kept
