@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/vishvananda/netns"
 	"gopkg.in/yaml.v3"
 )
@@ -291,7 +293,7 @@ func TestSandboxAPI(t *testing.T) {
 	created := s.expect(t, 201, req{method: "POST", path: "/api/v1/agent/sandboxes", token: admin, body: `{"template_id": "agents-backend-sandbox"}`, contentType: "application/json"}).m(t)
 	id, _ := created["sandbox_id"].(string)
 	if !strings.HasPrefix(id, "env-") || created["status"] != "running" || created["template_id"] != "agents-backend-sandbox" ||
-		created["vscode_url"] != s.url+"/api/v1/environments/"+id+"/ports/9000/" || created["mcp_url"] != nil {
+		created["vscode_url"] != s.url+"/api/v1/environments/"+id+"/ports/9000/" || created["mcp_url"] != s.url+"/api/v1/agent/sandboxes/"+id+"/mcp" {
 		t.Fatalf("created %v", created)
 	}
 	sb := base + "/" + id
@@ -323,6 +325,95 @@ func TestSandboxAPI(t *testing.T) {
 		platformError(t, s.do(t, req{method: "POST", path: base + "/run-command", token: admin, body: map[string]any{"sandbox_id": "env-nope", "command": "true"}}), 404, "NOT_FOUND", "env-nope")
 		platformError(t, s.do(t, req{method: "POST", path: base + "/run-command", token: admin, body: map[string]any{"sandbox_id": id, "command": "true", "timeout": 0}}), 400, "BAD_REQUEST", `"timeout"`)
 		platformError(t, s.do(t, req{method: "POST", path: base + "/run-command", token: admin, body: map[string]any{"sandbox_id": id, "command": "true", "env": map[string]string{"A=B": "x"}}}), 400, "BAD_REQUEST", `invalid variable name "A=B"`)
+	})
+
+	t.Run("mcp", func(t *testing.T) {
+		// An MCP client given mcp_url and the Authorization header
+		// lists the sandbox's tools and runs them.
+		ctx := context.Background()
+		connect := func(token, url string) (*mcp.ClientSession, error) {
+			tr := &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearerTransport(token)}}
+			return mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(ctx, tr, nil)
+		}
+		cs, err := connect(admin, created["mcp_url"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		tools, err := cs.ListTools(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tool := range tools.Tools {
+			names = append(names, tool.Name)
+		}
+		if strings.Join(names, ",") != "list_files,read_file,run_command,write_file" {
+			t.Errorf("tools %v", names)
+		}
+		call := func(name string, args map[string]any) *mcp.CallToolResult {
+			t.Helper()
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return res
+		}
+		text := func(res *mcp.CallToolResult) string {
+			if len(res.Content) == 0 {
+				return ""
+			}
+			tc, _ := res.Content[0].(*mcp.TextContent)
+			return tc.Text
+		}
+		if res := call("write_file", map[string]any{"path": "/tmp/mcp/hello.py", "content": "print(6*7)\n"}); res.IsError || !strings.Contains(text(res), "/tmp/mcp/hello.py") {
+			t.Errorf("write_file: %+v", res)
+		}
+		res := call("run_command", map[string]any{"command": "python3 hello.py; echo err >&2", "cwd": "/tmp/mcp"})
+		out, _ := res.StructuredContent.(map[string]any)
+		if res.IsError || text(res) != "42\n\n[stderr]\nerr\n\n[exit code 0]" || out["stdout"] != "42\n" || out["exit_code"] != 0.0 {
+			t.Errorf("run_command: %q %v", text(res), res.StructuredContent)
+		}
+		if res := call("run_command", map[string]any{"command": "exit 4"}); !res.IsError || !strings.Contains(text(res), "[exit code 4]") {
+			t.Errorf("a failing command: %q", text(res))
+		}
+		if res := call("read_file", map[string]any{"path": "/tmp/mcp/hello.py"}); res.IsError || text(res) != "print(6*7)\n" {
+			t.Errorf("read_file: %q", text(res))
+		}
+		if res := call("list_files", map[string]any{"path": "/tmp/mcp"}); res.IsError || !strings.Contains(text(res), "hello.py") {
+			t.Errorf("list_files: %q", text(res))
+		}
+		for name, args := range map[string]map[string]any{
+			"read_file":   {"path": "/tmp/mcp/nope"},
+			"run_command": {"command": " "},
+			"write_file":  {"path": "/tmp/x", "content": "!", "encoding": "rot13"},
+		} {
+			if res := call(name, args); !res.IsError || text(res) == "" || strings.Contains(text(res), "internal") {
+				t.Errorf("%s %v: %+v", name, args, res)
+			}
+		}
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "rm_rf", Arguments: map[string]any{}}); err == nil {
+			t.Error("an unknown tool was called")
+		}
+		// Not another user's sandbox, nor with a read-only key; the
+		// environments surface serves it too.
+		bob := s.createUser(t, admin, "mcpbob")
+		if _, err := connect(bob, created["mcp_url"].(string)); err == nil {
+			t.Error("another user connected")
+		}
+		readKey := s.expect(t, 201, req{method: "POST", path: "/api/v1/api-keys", token: admin, body: map[string]any{
+			"permissions": []map[string]string{{"environment_id": id, "permission": "read"}}}}).m(t)["key"].(string)
+		r := s.do(t, req{method: "POST", path: sb + "/mcp", token: readKey, contentType: "application/json", body: `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`,
+			header: map[string]string{"Accept": "application/json, text/event-stream"}})
+		if r.status != 403 || !strings.Contains(string(r.body), "write") {
+			t.Errorf("a read-only key: %d %s", r.status, r.body)
+		}
+		s.expect(t, 405, req{method: "GET", path: sb + "/mcp", token: admin})
+		cs2, err := connect(admin, s.url+"/api/v1/environments/"+id+"/mcp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs2.Close()
 	})
 
 	t.Run("wrong methods on actions", func(t *testing.T) {
@@ -661,4 +752,13 @@ func TestSandboxAPI(t *testing.T) {
 		t.Errorf("after delete: %v", g)
 	}
 	platformError(t, s.do(t, req{method: "POST", path: base + "/run-command", token: admin, body: map[string]any{"sandbox_id": id, "command": "true"}}), 409, "CONFLICT", "terminated")
+}
+
+// bearerTransport sends every request with Authorization: Bearer token.
+type bearerTransport string
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
 }

@@ -78,6 +78,7 @@ type sandboxResponse struct {
 	TemplateID string `json:"template_id,omitempty"`
 	Status     string `json:"status" enum:"pending,running,paused,terminating,terminated,failed"`
 	Reason     string `json:"reason,omitempty"`
+	MCPURL     string `json:"mcp_url" description:"the sandbox as an MCP server (streamable HTTP); send the same Authorization header"`
 	VSCodeURL  string `json:"vscode_url,omitempty" description:"the VS Code server of the template, through the authenticated port proxy"`
 }
 
@@ -100,6 +101,7 @@ type sandboxInfo struct {
 
 type sandboxURLs struct {
 	SandboxID string            `json:"sandbox_id"`
+	MCPURL    string            `json:"mcp_url"`
 	VSCodeURL string            `json:"vscode_url,omitempty"`
 	Ports     map[string]string `json:"ports" description:"port -> its authenticated proxy URL"`
 }
@@ -226,11 +228,17 @@ func secondsField(name string, v *int, def int) (int, error) {
 }
 
 func (s *Server) sandboxResponse(r *http.Request, env *paddock.Environment) sandboxResponse {
-	out := sandboxResponse{SandboxID: env.ID, TemplateID: env.Labels[sandboxTemplateLabel], Status: string(env.Status), Reason: env.Reason}
+	out := sandboxResponse{SandboxID: env.ID, TemplateID: env.Labels[sandboxTemplateLabel], Status: string(env.Status), Reason: env.Reason,
+		MCPURL: s.sandboxMCPURL(r, env)}
 	if port := vscodePort(env); port > 0 {
 		out.VSCodeURL = s.baseURL(r) + portPath(env.ID, port)
 	}
 	return out
+}
+
+// sandboxMCPURL is where env is served as an MCP server.
+func (s *Server) sandboxMCPURL(r *http.Request, env *paddock.Environment) string {
+	return s.baseURL(r) + "/api/v1/agent/sandboxes/" + env.ID + "/mcp"
 }
 
 // vscodePort is the sandbox's VS Code port, when its template has one and
@@ -431,7 +439,7 @@ func (s *Server) handleSandboxURLs(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	out := sandboxURLs{SandboxID: env.ID, Ports: map[string]string{}}
+	out := sandboxURLs{SandboxID: env.ID, MCPURL: s.sandboxMCPURL(r, env), Ports: map[string]string{}}
 	for _, p := range exposedPorts(env) {
 		out.Ports[strconv.Itoa(p)] = s.baseURL(r) + portPath(env.ID, p)
 	}

@@ -1,0 +1,223 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/paddockhq/paddock"
+)
+
+// Paddock serves each environment as an MCP server (streamable HTTP,
+// stateless, JSON responses) at /api/v1/environments/{id}/mcp and
+// /api/v1/agent/sandboxes/{id}/mcp: its tools run commands and read,
+// write and list files in that environment. The request has passed wrap
+// (authentication, rate limit); the handler checks the caller's write
+// permission on the environment before any MCP message is read, so an
+// MCP client configured with the URL and an Authorization header is
+// everything it needs.
+
+// mcpRPC documents an MCP message: JSON-RPC 2.0.
+type mcpRPC struct {
+	JSONRPC   string         `json:"jsonrpc" enum:"2.0"`
+	RequestID any            `json:"id,omitempty"`
+	Method    string         `json:"method,omitempty" description:"initialize, tools/list, tools/call, ..."`
+	Params    map[string]any `json:"params,omitempty"`
+	Result    map[string]any `json:"result,omitempty"`
+}
+
+type mcpCommandInput struct {
+	Command string            `json:"command" jsonschema:"a shell command line, run with sh -c"`
+	Timeout int               `json:"timeout,omitempty" jsonschema:"seconds, default 300; the command's process group is killed then"`
+	Cwd     string            `json:"cwd,omitempty" jsonschema:"working directory; default the environment's"`
+	Env     map[string]string `json:"env,omitempty" jsonschema:"extra environment variables"`
+}
+
+type mcpCommandOutput struct {
+	ExitCode   int    `json:"exit_code"`
+	Stdout     string `json:"stdout"`
+	Stderr     string `json:"stderr"`
+	DurationMS int64  `json:"duration_ms"`
+	TimedOut   bool   `json:"timed_out,omitempty"`
+	Truncated  bool   `json:"truncated,omitempty"`
+	OOMKilled  bool   `json:"oom_killed,omitempty"`
+}
+
+type mcpPathInput struct {
+	Path string `json:"path" jsonschema:"path in the environment; relative paths start at its working directory"`
+}
+
+type mcpWriteInput struct {
+	Path     string `json:"path" jsonschema:"path in the environment; parent directories are created"`
+	Content  string `json:"content" jsonschema:"the file's content"`
+	Encoding string `json:"encoding,omitempty" jsonschema:"utf-8 (default) or base64"`
+}
+
+type mcpFileOutput struct {
+	Path     string `json:"path"`
+	Size     int64  `json:"size"`
+	Content  string `json:"content,omitempty"`
+	Encoding string `json:"encoding,omitempty" jsonschema:"utf-8, or base64 for content that is not UTF-8"`
+}
+
+type mcpListOutput struct {
+	Files []paddock.FileInfo `json:"files"`
+}
+
+// handleEnvironmentMCP serves one MCP request for the environment in the
+// path.
+func (s *Server) handleEnvironmentMCP(w http.ResponseWriter, r *http.Request) error {
+	env, err := s.environmentAs(r, r.PathValue("id"), paddock.PermissionWrite, "environment")
+	if err != nil {
+		return err
+	}
+	srv := s.environmentMCP(env)
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
+		Stateless: true, JSONResponse: true,
+		// Every request carries its own credential (a bearer token, never
+		// a cookie), which a DNS-rebinding page cannot send.
+		DisableLocalhostProtection: true,
+		MaxRequestBodyBytes:        s.fileBodyLimit(),
+	})
+	h.ServeHTTP(w, r)
+	return nil
+}
+
+// environmentMCP returns an MCP server whose tools act in env.
+func (s *Server) environmentMCP(env *paddock.Environment) *mcp.Server {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "paddock", Title: "Paddock environment " + env.ID, Version: s.cfg.Version},
+		&mcp.ServerOptions{Instructions: fmt.Sprintf("Tools that act in the isolated Paddock environment %s (image %s): run shell commands, read, write and list files.", env.ID, env.Image)})
+	mcp.AddTool(srv, &mcp.Tool{Name: "run_command", Description: "Run a shell command (sh -c) in the environment and return its exit code, stdout and stderr."},
+		mcpErrors(s, func(ctx context.Context, _ *mcp.CallToolRequest, in mcpCommandInput) (*mcp.CallToolResult, mcpCommandOutput, error) {
+			if err := requireField("command", in.Command); err != nil {
+				return nil, mcpCommandOutput{}, err
+			}
+			timeout := defaultCommandTimeout
+			if in.Timeout != 0 {
+				if in.Timeout < 1 || in.Timeout > maxExecTimeout {
+					return nil, mcpCommandOutput{}, paddock.Errorf(paddock.EInvalid, "timeout must be between 1 and %d seconds", maxExecTimeout)
+				}
+				timeout = in.Timeout
+			}
+			if err := paddock.CheckEnv(in.Env); err != nil {
+				return nil, mcpCommandOutput{}, err
+			}
+			res, err := s.Environments.ExecIn(ctx, env, &paddock.ExecRequest{
+				Command: []string{"sh", "-c", in.Command}, Env: in.Env, Dir: in.Cwd, Timeout: time.Duration(timeout) * time.Second,
+			})
+			if err != nil {
+				return nil, mcpCommandOutput{}, err
+			}
+			out := mcpCommandOutput{ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, DurationMS: res.Duration.Milliseconds(),
+				TimedOut: res.TimedOut, Truncated: res.Truncated, OOMKilled: res.OOMKilled}
+			// The text the model reads: the output, then how it ended.
+			var b strings.Builder
+			b.WriteString(res.Stdout)
+			if res.Stderr != "" {
+				fmt.Fprintf(&b, "\n[stderr]\n%s", res.Stderr)
+			}
+			fmt.Fprintf(&b, "\n[exit code %d]", res.ExitCode)
+			if res.TimedOut {
+				b.WriteString(" [timed out]")
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: b.String()}}, IsError: res.ExitCode != 0}, out, nil
+		}))
+	mcp.AddTool(srv, &mcp.Tool{Name: "read_file", Description: fmt.Sprintf("Read a file of the environment (at most %d bytes); content that is not UTF-8 comes back as base64.", maxSandboxFileBytes)},
+		mcpErrors(s, func(ctx context.Context, _ *mcp.CallToolRequest, in mcpPathInput) (*mcp.CallToolResult, mcpFileOutput, error) {
+			if err := requireField("path", in.Path); err != nil {
+				return nil, mcpFileOutput{}, err
+			}
+			rc, info, err := s.Files.ReadFile(ctx, env.ID, in.Path)
+			if err != nil {
+				return nil, mcpFileOutput{}, err
+			}
+			defer rc.Close()
+			b, err := io.ReadAll(io.LimitReader(rc, maxSandboxFileBytes+1))
+			if err != nil {
+				return nil, mcpFileOutput{}, err
+			}
+			if len(b) > maxSandboxFileBytes {
+				return nil, mcpFileOutput{}, paddock.Errorf(paddock.ETooLarge, "%s is larger than %d bytes: read a part with run_command (head, tail, sed -n)", info.Path, maxSandboxFileBytes)
+			}
+			out := mcpFileOutput{Path: info.Path, Size: int64(len(b)), Content: string(b), Encoding: "utf-8"}
+			if !utf8.Valid(b) {
+				out.Content, out.Encoding = base64.StdEncoding.EncodeToString(b), "base64"
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: out.Content}}}, out, nil
+		}))
+	mcp.AddTool(srv, &mcp.Tool{Name: "write_file", Description: "Write a file in the environment, creating its parent directories; it is replaced if it exists."},
+		mcpErrors(s, func(ctx context.Context, _ *mcp.CallToolRequest, in mcpWriteInput) (*mcp.CallToolResult, mcpFileOutput, error) {
+			if err := requireField("path", in.Path); err != nil {
+				return nil, mcpFileOutput{}, err
+			}
+			content := []byte(in.Content)
+			switch in.Encoding {
+			case "", "utf-8", "utf8":
+			case "base64":
+				var err error
+				if content, err = base64.StdEncoding.DecodeString(in.Content); err != nil {
+					return nil, mcpFileOutput{}, paddock.Errorf(paddock.EInvalid, "content is not valid base64: %v", err)
+				}
+			default:
+				return nil, mcpFileOutput{}, paddock.Errorf(paddock.EInvalid, "encoding must be utf-8 or base64, not %q", in.Encoding)
+			}
+			n, err := s.Files.WriteFile(ctx, env.ID, in.Path, bytes.NewReader(content), 0o644)
+			if err != nil {
+				return nil, mcpFileOutput{}, err
+			}
+			info, err := s.Files.StatFile(ctx, env.ID, in.Path)
+			if err != nil {
+				return nil, mcpFileOutput{}, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("wrote %d bytes to %s", n, info.Path)}}},
+				mcpFileOutput{Path: info.Path, Size: n}, nil
+		}))
+	mcp.AddTool(srv, &mcp.Tool{Name: "list_files", Description: "List a directory of the environment: name, type, size, mode and modification time of each entry."},
+		mcpErrors(s, func(ctx context.Context, _ *mcp.CallToolRequest, in mcpPathInput) (*mcp.CallToolResult, mcpListOutput, error) {
+			if err := requireField("path", in.Path); err != nil {
+				return nil, mcpListOutput{}, err
+			}
+			files, err := s.Files.ListFiles(ctx, env.ID, in.Path)
+			if err != nil {
+				return nil, mcpListOutput{}, err
+			}
+			var b strings.Builder
+			for _, f := range files {
+				name := f.Name
+				if f.Type == paddock.FileTypeDir {
+					name += "/"
+				}
+				fmt.Fprintf(&b, "%s %10d %s %s\n", f.Mode, f.Size, f.ModTime.Format(time.DateTime), name)
+			}
+			if files == nil {
+				files = []paddock.FileInfo{}
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: b.String()}}}, mcpListOutput{Files: files}, nil
+		}))
+	return srv
+}
+
+// mcpErrors makes h's errors tool errors whose text is the error's
+// message, as the API would give it (an internal error is logged, and
+// only named).
+func mcpErrors[In, Out any](s *Server, h mcp.ToolHandlerFor[In, Out]) mcp.ToolHandlerFor[In, Out] {
+	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
+		res, out, err := h(ctx, req, in)
+		if err != nil {
+			if paddock.ErrorCode(err) == paddock.EInternal {
+				s.log.ErrorContext(ctx, "MCP tool", "tool", req.Params.Name, "err", err)
+			}
+			return nil, out, errors.New(paddock.ErrorMessage(err))
+		}
+		return res, out, nil
+	}
+}
