@@ -139,6 +139,19 @@ type Config struct {
 		APIKey   string `yaml:"api_key" env:"PADDOCK_SEARCH_API_KEY"`   // Brave and Tavily
 	} `yaml:"search"`
 
+	// TTS selects the text-to-speech engine of /api/v1/agent/tts and the
+	// podcast generator.
+	TTS struct {
+		// Engine is openai (OpenAI's speech API, or an OpenAI-compatible
+		// one at BaseURL), espeak (espeak-ng and lame in an environment of
+		// Image) or "": openai when OPENAI_API_KEY is set, else espeak when
+		// Image is set, else none.
+		Engine  string `yaml:"engine" env:"PADDOCK_TTS_ENGINE"`
+		Image   string `yaml:"image" env:"PADDOCK_TTS_IMAGE"`       // espeak: an image with espeak-ng and lame
+		Model   string `yaml:"model" env:"PADDOCK_TTS_MODEL"`       // openai: default gpt-4o-mini-tts
+		BaseURL string `yaml:"base_url" env:"PADDOCK_TTS_BASE_URL"` // openai: default OPENAI_BASE_URL, else OpenAI's
+	} `yaml:"tts"`
+
 	Tasks struct {
 		Tick Duration `yaml:"tick" env:"PADDOCK_TASK_TICK"` // how often due scheduled tasks are looked for; default 1s
 	} `yaml:"tasks"`
@@ -551,6 +564,15 @@ func (c *Config) validate() error {
 	}
 	if err := c.validateTemplates(); err != nil {
 		return err
+	}
+	switch c.TTS.Engine {
+	case "", "openai":
+	case "espeak":
+		if c.TTS.Image == "" {
+			return fmt.Errorf("tts.engine espeak needs tts.image: an image with espeak-ng and lame (paddock image build paddock-tts --packages espeak-ng,lame)")
+		}
+	default:
+		return fmt.Errorf("tts.engine must be openai or espeak, not %q", c.TTS.Engine)
 	}
 	if c.Redis.URL != "" {
 		// Checked here for a clear message; the URL itself is never printed

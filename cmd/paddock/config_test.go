@@ -60,3 +60,21 @@ func TestTemplatesConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestTTSConfig(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "paddock.yaml")
+	for tts, want := range map[string]string{
+		"{engine: openai}":                     "",
+		"{engine: espeak, image: paddock-tts}": "",
+		"{image: paddock-tts}":                 "",
+		"{engine: espeak}":                     "tts.engine espeak needs tts.image",
+		"{engine: polly}":                      "tts.engine must be openai or espeak",
+	} {
+		os.WriteFile(file, []byte("tts: "+tts+"\n"), 0o600)
+		_, err := loadConfig(quietFlags(), []string{"--config", file}, registerServeFlags)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("tts %s: %v, want an error mentioning %q", tts, err, want)
+		}
+	}
+}

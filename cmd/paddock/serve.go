@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -40,6 +41,7 @@ import (
 	"github.com/paddockhq/paddock/internal/sandbox/oci"
 	"github.com/paddockhq/paddock/internal/schedule"
 	"github.com/paddockhq/paddock/internal/search"
+	"github.com/paddockhq/paddock/internal/speech"
 	"github.com/paddockhq/paddock/internal/store"
 )
 
@@ -275,6 +277,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MCPServers:   agentStores.mcpServers,
 		MCP:          mcpClient,
 		Resources:    agentStores.resources,
+		Speech:       m.speech(environments{manager}),
 		Audit:        store.NewAuditService(db),
 		RBAC:         store.NewRBACService(db),
 		Scheduler:    scheduler,
@@ -538,6 +541,22 @@ func (m *Main) network() (*network.Network, error) {
 
 // environments is the Manager as the API uses it, with network policies
 // checked before anything is stored.
+// speech returns the text-to-speech engine the config selects, or nil.
+func (m *Main) speech(sb speech.Sandbox) speech.Engine {
+	c := m.Config.TTS
+	key := m.getenv("OPENAI_API_KEY")
+	switch {
+	case c.Engine == "openai" || c.Engine == "" && key != "":
+		base := cmp.Or(c.BaseURL, m.getenv("OPENAI_BASE_URL"))
+		m.Log.Info("text to speech", "engine", "openai", "model", cmp.Or(c.Model, "gpt-4o-mini-tts"))
+		return speech.NewOpenAI(base, key, c.Model, nil)
+	case c.Image != "":
+		m.Log.Info("text to speech", "engine", "espeak-ng", "image", c.Image)
+		return &speech.Espeak{Sandbox: sb, Image: c.Image}
+	}
+	return nil
+}
+
 type environments struct{ *sandbox.Manager }
 
 func (e environments) Create(ctx context.Context, env *paddock.Environment) error {

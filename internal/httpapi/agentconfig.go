@@ -76,7 +76,7 @@ func (s *Server) handleAgentConfig(w http.ResponseWriter, r *http.Request) error
 			Available: slices.Contains(s.cfg.Providers, m.Provider)})
 	}
 	out.Features = agentConfigFeatures{Sandboxes: s.Environments != nil, WebSearch: s.cfg.SearchProvider != "", SearchProvider: s.cfg.SearchProvider,
-		DeepThinking: true, CreditsEnforced: s.Credits != nil && s.Credits.Enforce, ScheduledTasks: s.Schedules != nil, MCP: s.mcpReady() == nil, RAG: s.ragReady() == nil}
+		DeepThinking: true, CreditsEnforced: s.Credits != nil && s.Credits.Enforce, ScheduledTasks: s.Schedules != nil, MCP: s.mcpReady() == nil, RAG: s.ragReady() == nil, TTS: s.speechReady() == nil}
 	ids := make([]string, 0, len(s.cfg.SandboxTemplates))
 	for id := range s.cfg.SandboxTemplates {
 		ids = append(ids, id)

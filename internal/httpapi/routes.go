@@ -129,6 +129,8 @@ func (s *Server) routeTable() []route {
 
 		// Text generation (seed 003).
 		{"POST", "/api/v1/agent/generation/prose", plat, catOther, authenticated, s.handleProse, doc{tag: "generation", summary: "Continue, improve, fix, shorten or lengthen a text, or follow a command on it (zap); Accept: text/event-stream streams it", body: proseRequest{}, resp: generationResponse{}}},
+		{"POST", "/api/v1/agent/generation/podcast", plat, catOther, authenticated, s.handlePodcast, doc{tag: "generation", summary: "A podcast (MP3) of a text: a model writes a two-host script, spoken in two voices", body: podcastRequest{}, contentType: "audio/mpeg"}},
+		{"POST", "/api/v1/agent/tts/synthesize", plat, catOther, authenticated, s.handleTTS, doc{tag: "tts", summary: "Text to speech (MP3)", body: ttsRequest{}, contentType: "audio/mpeg"}},
 		{"POST", "/api/v1/agent/generation/enhance-prompt", plat, catOther, authenticated, s.handleEnhancePrompt, doc{tag: "generation", summary: "Rewrite a prompt so that a model answers it better; Accept: text/event-stream streams it", body: enhancePromptRequest{}, resp: generationResponse{}}},
 		// MCP servers (seed 003): shared ones (admins add them) and users' own.
 		{"GET", "/api/v1/agent/mcp/servers", plat, catOther, authenticated, s.handleMCPServerList, doc{tag: "mcp", summary: "The MCP servers you may name: the shared ones and your own", resp: mcpServerList{}}},

@@ -22,6 +22,7 @@ import (
 	"github.com/paddockhq/paddock/internal/auth"
 	"github.com/paddockhq/paddock/internal/credit"
 	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/speech"
 )
 
 // Config holds the API's settings. Zero values take the defaults below.
@@ -142,6 +143,7 @@ type Deps struct {
 	Identities   paddock.IdentityService         // users' OAuth2 accounts
 	MCPServers   paddock.MCPServerService        // registered MCP servers; nil: no MCP
 	Resources    paddock.ResourceService         // knowledge-base resources (RAG); nil: none
+	Speech       speech.Engine                   // text to speech; nil: none
 	MCP          MCPTools                        // reaches them
 	Schedules    paddock.ScheduleService         // scheduled tasks
 	Audit        paddock.AuditService            // login and operation logs; nil: not kept

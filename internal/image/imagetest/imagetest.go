@@ -33,7 +33,7 @@ const DefaultCacheDir = "/var/cache/paddock-test"
 var pythonBuild = image.BuildOptions{
 	Suite:    "bookworm",
 	Variant:  "minbase",
-	Packages: []string{"python3", "python3-pip", "python3-venv", "procps", "ca-certificates"},
+	Packages: []string{"python3", "python3-pip", "python3-venv", "procps", "ca-certificates", "espeak-ng", "lame"},
 	CustomizeHooks: []string{
 		`ln -sf /usr/bin/python3 "$1/usr/local/bin/python"`,
 		`ln -sf /usr/bin/pip3 "$1/usr/local/bin/pip"`,
@@ -48,7 +48,8 @@ var (
 )
 
 // PythonImage returns an image of Debian bookworm with python3 (also as
-// /usr/local/bin/python), pip, procps and coreutils, whose PATH includes
+// /usr/local/bin/python), pip, procps, coreutils, and espeak-ng and lame
+// (for text to speech), whose PATH includes
 // /usr/local/bin. It is built once with mmdebstrap and cached as an OCI
 // layout under $PADDOCK_TEST_CACHE (default /var/cache/paddock-test),
 // where later runs and other processes find it; concurrent builds are
