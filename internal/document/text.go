@@ -56,17 +56,27 @@ func htmlText(data []byte) string {
 		switch tt {
 		case html.ErrorToken:
 			return b.String()
-		case html.StartTagToken, html.EndTagToken:
+		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
 			name, _ := z.TagName()
 			switch string(name) {
 			case "script", "style", "noscript", "template":
-				if tt == html.StartTagToken {
+				// <script/> too starts a script, as browsers read it: the
+				// tokenizer takes what follows as its raw text.
+				if tt != html.EndTagToken {
 					skip++
 				} else if skip > 0 {
 					skip--
 				}
-			case "p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "pre", "blockquote", "table", "ul", "ol":
+			case "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "pre", "blockquote", "table", "ul", "ol",
+				"dl", "dt", "dd", "hr", "header", "footer", "main", "nav", "aside", "figure", "figcaption", "caption", "details", "summary",
+				"form", "fieldset", "legend", "address", "option":
 				b.WriteString("\n\n")
+			case "br":
+				b.WriteString("\n")
+			case "td", "th", "img", "input":
+				// Cells of a row, and inline elements without text,
+				// separate the words around them.
+				b.WriteString(" ")
 			}
 		case html.TextToken:
 			if skip == 0 {

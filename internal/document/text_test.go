@@ -21,6 +21,25 @@ func TestExtractText(t *testing.T) {
 		t.Fatalf("html passages: %q", got)
 	}
 
+	// Line breaks, rules, table cells and definition lists separate the
+	// words around them, self-closing or not, so that search finds them.
+	for html, want := range map[string][]string{
+		`<p>line1<br/>line2<br>line3</p>`: {"line1", "line2", "line3"},
+		`a<hr/>b`:                         {"a", "b"},
+		`<table><tr><th>name</th><th>days</th></tr><tr><td>alpha</td><td>25</td></tr></table>`: {"name", "days", "alpha", "25"},
+		`<dl><dt>term</dt><dd>definition</dd></dl>`:                                            {"term", "definition"},
+		`<select><option>one</option><option>two</option></select>`:                            {"one", "two"},
+		`<span>in</span><span>line</span><script/>var x = "<p>hidden</p>"</script>`:            {"inline"},
+	} {
+		_, text, err := ExtractText("page.html", "text/html", []byte(html))
+		if err != nil {
+			t.Fatalf("%s: %v", html, err)
+		}
+		if words := strings.Fields(text); strings.Join(words, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: words %q, want %q", html, words, want)
+		}
+	}
+
 	mt, text, err = ExtractText("notes.md", "", []byte("# Notes\r\n\r\nline\r\n"))
 	if err != nil || mt != "text/plain" || text != "# Notes\n\nline" {
 		t.Fatalf("markdown: %s %q %v", mt, text, err)
