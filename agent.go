@@ -22,6 +22,7 @@ type Agent struct {
 	Model        string   // "provider/model", e.g. "openai/gpt-4o-mini"; "" means the configured default
 	Tools        []string // enabled built-in tools; nil means all, empty means none
 	MCPServers   []string // names of the MCP servers whose tools it uses (its owner's own, else shared)
+	Resources    []string // ids of the knowledge-base resources its runs search (search_resources)
 	MaxSteps     int      // model calls per run; 0 means DefaultMaxSteps
 	Environment  *AgentEnvironment
 	Tags         []string
@@ -93,6 +94,7 @@ type AgentUpdate struct {
 	Model        *string
 	Tools        *[]string
 	MCPServers   *[]string
+	Resources    *[]string
 	MaxSteps     *int
 	Environment  *AgentEnvironment
 	Tags         *[]string

@@ -19,6 +19,8 @@ func TestSeed003RAG(t *testing.T) {
 	model := llmtest.New(
 		llmtest.Step{ToolCalls: []llm.ToolCall{{Name: "search_resources", Arguments: `{"query":"How much did revenue grow?"}`}}},
 		llmtest.Step{Text: "Revenue grew 12 percent."},
+		llmtest.Step{ToolCalls: []llm.ToolCall{{Name: "search_resources", Arguments: `{"query":"deploy days"}`}}},
+		llmtest.Step{Text: "On Tuesdays."},
 	)
 	withLLM(t, model)
 	s := startServer(t, func(c *Config) { c.MaxAttachmentBytes = 256 << 10 })
@@ -155,6 +157,36 @@ func TestSeed003RAG(t *testing.T) {
 	}
 	if c := s.expect(t, 200, req{method: "GET", path: "/api/v1/agent/config", token: user}).m(t); c["features"].(map[string]any)["rag"] != true {
 		t.Errorf("config features %v", c["features"])
+	}
+
+	// An agent's own resources: its runs search them without naming them.
+	for body, want := range map[string]string{
+		`{"name": "kb", "resources": ["` + theirsID + `"]}`: "not found",
+		`{"name": "kb", "resources": ["docs"]}`:            "not a resource id",
+		`{"name": "kb", "resources": "x"}`:                 "resources",
+	} {
+		if r := s.do(t, req{method: "POST", path: "/v1/agents", token: user, body: body, contentType: "application/json"}); r.status != 400 || !strings.Contains(string(r.body), want) {
+			t.Errorf("agent %s: %d %s, want 400 naming %s", body, r.status, r.body, want)
+		}
+	}
+	kb := s.expect(t, 201, req{method: "POST", path: "/v1/agents", token: user, body: map[string]any{
+		"name": "kb", "resources": []string{notes["uri"].(string), reportID, reportID}}}).m(t)
+	if strings.Join(toStrings(kb["resources"]), ",") != notes["id"].(string)+","+reportID {
+		t.Errorf("agent resources %v", kb["resources"])
+	}
+	if p := s.expect(t, 200, req{method: "PATCH", path: "/v1/agents/" + kb["id"].(string), token: user, body: map[string]any{"resources": []string{notes["id"].(string)}}}).m(t); strings.Join(toStrings(p["resources"]), ",") != notes["id"].(string) {
+		t.Errorf("patched resources %v", p["resources"])
+	}
+	r = s.expect(t, 200, req{method: "POST", path: "/api/v1/agent/chat/stream", token: user, body: map[string]any{
+		"agent_name": "kb", "messages": []map[string]string{{"role": "user", "content": "When do we deploy?"}}}})
+	out = ""
+	for _, e := range namedEvents(t, r.body) {
+		if e.name == "tool" && e.data["type"] == "end" {
+			out, _ = e.data["output"].(string)
+		}
+	}
+	if !strings.Contains(out, "We deploy containers on Tuesdays.") {
+		t.Errorf("the agent's search: %q; stream:\n%s", out, r.body)
 	}
 
 	// Removed: gone from the list and from search.

@@ -70,7 +70,11 @@ func (r *Runner) Execute(ctx context.Context, req ExecuteRequest) (*ExecuteResul
 	if err != nil {
 		return nil, err
 	}
-	x := &execution{r: r, req: req, id: newID("exe"), p: p, model: model, tools: toolset{mcp: mcp}}
+	resources, err := r.runResources(ctx, req.OwnerID, req.Agent.Resources)
+	if err != nil {
+		return nil, err
+	}
+	x := &execution{r: r, req: req, id: newID("exe"), p: p, model: model, tools: toolset{mcp: mcp, resources: resources}}
 	defer x.deleteEnvironment()
 	res, err := x.run(ctx)
 	if err != nil {
@@ -86,7 +90,7 @@ type execution struct {
 	id    string
 	p     llm.Provider
 	model string
-	tools toolset // the MCP servers whose tools the execution has
+	tools toolset // the MCP servers and resources the execution's tools reach
 
 	emitMu sync.Mutex
 	envMu  sync.Mutex

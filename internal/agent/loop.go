@@ -129,7 +129,7 @@ func (r *Runner) load(ctx context.Context, run *paddock.Run) (*runState, error) 
 	if st.tools.mcp, err = r.mcpServers(ctx, st.session.OwnerID, st.agent.MCPServers, st.run.Options.MCPServers); err != nil {
 		return nil, err
 	}
-	if st.tools.resources, err = r.runResources(ctx, st.session.OwnerID, st.run.Options.Resources); err != nil {
+	if st.tools.resources, err = r.runResources(ctx, st.session.OwnerID, append(slices.Clone(st.agent.Resources), st.run.Options.Resources...)); err != nil {
 		return nil, err
 	}
 	// Context order: by run, then by Seq. A message posted while an earlier

@@ -33,9 +33,9 @@ type toolset struct {
 	resources []*paddock.Resource
 }
 
-// runResources returns the resources ids a run of owner's names. One that
-// is gone, or that owner may not see, is left out, and logged: the run
-// goes on without it.
+// runResources returns the resources ids (its agent's and its own) a run
+// of owner's names, once each. One that is gone, or that owner may not
+// see, is left out, and logged: the run goes on without it.
 func (r *Runner) runResources(ctx context.Context, ownerID int64, ids []string) ([]*paddock.Resource, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -44,7 +44,12 @@ func (r *Runner) runResources(ctx context.Context, ownerID int64, ids []string) 
 		return nil, resourcesUnavailable()
 	}
 	var out []*paddock.Resource
+	seen := map[string]bool{}
 	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
 		res, err := r.d.Resources.Resource(ctx, id)
 		if paddock.ErrorCode(err) == paddock.ENotFound || err == nil && res.OwnerID != 0 && res.OwnerID != ownerID {
 			r.log.WarnContext(ctx, "resource not found: the run goes on without it", "resource", id, "owner", ownerID)

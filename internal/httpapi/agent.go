@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ type agentRequest struct {
 	Model        string                    `json:"model,omitempty" description:"provider/model, e.g. openai/gpt-4o-mini; default PADDOCK_DEFAULT_MODEL"`
 	Tools        *[]string                 `json:"tools,omitempty" description:"enabled built-in tools: bash, read_file, write_file, edit_file, list_files, grep, and web_search (offered when search is configured); omit for all but web_search"`
 	MCPServers   []string                  `json:"mcp_servers,omitempty" description:"MCP servers whose tools the agent gets, by name: your own or shared ones (/api/v1/agent/mcp/servers)"`
+	Resources    []string                  `json:"resources,omitempty" description:"knowledge-base resources its runs search with search_resources: ids or URIs of your own or shared ones (/api/v1/agent/rag/resources)"`
 	MaxSteps     int                       `json:"max_steps,omitempty"`
 	Environment  *paddock.AgentEnvironment `json:"environment,omitempty"`
 }
@@ -48,6 +50,7 @@ type agentPatchRequest struct {
 	Model        *string                   `json:"model,omitempty"`
 	Tools        *[]string                 `json:"tools,omitempty"`
 	MCPServers   *[]string                 `json:"mcp_servers,omitempty"`
+	Resources    *[]string                 `json:"resources,omitempty"`
 	MaxSteps     *int                      `json:"max_steps,omitempty"`
 	Environment  *paddock.AgentEnvironment `json:"environment,omitempty"`
 }
@@ -61,12 +64,45 @@ type agentResponse struct {
 	Model        string                    `json:"model,omitempty"`
 	Tools        []string                  `json:"tools,omitempty"`
 	MCPServers   []string                  `json:"mcp_servers"`
+	Resources    []string                  `json:"resources" description:"ids of its knowledge-base resources"`
 	MaxSteps     int                       `json:"max_steps,omitempty"`
 	Environment  *paddock.AgentEnvironment `json:"environment,omitempty"`
 	Status       string                    `json:"status" enum:"active,archived"`
 	CreatedAt    time.Time                 `json:"created_at"`
 	UpdatedAt    time.Time                 `json:"updated_at"`
 	ArchivedAt   *time.Time                `json:"archived_at,omitempty"`
+}
+
+// agentResources checks the resources an agent of owner's names (ids or
+// URIs): each must be owner's own or shared. It returns their ids, once
+// each.
+func (s *Server) agentResources(ctx context.Context, ownerID int64, refs []string) ([]string, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	if err := s.ragReady(); err != nil {
+		return nil, err
+	}
+	if len(refs) > agent.MaxRunResources {
+		return nil, paddock.Errorf(paddock.EInvalid, "resources: at most %d, not %d", agent.MaxRunResources, len(refs))
+	}
+	var ids []string
+	for i, ref := range refs {
+		id := strings.TrimPrefix(ref, paddock.ResourceURIPrefix)
+		if !strings.HasPrefix(id, "res_") || len(id) > 64 {
+			return nil, paddock.Errorf(paddock.EInvalid, "resources[%d]: %q is not a resource id or URI (%sres_...)", i, ref, paddock.ResourceURIPrefix)
+		}
+		res, err := s.Resources.Resource(ctx, id)
+		if paddock.ErrorCode(err) == paddock.ENotFound || err == nil && res.OwnerID != 0 && res.OwnerID != ownerID {
+			return nil, paddock.Errorf(paddock.EInvalid, "resources[%d]: resource %q not found", i, id)
+		} else if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 // orEmpty returns list, or an empty list for nil.
@@ -83,7 +119,7 @@ func toAgentResponse(a *paddock.Agent) agentResponse {
 		status = "archived"
 	}
 	return agentResponse{ID: a.ID, Name: a.Name, Description: a.Description, SystemPrompt: a.SystemPrompt, Tags: orEmpty(a.Tags),
-		Model: a.Model, Tools: a.Tools, MCPServers: orEmpty(a.MCPServers), MaxSteps: a.MaxSteps, Environment: a.Environment, Status: status,
+		Model: a.Model, Tools: a.Tools, MCPServers: orEmpty(a.MCPServers), Resources: orEmpty(a.Resources), MaxSteps: a.MaxSteps, Environment: a.Environment, Status: status,
 		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, ArchivedAt: a.ArchivedAt}
 }
 
@@ -213,6 +249,10 @@ func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error
 	if err := s.checkMCPNames(r.Context(), a.OwnerID, "mcp_servers", a.MCPServers); err != nil {
 		return err
 	}
+	var err error
+	if a.Resources, err = s.agentResources(r.Context(), a.OwnerID, req.Resources); err != nil {
+		return err
+	}
 	if req.Tools != nil {
 		a.Tools = *req.Tools
 		if a.Tools == nil {
@@ -273,6 +313,13 @@ func (s *Server) handleAgentPatch(w http.ResponseWriter, r *http.Request) error 
 		if err := s.checkMCPNames(r.Context(), a.OwnerID, "mcp_servers", *req.MCPServers); err != nil {
 			return err
 		}
+	}
+	if req.Resources != nil {
+		ids, err := s.agentResources(r.Context(), a.OwnerID, *req.Resources)
+		if err != nil {
+			return err
+		}
+		upd.Resources = &ids
 	}
 	if req.Name != nil && strings.TrimSpace(*req.Name) == "" {
 		return paddock.Errorf(paddock.EInvalid, "field \"name\" must not be empty")

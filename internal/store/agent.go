@@ -25,13 +25,13 @@ func newID(prefix string) string {
 }
 
 const agentColumns = "id, owner_id, name, description, system_prompt, model, tools, max_steps, " +
-	"environment, tags, archived_at, created_at, updated_at, mcp_servers"
+	"environment, tags, archived_at, created_at, updated_at, mcp_servers, resources"
 
 func scanAgent(row interface{ Scan(...any) error }) (*paddock.Agent, error) {
 	var a paddock.Agent
 	err := row.Scan(&a.ID, &a.OwnerID, &a.Name, &a.Description, &a.SystemPrompt, &a.Model,
 		jsonCol{&a.Tools}, &a.MaxSteps, jsonCol{&a.Environment}, jsonCol{&a.Tags},
-		nullTimeCol{&a.ArchivedAt}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt}, jsonCol{&a.MCPServers})
+		nullTimeCol{&a.ArchivedAt}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt}, jsonCol{&a.MCPServers}, jsonCol{&a.Resources})
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +41,9 @@ func scanAgent(row interface{ Scan(...any) error }) (*paddock.Agent, error) {
 	}
 	if a.MCPServers == nil {
 		a.MCPServers = []string{}
+	}
+	if a.Resources == nil {
+		a.Resources = []string{}
 	}
 	return &a, nil
 }
@@ -106,19 +109,22 @@ func (s *AgentService) CreateAgent(ctx context.Context, a *paddock.Agent) error 
 	if a.MCPServers == nil {
 		a.MCPServers = []string{}
 	}
+	if a.Resources == nil {
+		a.Resources = []string{}
+	}
 	a.CreatedAt = normTime(s.db.now())
 	a.UpdatedAt = a.CreatedAt
 	a.Archived, a.ArchivedAt = false, nil
-	var js [4]string
-	for i, v := range []any{a.Tools, a.Environment, a.Tags, a.MCPServers} {
+	var js [5]string
+	for i, v := range []any{a.Tools, a.Environment, a.Tags, a.MCPServers, a.Resources} {
 		var err error
 		if js[i], err = jsonArg(v); err != nil {
 			return fmt.Errorf("create agent: %w", err)
 		}
 	}
-	_, err := s.db.exec(ctx, "INSERT INTO agents ("+agentColumns+") VALUES ("+placeholders(14)+")",
+	_, err := s.db.exec(ctx, "INSERT INTO agents ("+agentColumns+") VALUES ("+placeholders(15)+")",
 		a.ID, a.OwnerID, a.Name, a.Description, a.SystemPrompt, a.Model, js[0], a.MaxSteps, js[1], js[2],
-		nil, s.db.timeArg(a.CreatedAt), s.db.timeArg(a.UpdatedAt), js[3])
+		nil, s.db.timeArg(a.CreatedAt), s.db.timeArg(a.UpdatedAt), js[3], js[4])
 	if err != nil {
 		if v, detail := constraintOf(err); v == uniqueViolation && (strings.Contains(detail, "name") || strings.Contains(detail, "agents_owner")) {
 			return paddock.Errorf(paddock.EConflict, "an agent named %q exists", a.Name)
@@ -161,6 +167,12 @@ func (s *AgentService) UpdateAgent(ctx context.Context, id string, upd paddock.A
 				a.MCPServers = []string{}
 			}
 		}
+		if upd.Resources != nil {
+			a.Resources = *upd.Resources
+			if a.Resources == nil {
+				a.Resources = []string{}
+			}
+		}
 		if upd.MaxSteps != nil {
 			a.MaxSteps = *upd.MaxSteps
 		}
@@ -178,15 +190,15 @@ func (s *AgentService) UpdateAgent(ctx context.Context, id string, upd paddock.A
 			return err
 		}
 		a.UpdatedAt = normTime(s.db.now())
-		var js [4]string
-		for i, v := range []any{a.Tools, a.Environment, a.Tags, a.MCPServers} {
+		var js [5]string
+		for i, v := range []any{a.Tools, a.Environment, a.Tags, a.MCPServers, a.Resources} {
 			if js[i], err = jsonArg(v); err != nil {
 				return err
 			}
 		}
 		_, err = tx.exec(ctx, `UPDATE agents SET name = ?, description = ?, system_prompt = ?, model = ?,
-			tools = ?, max_steps = ?, environment = ?, tags = ?, mcp_servers = ?, updated_at = ? WHERE id = ?`,
-			a.Name, a.Description, a.SystemPrompt, a.Model, js[0], a.MaxSteps, js[1], js[2], js[3],
+			tools = ?, max_steps = ?, environment = ?, tags = ?, mcp_servers = ?, resources = ?, updated_at = ? WHERE id = ?`,
+			a.Name, a.Description, a.SystemPrompt, a.Model, js[0], a.MaxSteps, js[1], js[2], js[3], js[4],
 			s.db.timeArg(a.UpdatedAt), id)
 		if err != nil {
 			if cerr := agentConflict(err, a.Name); cerr != nil {

@@ -123,7 +123,7 @@ func testAgents(t *testing.T, f *fixture) {
 	agents := store.NewAgentService(f.db)
 	a := &paddock.Agent{
 		OwnerID: 1, Name: "helper", Description: "d", SystemPrompt: "sys", Model: "openai/gpt-4o-mini",
-		Tools: []string{"bash"}, MaxSteps: 5, Tags: []string{"x"},
+		Tools: []string{"bash"}, MaxSteps: 5, Tags: []string{"x"}, Resources: []string{"res_a", "res_b"},
 		Environment: &paddock.AgentEnvironment{Image: "python:3.11-slim", Resources: paddock.Resources{CPU: "1"}},
 	}
 	if err := agents.CreateAgent(ctx, a); err != nil {
@@ -165,8 +165,14 @@ func testAgents(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if upd.Description != "new" || upd.Tools != nil || upd.SystemPrompt != "sys" {
+	if upd.Description != "new" || upd.Tools != nil || upd.SystemPrompt != "sys" || len(upd.Resources) != 2 {
 		t.Errorf("updated agent %+v", upd)
+	}
+	if upd, err = agents.UpdateAgent(ctx, a.ID, paddock.AgentUpdate{Resources: ptr([]string{"res_c"})}); err != nil || len(upd.Resources) != 1 || upd.Resources[0] != "res_c" {
+		t.Errorf("updated resources %v %v", upd, err)
+	}
+	if g, _ := agents.Agent(ctx, all.ID); g.Resources == nil || len(g.Resources) != 0 {
+		t.Errorf("an agent without resources: %#v", g.Resources)
 	}
 	_, err = agents.UpdateAgent(ctx, all.ID, paddock.AgentUpdate{Name: ptr("helper")})
 	wantCode(t, err, paddock.EConflict)
