@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/agent"
@@ -113,8 +115,13 @@ func (s *Server) handleResourceList(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	q := r.URL.Query().Get("query")
-	if err := validText("query", q, 200); err != nil {
-		return err
+	switch {
+	case !utf8.ValidString(q):
+		return paddock.Errorf(paddock.EInvalid, "query parameter \"query\" is not UTF-8 text")
+	case utf8.RuneCountInString(q) > 200:
+		return paddock.Errorf(paddock.EInvalid, "query parameter \"query\" must be at most 200 characters")
+	case strings.ContainsFunc(q, unicode.IsControl):
+		return paddock.Errorf(paddock.EInvalid, "query parameter \"query\" must not contain control characters")
 	}
 	list, total, err := s.Resources.Resources(r.Context(), paddock.ResourceFilter{OwnerID: principal(r).User.ID, Query: q, Offset: offset, Limit: limit})
 	if err != nil {
@@ -173,8 +180,15 @@ func (s *Server) handleResourceCreate(w http.ResponseWriter, r *http.Request) er
 	if err := validText("title", in.Title, 200); err != nil {
 		return err
 	}
-	if err := validText("description", strings.ReplaceAll(in.Description, "\n", " "), 1000); err != nil {
+	// A form's textarea sends its lines ended by CRLF.
+	in.Description = strings.TrimSpace(strings.ReplaceAll(in.Description, "\r\n", "\n"))
+	if err := validText("description", strings.NewReplacer("\n", " ", "\t", " ").Replace(in.Description), 1000); err != nil {
 		return err
+	}
+	for field, v := range map[string]string{"title": in.Title, "description": in.Description} {
+		if !utf8.ValidString(v) {
+			return paddock.Errorf(paddock.EInvalid, "field %q is not UTF-8 text", field)
+		}
 	}
 	u := principal(r).User
 	if in.Shared && !u.IsAdmin() {
@@ -188,7 +202,7 @@ func (s *Server) handleResourceCreate(w http.ResponseWriter, r *http.Request) er
 	if len(text) > maxResourceText {
 		return paddock.Errorf(paddock.ETooLarge, "%q has %d bytes of text, more than the limit of %d", name, len(text), maxResourceText)
 	}
-	res := &paddock.Resource{OwnerID: u.ID, Title: in.Title, Description: strings.TrimSpace(in.Description), Filename: filename,
+	res := &paddock.Resource{OwnerID: u.ID, Title: in.Title, Description: in.Description, Filename: filename,
 		MediaType: mediaType, Size: int64(len(data))}
 	if in.Shared {
 		res.OwnerID = 0
@@ -243,11 +257,14 @@ func (s *Server) resourceForm(w http.ResponseWriter, r *http.Request, boundary s
 			}
 			seen = true
 			filename = path.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
-			if filename == "." || filename == "/" {
+			if filename == "." || filename == ".." || filename == "/" {
 				filename = ""
 			}
 			if err := validText("file name", filename, 255); err != nil {
 				return in, "", nil, err
+			}
+			if !utf8.ValidString(filename) {
+				return in, "", nil, paddock.Errorf(paddock.EInvalid, "the file name %q is not UTF-8 text", filename)
 			}
 			in.MediaType = part.Header.Get("Content-Type")
 			up := &uploadBody{r: part}
@@ -259,6 +276,8 @@ func (s *Server) resourceForm(w http.ResponseWriter, r *http.Request, boundary s
 				return in, "", nil, paddock.Errorf(paddock.ETooLarge, "the file exceeds the limit of %d bytes", s.cfg.MaxAttachmentBytes)
 			}
 			data = buf.Bytes()
+		default:
+			return in, "", nil, paddock.Errorf(paddock.EInvalid, "unknown form field %q: send file, title, description and shared", name)
 		}
 	}
 	if !seen {
