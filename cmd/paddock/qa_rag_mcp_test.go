@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"mime/multipart"
 	"net/textproto"
@@ -83,6 +84,91 @@ func TestQARAGInput(t *testing.T) {
 			"query": word, "resources": []string{res["id"].(string)}}}).m(t)["results"].([]any)
 		if len(hits) != 1 {
 			t.Errorf("search %q: %v", word, hits)
+		}
+	}
+}
+
+// TestQAMCPServe: the MCP transport's own refusals (a wrong Content-Type
+// or Accept, a malformed message, a body too large) are in the error
+// body of the route's surface, not plain text; run_command's text says
+// when its output was cut; read_file sends as base64 the text that JSON
+// would blow up past the size of base64 (megabytes of NULs or '<').
+func TestQAMCPServe(t *testing.T) {
+	t.Parallel()
+	s := startSandboxServer(t, nil)
+	admin := s.login(t, "admin", testAdminPassword)
+	id := s.createRunning(t, admin, envSpec)
+	envMCP := "/api/v1/environments/" + id + "/mcp"
+	sbMCP := "/api/v1/agent/sandboxes/" + id + "/mcp"
+	both := map[string]string{"Accept": "application/json, text/event-stream"}
+	list := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
+
+	for _, c := range []struct {
+		name        string
+		contentType string
+		header      map[string]string
+		body        string
+		status      int
+		want        string
+	}{
+		{"text/plain", "text/plain", both, list, 415, "Content-Type"},
+		{"no Accept", "application/json", nil, list, 400, "Accept"},
+		{"malformed", "application/json", both, `{"jsonrpc":`, 400, "malformed"},
+		{"empty", "application/json", both, "", 400, "body"},
+		{"unknown method", "application/json", both, `{"jsonrpc":"2.0","id":1,"method":"nope"}`, 400, "nope"},
+		{"too large", "application/json", both, `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"x":"` + strings.Repeat("a", 45<<20) + `"}}`, 413, "exceeds"},
+	} {
+		// The environments surface: {"error", "message", "code"}.
+		r := s.do(t, req{method: "POST", path: envMCP, token: admin, contentType: c.contentType, header: c.header, body: c.body})
+		var e struct {
+			Error, Message string
+			Code           int
+		}
+		if err := json.Unmarshal(r.body, &e); err != nil || r.status != c.status || e.Code != c.status || e.Error == "" || !strings.Contains(e.Message, c.want) {
+			t.Errorf("%s on %s: %d %.300s, want %d in the environments' error body naming %s", c.name, envMCP, r.status, r.body, c.status, c.want)
+		}
+		// The platform surface: {"detail", "code"}.
+		r = s.do(t, req{method: "POST", path: sbMCP, token: admin, contentType: c.contentType, header: c.header, body: c.body})
+		var p struct{ Detail, Code string }
+		if err := json.Unmarshal(r.body, &p); err != nil || r.status != c.status || p.Code == "" || !strings.Contains(p.Detail, c.want) {
+			t.Errorf("%s on %s: %d %.300s, want %d in the platform's error body naming %s", c.name, sbMCP, r.status, r.body, c.status, c.want)
+		}
+	}
+
+	// call runs a tool over raw JSON-RPC and returns its result.
+	call := func(name string, args map[string]any) (text string, structured map[string]any, isError bool) {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"name": name, "arguments": args}})
+		r := s.expect(t, 200, req{method: "POST", path: envMCP, token: admin, contentType: "application/json", header: both, body: b})
+		var out struct {
+			Result struct {
+				Content           []struct{ Text string }
+				StructuredContent map[string]any
+				IsError           bool
+			}
+		}
+		r.json(t, &out)
+		if len(out.Result.Content) > 0 {
+			text = out.Result.Content[0].Text
+		}
+		return text, out.Result.StructuredContent, out.Result.IsError
+	}
+	text, out, _ := call("run_command", map[string]any{"command": "head -c 3000000 /dev/zero | tr '\\0' y"})
+	if out["truncated"] != true || !strings.HasSuffix(text, "[exit code 0] [output truncated]") {
+		t.Errorf("a truncated output: %q %v", text[max(0, len(text)-80):], out["truncated"])
+	}
+	// 8 MiB of NULs or of '<' would be 48 MiB of JSON string, more than
+	// the base64 of the largest file read_file reads; a few NULs, HTML and
+	// 32 MiB of letters are text.
+	if _, _, isErr := call("run_command", map[string]any{"command": `cd /tmp && head -c 8388608 /dev/zero > nul && head -c 8388608 /dev/zero | tr '\0' '<' > lt &&
+		head -c 33554432 /dev/zero | tr '\0' a > letters && printf 'a\0b\n' > fewnul &&
+		printf '<html><body><p class="x">Hello &amp; welcome</p></body></html>\n' > page.html`}); isErr {
+		t.Fatal("writing the files failed")
+	}
+	for file, want := range map[string]string{"nul": "base64", "lt": "base64", "letters": "utf-8", "fewnul": "utf-8", "page.html": "utf-8"} {
+		text, out, isErr := call("read_file", map[string]any{"path": "/tmp/" + file})
+		if isErr || out["encoding"] != want || out["content"] != text {
+			t.Errorf("read_file %s: encoding %v, want %s (error %v)", file, out["encoding"], want, isErr)
 		}
 	}
 }

@@ -88,8 +88,63 @@ func (s *Server) handleEnvironmentMCP(w http.ResponseWriter, r *http.Request) er
 		DisableLocalhostProtection: true,
 		MaxRequestBodyBytes:        s.fileBodyLimit(),
 	})
-	h.ServeHTTP(w, r)
-	return nil
+	ew := &mcpErrorWriter{ResponseWriter: w}
+	h.ServeHTTP(ew, r)
+	return ew.err()
+}
+
+// mcpErrorWriter passes the MCP handler's answers through, except the
+// plain-text errors of its transport (a wrong Content-Type or Accept, a
+// malformed or unknown message, a body over the limit), which it holds
+// so that they are answered in the API's error body like every other.
+type mcpErrorWriter struct {
+	http.ResponseWriter
+	status int          // of a held error; 0 while passing through
+	msg    bytes.Buffer // its text
+}
+
+func (w *mcpErrorWriter) WriteHeader(status int) {
+	if status >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.status = status
+		w.Header().Del("Content-Type")
+		w.Header().Del("X-Content-Type-Options")
+		return
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *mcpErrorWriter) Write(b []byte) (int, error) {
+	if w.status != 0 {
+		if w.msg.Len() < 1024 {
+			w.msg.Write(b[:min(len(b), 1024)])
+		}
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *mcpErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// mcpErrorCodes maps the statuses of the MCP transport's errors to codes.
+var mcpErrorCodes = map[int]string{
+	http.StatusBadRequest:            paddock.EInvalid,
+	http.StatusForbidden:             paddock.EForbidden,
+	http.StatusNotFound:              paddock.ENotFound,
+	http.StatusConflict:              paddock.EConflict,
+	http.StatusRequestEntityTooLarge: paddock.ETooLarge,
+	http.StatusUnsupportedMediaType:  paddock.EUnsupported,
+}
+
+// err is the error the MCP handler answered, or nil.
+func (w *mcpErrorWriter) err() error {
+	if w.status == 0 {
+		return nil
+	}
+	msg := strings.TrimSpace(w.msg.String())
+	if code, ok := mcpErrorCodes[w.status]; ok {
+		return paddock.Errorf(code, "%s", msg)
+	}
+	return fmt.Errorf("MCP handler: %d %s", w.status, msg)
 }
 
 // environmentMCP returns an MCP server whose tools act in env.
@@ -129,6 +184,12 @@ func (s *Server) environmentMCP(env *paddock.Environment) *mcp.Server {
 			if res.TimedOut {
 				b.WriteString(" [timed out]")
 			}
+			if res.OOMKilled {
+				b.WriteString(" [killed: out of memory]")
+			}
+			if res.Truncated {
+				b.WriteString(" [output truncated]")
+			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: b.String()}}, IsError: res.ExitCode != 0}, out, nil
 		}))
 	mcp.AddTool(srv, &mcp.Tool{Name: "read_file", Description: fmt.Sprintf("Read a file of the environment (at most %d bytes); content that is not UTF-8 comes back as base64.", maxSandboxFileBytes)},
@@ -149,7 +210,7 @@ func (s *Server) environmentMCP(env *paddock.Environment) *mcp.Server {
 				return nil, mcpFileOutput{}, paddock.Errorf(paddock.ETooLarge, "%s is larger than %d bytes: read a part with run_command (head, tail, sed -n)", info.Path, maxSandboxFileBytes)
 			}
 			out := mcpFileOutput{Path: info.Path, Size: int64(len(b)), Content: string(b), Encoding: "utf-8"}
-			if !utf8.Valid(b) {
+			if !jsonText(b) {
 				out.Content, out.Encoding = base64.StdEncoding.EncodeToString(b), "base64"
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: out.Content}}}, out, nil
@@ -220,4 +281,27 @@ func mcpErrors[In, Out any](s *Server, h mcp.ToolHandlerFor[In, Out]) mcp.ToolHa
 		}
 		return res, out, nil
 	}
+}
+
+// jsonText reports whether read_file sends b as text: UTF-8 whose JSON
+// string is no longer than the base64 of the largest file it reads. JSON
+// escapes control characters, and the MCP SDK also <, > and &, in six
+// bytes each, and the SDK makes several copies of a result: a 32 MiB file
+// of NULs or of '<' took 20 to 30 s and gigabytes of memory as text. Past
+// that bound, base64 (4/3 of the file) is what the text would cost at
+// most.
+func jsonText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	n := len(b)
+	for _, c := range b {
+		switch {
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+			n++
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			n += 5
+		}
+	}
+	return n <= base64.StdEncoding.EncodedLen(maxSandboxFileBytes)
 }
