@@ -162,8 +162,8 @@ func TestSeed003RAG(t *testing.T) {
 	// An agent's own resources: its runs search them without naming them.
 	for body, want := range map[string]string{
 		`{"name": "kb", "resources": ["` + theirsID + `"]}`: "not found",
-		`{"name": "kb", "resources": ["docs"]}`:            "not a resource id",
-		`{"name": "kb", "resources": "x"}`:                 "resources",
+		`{"name": "kb", "resources": ["docs"]}`:             "not a resource id",
+		`{"name": "kb", "resources": "x"}`:                  "resources",
 	} {
 		if r := s.do(t, req{method: "POST", path: "/v1/agents", token: user, body: body, contentType: "application/json"}); r.status != 400 || !strings.Contains(string(r.body), want) {
 			t.Errorf("agent %s: %d %s, want 400 naming %s", body, r.status, r.body, want)
