@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestQARAGInput: what the resource routes take from a form or a query
@@ -170,5 +171,54 @@ func TestQAMCPServe(t *testing.T) {
 		if isErr || out["encoding"] != want || out["content"] != text {
 			t.Errorf("read_file %s: encoding %v, want %s (error %v)", file, out["encoding"], want, isErr)
 		}
+	}
+}
+
+// TestQAExecDeleted: a command whose environment is deleted while it
+// runs ends in a 409 (a tool error over MCP) saying so, not in a 500
+// "internal error".
+func TestQAExecDeleted(t *testing.T) {
+	t.Parallel()
+	s := startSandboxServer(t, nil)
+	admin := s.login(t, "admin", testAdminPassword)
+	id := s.createRunning(t, admin, envSpec)
+	both := map[string]string{"Accept": "application/json, text/event-stream"}
+
+	rest, mcpRes := make(chan *response, 1), make(chan *response, 1)
+	go func() {
+		rest <- s.do(t, req{method: "POST", path: "/api/v1/environments/" + id + "/exec", token: admin, body: map[string]any{
+			"command": []string{"sh", "-c", "touch /tmp/rest; sleep 60"}, "timeout": 120}})
+	}()
+	go func() {
+		mcpRes <- s.do(t, req{method: "POST", path: "/api/v1/environments/" + id + "/mcp", token: admin, contentType: "application/json", header: both,
+			body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_command","arguments":{"command":"touch /tmp/mcp; sleep 60"}}}`})
+	}()
+	// Both commands run before the delete.
+	for deadline := time.Now().Add(time.Minute); ; {
+		r := s.expect(t, 200, req{method: "POST", path: "/api/v1/environments/" + id + "/exec", token: admin, body: map[string]any{
+			"command": []string{"sh", "-c", "test -f /tmp/rest && test -f /tmp/mcp"}}})
+		if r.m(t)["exit_code"] == 0.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the commands did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.expect(t, 204, req{method: "DELETE", path: "/api/v1/environments/" + id + "?force=true", token: admin})
+
+	if r := <-rest; r.status != 409 || !strings.Contains(r.message(t), "ended while the command ran") {
+		t.Errorf("exec: %d %s, want 409 saying the environment ended", r.status, r.body)
+	}
+	r := <-mcpRes
+	var out struct {
+		Result struct {
+			Content []struct{ Text string }
+			IsError bool
+		}
+	}
+	r.json(t, &out)
+	if r.status != 200 || !out.Result.IsError || len(out.Result.Content) == 0 || !strings.Contains(out.Result.Content[0].Text, "ended while the command ran") {
+		t.Errorf("MCP run_command: %d %s, want a tool error saying the environment ended", r.status, r.body)
 	}
 }

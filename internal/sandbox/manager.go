@@ -520,7 +520,15 @@ func (m *Manager) ExecIn(ctx context.Context, env *paddock.Environment, req *pad
 		r.MaxOutput = m.cfg.MaxExecOutput
 		req = &r
 	}
-	return m.rt.Exec(ctx, env.ID, req)
+	res, err := m.rt.Exec(ctx, env.ID, req)
+	if err != nil && ctx.Err() == nil && paddock.ErrorCode(err) == paddock.EInternal {
+		// A delete, or the end of its lifetime, stopped the environment
+		// under the command: a conflict, not a failure of the server.
+		if cur, gerr := m.envs.Environment(ctx, env.ID); gerr == nil && cur.Status != paddock.EnvironmentRunning {
+			return nil, paddock.Errorf(paddock.EConflict, "environment %s is %s: it ended while the command ran", env.ID, cur.Status)
+		}
+	}
+	return res, err
 }
 
 // ImageUsers returns the images of the environments not ended yet, as
