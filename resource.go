@@ -2,6 +2,7 @@ package paddock
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,22 @@ func (r *Resource) URI() string { return ResourceURIPrefix + r.ID }
 
 // ResourceURIPrefix starts every resource URI.
 const ResourceURIPrefix = "rag://resource/"
+
+// ResourceRef returns the id a resource reference names: an id
+// ("res_...") or a URI (ResourceURIPrefix + id). ok is false for anything
+// else.
+func ResourceRef(ref string) (id string, ok bool) {
+	id = strings.TrimPrefix(ref, ResourceURIPrefix)
+	if !strings.HasPrefix(id, "res_") || len(id) > 64 {
+		return "", false
+	}
+	for _, c := range id {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return "", false
+		}
+	}
+	return id, true
+}
 
 // ResourceFilter selects resources.
 type ResourceFilter struct {

@@ -371,7 +371,7 @@ func TestSandboxAPI(t *testing.T) {
 		}
 		res := call("run_command", map[string]any{"command": "python3 hello.py; echo err >&2", "cwd": "/tmp/mcp"})
 		out, _ := res.StructuredContent.(map[string]any)
-		if res.IsError || text(res) != "42\n\n[stderr]\nerr\n\n[exit code 0]" || out["stdout"] != "42\n" || out["exit_code"] != 0.0 {
+		if res.IsError || text(res) != "42\n\n[stderr]\nerr\n\n[exit code 0]" || out["stdout"] != "42\n" || out["exit_code"] != 0.0 || out["sandbox_id"] != id {
 			t.Errorf("run_command: %q %v", text(res), res.StructuredContent)
 		}
 		if res := call("run_command", map[string]any{"command": "exit 4"}); !res.IsError || !strings.Contains(text(res), "[exit code 4]") {

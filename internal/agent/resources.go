@@ -79,7 +79,7 @@ func (r *Runner) checkResources(ids []string) error {
 		return paddock.Errorf(paddock.EInvalid, "a run may name at most %d resources, not %d", MaxRunResources, len(ids))
 	}
 	for _, id := range ids {
-		if !strings.HasPrefix(id, "res_") || len(id) > 64 {
+		if got, ok := paddock.ResourceRef(id); !ok || got != id {
 			return paddock.Errorf(paddock.EInvalid, "resource id %q is not a resource id (res_...)", id)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,38 +70,6 @@ type agentResponse struct {
 	CreatedAt    time.Time                 `json:"created_at"`
 	UpdatedAt    time.Time                 `json:"updated_at"`
 	ArchivedAt   *time.Time                `json:"archived_at,omitempty"`
-}
-
-// agentResources checks the resources an agent of owner's names (ids or
-// URIs): each must be owner's own or shared. It returns their ids, once
-// each.
-func (s *Server) agentResources(ctx context.Context, ownerID int64, refs []string) ([]string, error) {
-	if len(refs) == 0 {
-		return nil, nil
-	}
-	if err := s.ragReady(); err != nil {
-		return nil, err
-	}
-	if len(refs) > agent.MaxRunResources {
-		return nil, paddock.Errorf(paddock.EInvalid, "resources: at most %d, not %d", agent.MaxRunResources, len(refs))
-	}
-	var ids []string
-	for i, ref := range refs {
-		id := strings.TrimPrefix(ref, paddock.ResourceURIPrefix)
-		if !strings.HasPrefix(id, "res_") || len(id) > 64 {
-			return nil, paddock.Errorf(paddock.EInvalid, "resources[%d]: %q is not a resource id or URI (%sres_...)", i, ref, paddock.ResourceURIPrefix)
-		}
-		res, err := s.Resources.Resource(ctx, id)
-		if paddock.ErrorCode(err) == paddock.ENotFound || err == nil && res.OwnerID != 0 && res.OwnerID != ownerID {
-			return nil, paddock.Errorf(paddock.EInvalid, "resources[%d]: resource %q not found", i, id)
-		} else if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
 }
 
 // orEmpty returns list, or an empty list for nil.
@@ -250,7 +217,7 @@ func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	var err error
-	if a.Resources, err = s.agentResources(r.Context(), a.OwnerID, req.Resources); err != nil {
+	if a.Resources, err = s.usableResources(r.Context(), a.OwnerID, "resources", req.Resources); err != nil {
 		return err
 	}
 	if req.Tools != nil {
@@ -315,7 +282,7 @@ func (s *Server) handleAgentPatch(w http.ResponseWriter, r *http.Request) error 
 		}
 	}
 	if req.Resources != nil {
-		ids, err := s.agentResources(r.Context(), a.OwnerID, *req.Resources)
+		ids, err := s.usableResources(r.Context(), a.OwnerID, "resources", *req.Resources)
 		if err != nil {
 			return err
 		}

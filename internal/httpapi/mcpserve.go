@@ -42,16 +42,6 @@ type mcpCommandInput struct {
 	Env     map[string]string `json:"env,omitempty" jsonschema:"extra environment variables"`
 }
 
-type mcpCommandOutput struct {
-	ExitCode   int    `json:"exit_code"`
-	Stdout     string `json:"stdout"`
-	Stderr     string `json:"stderr"`
-	DurationMS int64  `json:"duration_ms"`
-	TimedOut   bool   `json:"timed_out,omitempty"`
-	Truncated  bool   `json:"truncated,omitempty"`
-	OOMKilled  bool   `json:"oom_killed,omitempty"`
-}
-
 type mcpPathInput struct {
 	Path string `json:"path" jsonschema:"path in the environment; relative paths start at its working directory"`
 }
@@ -152,27 +142,27 @@ func (s *Server) environmentMCP(env *paddock.Environment) *mcp.Server {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "paddock", Title: "Paddock environment " + env.ID, Version: s.cfg.Version},
 		&mcp.ServerOptions{Instructions: fmt.Sprintf("Tools that act in the isolated Paddock environment %s (image %s): run shell commands, read, write and list files.", env.ID, env.Image)})
 	mcp.AddTool(srv, &mcp.Tool{Name: "run_command", Description: "Run a shell command (sh -c) in the environment and return its exit code, stdout and stderr."},
-		mcpErrors(s, func(ctx context.Context, _ *mcp.CallToolRequest, in mcpCommandInput) (*mcp.CallToolResult, mcpCommandOutput, error) {
+		mcpErrors(s, func(ctx context.Context, _ *mcp.CallToolRequest, in mcpCommandInput) (*mcp.CallToolResult, runCommandResponse, error) {
 			if err := requireField("command", in.Command); err != nil {
-				return nil, mcpCommandOutput{}, err
+				return nil, runCommandResponse{}, err
 			}
 			timeout := defaultCommandTimeout
 			if in.Timeout != 0 {
 				if in.Timeout < 1 || in.Timeout > maxExecTimeout {
-					return nil, mcpCommandOutput{}, paddock.Errorf(paddock.EInvalid, "timeout must be between 1 and %d seconds", maxExecTimeout)
+					return nil, runCommandResponse{}, paddock.Errorf(paddock.EInvalid, "timeout must be between 1 and %d seconds", maxExecTimeout)
 				}
 				timeout = in.Timeout
 			}
 			if err := paddock.CheckEnv(in.Env); err != nil {
-				return nil, mcpCommandOutput{}, err
+				return nil, runCommandResponse{}, err
 			}
 			res, err := s.Environments.ExecIn(ctx, env, &paddock.ExecRequest{
 				Command: []string{"sh", "-c", in.Command}, Env: in.Env, Dir: in.Cwd, Timeout: time.Duration(timeout) * time.Second,
 			})
 			if err != nil {
-				return nil, mcpCommandOutput{}, err
+				return nil, runCommandResponse{}, err
 			}
-			out := mcpCommandOutput{ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, DurationMS: res.Duration.Milliseconds(),
+			out := runCommandResponse{SandboxID: env.ID, ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, DurationMS: res.Duration.Milliseconds(),
 				TimedOut: res.TimedOut, Truncated: res.Truncated, OOMKilled: res.OOMKilled}
 			// The text the model reads: the output, then how it ended.
 			var b strings.Builder

@@ -3,12 +3,14 @@ package httpapi
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -367,18 +369,13 @@ func (s *Server) handleResourceSearch(w http.ResponseWriter, r *http.Request) er
 }
 
 // resourceRefs returns the ids of the resources refs name, each the
-// caller may see: an id ("res_..."), a URI ("rag://resource/res_...") or,
-// as DeerFlow sends them, an object with a uri. field names the list in
+// caller's own or shared: an id ("res_..."), a URI ("rag://resource/res_...")
+// or, as DeerFlow sends them, an object with a uri. field names the list in
 // errors.
 func (s *Server) resourceRefs(r *http.Request, field string, refs []json.RawMessage) ([]string, error) {
-	if len(refs) > agent.MaxRunResources {
-		return nil, paddock.Errorf(paddock.EInvalid, "%s: at most %d resources, not %d", field, agent.MaxRunResources, len(refs))
-	}
-	var ids []string
-	seen := map[string]bool{}
+	strs := make([]string, len(refs))
 	for i, raw := range refs {
-		var ref string
-		if err := json.Unmarshal(raw, &ref); err != nil {
+		if err := json.Unmarshal(raw, &strs[i]); err != nil {
 			var obj struct {
 				URI string `json:"uri"`
 				ID  string `json:"id"`
@@ -386,20 +383,38 @@ func (s *Server) resourceRefs(r *http.Request, field string, refs []json.RawMess
 			if err := json.Unmarshal(raw, &obj); err != nil || obj.URI == "" && obj.ID == "" {
 				return nil, paddock.Errorf(paddock.EInvalid, "%s[%d] must be a resource id, a URI (%sres_...) or an object with a uri", field, i, paddock.ResourceURIPrefix)
 			}
-			ref = cmp.Or(obj.URI, obj.ID)
+			strs[i] = cmp.Or(obj.URI, obj.ID)
 		}
-		id := strings.TrimPrefix(ref, paddock.ResourceURIPrefix)
-		if !strings.HasPrefix(id, "res_") || len(id) > 64 || strings.ContainsAny(id, "/?# ") {
+	}
+	return s.usableResources(r.Context(), principal(r).User.ID, field, strs)
+}
+
+// usableResources returns the ids of the resources refs (ids or URIs)
+// name, once each, in order; each must be owner's own or shared. field
+// names the list in errors.
+func (s *Server) usableResources(ctx context.Context, ownerID int64, field string, refs []string) ([]string, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	if err := s.ragReady(); err != nil {
+		return nil, err
+	}
+	if len(refs) > agent.MaxRunResources {
+		return nil, paddock.Errorf(paddock.EInvalid, "%s: at most %d resources, not %d", field, agent.MaxRunResources, len(refs))
+	}
+	var ids []string
+	for i, ref := range refs {
+		id, ok := paddock.ResourceRef(ref)
+		if !ok {
 			return nil, paddock.Errorf(paddock.EInvalid, "%s[%d]: %q is not a resource id or URI (%sres_...)", field, i, ref, paddock.ResourceURIPrefix)
 		}
-		if _, err := s.resource(r, id, false); err != nil {
-			if paddock.ErrorCode(err) == paddock.ENotFound {
-				return nil, paddock.Errorf(paddock.EInvalid, "%s[%d]: resource %q not found", field, i, id)
-			}
+		res, err := s.Resources.Resource(ctx, id)
+		if paddock.ErrorCode(err) == paddock.ENotFound || err == nil && res.OwnerID != 0 && res.OwnerID != ownerID {
+			return nil, paddock.Errorf(paddock.EInvalid, "%s[%d]: resource %q not found", field, i, id)
+		} else if err != nil {
 			return nil, err
 		}
-		if !seen[id] {
-			seen[id] = true
+		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
