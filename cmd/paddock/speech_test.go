@@ -97,6 +97,17 @@ func TestTTSOpenAI(t *testing.T) {
 		t.Errorf("got %q for %s", r.body, got)
 	}
 
+	// A spent balance buys no speech.
+	spent := startServer(t, func(c *Config) {
+		c.TTS.Engine, c.TTS.BaseURL = "openai", api.URL+"/v1"
+		c.Credits.Enforce = true
+	})
+	broke := spent.createUser(t, spent.login(t, "admin", testAdminPassword), "broke")
+	got = ""
+	if r := spent.do(t, req{method: "POST", path: "/api/v1/agent/tts/synthesize", token: broke, body: map[string]any{"text": "Hi"}}); r.status != 402 || got != "" {
+		t.Errorf("without credit: %d %s; the API got %q", r.status, r.body, got)
+	}
+
 	none := startServer(t, nil)
 	token := none.login(t, "admin", testAdminPassword)
 	if r := none.do(t, req{method: "POST", path: "/api/v1/agent/tts/synthesize", token: token, body: map[string]any{"text": "Hi"}}); r.status != 503 || !strings.Contains(string(r.body), "espeak-ng") {

@@ -72,7 +72,11 @@ func (s *Server) handleTTS(w http.ResponseWriter, r *http.Request) error {
 	if err := sr.Check(); err != nil {
 		return err
 	}
-	audio, err := speech.Speak(r.Context(), s.Speech, principal(r).User.ID, sr)
+	owner := principal(r).User.ID
+	if err := s.Credits.Check(r.Context(), owner); err != nil { // a spent balance buys no speech either
+		return err
+	}
+	audio, err := speech.Speak(r.Context(), s.Speech, owner, sr)
 	if err != nil {
 		return err
 	}
