@@ -294,13 +294,8 @@ func (s *Server) handleChatStream(w http.ResponseWriter, r *http.Request) error 
 		return paddock.Errorf(paddock.EInvalid, "locale must be a language tag such as en-US")
 	}
 	opts := paddock.RunOptions{Tools: &[]string{}, Locale: req.Locale}
-	if len(req.Resources) > 0 {
-		if err := s.ragReady(); err != nil {
-			return err
-		}
-		if opts.Resources, err = s.resourceRefs(r, "resources", req.Resources); err != nil {
-			return err
-		}
+	if opts.Resources, err = s.resourceRefs(r, "resources", req.Resources); err != nil {
+		return err
 	}
 	if req.MCPSettings != nil && len(req.MCPSettings.Servers) > 0 {
 		if err := s.mcpReady(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -37,7 +36,7 @@ type mcpRPC struct {
 
 type mcpCommandInput struct {
 	Command string            `json:"command" jsonschema:"a shell command line, run with sh -c"`
-	Timeout int               `json:"timeout,omitempty" jsonschema:"seconds, default 300; the command's process group is killed then"`
+	Timeout *int              `json:"timeout,omitempty" jsonschema:"seconds, default 300; the command's process group is killed then"`
 	Cwd     string            `json:"cwd,omitempty" jsonschema:"working directory; default the environment's"`
 	Env     map[string]string `json:"env,omitempty" jsonschema:"extra environment variables"`
 }
@@ -64,23 +63,33 @@ type mcpListOutput struct {
 }
 
 // handleEnvironmentMCP serves one MCP request for the environment in the
-// path.
+// path, which it hands to the tools in the request's context.
 func (s *Server) handleEnvironmentMCP(w http.ResponseWriter, r *http.Request) error {
 	env, err := s.environmentAs(r, r.PathValue("id"), paddock.PermissionWrite, "environment")
 	if err != nil {
 		return err
 	}
-	srv := s.environmentMCP(env)
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
+	ew := &mcpErrorWriter{ResponseWriter: w}
+	s.mcpEnv.ServeHTTP(ew, r.WithContext(context.WithValue(r.Context(), mcpEnvKey{}, env)))
+	return ew.err()
+}
+
+// mcpEnvKey is the context key of the environment an MCP request acts in.
+type mcpEnvKey struct{}
+
+// environmentMCPHandler returns the handler of every environment's MCP
+// requests: one server, built once (building one costs about 1 ms, most
+// of it the SDK's checks of the tools' schemas), whose tools act in the
+// environment of the request's context.
+func (s *Server) environmentMCPHandler() http.Handler {
+	srv := s.environmentMCP()
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
 		Stateless: true, JSONResponse: true,
 		// Every request carries its own credential (a bearer token, never
 		// a cookie), which a DNS-rebinding page cannot send.
 		DisableLocalhostProtection: true,
 		MaxRequestBodyBytes:        s.fileBodyLimit(),
 	})
-	ew := &mcpErrorWriter{ResponseWriter: w}
-	h.ServeHTTP(ew, r)
-	return ew.err()
 }
 
 // mcpErrorWriter passes the MCP handler's answers through, except the
@@ -137,21 +146,19 @@ func (w *mcpErrorWriter) err() error {
 	return fmt.Errorf("MCP handler: %d %s", w.status, msg)
 }
 
-// environmentMCP returns an MCP server whose tools act in env.
-func (s *Server) environmentMCP(env *paddock.Environment) *mcp.Server {
-	srv := mcp.NewServer(&mcp.Implementation{Name: "paddock", Title: "Paddock environment " + env.ID, Version: s.cfg.Version},
-		&mcp.ServerOptions{Instructions: fmt.Sprintf("Tools that act in the isolated Paddock environment %s (image %s): run shell commands, read, write and list files.", env.ID, env.Image)})
+// environmentMCP returns the MCP server whose tools act in the
+// environment of their request's context.
+func (s *Server) environmentMCP() *mcp.Server {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "paddock", Title: "Paddock environment", Version: s.cfg.Version},
+		&mcp.ServerOptions{Instructions: "Tools that act in an isolated Paddock environment (a container): run shell commands, read, write and list files."})
 	mcp.AddTool(srv, &mcp.Tool{Name: "run_command", Description: "Run a shell command (sh -c) in the environment and return its exit code, stdout and stderr."},
-		mcpErrors(s, func(ctx context.Context, _ *mcp.CallToolRequest, in mcpCommandInput) (*mcp.CallToolResult, runCommandResponse, error) {
+		mcpTool(s, func(ctx context.Context, env *paddock.Environment, in mcpCommandInput) (*mcp.CallToolResult, runCommandResponse, error) {
 			if err := requireField("command", in.Command); err != nil {
 				return nil, runCommandResponse{}, err
 			}
-			timeout := defaultCommandTimeout
-			if in.Timeout != 0 {
-				if in.Timeout < 1 || in.Timeout > maxExecTimeout {
-					return nil, runCommandResponse{}, paddock.Errorf(paddock.EInvalid, "timeout must be between 1 and %d seconds", maxExecTimeout)
-				}
-				timeout = in.Timeout
+			timeout, err := secondsField("timeout", in.Timeout, defaultCommandTimeout)
+			if err != nil {
+				return nil, runCommandResponse{}, err
 			}
 			if err := paddock.CheckEnv(in.Env); err != nil {
 				return nil, runCommandResponse{}, err
@@ -162,8 +169,7 @@ func (s *Server) environmentMCP(env *paddock.Environment) *mcp.Server {
 			if err != nil {
 				return nil, runCommandResponse{}, err
 			}
-			out := runCommandResponse{SandboxID: env.ID, ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, DurationMS: res.Duration.Milliseconds(),
-				TimedOut: res.TimedOut, Truncated: res.Truncated, OOMKilled: res.OOMKilled}
+			out := runCommandOf(env.ID, res)
 			// The text the model reads: the output, then how it ended.
 			var b strings.Builder
 			b.WriteString(res.Stdout)
@@ -183,21 +189,13 @@ func (s *Server) environmentMCP(env *paddock.Environment) *mcp.Server {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: b.String()}}, IsError: res.ExitCode != 0}, out, nil
 		}))
 	mcp.AddTool(srv, &mcp.Tool{Name: "read_file", Description: fmt.Sprintf("Read a file of the environment (at most %d bytes); content that is not UTF-8 comes back as base64.", maxSandboxFileBytes)},
-		mcpErrors(s, func(ctx context.Context, _ *mcp.CallToolRequest, in mcpPathInput) (*mcp.CallToolResult, mcpFileOutput, error) {
+		mcpTool(s, func(ctx context.Context, env *paddock.Environment, in mcpPathInput) (*mcp.CallToolResult, mcpFileOutput, error) {
 			if err := requireField("path", in.Path); err != nil {
 				return nil, mcpFileOutput{}, err
 			}
-			rc, info, err := s.Files.ReadFile(ctx, env.ID, in.Path)
+			info, b, err := s.readWhole(ctx, env.ID, in.Path, "read a part with run_command (head, tail, sed -n)")
 			if err != nil {
 				return nil, mcpFileOutput{}, err
-			}
-			defer rc.Close()
-			b, err := io.ReadAll(io.LimitReader(rc, maxSandboxFileBytes+1))
-			if err != nil {
-				return nil, mcpFileOutput{}, err
-			}
-			if len(b) > maxSandboxFileBytes {
-				return nil, mcpFileOutput{}, paddock.Errorf(paddock.ETooLarge, "%s is larger than %d bytes: read a part with run_command (head, tail, sed -n)", info.Path, maxSandboxFileBytes)
 			}
 			out := mcpFileOutput{Path: info.Path, Size: int64(len(b)), Content: string(b), Encoding: "utf-8"}
 			if !jsonText(b) {
@@ -206,20 +204,13 @@ func (s *Server) environmentMCP(env *paddock.Environment) *mcp.Server {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: out.Content}}}, out, nil
 		}))
 	mcp.AddTool(srv, &mcp.Tool{Name: "write_file", Description: "Write a file in the environment, creating its parent directories; it is replaced if it exists."},
-		mcpErrors(s, func(ctx context.Context, _ *mcp.CallToolRequest, in mcpWriteInput) (*mcp.CallToolResult, mcpFileOutput, error) {
+		mcpTool(s, func(ctx context.Context, env *paddock.Environment, in mcpWriteInput) (*mcp.CallToolResult, mcpFileOutput, error) {
 			if err := requireField("path", in.Path); err != nil {
 				return nil, mcpFileOutput{}, err
 			}
-			content := []byte(in.Content)
-			switch in.Encoding {
-			case "", "utf-8", "utf8":
-			case "base64":
-				var err error
-				if content, err = base64.StdEncoding.DecodeString(in.Content); err != nil {
-					return nil, mcpFileOutput{}, paddock.Errorf(paddock.EInvalid, "content is not valid base64: %v", err)
-				}
-			default:
-				return nil, mcpFileOutput{}, paddock.Errorf(paddock.EInvalid, "encoding must be utf-8 or base64, not %q", in.Encoding)
+			content, err := fileContent(in.Content, in.Encoding)
+			if err != nil {
+				return nil, mcpFileOutput{}, err
 			}
 			n, err := s.Files.WriteFile(ctx, env.ID, in.Path, bytes.NewReader(content), 0o644)
 			if err != nil {
@@ -233,7 +224,7 @@ func (s *Server) environmentMCP(env *paddock.Environment) *mcp.Server {
 				mcpFileOutput{Path: info.Path, Size: n}, nil
 		}))
 	mcp.AddTool(srv, &mcp.Tool{Name: "list_files", Description: "List a directory of the environment: name, type, size, mode and modification time of each entry."},
-		mcpErrors(s, func(ctx context.Context, _ *mcp.CallToolRequest, in mcpPathInput) (*mcp.CallToolResult, mcpListOutput, error) {
+		mcpTool(s, func(ctx context.Context, env *paddock.Environment, in mcpPathInput) (*mcp.CallToolResult, mcpListOutput, error) {
 			if err := requireField("path", in.Path); err != nil {
 				return nil, mcpListOutput{}, err
 			}
@@ -257,15 +248,21 @@ func (s *Server) environmentMCP(env *paddock.Environment) *mcp.Server {
 	return srv
 }
 
-// mcpErrors makes h's errors tool errors whose text is the error's
+// mcpTool adapts h to the SDK: it gets the environment of the request's
+// context, and its errors become tool errors whose text is the error's
 // message, as the API would give it (an internal error is logged, and
 // only named).
-func mcpErrors[In, Out any](s *Server, h mcp.ToolHandlerFor[In, Out]) mcp.ToolHandlerFor[In, Out] {
+func mcpTool[In, Out any](s *Server, h func(ctx context.Context, env *paddock.Environment, in In) (*mcp.CallToolResult, Out, error)) mcp.ToolHandlerFor[In, Out] {
 	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
-		res, out, err := h(ctx, req, in)
+		env, ok := ctx.Value(mcpEnvKey{}).(*paddock.Environment)
+		if !ok {
+			var zero Out
+			return nil, zero, errors.New("internal error: no environment")
+		}
+		res, out, err := h(ctx, env, in)
 		if err != nil {
 			if paddock.ErrorCode(err) == paddock.EInternal {
-				s.log.ErrorContext(ctx, "MCP tool", "tool", req.Params.Name, "err", err)
+				s.log.ErrorContext(ctx, "MCP tool", "tool", req.Params.Name, "environment", env.ID, "err", err)
 			}
 			return nil, out, errors.New(paddock.ErrorMessage(err))
 		}

@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/agent"
@@ -117,13 +115,8 @@ func (s *Server) handleResourceList(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	q := r.URL.Query().Get("query")
-	switch {
-	case !utf8.ValidString(q):
-		return paddock.Errorf(paddock.EInvalid, "query parameter \"query\" is not UTF-8 text")
-	case utf8.RuneCountInString(q) > 200:
-		return paddock.Errorf(paddock.EInvalid, "query parameter \"query\" must be at most 200 characters")
-	case strings.ContainsFunc(q, unicode.IsControl):
-		return paddock.Errorf(paddock.EInvalid, "query parameter \"query\" must not contain control characters")
+	if err := checkText(`query parameter "query"`, q, 200); err != nil {
+		return err
 	}
 	list, total, err := s.Resources.Resources(r.Context(), paddock.ResourceFilter{OwnerID: principal(r).User.ID, Query: q, Offset: offset, Limit: limit})
 	if err != nil {
@@ -186,11 +179,6 @@ func (s *Server) handleResourceCreate(w http.ResponseWriter, r *http.Request) er
 	in.Description = strings.TrimSpace(strings.ReplaceAll(in.Description, "\r\n", "\n"))
 	if err := validText("description", strings.NewReplacer("\n", " ", "\t", " ").Replace(in.Description), 1000); err != nil {
 		return err
-	}
-	for field, v := range map[string]string{"title": in.Title, "description": in.Description} {
-		if !utf8.ValidString(v) {
-			return paddock.Errorf(paddock.EInvalid, "field %q is not UTF-8 text", field)
-		}
 	}
 	u := principal(r).User
 	if in.Shared && !u.IsAdmin() {
@@ -264,9 +252,6 @@ func (s *Server) resourceForm(w http.ResponseWriter, r *http.Request, boundary s
 			}
 			if err := validText("file name", filename, 255); err != nil {
 				return in, "", nil, err
-			}
-			if !utf8.ValidString(filename) {
-				return in, "", nil, paddock.Errorf(paddock.EInvalid, "the file name %q is not UTF-8 text", filename)
 			}
 			in.MediaType = part.Header.Get("Content-Type")
 			up := &uploadBody{r: part}
@@ -345,11 +330,7 @@ func (s *Server) handleResourceSearch(w http.ResponseWriter, r *http.Request) er
 	if req.MaxResults < 0 || req.MaxResults > 50 {
 		return paddock.Errorf(paddock.EInvalid, "max_results must be between 1 and 50, not %d", req.MaxResults)
 	}
-	refs := make([]json.RawMessage, len(req.Resources))
-	for i, id := range req.Resources {
-		refs[i], _ = json.Marshal(id)
-	}
-	ids, err := s.resourceRefs(r, "resources", refs)
+	ids, err := s.usableResources(r.Context(), principal(r).User.ID, "resources", req.Resources)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/mail"
 	"regexp"
@@ -419,13 +420,24 @@ func validTitle(field, v string, max int) error {
 }
 
 // validText checks an optional one-line text field (a title, a nickname, a
-// path): at most max characters, no control characters. Empty is valid.
+// path): UTF-8, at most max characters, no control characters. Empty is
+// valid.
 func validText(field, v string, max int) error {
-	if utf8.RuneCountInString(v) > max {
-		return paddock.Errorf(paddock.EInvalid, "field %q must be at most %d characters", field, max)
-	}
-	if strings.ContainsFunc(v, unicode.IsControl) {
-		return paddock.Errorf(paddock.EInvalid, "field %q must not contain control characters", field)
+	return checkText(fmt.Sprintf("field %q", field), v, max)
+}
+
+// checkText is validText for a value what names in errors (a form field,
+// a query parameter). Text that is not UTF-8 comes only from forms and
+// query strings (JSON decoding replaces such bytes): PostgreSQL would
+// refuse it.
+func checkText(what, v string, max int) error {
+	switch {
+	case !utf8.ValidString(v):
+		return paddock.Errorf(paddock.EInvalid, "%s is not UTF-8 text", what)
+	case utf8.RuneCountInString(v) > max:
+		return paddock.Errorf(paddock.EInvalid, "%s must be at most %d characters", what, max)
+	case strings.ContainsFunc(v, unicode.IsControl):
+		return paddock.Errorf(paddock.EInvalid, "%s must not contain control characters", what)
 	}
 	return nil
 }

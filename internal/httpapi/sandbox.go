@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -378,10 +379,13 @@ func (s *Server) handleSandboxRunCommand(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, runCommandResponse{
-		SandboxID: env.ID, ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, DurationMS: res.Duration.Milliseconds(),
-		TimedOut: res.TimedOut, Truncated: res.Truncated, OOMKilled: res.OOMKilled,
-	})
+	return writeJSON(w, http.StatusOK, runCommandOf(env.ID, res))
+}
+
+// runCommandOf is the answer of a command run in sandbox id.
+func runCommandOf(id string, res *paddock.ExecResult) runCommandResponse {
+	return runCommandResponse{SandboxID: id, ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, DurationMS: res.Duration.Milliseconds(),
+		TimedOut: res.TimedOut, Truncated: res.Truncated, OOMKilled: res.OOMKilled}
 }
 
 // notSandboxAction answers a request ServeMux gave the
@@ -525,6 +529,22 @@ func (s *Server) writtenFile(w http.ResponseWriter, r *http.Request, envID, p st
 	return writeJSON(w, http.StatusOK, sandboxFileResponse{SandboxID: envID, Path: info.Path, Size: size})
 }
 
+// fileContent decodes the content of a file to write: encoding utf-8
+// (also "") or base64.
+func fileContent(content, encoding string) ([]byte, error) {
+	switch encoding {
+	case "", "utf-8", "utf8":
+		return []byte(content), nil
+	case "base64":
+		b, err := base64.StdEncoding.DecodeString(content)
+		if err != nil {
+			return nil, paddock.Errorf(paddock.EInvalid, "field \"content\" is not valid base64: %v", err)
+		}
+		return b, nil
+	}
+	return nil, paddock.Errorf(paddock.EInvalid, "field \"encoding\" must be utf-8 or base64, not %q", encoding)
+}
+
 func (s *Server) handleSandboxWriteFile(w http.ResponseWriter, r *http.Request) error {
 	var req writeFileRequest
 	if err := s.decodeJSONLimit(w, r, &req, s.fileBodyLimit()); err != nil {
@@ -533,17 +553,9 @@ func (s *Server) handleSandboxWriteFile(w http.ResponseWriter, r *http.Request) 
 	if err := requireField("path", req.Path); err != nil {
 		return err
 	}
-	content := []byte(req.Content)
-	switch req.Encoding {
-	case "", "utf-8", "utf8":
-	case "base64":
-		b, err := base64.StdEncoding.DecodeString(req.Content)
-		if err != nil {
-			return paddock.Errorf(paddock.EInvalid, "field \"content\" is not valid base64: %v", err)
-		}
-		content = b
-	default:
-		return paddock.Errorf(paddock.EInvalid, "field \"encoding\" must be utf-8 or base64, not %q", req.Encoding)
+	content, err := fileContent(req.Content, req.Encoding)
+	if err != nil {
+		return err
 	}
 	env, err := s.sandboxFor(r, req.SandboxID, paddock.PermissionWrite)
 	if err != nil {
@@ -554,6 +566,28 @@ func (s *Server) handleSandboxWriteFile(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	return s.writtenFile(w, r, env.ID, req.Path, n)
+}
+
+// readWhole reads a file of environment id whole: at most
+// maxSandboxFileBytes; a larger one is ETooLarge, saying what to do
+// instead (instead).
+func (s *Server) readWhole(ctx context.Context, id, p, instead string) (paddock.FileInfo, []byte, error) {
+	rc, info, err := s.Files.ReadFile(ctx, id, p)
+	if err != nil {
+		return info, nil, err
+	}
+	defer rc.Close()
+	if info.Size > maxSandboxFileBytes {
+		return info, nil, paddock.Errorf(paddock.ETooLarge, "%s is %d bytes; at most %d are read at once: %s", info.Path, info.Size, maxSandboxFileBytes, instead)
+	}
+	b, err := io.ReadAll(io.LimitReader(rc, maxSandboxFileBytes+1))
+	if err != nil {
+		return info, nil, err
+	}
+	if len(b) > maxSandboxFileBytes {
+		return info, nil, paddock.Errorf(paddock.ETooLarge, "%s grew past %d bytes while it was read", info.Path, maxSandboxFileBytes)
+	}
+	return info, b, nil
 }
 
 func (s *Server) handleSandboxReadFile(w http.ResponseWriter, r *http.Request) error {
@@ -568,20 +602,9 @@ func (s *Server) handleSandboxReadFile(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	rc, info, err := s.Files.ReadFile(r.Context(), env.ID, req.Path)
+	info, b, err := s.readWhole(r.Context(), env.ID, req.Path, "download it with GET /api/v1/environments/"+env.ID+"/files?path=")
 	if err != nil {
 		return err
-	}
-	defer rc.Close()
-	if info.Size > maxSandboxFileBytes {
-		return paddock.Errorf(paddock.ETooLarge, "%s is %d bytes; read-file returns at most %d: download it with GET /api/v1/environments/%s/files?path=", info.Path, info.Size, maxSandboxFileBytes, env.ID)
-	}
-	b, err := io.ReadAll(io.LimitReader(rc, maxSandboxFileBytes+1))
-	if err != nil {
-		return err
-	}
-	if len(b) > maxSandboxFileBytes {
-		return paddock.Errorf(paddock.ETooLarge, "%s grew past %d bytes while it was read", info.Path, maxSandboxFileBytes)
 	}
 	out := readFileResponse{SandboxID: env.ID, Path: info.Path, Size: int64(len(b)), Content: string(b), Encoding: "utf-8"}
 	if !utf8.Valid(b) {

@@ -172,7 +172,8 @@ type Server struct {
 	docs    docs
 	now     func() time.Time
 
-	slideLocks slideLocks // serializes the edits of each sandbox's slide index
+	slideLocks slideLocks   // serializes the edits of each sandbox's slide index
+	mcpEnv     http.Handler // serves environments as MCP servers (mcpserve.go)
 }
 
 // New returns a Server. Call Handler to serve it.
@@ -197,6 +198,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	s.mcpEnv = s.environmentMCPHandler()
 	s.routes = s.routeTable()
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,11 +123,7 @@ func (o *OpenAI) Speak(ctx context.Context, r Request) ([]byte, error) {
 		return nil, err
 	}
 	voice := strings.ToLower(r.Voice)
-	known := false
-	for _, v := range OpenAIVoices {
-		known = known || v == voice
-	}
-	if !known {
+	if !slices.Contains(OpenAIVoices, voice) {
 		voice = "alloy"
 	}
 	p := openai.AudioSpeechNewParams{Input: r.Text, Model: openai.SpeechModel(o.model), ResponseFormat: openai.AudioSpeechNewParamsResponseFormatMP3,

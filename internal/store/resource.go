@@ -26,6 +26,9 @@ func NewResourceService(db *DB) *ResourceService { return &ResourceService{db: d
 
 const resourceColumns = "id, owner_id, title, description, filename, media_type, size, chunks, created_at"
 
+// chunkBatch is the most chunks one INSERT writes (a power of two).
+const chunkBatch = 256
+
 // Search bounds: the default and the largest number of hits, and how many
 // distinct words of a query are searched for.
 const (
@@ -61,10 +64,25 @@ func (s *ResourceService) CreateResource(ctx context.Context, r *paddock.Resourc
 			s.db.timeArg(r.CreatedAt)); err != nil {
 			return err
 		}
-		for i, text := range chunks {
-			if _, err := tx.exec(ctx, "INSERT INTO rag_chunks (resource_id, seq, text) VALUES (?, ?, ?)", r.ID, i, text); err != nil {
+		// Many rows a statement, in batches of powers of two up to
+		// chunkBatch: few round trips, and few distinct statements for the
+		// prepared-statement cache (see DB.stmt).
+		for start := 0; start < len(chunks); {
+			n := chunkBatch
+			for n > len(chunks)-start {
+				n /= 2
+			}
+			batch := chunks[start : start+n]
+			rows := make([]string, len(batch))
+			args := make([]any, 0, 3*len(batch))
+			for i, text := range batch {
+				rows[i] = "(?, ?, ?)"
+				args = append(args, r.ID, start+i, text)
+			}
+			if _, err := tx.exec(ctx, "INSERT INTO rag_chunks (resource_id, seq, text) VALUES "+strings.Join(rows, ", "), args...); err != nil {
 				return err
 			}
+			start += n
 		}
 		return nil
 	})

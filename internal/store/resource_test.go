@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -56,6 +57,23 @@ func testResources(t *testing.T, f *fixture) {
 	wantCode(t, err, paddock.ENotFound)
 	wantCode(t, s.CreateResource(ctx, &paddock.Resource{OwnerID: 99999, Title: "x", MediaType: "text/plain"}, []string{"x"}), paddock.ENotFound)
 	wantCode(t, s.CreateResource(ctx, &paddock.Resource{MediaType: "text/plain"}, nil), paddock.EInvalid)
+	// Many chunks go in batches (256, then powers of two): every one is
+	// stored once, in order, and indexed.
+	batch := make([]string, 300)
+	for i := range batch {
+		batch[i] = fmt.Sprintf("filler passage number %d", i)
+	}
+	batch[299] = "the zeppelin passage"
+	longDoc := create(bob.ID, "Long", batch...)
+	if hits, err := s.SearchResources(ctx, []string{longDoc.ID}, "zeppelin", 5); err != nil || len(hits) != 1 || hits[0].Chunk != 299 || hits[0].Text != batch[299] {
+		t.Errorf("search of the 300th chunk: %+v %v", hits, err)
+	}
+	if hits, err := s.SearchResources(ctx, []string{longDoc.ID}, "number 255", 50); err != nil || len(hits) < 1 || hits[0].Chunk != 255 {
+		t.Errorf("search of the 256th chunk: %+v %v", hits, err)
+	}
+	if err := s.DeleteResource(ctx, longDoc.ID); err != nil {
+		t.Fatal(err)
+	}
 	empty := create(0, `Empty C:\tmp`)
 	if empty.Chunks != 0 {
 		t.Errorf("Chunks of a resource without text = %d", empty.Chunks)
