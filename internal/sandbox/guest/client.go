@@ -28,6 +28,8 @@ type Client struct {
 	spareMu sync.Mutex
 	spare   *yamux.Stream
 	opening bool // a spare is being opened
+
+	lanes lanes // lanes the guest dialed, for execs (see lane.go)
 }
 
 // NewClient runs the host side of the protocol over conn, which the guest
@@ -86,8 +88,17 @@ func (c *Client) refill() {
 // Done is closed when the connection ends.
 func (c *Client) Done() <-chan struct{} { return c.sess.CloseChan() }
 
-// Close ends the connection. The guest will dial again.
-func (c *Client) Close() error { return c.sess.Close() }
+// Close ends the connection and closes the waiting lanes. The guest will
+// dial again.
+func (c *Client) Close() error {
+	c.lanes.close()
+	return c.sess.Close()
+}
+
+// AddLane gives the client a lane the guest dialed to the host's lane
+// socket, for a later exec. The client keeps a few and closes the rest,
+// and closes it too once the client is closed.
+func (c *Client) AddLane(conn *net.UnixConn) { c.lanes.add(conn) }
 
 // Ping checks the guest answers.
 func (c *Client) Ping() (time.Duration, error) { return c.sess.Ping() }
@@ -152,6 +163,32 @@ var ErrProtocol = errors.New("guest protocol error")
 // closes the stream, which makes the guest kill the process group; Exec
 // then returns ctx's error.
 func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, stdout, stderr io.Writer) (ExitStatus, error) {
+	if stdin == nil && !req.NoStdin {
+		r := *req
+		r.NoStdin = true
+		req = &r
+	}
+	hdr, err := json.Marshal(streamHeader{Kind: "exec", Exec: req})
+	if err != nil {
+		return ExitStatus{}, fmt.Errorf("send request: %w", err)
+	}
+	msg := appendFrame(nil, frameHeader, hdr)
+	if stdin == nil {
+		// One write for both: one packet, one wakeup of the guest.
+		msg = appendFrame(msg, frameStdinEOF, nil)
+	}
+
+	if lc := c.lanes.take(); lc != nil {
+		es, replied, err := c.exec(ctx, lc, lc.CloseWrite, msg, stdin, stdout, stderr)
+		lc.Close()
+		if err == nil || replied || stdin != nil || ctx.Err() != nil {
+			return es, err
+		}
+		// The lane broke before any reply. The guest answers every request
+		// it reads, so it did not read this one and nothing ran: send it
+		// on a stream. (Not with stdin, some of which the lane took.)
+	}
+
 	st, err := c.openStream()
 	if err != nil {
 		return ExitStatus{}, fmt.Errorf("open stream: %w", err)
@@ -167,28 +204,24 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 			c.refill()
 		}()
 	}()
-	stop := context.AfterFunc(ctx, func() { st.Close() })
+	es, _, err := c.exec(ctx, st, st.Close, msg, stdin, stdout, stderr)
+	return es, err
+}
+
+// exec sends msg, an exec request, on st, a stream or a lane, copies stdin
+// to the process and its output to stdout and stderr, and returns its exit
+// status. Cancelling ctx half-closes st (closeWrite), which makes the guest
+// kill the process group; exec then returns ctx's error. replied reports
+// whether the guest sent anything.
+func (c *Client) exec(ctx context.Context, st io.ReadWriter, closeWrite func() error, msg []byte, stdin io.Reader, stdout, stderr io.Writer) (es ExitStatus, replied bool, err error) {
+	stop := context.AfterFunc(ctx, func() { closeWrite() })
 	defer stop()
 
-	fw := &frameWriter{w: st}
-	if stdin == nil && !req.NoStdin {
-		r := *req
-		r.NoStdin = true
-		req = &r
-	}
-	hdr, err := json.Marshal(streamHeader{Kind: "exec", Exec: req})
-	if err != nil {
-		return ExitStatus{}, fmt.Errorf("send request: %w", err)
-	}
-	msg := appendFrame(nil, frameHeader, hdr)
-	if stdin == nil {
-		// One write for both: one packet, one wakeup of the guest.
-		msg = appendFrame(msg, frameStdinEOF, nil)
-	}
 	if _, err := st.Write(msg); err != nil {
-		return ExitStatus{}, c.ctxErr(ctx, fmt.Errorf("send request: %w", err))
+		return ExitStatus{}, false, c.ctxErr(ctx, fmt.Errorf("send request: %w", err))
 	}
 	if stdin != nil {
+		fw := &frameWriter{w: st}
 		go func() {
 			buf := make([]byte, chunkSize)
 			for {
@@ -209,8 +242,9 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 		typ, p, nbuf, err := readFrame(st, buf)
 		buf = nbuf
 		if err != nil {
-			return ExitStatus{}, c.ctxErr(ctx, fmt.Errorf("read output: %w", err))
+			return ExitStatus{}, replied, c.ctxErr(ctx, fmt.Errorf("read output: %w", err))
 		}
+		replied = true
 		switch typ {
 		case frameStdout:
 			if stdout != nil {
@@ -221,21 +255,20 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 				stderr.Write(p)
 			}
 		case frameExit:
-			var es ExitStatus
 			if err := json.Unmarshal(p, &es); err != nil {
-				return ExitStatus{}, fmt.Errorf("%w: exit frame: %v", ErrProtocol, err)
+				return ExitStatus{}, true, fmt.Errorf("%w: exit frame: %v", ErrProtocol, err)
 			}
-			// Closing the stream on cancel is a half-close in yamux: the guest
-			// kills the group and still reports the exit, which the caller
-			// no longer wants.
+			// Closing the stream on cancel is a half-close: the guest kills
+			// the group and still reports the exit, which the caller no
+			// longer wants.
 			if ctx.Err() != nil {
-				return ExitStatus{}, ctx.Err()
+				return ExitStatus{}, true, ctx.Err()
 			}
 			// A stdin reader that never ends must not be waited for: Read may
 			// block forever; closing the stream makes its next write fail.
-			return es, nil
+			return es, true, nil
 		default:
-			return ExitStatus{}, fmt.Errorf("%w: unexpected frame %q", ErrProtocol, typ)
+			return ExitStatus{}, true, fmt.Errorf("%w: unexpected frame %q", ErrProtocol, typ)
 		}
 	}
 }

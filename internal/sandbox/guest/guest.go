@@ -53,6 +53,9 @@ type Config struct {
 	// runs the command or serves an exec or attach: the host sends it once
 	// the environment is ready (its network connected).
 	Hold bool `json:"hold,omitempty"`
+	// Lane is the host's lane socket, as seen inside (see lane.go); the
+	// guest dials no lanes without it.
+	Lane string `json:"lane,omitempty"`
 }
 
 // StartConfig is what a start request may set of a held guest's Config.
@@ -179,6 +182,7 @@ func (g *guest) run() int {
 	cmdDone := make(chan struct{})
 	go g.runCommand(cmdDone)
 	go g.connectLoop()
+	go g.serveLanes()
 
 	for sig := range sigs {
 		if sig == unix.SIGCHLD {
@@ -252,9 +256,19 @@ func (g *guest) serve(conn net.Conn) {
 }
 
 func (g *guest) handleStream(st *yamux.Stream) {
-	defer st.Close()
 	typ, p, _, err := readFrame(st, nil)
-	if err != nil || typ != frameHeader {
+	if err != nil {
+		st.Close()
+		return
+	}
+	g.handleRequest(st, typ, p)
+}
+
+// handleRequest serves the request whose first frame, of type typ, is p,
+// on a stream or a lane, and closes st.
+func (g *guest) handleRequest(st net.Conn, typ byte, p []byte) {
+	defer st.Close()
+	if typ != frameHeader {
 		return
 	}
 	var h streamHeader

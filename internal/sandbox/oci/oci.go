@@ -132,7 +132,8 @@ type envState struct {
 	rec record // rec.Paused is guarded by mu
 	dir string
 	ln  *net.UnixListener
-	oom *oomCounter // the cgroup's OOM kills, read around every exec
+	lln *net.UnixListener // lanes (guest.Config.Lane)
+	oom *oomCounter       // the cgroup's OOM kills, read around every exec
 
 	mu       sync.Mutex
 	client   *guest.Client
@@ -257,40 +258,77 @@ func (r *Runtime) cgroupPath(id string) string {
 	return "/paddock/" + id
 }
 
-// attach starts listening on the environment's control socket. A stale
-// socket file from a previous Runtime is replaced; the guest redials.
+// attach starts listening on the environment's control and lane sockets.
+// Stale socket files from a previous Runtime are replaced; the guest
+// redials.
 func (r *Runtime) attach(rec record) error {
 	dir := r.envDir(rec.ID)
-	sock := filepath.Join(dir, "run", "ctl.sock")
-	os.Remove(sock)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	ln, err := listenGuest(filepath.Join(dir, "run", "ctl.sock"))
 	if err != nil {
-		return fmt.Errorf("listen on control socket: %w", err)
+		return fmt.Errorf("control socket: %w", err)
 	}
-	ln.SetUnlinkOnClose(false) // the guest keeps redialing this path
-	// Any user in the environment may be the guest (run_as_user).
-	if err := os.Chmod(sock, 0o666); err != nil {
+	lln, err := listenGuest(filepath.Join(dir, "run", "lane.sock"))
+	if err != nil {
 		ln.Close()
-		return fmt.Errorf("chmod control socket: %w", err)
+		return fmt.Errorf("lane socket: %w", err)
 	}
-	es := &envState{rec: rec, dir: dir, ln: ln, oom: newOOMCounter(r.cgroupPath(rec.ID)), changed: make(chan struct{})}
+	es := &envState{rec: rec, dir: dir, ln: ln, lln: lln, oom: newOOMCounter(r.cgroupPath(rec.ID)), changed: make(chan struct{})}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		ln.Close()
+		lln.Close()
 		return errors.New("runtime closed")
 	}
 	if old := r.envs[rec.ID]; old != nil {
 		old.close()
 	}
 	r.envs[rec.ID] = es
-	r.wg.Add(1)
+	r.wg.Add(2)
 	r.mu.Unlock()
 	go func() {
 		defer r.wg.Done()
 		r.acceptLoop(es)
 	}()
+	go func() {
+		defer r.wg.Done()
+		acceptLanes(es)
+	}()
 	return nil
+}
+
+// listenGuest listens on a unix socket the guest dials, replacing a stale
+// socket file.
+func listenGuest(path string) (*net.UnixListener, error) {
+	os.Remove(path)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	ln.SetUnlinkOnClose(false) // the guest keeps redialing this path
+	// Any user in the environment may be the guest (run_as_user).
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// acceptLanes hands the lanes the guest dials to its live connection,
+// which uses them for execs; without one, a lane is closed and the guest
+// dials again a little later.
+func acceptLanes(es *envState) {
+	for {
+		conn, err := es.lln.AcceptUnix()
+		if err != nil {
+			return
+		}
+		if c, _ := es.liveClient(); c != nil {
+			c.AddLane(conn)
+		} else {
+			conn.Close()
+		}
+	}
 }
 
 // acceptLoop serves guest connections until the listener is closed. A new
@@ -327,6 +365,7 @@ func (r *Runtime) acceptLoop(es *envState) {
 // running and redials.
 func (es *envState) close() {
 	es.ln.Close()
+	es.lln.Close()
 	es.oom.close()
 	es.mu.Lock()
 	if es.client != nil {
@@ -494,6 +533,7 @@ func (r *Runtime) create(ctx context.Context, spec *sandbox.Spec, hold bool) (er
 	}
 	gcfg := guest.Config{
 		Socket: guestSocket,
+		Lane:   guestLane,
 		// The command waits for Start, which comes once the network is
 		// connected, so it never sees a namespace without its interface.
 		Hold:    true,

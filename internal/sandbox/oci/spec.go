@@ -18,6 +18,7 @@ const (
 	controlDir  = "/.paddock/run"            // the control directory
 	guestConfig = controlDir + "/guest.json" // the guest's Config
 	guestSocket = controlDir + "/ctl.sock"   // the host's listener
+	guestLane   = controlDir + "/lane.sock"  // the host's lane listener (guest.Config.Lane)
 )
 
 // defaultCaps is Docker's default capability set without NET_RAW, which
