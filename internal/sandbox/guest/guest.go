@@ -669,11 +669,19 @@ func sortStrings(s []string) {
 // a channel; everything else is reaped and forgotten.
 type reaper struct {
 	mu      sync.Mutex
-	waiting map[int]chan unix.WaitStatus
+	waiting map[int]*waiter
+}
+
+// waiter is a started process's waiter: whoever reaps the process sends
+// its status on ch. pidfd, when the kernel has pidfds, is the process's
+// descriptor in the runtime's poller (see pollWait).
+type waiter struct {
+	ch    chan unix.WaitStatus
+	pidfd *os.File
 }
 
 func newReaper() *reaper {
-	return &reaper{waiting: make(map[int]chan unix.WaitStatus)}
+	return &reaper{waiting: make(map[int]*waiter)}
 }
 
 // start forks and execs argv with fds as its descriptors 0, 1, 2, in its
@@ -695,17 +703,60 @@ func (r *reaper) start(path string, argv, env []string, dir string, fds [3]int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	ch := make(chan unix.WaitStatus, 1)
-	r.waiting[pid] = ch
-	go r.wait(pid)
-	return pid, ch, nil
+	w := &waiter{ch: make(chan unix.WaitStatus, 1)}
+	r.waiting[pid] = w
+	// The process cannot have been reaped yet (reapAll delivers under the
+	// lock held here), so the pid is still the process's.
+	if fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
+		w.pidfd = os.NewFile(uintptr(fd), "pidfd")
+		go r.pollWait(pid, w.pidfd)
+	} else {
+		go r.wait(pid)
+	}
+	return pid, w.ch, nil
+}
+
+// pollWait waits for the exit of pid, a process start started, in the
+// runtime's poller: the process's pidfd becomes readable when it exits,
+// at the same moment as the output pipes it held reach their end, so one
+// wakeup of the guest serves both. (A thread blocked in wait4 is a second
+// wakeup, and while it blocks, the runtime's monitor polls it every 20 µs
+// and hands its P to another thread: on a virtual machine, dear.)
+// Whichever of pollWait and reapAll reaps the process first delivers its
+// status; deliver closes the pidfd, which ends a pollWait still waiting.
+func (r *reaper) pollWait(pid int, pidfd *os.File) {
+	defer pidfd.Close()
+	sc, err := pidfd.SyscallConn()
+	if err != nil {
+		r.wait(pid)
+		return
+	}
+	var ws unix.WaitStatus
+	reaped := false
+	err = sc.Read(func(uintptr) bool {
+		for {
+			p, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err != nil: // reaped by reapAll, which delivered the status
+				return true
+			case p == 0: // still running: wait for the pidfd to be readable
+				return false
+			}
+			reaped = true
+			return true
+		}
+	})
+	if err == nil && reaped {
+		r.deliver(pid, ws)
+	}
 }
 
 // wait waits for the exit of pid, a process start started, blocking a
-// thread: the kernel wakes it directly when the process exits, sooner than
-// SIGCHLD reaches reapAll through the runtime's signal loop. Whichever
-// reaps the process first delivers its status; wait4 then fails for the
-// other with ECHILD.
+// thread; start uses it when the kernel has no pidfds. Whichever of wait
+// and reapAll reaps the process first delivers its status; wait4 then
+// fails for the other with ECHILD.
 func (r *reaper) wait(pid int) {
 	var ws unix.WaitStatus
 	_, err := unix.Wait4(pid, &ws, 0, nil)
@@ -721,9 +772,12 @@ func (r *reaper) wait(pid int) {
 // process start did not start (an orphan) is dropped.
 func (r *reaper) deliver(pid int, ws unix.WaitStatus) {
 	r.mu.Lock()
-	if ch, ok := r.waiting[pid]; ok {
-		ch <- ws
+	if w, ok := r.waiting[pid]; ok {
+		w.ch <- ws
 		delete(r.waiting, pid)
+		if w.pidfd != nil {
+			w.pidfd.Close() // ends pollWait, when reapAll was first
+		}
 	}
 	r.mu.Unlock()
 }
