@@ -707,7 +707,7 @@ func (r *reaper) start(path string, argv, env []string, dir string, fds [3]int, 
 	r.waiting[pid] = w
 	// The process cannot have been reaped yet (reapAll delivers under the
 	// lock held here), so the pid is still the process's.
-	if fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
+	if fd, err := pidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
 		w.pidfd = os.NewFile(uintptr(fd), "pidfd")
 		go r.pollWait(pid, w.pidfd)
 	} else {
@@ -715,6 +715,9 @@ func (r *reaper) start(path string, argv, env []string, dir string, fds [3]int, 
 	}
 	return pid, w.ch, nil
 }
+
+// pidfdOpen is unix.PidfdOpen; tests take the pidfds away.
+var pidfdOpen = unix.PidfdOpen
 
 // pollWait waits for the exit of pid, a process start started, in the
 // runtime's poller: the process's pidfd becomes readable when it exits,

@@ -319,8 +319,22 @@ func TestGuestStartConfig(t *testing.T) {
 }
 
 // TestReaperRace: a started process's status reaches its caller whether
-// its own waiter or reapAll (on SIGCHLD, as PID 1) reaps it first.
+// its own waiter (on its pidfd, or without pidfds in wait4) or reapAll (on
+// SIGCHLD, as PID 1) reaps it first.
 func TestReaperRace(t *testing.T) {
+	t.Run("pidfd", testReaperRace)
+	t.Run("wait4", func(t *testing.T) {
+		pidfdOpen = func(int, int) (int, error) { return -1, unix.ENOSYS }
+		defer func() { pidfdOpen = unix.PidfdOpen }()
+		testReaperRace(t)
+		c, _, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin"}})
+		if es, out, _ := run(t, c, &ExecRequest{Command: []string{"sh", "-c", "echo ok; exit 5"}}, ""); es.Code != 5 || out != "ok\n" {
+			t.Errorf("exec without pidfds: %+v %q", es, out)
+		}
+	})
+}
+
+func testReaperRace(t *testing.T) {
 	r := newReaper()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
