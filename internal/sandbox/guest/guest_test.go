@@ -181,6 +181,12 @@ func TestExecOutputGrace(t *testing.T) {
 
 func TestGuestCancel(t *testing.T) {
 	c, _, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin"}})
+	testCancel(t, c, nil)
+}
+
+// testCancel checks that cancelling an exec kills its process group;
+// running, if not nil, is called once the exec's command runs.
+func testCancel(t *testing.T, c *Client, running func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pidFile := t.TempDir() + "/pid"
@@ -191,6 +197,9 @@ func TestGuestCancel(t *testing.T) {
 		errc <- err
 	}()
 	waitFor(t, func() bool { return strings.Contains(out.String(), "started") })
+	if running != nil {
+		running()
+	}
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatal(err)

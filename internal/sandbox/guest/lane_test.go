@@ -3,7 +3,6 @@ package guest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -137,31 +136,10 @@ func TestLaneCancel(t *testing.T) {
 	c, _, lh := startGuestLanes(t, Config{Env: []string{"PATH=/usr/bin:/bin"}})
 	waitFor(t, func() bool { return idleLanes(c) > 0 })
 	n := lh.accepted.Load()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pidFile := t.TempDir() + "/pid"
-	var out syncBuffer
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Exec(ctx, &ExecRequest{Command: []string{"sh", "-c", "sleep 30 & echo $! > " + pidFile + "; echo started; wait"}}, nil, &out, nil)
-		errc <- err
-	}()
-	waitFor(t, func() bool { return strings.Contains(out.String(), "started") })
-	// The exec took the lane: the guest dials the next beside it.
-	waitFor(t, func() bool { return lh.accepted.Load() > n })
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pid int
-	if _, err := fmt.Sscan(string(b), &pid); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	if err := <-errc; err != context.Canceled {
-		t.Fatalf("got %v", err)
-	}
-	waitFor(t, func() bool { return unix.Kill(pid, 0) == unix.ESRCH })
+	testCancel(t, c, func() {
+		// The exec took the lane: the guest dials the next beside it.
+		waitFor(t, func() bool { return lh.accepted.Load() > n })
+	})
 }
 
 // TestLaneBroken: a lane whose guest end is gone carried nothing, and the
