@@ -215,22 +215,44 @@ func (g *guest) run() int {
 
 // connectLoop keeps a session to the host up until the guest shuts down.
 func (g *guest) connectLoop() {
-	backoff := 5 * time.Millisecond
+	for {
+		backoff := firstBackoff
+		conn, ok := g.redial(g.cfg.Socket, &backoff)
+		if !ok {
+			return
+		}
+		g.serve(conn)
+	}
+}
+
+// firstBackoff is the first pause between dials of a host socket that
+// does not answer; it doubles up to maxBackoff.
+const (
+	firstBackoff = 5 * time.Millisecond
+	maxBackoff   = 500 * time.Millisecond
+)
+
+// redial dials the host's unix socket at path until it answers, pausing
+// between attempts (see pause); false means the guest is shutting down.
+func (g *guest) redial(path string, backoff *time.Duration) (*net.UnixConn, bool) {
 	for {
 		select {
 		case <-g.done:
-			return
+			return nil, false
 		default:
 		}
-		conn, err := net.Dial("unix", g.cfg.Socket)
-		if err != nil {
-			time.Sleep(backoff)
-			backoff = min(backoff*2, 500*time.Millisecond)
-			continue
+		conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+		if err == nil {
+			return conn, true
 		}
-		backoff = 5 * time.Millisecond
-		g.serve(conn)
+		pause(backoff)
 	}
+}
+
+// pause sleeps for *backoff and doubles it, up to maxBackoff.
+func pause(backoff *time.Duration) {
+	time.Sleep(*backoff)
+	*backoff = min(*backoff*2, maxBackoff)
 }
 
 // serve runs one session until it breaks.

@@ -61,29 +61,25 @@ const laneOverlap = 10 * time.Millisecond
 // host restarting, or closing lanes it has enough of) is dialed again
 // after a pause that grows while it keeps breaking.
 func (g *guest) lane() {
-	backoff := 5 * time.Millisecond
+	backoff := firstBackoff
 	for {
-		select {
-		case <-g.done:
+		conn, ok := g.redial(g.cfg.Lane, &backoff)
+		if !ok {
 			return
-		default:
 		}
-		if conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: g.cfg.Lane, Net: "unix"}); err == nil {
-			lc := newLaneConn(conn)
-			typ, p, _, err := readFrame(lc, nil)
-			if err == nil {
-				backoff = 5 * time.Millisecond
-				next := time.AfterFunc(laneOverlap, g.lane)
-				g.handleRequest(lc, typ, p)
-				if !next.Stop() {
-					return // the next lane is dialed already
-				}
-				continue
-			}
+		lc := newLaneConn(conn)
+		typ, p, _, err := readFrame(lc, nil)
+		if err != nil {
 			conn.Close()
+			pause(&backoff)
+			continue
 		}
-		time.Sleep(backoff)
-		backoff = min(backoff*2, 500*time.Millisecond)
+		backoff = firstBackoff
+		next := time.AfterFunc(laneOverlap, g.lane)
+		g.handleRequest(lc, typ, p)
+		if !next.Stop() {
+			return // the next lane is dialed already
+		}
 	}
 }
 

@@ -23,7 +23,7 @@ type laneHost struct {
 
 // startGuestLanes is startGuest with lanes: the guest dials the lane
 // socket this starts, whose lanes go to the client.
-func startGuestLanes(t *testing.T, cfg Config) (*Client, *guest, *laneHost) {
+func startGuestLanes(t testing.TB, cfg Config) (*Client, *guest, *laneHost) {
 	t.Helper()
 	// A short path: a unix socket's path has room for about 100 bytes.
 	dir, err := os.MkdirTemp("", "lane")
