@@ -46,6 +46,9 @@ func (w *wsSession) send(m wsMsg) {
 	}
 }
 
+// atPrompt reports whether a root shell's output ends at its prompt.
+func atPrompt(out string) bool { return strings.HasSuffix(out, "# ") }
+
 // until reads messages until pred holds, returning the last message.
 func (w *wsSession) until(pred func(m wsMsg) bool) wsMsg {
 	w.t.Helper()
@@ -125,7 +128,10 @@ func TestAttach(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.send(wsMsg{Type: "stdin", Data: "echo hi-$((1+1)); tty; stty size\n"})
-		w.until(func(wsMsg) bool { return strings.Contains(w.out.String(), "40 100") })
+		// The shell is back at its prompt before the resize: readline
+		// writes the size back as it sets up a line (see the guest's
+		// resize), so that is what a test can rely on.
+		w.until(func(wsMsg) bool { return strings.Contains(w.out.String(), "40 100") && atPrompt(w.out.String()) })
 		if !strings.Contains(w.out.String(), "hi-2") || !strings.Contains(w.out.String(), "/dev/pts/") {
 			t.Errorf("output %q", w.out.String())
 		}
@@ -261,10 +267,7 @@ func TestAttach(t *testing.T) {
 	})
 
 	t.Run("python websocket-client", func(t *testing.T) {
-		if err := exec.Command("python3", "-c", "import websocket").Run(); err != nil {
-			t.Skip("python3-websocket is not installed")
-		}
-		out, err := exec.Command("python3", "testdata/attach.py", wsURL, tok).CombinedOutput()
+		out, err := exec.Command(pythonWith(t, "websocket"), "testdata/attach.py", wsURL, tok).CombinedOutput()
 		if err != nil || strings.TrimSpace(string(out)) != "exit 3" {
 			t.Errorf("python client: %v\n%s", err, out)
 		}
@@ -483,7 +486,7 @@ func TestAttachGVisor(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.send(wsMsg{Type: "stdin", Data: "uname -r; echo hi-$((2+3))\n"})
-	w.until(func(wsMsg) bool { return strings.Contains(w.out.String(), "hi-5") })
+	w.until(func(wsMsg) bool { return strings.Contains(w.out.String(), "hi-5") && atPrompt(w.out.String()) })
 	if !strings.Contains(w.out.String(), "4.4.0") {
 		t.Errorf("not the gVisor kernel: %q", w.out.String())
 	}
@@ -494,10 +497,7 @@ func TestAttachGVisor(t *testing.T) {
 		t.Errorf("exit %+v, output %q", m, w.out.String())
 	}
 
-	if err := exec.Command("python3", "-c", "import websocket").Run(); err != nil {
-		t.Skip("python3-websocket is not installed")
-	}
-	out, err := exec.Command("python3", "testdata/attach.py", wsURL, tok).CombinedOutput()
+	out, err := exec.Command(pythonWith(t, "websocket"), "testdata/attach.py", wsURL, tok).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "exit 3" {
 		t.Errorf("python client under gVisor: %v\n%s", err, out)
 	}

@@ -15,7 +15,8 @@ def until(pred):
             return msg, out
 
 ws.send(json.dumps({"type": "stdin", "data": "echo hello-$((6*7))\n"}))
-until(lambda m, out: "hello-42" in out)
+# Back at the prompt before resizing, as a user would be.
+until(lambda m, out: "hello-42" in out and out.endswith("# "))
 ws.send(json.dumps({"type": "resize", "cols": 120, "rows": 33}))
 ws.send(json.dumps({"type": "stdin", "data": "stty size\n"}))
 until(lambda m, out: "33 120" in out)

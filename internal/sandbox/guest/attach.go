@@ -230,6 +230,7 @@ type attachedProcess struct {
 	mu       sync.Mutex
 	finished bool // the pid may be reused: no more signals
 	closed   bool
+	resizes  int // counts resizes, so a recheck can tell it is stale
 }
 
 func (p *attachedProcess) kill() {
@@ -246,11 +247,53 @@ func (p *attachedProcess) kill() {
 	}
 }
 
+// resizeRecheck is when, after a resize, the terminal's size is checked
+// for readline having put the old one back; afterFunc schedules the
+// checks (tests run them by hand).
+var (
+	resizeRecheck = []time.Duration{5 * time.Millisecond, 50 * time.Millisecond}
+	afterFunc     = time.AfterFunc
+)
+
+// resize sets the terminal's size. Readline reads the size and writes it
+// back each time it starts reading a line (set_winsize in rltty.c), so a
+// resize that lands between its two ioctls is undone and the shell keeps
+// the old size until the next resize. Under gVisor, whose ioctls are
+// slower, a resize sent as a command finishes hits that window about one
+// time in twenty. So the size is checked again shortly after, and set
+// again if it went back to what it was; a size that a program inside set
+// to something else is left alone.
 func (p *attachedProcess) resize(cols, rows uint16) {
 	if !p.tty {
 		return
 	}
-	setWinsize(p.stdin, cols, rows)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	old, err := getWinsize(p.stdin)
+	if err != nil || setWinsize(p.stdin, cols, rows) != nil {
+		return
+	}
+	want := unix.Winsize{Col: cols, Row: rows}
+	if old == want {
+		return
+	}
+	p.resizes++
+	gen := p.resizes
+	for _, d := range resizeRecheck {
+		afterFunc(d, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if p.closed || p.resizes != gen {
+				return
+			}
+			if cur, err := getWinsize(p.stdin); err == nil && cur == old {
+				setWinsize(p.stdin, cols, rows)
+			}
+		})
+	}
 }
 
 func (p *attachedProcess) closeStdin() {
@@ -367,6 +410,31 @@ func setWinsize(master *os.File, cols, rows uint16) error {
 		return err
 	}
 	return ierr
+}
+
+// getWinsize returns the terminal's size, like setWinsize without Fd.
+func getWinsize(master *os.File) (unix.Winsize, error) {
+	rc, err := master.SyscallConn()
+	if err != nil {
+		return unix.Winsize{}, err
+	}
+	var ws *unix.Winsize
+	var ierr error
+	err = rc.Control(func(fd uintptr) {
+		for {
+			ws, ierr = unix.IoctlGetWinsize(int(fd), unix.TIOCGWINSZ)
+			if ierr != unix.EINTR {
+				return
+			}
+		}
+	})
+	if err != nil {
+		return unix.Winsize{}, err
+	}
+	if ierr != nil {
+		return unix.Winsize{}, ierr
+	}
+	return *ws, nil
 }
 
 // killSession kills every process in session sid, found through /proc.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,70 @@ func TestAttachTTY(t *testing.T) {
 	es, err := s.Wait()
 	if err != nil || es.Code != 3 {
 		t.Fatalf("wait: %+v %v", es, err)
+	}
+}
+
+// TestAttachResizeUndone plays readline's part: it reads the terminal's
+// size before a resize and writes it back after. The guest sets the new
+// size again; a size the program chose itself stays.
+func TestAttachResizeUndone(t *testing.T) {
+	var mu sync.Mutex
+	var rechecks []func()
+	runRechecks := func() {
+		t.Helper()
+		mu.Lock()
+		fs := rechecks
+		rechecks = nil
+		mu.Unlock()
+		if len(fs) != len(resizeRecheck) {
+			t.Fatalf("%d rechecks scheduled, want %d", len(fs), len(resizeRecheck))
+		}
+		for _, f := range fs {
+			f()
+		}
+	}
+	restore := afterFunc
+	afterFunc = func(_ time.Duration, f func()) *time.Timer {
+		mu.Lock()
+		rechecks = append(rechecks, f)
+		mu.Unlock()
+		return nil
+	}
+	t.Cleanup(func() { afterFunc = restore })
+
+	c, _, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/"})
+	script := `old=$(stty size); echo ready; read x; stty rows ${old% *} cols ${old#* }; echo undone; ` +
+		`read x; stty size; read x; stty rows 33 cols 77; echo mine; read x; stty size`
+	s, err := c.Attach(context.Background(), &AttachRequest{Command: []string{"sh", "-c", script}, TTY: true, Cols: 80, Rows: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := collect(s.Stdout())
+	waitFor(t, func() bool { return strings.Contains(out.String(), "ready") })
+
+	// The resize lands after the program read the size and before it
+	// wrote it back.
+	if err := s.Resize(100, 40); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(s.Stdin(), "\n")
+	waitFor(t, func() bool { return strings.Contains(out.String(), "undone") })
+	runRechecks()
+	io.WriteString(s.Stdin(), "\n")
+	waitFor(t, func() bool { return strings.Contains(out.String(), "40 100") })
+
+	// The program sets a size of its own after a resize: it stays.
+	if err := s.Resize(120, 50); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(s.Stdin(), "\n")
+	waitFor(t, func() bool { return strings.Contains(out.String(), "mine") })
+	runRechecks()
+	io.WriteString(s.Stdin(), "\n")
+	waitFor(t, func() bool { return strings.Contains(out.String(), "33 77") })
+	if es, err := s.Wait(); err != nil || es.Code != 0 {
+		t.Fatalf("wait: %+v %v; output %q", es, err, out.String())
 	}
 }
 
