@@ -198,7 +198,7 @@ func (s *Server) environmentMCP() *mcp.Server {
 				return nil, mcpFileOutput{}, err
 			}
 			out := mcpFileOutput{Path: info.Path, Size: int64(len(b)), Content: string(b), Encoding: "utf-8"}
-			if !jsonText(b) {
+			if !jsonText(b, maxSandboxFileBytes) {
 				out.Content, out.Encoding = base64.StdEncoding.EncodeToString(b), "base64"
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: out.Content}}}, out, nil
@@ -270,14 +270,15 @@ func mcpTool[In, Out any](s *Server, h func(ctx context.Context, env *paddock.En
 	}
 }
 
-// jsonText reports whether read_file sends b as text: UTF-8 whose JSON
-// string is no longer than the base64 of the largest file it reads. JSON
-// escapes control characters, and the MCP SDK also <, > and &, in six
-// bytes each, and the SDK makes several copies of a result: a 32 MiB file
+// jsonText reports whether a whole file read (MCP read_file, POST
+// /api/v1/sandbox/read-file) is sent as text: UTF-8 whose JSON string is
+// no longer than the base64 of the largest file they read (limit). JSON escapes
+// control characters, and Go's encoder also <, > and &, in six bytes
+// each, and the MCP SDK makes several copies of a result: a 32 MiB file
 // of NULs or of '<' took 20 to 30 s and gigabytes of memory as text. Past
 // that bound, base64 (4/3 of the file) is what the text would cost at
 // most.
-func jsonText(b []byte) bool {
+func jsonText(b []byte, limit int) bool {
 	if !utf8.Valid(b) {
 		return false
 	}
@@ -290,5 +291,5 @@ func jsonText(b []byte) bool {
 			n += 5
 		}
 	}
-	return n <= base64.StdEncoding.EncodedLen(maxSandboxFileBytes)
+	return n <= base64.StdEncoding.EncodedLen(limit)
 }

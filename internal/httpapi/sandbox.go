@@ -20,7 +20,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/paddockhq/paddock"
 )
@@ -607,7 +606,7 @@ func (s *Server) handleSandboxReadFile(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	out := readFileResponse{SandboxID: env.ID, Path: info.Path, Size: int64(len(b)), Content: string(b), Encoding: "utf-8"}
-	if !utf8.Valid(b) {
+	if !jsonText(b, maxSandboxFileBytes) {
 		out.Content, out.Encoding = base64.StdEncoding.EncodeToString(b), "base64"
 	}
 	return writeJSON(w, http.StatusOK, out)
