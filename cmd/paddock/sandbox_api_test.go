@@ -395,6 +395,24 @@ func TestSandboxAPI(t *testing.T) {
 		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "rm_rf", Arguments: map[string]any{}}); err == nil {
 			t.Error("an unknown tool was called")
 		}
+		// A client that gives up on a command stops it: its result has
+		// nowhere to go.
+		short, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = cs.CallTool(short, &mcp.CallToolParams{Name: "run_command", Arguments: map[string]any{"command": "echo $$ > /tmp/mcp/pid; exec sleep 60"}})
+		cancel()
+		if err == nil {
+			t.Fatal("a 60 s command returned within 2 s")
+		}
+		pid := strings.TrimSpace(s.execOK(t, admin, id, "cat", "/tmp/mcp/pid"))
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if s.execOK(t, admin, id, "sh", "-c", "kill -0 "+pid+" 2>/dev/null && echo alive || echo gone") == "gone\n" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the command of a client that hung up still runs 10 s later")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		// Not another user's sandbox, nor with a read-only key; the
 		// environments surface serves it too.
 		bob := s.createUser(t, admin, "mcpbob")

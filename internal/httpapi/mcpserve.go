@@ -70,12 +70,23 @@ func (s *Server) handleEnvironmentMCP(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	ew := &mcpErrorWriter{ResponseWriter: w}
-	s.mcpEnv.ServeHTTP(ew, r.WithContext(context.WithValue(r.Context(), mcpEnvKey{}, env)))
+	ctx := context.WithValue(r.Context(), mcpEnvKey{}, mcpRequest{env: env, req: r.Context()})
+	s.mcpEnv.ServeHTTP(ew, r.WithContext(ctx))
 	return ew.err()
 }
 
-// mcpEnvKey is the context key of the environment an MCP request acts in.
+// mcpEnvKey is the context key of the mcpRequest a tool call serves.
 type mcpEnvKey struct{}
+
+// mcpRequest is what a tool call knows of its HTTP request: the
+// environment it acts in, and when the request ended. The SDK runs tools
+// in a context detached from the request; but a stateless server's
+// result can only go back on that request, so when the client hangs up
+// the tool is cancelled (a command is killed) rather than run on.
+type mcpRequest struct {
+	env *paddock.Environment
+	req context.Context
+}
 
 // environmentMCPHandler returns the handler of every environment's MCP
 // requests: one server, built once (building one costs about 1 ms, most
@@ -254,11 +265,15 @@ func (s *Server) environmentMCP() *mcp.Server {
 // only named).
 func mcpTool[In, Out any](s *Server, h func(ctx context.Context, env *paddock.Environment, in In) (*mcp.CallToolResult, Out, error)) mcp.ToolHandlerFor[In, Out] {
 	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
-		env, ok := ctx.Value(mcpEnvKey{}).(*paddock.Environment)
+		mr, ok := ctx.Value(mcpEnvKey{}).(mcpRequest)
 		if !ok {
 			var zero Out
 			return nil, zero, errors.New("internal error: no environment")
 		}
+		env := mr.env
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(mr.req, cancel)()
 		res, out, err := h(ctx, env, in)
 		if err != nil {
 			if paddock.ErrorCode(err) == paddock.EInternal {
