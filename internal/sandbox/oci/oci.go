@@ -125,6 +125,10 @@ type record struct {
 	// hibernated environment has no container left, so only this says it
 	// is not dead (see pause.go).
 	Paused sandbox.PauseMode `json:"paused,omitempty"`
+	// GuestUID is the host uid the guest runs as: only it may dial the
+	// control and lane sockets. Absent in records of older versions,
+	// whose sockets anyone in the environment may dial.
+	GuestUID *int64 `json:"guest_uid,omitempty"`
 }
 
 // envState is the live host side of one environment.
@@ -263,11 +267,11 @@ func (r *Runtime) cgroupPath(id string) string {
 // redials.
 func (r *Runtime) attach(rec record) error {
 	dir := r.envDir(rec.ID)
-	ln, err := listenGuest(filepath.Join(dir, "run", "ctl.sock"))
+	ln, err := listenGuest(filepath.Join(dir, "run", "ctl.sock"), rec.GuestUID)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
-	lln, err := listenGuest(filepath.Join(dir, "run", "lane.sock"))
+	lln, err := listenGuest(filepath.Join(dir, "run", "lane.sock"), rec.GuestUID)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("lane socket: %w", err)
@@ -298,16 +302,26 @@ func (r *Runtime) attach(rec record) error {
 }
 
 // listenGuest listens on a unix socket the guest dials, replacing a stale
-// socket file.
-func listenGuest(path string) (*net.UnixListener, error) {
+// socket file. Only owner (the guest's host uid, which is any user of the
+// environment's with run_as_user) may dial it: a process the environment
+// runs as another user (a server's worker dropped to nobody) cannot pose
+// as the guest and answer execs. Without an owner, anyone may.
+func listenGuest(path string, owner *int64) (*net.UnixListener, error) {
 	os.Remove(path)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return nil, err
 	}
 	ln.SetUnlinkOnClose(false) // the guest keeps redialing this path
-	// Any user in the environment may be the guest (run_as_user).
-	if err := os.Chmod(path, 0o666); err != nil {
+	mode := fs.FileMode(0o666)
+	if owner != nil {
+		mode = 0o600
+		err = os.Chown(path, int(*owner), -1)
+	}
+	if err == nil {
+		err = os.Chmod(path, mode)
+	}
+	if err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -463,7 +477,15 @@ func (r *Runtime) create(ctx context.Context, spec *sandbox.Spec, hold bool) (er
 		return fmt.Errorf("create environment dir: %w", err)
 	}
 	defer r.undo(ctx, spec.ID, "failed environment", &err)
-	rec := record{ID: spec.ID, Class: spec.RuntimeClass, LogPath: spec.LogPath, CreatedAt: time.Now().UTC()}
+	// The writable layer's files, and the guest, are owned on the host by
+	// the ids the user namespace shifts to (gVisor has none of its own).
+	shift := int(r.cfg.UIDShift)
+	fsUID, fsGID := shift, shift
+	if spec.RuntimeClass == sandbox.ClassGVisor {
+		fsUID, fsGID = 0, 0
+	}
+	guestUID := int64(fsUID) + uid
+	rec := record{ID: spec.ID, Class: spec.RuntimeClass, LogPath: spec.LogPath, CreatedAt: time.Now().UTC(), GuestUID: &guestUID}
 	if rec.LogPath == "" {
 		rec.LogPath = filepath.Join(dir, "log.jsonl")
 	}
@@ -476,11 +498,6 @@ func (r *Runtime) create(ctx context.Context, spec *sandbox.Spec, hold bool) (er
 	defer np.wait() // before the cleanup above: Stop tears it down
 
 	// The writable layer lives on its own filesystem image.
-	shift := int(r.cfg.UIDShift)
-	fsUID, fsGID := shift, shift
-	if spec.RuntimeClass == sandbox.ClassGVisor {
-		fsUID, fsGID = 0, 0 // no user namespace under gVisor
-	}
 	size := spec.StorageBytes
 	if size <= 0 {
 		size = r.cfg.DefaultStorage

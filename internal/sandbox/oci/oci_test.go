@@ -23,6 +23,10 @@ const listProcs = `for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline 2>/dev/nul
 
 // testBasics runs the exec contract against a running environment; it is
 // shared by the runc and gVisor tests.
+// sockModes prints the mode and owner of each file it is given, like
+// stat -c '%a %u' (whose statx gVisor refuses on a host socket).
+const sockModes = `python3 -c "import os, sys; [print(oct(os.stat(p).st_mode & 0o777)[2:], os.stat(p).st_uid) for p in sys.argv[1:]]"`
+
 func testBasics(t *testing.T, rt *Runtime, id string) {
 	t.Run("python", func(t *testing.T) {
 		res := run(t, rt, id, &paddock.ExecRequest{Command: []string{"python3", "-c", "print(1+1)"}})
@@ -44,6 +48,15 @@ func testBasics(t *testing.T, rt *Runtime, id string) {
 		res = run(t, rt, id, &paddock.ExecRequest{Command: []string{"pwd"}, Dir: "/nonexistent"})
 		if res.ExitCode != 126 {
 			t.Fatalf("bad dir: got %+v", res)
+		}
+	})
+	t.Run("control sockets are the guest's", func(t *testing.T) {
+		// Another user in the environment cannot pose as the guest.
+		res := sh(t, rt, id, sockModes+" /.paddock/run/ctl.sock /.paddock/run/lane.sock; "+
+			"for s in ctl lane; do setpriv --reuid=65534 --regid=65534 --clear-groups python3 -c \"import socket; socket.socket(socket.AF_UNIX).connect('/.paddock/run/$s.sock')\" 2>&1 | tail -1; done")
+		l := lines(res.Stdout)
+		if len(l) != 4 || l[0] != "600 0" || l[1] != "600 0" || !strings.Contains(l[2], "PermissionError") || !strings.Contains(l[3], "PermissionError") {
+			t.Fatalf("got %q", res.Stdout)
 		}
 	})
 	t.Run("stdin", func(t *testing.T) {
@@ -289,8 +302,8 @@ func TestRuncReadOnlyUser(t *testing.T) {
 	no := false
 	spec.Env.Isolation.SecurityContext = &paddock.SecurityContext{RunAsUser: &uid, ReadOnlyRootFilesystem: true, AllowPrivilegeEscalation: &no}
 	create(t, rt, spec)
-	res := sh(t, rt, spec.ID, "id -u; id -g; touch /x 2>&1; touch /tmp/x && echo tmp-ok; grep NoNewPrivs /proc/self/status")
-	for _, want := range []string{"1000\n1000\n", "Read-only file system", "tmp-ok", "NoNewPrivs:\t1"} {
+	res := sh(t, rt, spec.ID, "id -u; id -g; touch /x 2>&1; touch /tmp/x && echo tmp-ok; grep NoNewPrivs /proc/self/status; "+sockModes+" /.paddock/run/ctl.sock")
+	for _, want := range []string{"1000\n1000\n", "Read-only file system", "tmp-ok", "NoNewPrivs:\t1", "600 1000"} {
 		if !strings.Contains(res.Stdout, want) {
 			t.Errorf("missing %q in %q", want, res.Stdout)
 		}
