@@ -287,12 +287,12 @@ func mcpTool[In, Out any](s *Server, h func(ctx context.Context, env *paddock.En
 
 // jsonText reports whether a whole file read (MCP read_file, POST
 // /api/v1/sandbox/read-file) is sent as text: UTF-8 whose JSON string is
-// no longer than the base64 of the largest file they read (limit). JSON escapes
-// control characters, and Go's encoder also <, > and &, in six bytes
-// each, and the MCP SDK makes several copies of a result: a 32 MiB file
-// of NULs or of '<' took 20 to 30 s and gigabytes of memory as text. Past
-// that bound, base64 (4/3 of the file) is what the text would cost at
-// most.
+// no longer than the base64 of the largest file they read (limit). JSON
+// escapes control characters, and Go's encoder also <, > and &, in six
+// bytes each, and the MCP SDK makes several copies of a result: a 32 MiB
+// file of NULs or of '<' took 20 to 30 s and gigabytes of memory as text.
+// Past that bound, base64 (4/3 of the file) is what the text would cost
+// at most.
 func jsonText(b []byte, limit int) bool {
 	if !utf8.Valid(b) {
 		return false

@@ -85,26 +85,25 @@ func TestAttachResizeUndone(t *testing.T) {
 	out := collect(s.Stdout())
 	waitFor(t, func() bool { return strings.Contains(out.String(), "ready") })
 
-	// The resize lands after the program read the size and before it
-	// wrote it back.
-	if err := s.Resize(100, 40); err != nil {
-		t.Fatal(err)
+	for _, step := range []struct {
+		cols, rows uint16
+		did, want  string
+	}{
+		// The resize lands after the program read the size and before
+		// it wrote it back: set again.
+		{100, 40, "undone", "40 100"},
+		// The program sets a size of its own after a resize: it stays.
+		{120, 50, "mine", "33 77"},
+	} {
+		if err := s.Resize(step.cols, step.rows); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(s.Stdin(), "\n")
+		waitFor(t, func() bool { return strings.Contains(out.String(), step.did) })
+		runRechecks()
+		io.WriteString(s.Stdin(), "\n")
+		waitFor(t, func() bool { return strings.Contains(out.String(), step.want) })
 	}
-	io.WriteString(s.Stdin(), "\n")
-	waitFor(t, func() bool { return strings.Contains(out.String(), "undone") })
-	runRechecks()
-	io.WriteString(s.Stdin(), "\n")
-	waitFor(t, func() bool { return strings.Contains(out.String(), "40 100") })
-
-	// The program sets a size of its own after a resize: it stays.
-	if err := s.Resize(120, 50); err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(s.Stdin(), "\n")
-	waitFor(t, func() bool { return strings.Contains(out.String(), "mine") })
-	runRechecks()
-	io.WriteString(s.Stdin(), "\n")
-	waitFor(t, func() bool { return strings.Contains(out.String(), "33 77") })
 	if es, err := s.Wait(); err != nil || es.Code != 0 {
 		t.Fatalf("wait: %+v %v; output %q", es, err, out.String())
 	}

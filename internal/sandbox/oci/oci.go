@@ -302,10 +302,11 @@ func (r *Runtime) attach(rec record) error {
 }
 
 // listenGuest listens on a unix socket the guest dials, replacing a stale
-// socket file. Only owner (the guest's host uid, which is any user of the
-// environment's with run_as_user) may dial it: a process the environment
-// runs as another user (a server's worker dropped to nobody) cannot pose
-// as the guest and answer execs. Without an owner, anyone may.
+// socket file. Only owner may dial it: the guest's uid on the host, which
+// is the environment's user (root, or run_as_user). A process of the
+// environment's running as another user (a server's worker dropped to
+// nobody) cannot pose as the guest and answer execs. Without an owner
+// (an environment made before owners were recorded), anyone may.
 func listenGuest(path string, owner *int64) (*net.UnixListener, error) {
 	os.Remove(path)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
