@@ -161,7 +161,8 @@ var ErrProtocol = errors.New("guest protocol error")
 // Exec runs req in the guest. Output is written to stdout and stderr as it
 // arrives; stdin, when non-nil, is copied to the process. Cancelling ctx
 // closes the stream, which makes the guest kill the process group; Exec
-// then returns ctx's error.
+// then returns ctx's error, once the guest has reported the kill or, from
+// a guest that does not (paused, or stuck), after cancelGrace.
 func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, stdout, stderr io.Writer) (ExitStatus, error) {
 	if stdin == nil && !req.NoStdin {
 		r := *req
@@ -179,7 +180,7 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 	}
 
 	if lc := c.lanes.take(); lc != nil {
-		es, replied, err := c.exec(ctx, lc, lc.CloseWrite, msg, stdin, stdout, stderr)
+		es, replied, err := c.exec(ctx, lc, lc.CloseWrite, func() { lc.Close() }, msg, stdin, stdout, stderr)
 		lc.Close()
 		if err == nil || replied || stdin != nil || ctx.Err() != nil {
 			return es, err
@@ -204,17 +205,33 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 			c.refill()
 		}()
 	}()
-	es, _, err := c.exec(ctx, st, st.Close, msg, stdin, stdout, stderr)
+	es, _, err := c.exec(ctx, st, st.Close, func() { abortStream(st) }, msg, stdin, stdout, stderr)
 	return es, err
 }
+
+// cancelGrace is how long an exec whose context ended waits for the guest
+// to report the process it killed before it gives up on the reply.
+var cancelGrace = 5 * time.Second
 
 // exec sends msg, an exec request, on st, a stream or a lane, copies stdin
 // to the process and its output to stdout and stderr, and returns its exit
 // status. Cancelling ctx half-closes st (closeWrite), which makes the guest
-// kill the process group; exec then returns ctx's error. replied reports
-// whether the guest sent anything.
-func (c *Client) exec(ctx context.Context, st io.ReadWriter, closeWrite func() error, msg []byte, stdin io.Reader, stdout, stderr io.Writer) (es ExitStatus, replied bool, err error) {
-	stop := context.AfterFunc(ctx, func() { closeWrite() })
+// kill the process group; exec then returns ctx's error, at the latest
+// cancelGrace later, when abort breaks st. replied reports whether the
+// guest sent anything.
+func (c *Client) exec(ctx context.Context, st io.ReadWriter, closeWrite func() error, abort func(), msg []byte, stdin io.Reader, stdout, stderr io.Writer) (es ExitStatus, replied bool, err error) {
+	done := make(chan struct{})
+	defer close(done)
+	stop := context.AfterFunc(ctx, func() {
+		closeWrite()
+		t := time.NewTimer(cancelGrace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			abort()
+		}
+	})
 	defer stop()
 
 	if _, err := st.Write(msg); err != nil {

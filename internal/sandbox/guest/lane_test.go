@@ -3,6 +3,8 @@ package guest
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/yamux"
 	"golang.org/x/sys/unix"
 )
 
@@ -234,4 +237,73 @@ func unixPair() (*net.UnixConn, *net.UnixConn, error) {
 		return nil, nil, err
 	}
 	return a, b, nil
+}
+
+// TestExecStuckGuest: an exec whose context ends returns, on a lane and on
+// a stream, even when the guest never answers (it is paused, or stuck):
+// after cancelGrace, not never.
+func TestExecStuckGuest(t *testing.T) {
+	restore := cancelGrace
+	cancelGrace = 200 * time.Millisecond
+	t.Cleanup(func() { cancelGrace = restore })
+	// A guest that reads what it is sent and never answers.
+	stuck := func(c io.Reader) { io.Copy(io.Discard, c) }
+	execTimesOut := func(t *testing.T, c *Client) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Exec(ctx, &ExecRequest{Command: []string{"true"}}, nil, nil, nil)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("exec: %v, want the context's error", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("exec still waits for a guest that never answers, 10 s on")
+		}
+	}
+
+	t.Run("lane", func(t *testing.T) {
+		c, _, _ := startGuest(t, Config{Env: []string{"PATH=/usr/bin:/bin"}})
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, err := net.FileConn(os.NewFile(uintptr(fds[0]), "host"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		guestEnd := os.NewFile(uintptr(fds[1]), "guest")
+		defer guestEnd.Close()
+		go stuck(guestEnd)
+		c.AddLane(host.(*net.UnixConn))
+		execTimesOut(t, c)
+	})
+	t.Run("stream", func(t *testing.T) {
+		hostConn, guestConn := net.Pipe()
+		defer guestConn.Close()
+		go func() {
+			sess, err := yamux.Server(guestConn, nil)
+			if err != nil {
+				return
+			}
+			for {
+				st, err := sess.AcceptStream()
+				if err != nil {
+					return
+				}
+				go stuck(st)
+			}
+		}()
+		c, err := NewClient(hostConn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		execTimesOut(t, c)
+	})
 }
