@@ -129,6 +129,9 @@ type record struct {
 	// control and lane sockets. Absent in records of older versions,
 	// whose sockets anyone in the environment may dial.
 	GuestUID *int64 `json:"guest_uid,omitempty"`
+	// PausedDirect says a frozen gVisor sandbox's kernel was paused over
+	// its control socket (runsc_control.go), so runsc reports it running.
+	PausedDirect bool `json:"paused_direct,omitempty"`
 }
 
 // envState is the live host side of one environment.
@@ -144,6 +147,9 @@ type envState struct {
 	changed  chan struct{} // closed and replaced whenever client changes
 	lastCPU  int64
 	lastTime time.Time
+	// pausedHere: this Runtime paused the gVisor kernel over the control
+	// socket (rec.PausedDirect may come from one that died before it did).
+	pausedHere bool
 }
 
 var idRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)

@@ -22,10 +22,11 @@ import (
 //     `runc pause` does (runc then reports the container paused), because
 //     starting the runc binary costs 20-50 ms on a busy host and resume
 //     latency is the point of freezing. Without a freezer cgroup it falls
-//     back to `runc pause`. Under gVisor it is `runsc pause`, which stops
-//     the sandbox's kernel: freezing the sandbox's cgroup from outside
-//     would make every later runsc command (state, list, kill) hang on
-//     the frozen sandbox.
+//     back to `runc pause`. Under gVisor the sandbox's kernel is paused,
+//     with the call `runsc pause` makes on the sandbox's control socket
+//     (runsc_control.go), or with `runsc pause` when that is not served:
+//     freezing the sandbox's cgroup from outside would make every later
+//     runsc command (state, list, kill) hang on the frozen sandbox.
 //   - hibernate (gVisor only): `runsc checkpoint` writes the sandbox's
 //     kernel, processes and memory to <env>/checkpoint and kills the
 //     sandbox, so it holds no memory or processes on the host. The overlay
@@ -165,13 +166,14 @@ func (r *Runtime) Pause(ctx context.Context, id string, mode sandbox.PauseMode) 
 		return r.hibernate(ctx, es)
 	}
 	// Record first: a crash between the two leaves a record saying
-	// frozen, which Resume and Stop handle whatever the cgroup says; the
-	// other order would leave frozen processes nobody knows about.
-	if err := es.setPaused(mode); err != nil {
+	// frozen, which Resume and Stop handle whatever the cgroup (or the
+	// gVisor kernel) says; the other order would leave frozen processes
+	// nobody knows about.
+	if err := es.setRecord(func(rec *record) { rec.Paused, rec.PausedDirect = mode, class == sandbox.ClassGVisor }); err != nil {
 		return fmt.Errorf("pause %s: %w", id, err)
 	}
-	if err := r.freeze(ctx, class, id); err != nil {
-		if uerr := es.setPaused(""); uerr != nil {
+	if err := r.freeze(ctx, es); err != nil {
+		if uerr := es.setRecord(func(rec *record) { rec.Paused, rec.PausedDirect = "", false }); uerr != nil {
 			r.log.Error("record failed pause", "env_id", id, "err", uerr)
 		}
 		return fmt.Errorf("pause %s: %w", id, err)
@@ -180,10 +182,26 @@ func (r *Runtime) Pause(ctx context.Context, id string, mode sandbox.PauseMode) 
 }
 
 // freeze stops every process of the container.
-func (r *Runtime) freeze(ctx context.Context, class, id string) error {
-	if class == sandbox.ClassRunc {
+func (r *Runtime) freeze(ctx context.Context, es *envState) error {
+	class, id := es.rec.Class, es.rec.ID
+	switch class {
+	case sandbox.ClassRunc:
 		err := setFrozen(ctx, r.cgroupPath(id), true)
 		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	case sandbox.ClassGVisor:
+		err := runscControl(ctx, id, "Lifecycle.Pause")
+		if err == nil {
+			es.mu.Lock()
+			es.pausedHere = true
+			es.mu.Unlock()
+			return nil
+		}
+		if !errors.Is(err, errNoControl) {
+			return err
+		}
+		if err := es.setRecord(func(rec *record) { rec.PausedDirect = false }); err != nil {
 			return err
 		}
 	}
@@ -193,12 +211,16 @@ func (r *Runtime) freeze(ctx context.Context, class, id string) error {
 
 // thaw resumes a frozen container. One already running (a crash after it
 // was thawed, before the record said so) is fine.
-func (r *Runtime) thaw(ctx context.Context, class, id string) error {
+func (r *Runtime) thaw(ctx context.Context, es *envState) error {
+	class, id := es.rec.Class, es.rec.ID
 	if class == sandbox.ClassRunc {
 		err := setFrozen(ctx, r.cgroupPath(id), false)
 		if !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
+	}
+	if es.record().PausedDirect {
+		return r.thawGVisor(ctx, es)
 	}
 	_, err := r.output(ctx, class, "resume", id)
 	if err != nil {
@@ -207,6 +229,42 @@ func (r *Runtime) thaw(ctx context.Context, class, id string) error {
 		}
 	}
 	return err
+}
+
+// pausedCheck bounds how long thawGVisor waits for the guest of a sandbox
+// it did not pause itself to show that its kernel runs.
+var pausedCheck = 5 * time.Second
+
+// thawGVisor resumes a gVisor kernel paused over the control socket. A
+// resume the kernel was not paused for ends the sandbox, so when the pause
+// was not made by this Runtime (Paddock restarted, perhaps having died
+// between recording the pause and making it), the guest is asked first:
+// one that connects and answers within pausedCheck runs, and is left so.
+func (r *Runtime) thawGVisor(ctx context.Context, es *envState) error {
+	es.mu.Lock()
+	here := es.pausedHere
+	es.mu.Unlock()
+	if !here {
+		cctx, cancel := context.WithTimeout(ctx, pausedCheck)
+		c, err := es.waitClient(cctx)
+		if err == nil {
+			_, err = c.Ping()
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if err := runscControl(ctx, es.rec.ID, "Lifecycle.Resume"); err != nil {
+		return err
+	}
+	es.mu.Lock()
+	es.pausedHere = false
+	es.mu.Unlock()
+	return nil
 }
 
 // setFrozen freezes or thaws cgroup path p and waits until every process
@@ -344,10 +402,10 @@ func (r *Runtime) Resume(ctx context.Context, id string) error {
 	case sandbox.PauseHibernate:
 		es, err = r.restore(ctx, es)
 	default:
-		err = r.thaw(ctx, es.rec.Class, id)
+		err = r.thaw(ctx, es)
 	}
 	if err == nil {
-		err = es.setPaused("")
+		err = es.setRecord(func(rec *record) { rec.Paused, rec.PausedDirect = "", false })
 	}
 	unlock()
 	if err != nil {

@@ -239,6 +239,71 @@ func TestPauseGVisor(t *testing.T) {
 	waitFor(t, func() bool { return count(t, rt, id) > 0 })
 	testFreeze(t, rt, id)
 
+	t.Run("a pause recorded but not made", func(t *testing.T) {
+		// Paddock died between recording a pause and making it: the kernel
+		// runs, and a resume it was not paused for would end the sandbox.
+		es := rt.envState(id)
+		if err := es.setRecord(func(rec *record) { rec.Paused, rec.PausedDirect = sandbox.PauseFreeze, true }); err != nil {
+			t.Fatal(err)
+		}
+		n := count(t, rt, id)
+		if err := rt.Resume(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return count(t, rt, id) > n })
+		if alive, why, err := rt.Alive(ctx, id); !alive || why != "" || err != nil {
+			t.Fatalf("alive: %v %q %v", alive, why, err)
+		}
+	})
+	t.Run("without the control socket", func(t *testing.T) {
+		// Another runsc, whose sandbox does not serve the call: runsc pause
+		// and runsc resume.
+		restore := runscControlAddr
+		runscControlAddr = func(string) string { return "@paddock-test-nothing-here" }
+		defer func() { runscControlAddr = restore }()
+		if err := rt.Pause(ctx, id, sandbox.PauseFreeze); err != nil {
+			t.Fatal(err)
+		}
+		st, err := rt.state(ctx, sandbox.ClassGVisor, id)
+		if err != nil || st.Status != "paused" || rt.envState(id).record().PausedDirect {
+			t.Fatalf("runsc state %+v %v, record %+v", st, err, rt.envState(id).record())
+		}
+		frozen := assertStill(t, rt, id, 500*time.Millisecond)
+		if err := rt.Resume(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return count(t, rt, id) > frozen })
+	})
+	top := t
+	t.Run("restart while frozen", func(t *testing.T) {
+		// The kernel was paused over the control socket by a Runtime that
+		// is gone: the new one finds no guest, so the pause was made.
+		restore := pausedCheck
+		pausedCheck = time.Second
+		defer func() { pausedCheck = restore }()
+		if err := rt.Pause(ctx, id, sandbox.PauseFreeze); err != nil {
+			t.Fatal(err)
+		}
+		if !rt.envState(id).record().PausedDirect {
+			t.Fatal("not paused over the control socket")
+		}
+		rt.Close()
+		rt2, err := New(rt.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		top.Cleanup(func() { rt2.Close() })
+		rt = rt2 // for what follows
+		if alive, why, err := rt.Alive(ctx, id); !alive || why != "paused" || err != nil {
+			t.Fatalf("alive after restart: %v %q %v", alive, why, err)
+		}
+		frozen := assertStill(t, rt, id, 500*time.Millisecond)
+		if err := rt.Resume(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return count(t, rt, id) > frozen })
+	})
+
 	t.Run("hibernate", func(t *testing.T) {
 		sh(t, rt, id, "echo kept > /data.txt")
 		// Memory only a restore can bring back: 64 MiB of random bytes
@@ -330,6 +395,18 @@ while True:
 			t.Fatal(err)
 		}
 		assertGone(t, rt2, id)
+	})
+	t.Run("stop while frozen", func(t *testing.T) {
+		rt := newRuntime(t, "runsc")
+		spec := testSpec(t, uniqueID("env-stop-frozen"), sandbox.ClassGVisor)
+		create(t, rt, spec)
+		if err := rt.Pause(ctx, spec.ID, sandbox.PauseFreeze); err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.Stop(ctx, spec.ID, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		assertGone(t, rt, spec.ID)
 	})
 }
 

@@ -56,10 +56,10 @@ func (r *Runtime) stop(ctx context.Context, id string, grace time.Duration) erro
 	if es != nil {
 		classes = []string{es.rec.Class}
 	}
-	if es != nil && es.rec.Class == sandbox.ClassRunc && es.paused() == sandbox.PauseFreeze {
+	if es != nil && es.paused() == sandbox.PauseFreeze && (es.rec.Class == sandbox.ClassRunc || es.record().PausedDirect) {
 		// Frozen processes cannot act on SIGTERM: thaw first (stopContainer
-		// resumes a gVisor sandbox, which runsc reports paused).
-		if err := setFrozen(ctx, r.cgroupPath(id), false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// resumes a gVisor sandbox that runsc reports paused).
+		if err := r.thaw(ctx, es); err != nil {
 			r.log.Warn("thaw environment to stop it", "env_id", id, "err", err)
 		}
 	}
@@ -195,7 +195,7 @@ func (r *Runtime) Alive(ctx context.Context, id string) (bool, string, error) {
 		return false, "", fmt.Errorf("state of %s: %w", id, err)
 	}
 	switch {
-	case st.Status == "paused":
+	case st.Status == "paused", st.Status == "running" && es.record().PausedDirect:
 		return true, "paused", nil
 	case st.Status == "running":
 		return true, "", nil
