@@ -17,7 +17,8 @@ import (
 
 // Client is the host's end of one guest's connection.
 type Client struct {
-	sess *yamux.Session
+	sess        *yamux.Session
+	cancelGrace time.Duration // see cancelGrace
 
 	// spare is a stream opened ahead of the request that will use it.
 	// Opening one costs a trip through both ends' send loops and, in the
@@ -46,7 +47,7 @@ func NewClient(conn net.Conn, onLog func([]paddock.LogEntry)) (*Client, error) {
 		conn.Close()
 		return nil, fmt.Errorf("start session: %w", err)
 	}
-	c := &Client{sess: sess}
+	c := &Client{sess: sess, cancelGrace: cancelGrace}
 	go c.acceptLoop(onLog)
 	return c, nil
 }
@@ -210,21 +211,22 @@ func (c *Client) Exec(ctx context.Context, req *ExecRequest, stdin io.Reader, st
 }
 
 // cancelGrace is how long an exec whose context ended waits for the guest
-// to report the process it killed before it gives up on the reply.
-var cancelGrace = 5 * time.Second
+// to report the process it killed before it gives up on the reply
+// (Client.cancelGrace, which tests shorten).
+const cancelGrace = 5 * time.Second
 
 // exec sends msg, an exec request, on st, a stream or a lane, copies stdin
 // to the process and its output to stdout and stderr, and returns its exit
 // status. Cancelling ctx half-closes st (closeWrite), which makes the guest
 // kill the process group; exec then returns ctx's error, at the latest
-// cancelGrace later, when abort breaks st. replied reports whether the
+// c.cancelGrace later, when abort breaks st. replied reports whether the
 // guest sent anything.
 func (c *Client) exec(ctx context.Context, st io.ReadWriter, closeWrite func() error, abort func(), msg []byte, stdin io.Reader, stdout, stderr io.Writer) (es ExitStatus, replied bool, err error) {
 	done := make(chan struct{})
 	defer close(done)
 	stop := context.AfterFunc(ctx, func() {
 		closeWrite()
-		t := time.NewTimer(cancelGrace)
+		t := time.NewTimer(c.cancelGrace)
 		defer t.Stop()
 		select {
 		case <-done:

@@ -243,13 +243,11 @@ func unixPair() (*net.UnixConn, *net.UnixConn, error) {
 // a stream, even when the guest never answers (it is paused, or stuck):
 // after cancelGrace, not never.
 func TestExecStuckGuest(t *testing.T) {
-	restore := cancelGrace
-	cancelGrace = 200 * time.Millisecond
-	t.Cleanup(func() { cancelGrace = restore })
 	// A guest that reads what it is sent and never answers.
 	stuck := func(c io.Reader) { io.Copy(io.Discard, c) }
 	execTimesOut := func(t *testing.T, c *Client) {
 		t.Helper()
+		c.cancelGrace = 200 * time.Millisecond
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		done := make(chan error, 1)

@@ -342,16 +342,23 @@ subprocess.Popen(["python3", "-m", "http.server", sys.argv[1]], start_new_sessio
 			t.Fatalf("serve in %s: %+v", id, res)
 		}
 	}
-	// Wait until they listen.
+	// Wait until they listen: a Python start can take seconds on a
+	// loaded CI machine.
 	for _, p := range ports {
-		w.exec(t, id, "python3", "-c", `
+		res := w.exec(t, id, "python3", "-c", `
 import socket, sys, time
-for _ in range(100):
+deadline = time.time() + 20
+while True:
     try:
         socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close(); break
     except OSError:
+        if time.time() > deadline:
+            sys.exit("not listening")
         time.sleep(0.05)
 `, fmt.Sprint(p))
+		if res.ExitCode != 0 {
+			t.Fatalf("server on port %d in %s: %+v", p, id, res)
+		}
 	}
 }
 
