@@ -383,9 +383,7 @@ func openPTY() (master, tty *os.File, err error) {
 	return os.NewFile(uintptr(fd), "/dev/ptmx"), t, nil
 }
 
-// setWinsize sets the terminal's size without Fd, which would make the
-// master blocking again. An ioctl interrupted by a signal (the runtime's
-// preemption signal; gVisor lets it interrupt this one) is made again.
+// setWinsize sets the terminal's size.
 func setWinsize(master *os.File, cols, rows uint16) error {
 	if cols == 0 {
 		cols = defaultCols
@@ -393,6 +391,29 @@ func setWinsize(master *os.File, cols, rows uint16) error {
 	if rows == 0 {
 		rows = defaultRows
 	}
+	return masterIoctl(master, func(fd int) error {
+		return unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	})
+}
+
+// getWinsize returns the terminal's size.
+func getWinsize(master *os.File) (unix.Winsize, error) {
+	var ws *unix.Winsize
+	err := masterIoctl(master, func(fd int) (err error) {
+		ws, err = unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
+		return err
+	})
+	if err != nil {
+		return unix.Winsize{}, err
+	}
+	return *ws, nil
+}
+
+// masterIoctl runs ioctl on the master's descriptor without Fd, which
+// would make the master blocking again. An ioctl interrupted by a signal
+// (the runtime's preemption signal; gVisor lets it interrupt these) is
+// made again.
+func masterIoctl(master *os.File, ioctl func(fd int) error) error {
 	rc, err := master.SyscallConn()
 	if err != nil {
 		return err
@@ -400,8 +421,7 @@ func setWinsize(master *os.File, cols, rows uint16) error {
 	var ierr error
 	err = rc.Control(func(fd uintptr) {
 		for {
-			ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
-			if ierr != unix.EINTR {
+			if ierr = ioctl(int(fd)); ierr != unix.EINTR {
 				return
 			}
 		}
@@ -410,31 +430,6 @@ func setWinsize(master *os.File, cols, rows uint16) error {
 		return err
 	}
 	return ierr
-}
-
-// getWinsize returns the terminal's size, like setWinsize without Fd.
-func getWinsize(master *os.File) (unix.Winsize, error) {
-	rc, err := master.SyscallConn()
-	if err != nil {
-		return unix.Winsize{}, err
-	}
-	var ws *unix.Winsize
-	var ierr error
-	err = rc.Control(func(fd uintptr) {
-		for {
-			ws, ierr = unix.IoctlGetWinsize(int(fd), unix.TIOCGWINSZ)
-			if ierr != unix.EINTR {
-				return
-			}
-		}
-	})
-	if err != nil {
-		return unix.Winsize{}, err
-	}
-	if ierr != nil {
-		return unix.Winsize{}, ierr
-	}
-	return *ws, nil
 }
 
 // killSession kills every process in session sid, found through /proc.
