@@ -74,9 +74,13 @@ func pythonRootFS(shift int) (string, error) {
 		return filepath.Join(tree, "root"), nil
 	}
 	tarball := filepath.Join(CacheDir, "bookworm-python3.tar")
-	if _, err := os.Stat(tarball); err != nil {
-		tmp := tarball + ".tmp"
-		cmd := exec.Command("mmdebstrap", "--variant=apt", "--include=python3", "--mode=root", "bookworm", tmp)
+	if fi, err := os.Stat(tarball); err != nil || !fi.Mode().IsRegular() {
+		// A directory here is what an mmdebstrap that guessed the format
+		// from a name not ending in .tar left; the format is now explicit.
+		os.RemoveAll(tarball)
+		tmp := filepath.Join(CacheDir, "bookworm-python3.partial.tar")
+		os.RemoveAll(tmp)
+		cmd := exec.Command("mmdebstrap", "--variant=apt", "--format=tar", "--include=python3", "--mode=root", "bookworm", tmp)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("mmdebstrap: %v: %s", err, out)
 		}
