@@ -144,14 +144,21 @@ func (r *Runtime) Pause(ctx context.Context, id string, mode sandbox.PauseMode) 
 	if p := es.paused(); p != "" {
 		return paddock.Errorf(paddock.EConflict, "environment %s is already paused (%s)", id, p)
 	}
-	st, err := r.state(ctx, class, id)
-	if errors.Is(err, errNoContainer) {
-		return paddock.Errorf(paddock.EConflict, "environment %s is not running", id)
+	// A guest that answers runs, so its container is running and not
+	// frozen: asking it costs a round trip on its connection, asking
+	// runc or runsc starts a program (under gVisor, 50 ms or more).
+	status := "running"
+	if !es.answers(ctx, answerWait) {
+		st, err := r.state(ctx, class, id)
+		if errors.Is(err, errNoContainer) {
+			return paddock.Errorf(paddock.EConflict, "environment %s is not running", id)
+		}
+		if err != nil {
+			return fmt.Errorf("pause %s: %w", id, err)
+		}
+		status = st.Status
 	}
-	if err != nil {
-		return fmt.Errorf("pause %s: %w", id, err)
-	}
-	switch st.Status {
+	switch status {
 	case "running":
 	case "paused":
 		// Paused by a Runtime that died before it could record it.
@@ -160,7 +167,7 @@ func (r *Runtime) Pause(ctx context.Context, id string, mode sandbox.PauseMode) 
 		}
 		return paddock.Errorf(paddock.EConflict, "environment %s is already paused (freeze)", id)
 	default:
-		return paddock.Errorf(paddock.EConflict, "environment %s is not running (container %s)", id, st.Status)
+		return paddock.Errorf(paddock.EConflict, "environment %s is not running (container %s)", id, status)
 	}
 	if mode == sandbox.PauseHibernate {
 		return r.hibernate(ctx, es)
@@ -245,13 +252,7 @@ func (r *Runtime) thawGVisor(ctx context.Context, es *envState) error {
 	here := es.pausedHere
 	es.mu.Unlock()
 	if !here {
-		cctx, cancel := context.WithTimeout(ctx, pausedCheck)
-		c, err := es.waitClient(cctx)
-		if err == nil {
-			_, err = c.Ping()
-		}
-		cancel()
-		if err == nil {
+		if es.answers(ctx, pausedCheck) {
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -265,6 +266,35 @@ func (r *Runtime) thawGVisor(ctx context.Context, es *envState) error {
 	es.pausedHere = false
 	es.mu.Unlock()
 	return nil
+}
+
+// answerWait bounds how long Pause waits for a guest to answer before it
+// asks the runtime how the container is: one that runs answers within a
+// millisecond or two.
+const answerWait = 100 * time.Millisecond
+
+// answers reports whether es's guest is connected, or connects, and
+// answers a ping within wait. A guest that answers runs: its container is
+// neither frozen nor gone.
+func (es *envState) answers(ctx context.Context, wait time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	c, err := es.waitClient(ctx)
+	if err != nil {
+		return false
+	}
+	// The session's ping waits for its own timeout (10 s), not for ctx.
+	pong := make(chan error, 1)
+	go func() {
+		_, err := c.Ping()
+		pong <- err
+	}()
+	select {
+	case err := <-pong:
+		return err == nil
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // setFrozen freezes or thaws cgroup path p and waits until every process

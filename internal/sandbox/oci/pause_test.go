@@ -169,6 +169,24 @@ func TestPauseRunc(t *testing.T) {
 	wantCode(t, rt.Pause(ctx, "env-nope", sandbox.PauseFreeze), paddock.ENotFound, "")
 	testFreeze(t, rt, id)
 
+	// Pause asks the guest first; one that does not answer, because
+	// somebody ran `runc pause` behind Paddock's back, is asked about
+	// from runc, and the pause it finds is recorded.
+	t.Run("frozen outside", func(t *testing.T) {
+		if _, err := rt.output(ctx, sandbox.ClassRunc, "pause", id); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, rt.Pause(ctx, id, sandbox.PauseFreeze), paddock.EConflict, "already paused")
+		if alive, why, err := rt.Alive(ctx, id); !alive || why != "paused" || err != nil {
+			t.Fatalf("alive: %v %q %v", alive, why, err)
+		}
+		frozen := count(t, rt, id)
+		if err := rt.Resume(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return count(t, rt, id) > frozen })
+	})
+
 	t.Run("restart while frozen", func(t *testing.T) {
 		if err := rt.Pause(ctx, id, sandbox.PauseFreeze); err != nil {
 			t.Fatal(err)
