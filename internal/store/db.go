@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -156,10 +157,7 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 	// Touch the file through the writer first, so the WAL switch (a write)
 	// never happens on a query-only reader.
-	wc, err := write.Conn(ctx)
-	if err == nil {
-		err = wc.PingContext(ctx)
-	}
+	wc, err := connectWriter(ctx, write)
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", name, err)
@@ -182,6 +180,34 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// connectWriter opens the writer's connection, applying the pragmas.
+// Switching a new database to WAL upgrades a shared lock to an exclusive
+// one, and SQLite answers SQLITE_BUSY at once, without its busy timeout,
+// when another connection doing the same holds a shared lock (waiting
+// could deadlock). Replicas opening a fresh database together therefore
+// retry, for as long as the busy timeout would have waited.
+func connectWriter(ctx context.Context, write *sql.DB) (*sql.Conn, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		wc, err := write.Conn(ctx)
+		if err == nil {
+			if err = wc.PingContext(ctx); err == nil {
+				return wc, nil
+			}
+			wc.Close()
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(5+rand.IntN(20)) * time.Millisecond):
+		}
+	}
 }
 
 // Close closes the database's connection pools.
