@@ -47,9 +47,14 @@ const (
 	DialectPostgres = "postgres"
 )
 
+// sqliteBusyTimeout is how long a connection waits for SQLite's lock
+// (busy_timeout), and how long Open retries the lock SQLite does not wait
+// for (connectWriter).
+const sqliteBusyTimeout = 5 * time.Second
+
 // sqlitePragmas are applied by the driver to every new SQLite connection, in
 // both pools, so that no pooled connection misses one.
-const sqlitePragmas = "_pragma=busy_timeout(5000)" +
+var sqlitePragmas = "_pragma=busy_timeout(" + strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10) + ")" +
 	"&_pragma=journal_mode(WAL)" +
 	"&_pragma=foreign_keys(1)" +
 	"&_pragma=synchronous(NORMAL)"
@@ -189,7 +194,7 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 // could deadlock). Replicas opening a fresh database together therefore
 // retry, for as long as the busy timeout would have waited.
 func connectWriter(ctx context.Context, write *sql.DB) (*sql.Conn, error) {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(sqliteBusyTimeout)
 	for {
 		wc, err := write.Conn(ctx)
 		if err == nil {

@@ -101,8 +101,25 @@ func (c *Client) Close() error {
 // and closes it too once the client is closed.
 func (c *Client) AddLane(conn *net.UnixConn) { c.lanes.add(conn) }
 
-// Ping checks the guest answers.
-func (c *Client) Ping() (time.Duration, error) { return c.sess.Ping() }
+// Ping checks the guest answers, within ctx: the session's own ping waits
+// for its keepalive timeout (10 s) whatever the caller's deadline.
+func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
+	type pong struct {
+		rtt time.Duration
+		err error
+	}
+	ch := make(chan pong, 1)
+	go func() {
+		rtt, err := c.sess.Ping()
+		ch <- pong{rtt, err}
+	}()
+	select {
+	case p := <-ch:
+		return p.rtt, p.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
 
 // Start releases a guest started with Config.Hold: it runs the
 // environment's command and serves exec and attach from then on. A guest

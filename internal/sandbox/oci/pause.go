@@ -280,21 +280,10 @@ func (es *envState) answers(ctx context.Context, wait time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	c, err := es.waitClient(ctx)
-	if err != nil {
-		return false
+	if err == nil {
+		_, err = c.Ping(ctx)
 	}
-	// The session's ping waits for its own timeout (10 s), not for ctx.
-	pong := make(chan error, 1)
-	go func() {
-		_, err := c.Ping()
-		pong <- err
-	}()
-	select {
-	case err := <-pong:
-		return err == nil
-	case <-ctx.Done():
-		return false
-	}
+	return err == nil
 }
 
 // setFrozen freezes or thaws cgroup path p and waits until every process
@@ -450,7 +439,10 @@ func (r *Runtime) Resume(ctx context.Context, id string) error {
 		}
 		return paddock.Errorf(paddock.EUnavailable, "environment %s: guest did not reconnect after resume", id)
 	}
-	if _, err := c.Ping(); err != nil {
+	if _, err := c.Ping(wctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return paddock.Errorf(paddock.EUnavailable, "environment %s: guest did not answer after resume", id)
 	}
 	return nil

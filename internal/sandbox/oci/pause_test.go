@@ -54,6 +54,15 @@ func count(t *testing.T, rt *Runtime, id string) int {
 }
 
 // counterState asks the counter for its pid, count and secret.
+// resumeCounting resumes id and waits for its counter to move past from.
+func resumeCounting(t *testing.T, rt *Runtime, id string, from int) {
+	t.Helper()
+	if err := rt.Resume(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return count(t, rt, id) > from })
+}
+
 func counterState(t *testing.T, rt *Runtime, id string) (pid, n int, secret string) {
 	t.Helper()
 	sh(t, rt, id, "rm -f /tmp/counter")
@@ -181,10 +190,7 @@ func TestPauseRunc(t *testing.T) {
 			t.Fatalf("alive: %v %q %v", alive, why, err)
 		}
 		frozen := count(t, rt, id)
-		if err := rt.Resume(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, func() bool { return count(t, rt, id) > frozen })
+		resumeCounting(t, rt, id, frozen)
 	})
 
 	t.Run("restart while frozen", func(t *testing.T) {
@@ -201,10 +207,7 @@ func TestPauseRunc(t *testing.T) {
 			t.Fatalf("alive after restart: %v %q %v", alive, why, err)
 		}
 		frozen := count(t, rt2, id)
-		if err := rt2.Resume(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, func() bool { return count(t, rt2, id) > frozen })
+		resumeCounting(t, rt2, id, frozen)
 		// A frozen environment stops: SIGTERM cannot reach frozen processes,
 		// so Stop thaws first.
 		if err := rt2.Pause(ctx, id, sandbox.PauseFreeze); err != nil {
@@ -265,10 +268,7 @@ func TestPauseGVisor(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := count(t, rt, id)
-		if err := rt.Resume(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, func() bool { return count(t, rt, id) > n })
+		resumeCounting(t, rt, id, n)
 		if alive, why, err := rt.Alive(ctx, id); !alive || why != "" || err != nil {
 			t.Fatalf("alive: %v %q %v", alive, why, err)
 		}
@@ -287,10 +287,7 @@ func TestPauseGVisor(t *testing.T) {
 			t.Fatalf("runsc state %+v %v, record %+v", st, err, rt.envState(id).record())
 		}
 		frozen := assertStill(t, rt, id, 500*time.Millisecond)
-		if err := rt.Resume(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, func() bool { return count(t, rt, id) > frozen })
+		resumeCounting(t, rt, id, frozen)
 	})
 	top := t
 	t.Run("restart while frozen", func(t *testing.T) {
@@ -316,10 +313,7 @@ func TestPauseGVisor(t *testing.T) {
 			t.Fatalf("alive after restart: %v %q %v", alive, why, err)
 		}
 		frozen := assertStill(t, rt, id, 500*time.Millisecond)
-		if err := rt.Resume(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, func() bool { return count(t, rt, id) > frozen })
+		resumeCounting(t, rt, id, frozen)
 	})
 
 	t.Run("hibernate", func(t *testing.T) {
