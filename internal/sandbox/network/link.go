@@ -60,6 +60,10 @@ func (n *Network) setupBridge() error {
 		"net/ipv4/conf/" + n.cfg.Bridge + "/proxy_arp":       "1",
 		"net/ipv4/conf/" + n.cfg.Bridge + "/proxy_arp_pvlan": "1",
 		"net/ipv4/conf/" + n.cfg.Bridge + "/send_redirects":  "0",
+		// A proxied ARP request waits a random 0-0.8 s by default; a
+		// first connection between two environments needs one each
+		// way, which is up to 1.6 s before the SYN-ACK.
+		"net/ipv4/neigh/" + n.cfg.Bridge + "/proxy_delay": "0",
 		// Routing is what NAT needs; it is a host-wide switch, but the
 		// forward chain drops everything to and from the bridge that the
 		// policy does not allow.

@@ -423,6 +423,9 @@ func TestPolicyRunc(t *testing.T) {
 		if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(string(b)) != "1" {
 			t.Errorf("ip_forward = %q", b)
 		}
+		if b, _ := os.ReadFile("/proc/sys/net/ipv4/neigh/" + w.net.cfg.Bridge + "/proxy_delay"); strings.TrimSpace(string(b)) != "0" {
+			t.Errorf("proxy_delay = %q", b)
+		}
 	})
 	t.Run("cidr only", func(t *testing.T) {
 		w.expectReach(t, cidr, with(map[string]bool{ep(w.hostA, 8000): true, ep(w.hostB, 8000): false}))
