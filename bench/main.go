@@ -10,6 +10,7 @@
 //	         (through Go's net/http client and through a one-connection
 //	         client, alternating) vs runc exec and vs a host spawn of the
 //	         same program, host memory per idle environment (needs root)
+//	exec     the sandbox suite's exec round trip alone (needs root)
 //
 // It starts the paddock binary (./bin/paddock, built by make) as a separate
 // process on a temporary data directory.
@@ -51,10 +52,12 @@ func main() {
 		err = benchAuth(ctx, *bin, *conc, *dur)
 	case "sandbox":
 		err = benchSandbox(ctx, *bin, *runs, *idle)
+	case "exec":
+		err = benchExec(ctx, *bin, *runs)
 	case "agent":
 		err = benchAgent(ctx, *bin, *agentRuns, *subs, max(*msgs, 1))
 	default:
-		err = fmt.Errorf("unknown suite %q (want auth, agent or sandbox)", suite)
+		err = fmt.Errorf("unknown suite %q (want auth, agent, sandbox or exec)", suite)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

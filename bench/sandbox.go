@@ -35,22 +35,11 @@ func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
 			return fmt.Errorf("the sandbox suite needs %s (apt-get install runc runsc busybox-static)", b)
 		}
 	}
-	work, err := os.MkdirTemp("", "paddock-bench-")
+	work, rootfs, archive, err := busyboxWork()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	if err := os.Chmod(work, 0o711); err != nil {
-		return err
-	}
-	rootfs := filepath.Join(work, "rootfs")
-	if err := busyboxRootfs(rootfs); err != nil {
-		return err
-	}
-	archive := filepath.Join(work, "busybox.tar")
-	if err := imageArchive(rootfs, archive); err != nil {
-		return err
-	}
 
 	// The environments started ahead of demand (the warm pool) are what a
 	// create usually gets; a server with the pool off shows a cold start.
@@ -96,65 +85,13 @@ func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
 			float64(pct(cr, 50))/float64(pct(bare, 50)))
 	}
 
-	// Exec round trip on one running environment.
-	var env struct{ ID string }
-	if err := api.call("POST", "/api/v1/environments?wait=true", envBody("runc"), &env); err != nil {
-		return err
-	}
-	// Not while the warm pool starts this create's replacement.
-	time.Sleep(time.Second)
-	// Two clients, alternating: Go's net/http, and one that writes the
-	// request and reads the answer on one connection in one goroutine, as
-	// curl or Python's requests do. net/http hands each request to a
-	// writer goroutine and each response from a reader goroutine, and on
-	// this kind of VM every handoff that wakes an idle thread is dear; the
-	// difference between the two is the client's own cost.
-	lean, err := dialConnClient(api)
+	envID, err := execRoundTrip(ctx, api, data, runs)
 	if err != nil {
+		if envID != "" {
+			_ = api.call("DELETE", "/api/v1/environments/"+envID+"?force=true", nil, nil)
+		}
 		return err
 	}
-	defer lean.close()
-	execPath := "/api/v1/environments/" + env.ID + "/exec"
-	var api1, apiLean []time.Duration
-	for i := 0; i < runs*10; i++ {
-		t0 := time.Now()
-		if err := api.call("POST", execPath, map[string]any{"command": []string{"true"}}, nil); err != nil {
-			return err
-		}
-		api1 = append(api1, time.Since(t0))
-		t0 = time.Now()
-		if err := lean.post(execPath, `{"command":["true"]}`); err != nil {
-			return err
-		}
-		apiLean = append(apiLean, time.Since(t0))
-	}
-	var runcExec []time.Duration
-	for i := 0; i < runs; i++ {
-		t0 := time.Now()
-		cmd := exec.CommandContext(ctx, "runc", "--root", filepath.Join(data, "sandbox", "runc"), "exec", env.ID, "true")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("runc exec: %v: %s", err, out)
-		}
-		runcExec = append(runcExec, time.Since(t0))
-	}
-	// What starting the same program costs on this machine, outside any
-	// container: the floor under every exec.
-	var spawn []time.Duration
-	for i := 0; i < runs*10; i++ {
-		t0 := time.Now()
-		if err := exec.CommandContext(ctx, "/bin/busybox", "true").Run(); err != nil {
-			return fmt.Errorf("busybox true: %w", err)
-		}
-		spawn = append(spawn, time.Since(t0))
-	}
-	ratio := float64(pct(runcExec, 50)) / float64(pct(api1, 50))
-	fmt.Println("exec round trip of `true` on a running environment:")
-	fmt.Printf("  host spawn of busybox true  p50 %7.2f ms  p90 %7.2f ms  (os/exec, no container: the floor)\n", ms(pct(spawn, 50)), ms(pct(spawn, 90)))
-	fmt.Printf("  runc exec                   p50 %7.2f ms  p90 %7.2f ms\n", ms(pct(runcExec, 50)), ms(pct(runcExec, 90)))
-	fmt.Printf("  paddock exec, net/http      p50 %7.2f ms  p90 %7.2f ms  %.1fx faster  [%s; %s]\n", ms(pct(api1, 50)), ms(pct(api1, 90)), ratio,
-		verdict(pct(api1, 50) < 3*time.Millisecond, "p50 < 3 ms"), verdict(ratio >= 15, "15x runc exec"))
-	fmt.Printf("  paddock exec, one-conn      p50 %7.2f ms  p90 %7.2f ms  (net/http's own cost: %.2f ms)  [%s]\n", ms(pct(apiLean, 50)), ms(pct(apiLean, 90)),
-		ms(pct(api1, 50)-pct(apiLean, 50)), verdict(pct(apiLean, 50) < 3*time.Millisecond, "p50 < 3 ms"))
 	// Resume latency: pause (freeze) then time the resume, over the API.
 	for _, class := range []string{"runc", "gvisor"} {
 		var e struct{ ID string }
@@ -176,7 +113,7 @@ func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
 			verdict(pct(resumes, 50) < 50*time.Millisecond, "target p50 < 50 ms"))
 		_ = api.call("DELETE", "/api/v1/environments/"+e.ID+"?force=true", nil, nil)
 	}
-	_ = api.call("DELETE", "/api/v1/environments/"+env.ID+"?force=true", nil, nil)
+	_ = api.call("DELETE", "/api/v1/environments/"+envID+"?force=true", nil, nil)
 
 	// Host memory per idle environment.
 	before := memUsed()
@@ -202,6 +139,115 @@ func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
 		_ = api.call("DELETE", "/api/v1/environments/"+id+"?force=true", nil, nil)
 	}
 	return nil
+}
+
+// execRoundTrip times the exec of `true` on a new runc environment on api
+// (data is the server's data directory, for runc exec), against runc exec
+// and a host spawn of the same program. It returns the environment's id,
+// for the caller to delete, also with an error.
+func execRoundTrip(ctx context.Context, api *apiClient, data string, runs int) (string, error) {
+	var env struct{ ID string }
+	if err := api.call("POST", "/api/v1/environments?wait=true", envBody("runc"), &env); err != nil {
+		return "", err
+	}
+	// Not while the warm pool starts this create's replacement.
+	time.Sleep(time.Second)
+	// Two clients, alternating: Go's net/http, and one that writes the
+	// request and reads the answer on one connection in one goroutine, as
+	// curl or Python's requests do. net/http hands each request to a
+	// writer goroutine and each response from a reader goroutine, and on
+	// this kind of VM every handoff that wakes an idle thread is dear; the
+	// difference between the two is the client's own cost.
+	lean, err := dialConnClient(api)
+	if err != nil {
+		return env.ID, err
+	}
+	defer lean.close()
+	execPath := "/api/v1/environments/" + env.ID + "/exec"
+	var api1, apiLean []time.Duration
+	for i := 0; i < runs*10; i++ {
+		t0 := time.Now()
+		if err := api.call("POST", execPath, map[string]any{"command": []string{"true"}}, nil); err != nil {
+			return env.ID, err
+		}
+		api1 = append(api1, time.Since(t0))
+		t0 = time.Now()
+		if err := lean.post(execPath, `{"command":["true"]}`); err != nil {
+			return env.ID, err
+		}
+		apiLean = append(apiLean, time.Since(t0))
+	}
+	var runcExec []time.Duration
+	for i := 0; i < runs; i++ {
+		t0 := time.Now()
+		cmd := exec.CommandContext(ctx, "runc", "--root", filepath.Join(data, "sandbox", "runc"), "exec", env.ID, "true")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return env.ID, fmt.Errorf("runc exec: %v: %s", err, out)
+		}
+		runcExec = append(runcExec, time.Since(t0))
+	}
+	// What starting the same program costs on this machine, outside any
+	// container: the floor under every exec.
+	var spawn []time.Duration
+	for i := 0; i < runs*10; i++ {
+		t0 := time.Now()
+		if err := exec.CommandContext(ctx, "/bin/busybox", "true").Run(); err != nil {
+			return env.ID, fmt.Errorf("busybox true: %w", err)
+		}
+		spawn = append(spawn, time.Since(t0))
+	}
+	ratio := float64(pct(runcExec, 50)) / float64(pct(api1, 50))
+	fmt.Println("exec round trip of `true` on a running environment:")
+	fmt.Printf("  host spawn of busybox true  p50 %7.2f ms  p90 %7.2f ms  (os/exec, no container: the floor)\n", ms(pct(spawn, 50)), ms(pct(spawn, 90)))
+	fmt.Printf("  runc exec                   p50 %7.2f ms  p90 %7.2f ms\n", ms(pct(runcExec, 50)), ms(pct(runcExec, 90)))
+	fmt.Printf("  paddock exec, net/http      p50 %7.2f ms  p90 %7.2f ms  %.1fx faster  [%s; %s]\n", ms(pct(api1, 50)), ms(pct(api1, 90)), ratio,
+		verdict(pct(api1, 50) < 3*time.Millisecond, "p50 < 3 ms"), verdict(ratio >= 15, "15x runc exec"))
+	fmt.Printf("  paddock exec, one-conn      p50 %7.2f ms  p90 %7.2f ms  (net/http's own cost: %.2f ms)  [%s]\n", ms(pct(apiLean, 50)), ms(pct(apiLean, 90)),
+		ms(pct(api1, 50)-pct(apiLean, 50)), verdict(pct(apiLean, 50) < 3*time.Millisecond, "p50 < 3 ms"))
+	return env.ID, nil
+}
+
+// benchExec is the sandbox suite's exec round trip alone, to iterate on.
+func benchExec(ctx context.Context, bin string, runs int) error {
+	if _, err := exec.LookPath("/bin/busybox"); err != nil {
+		return fmt.Errorf("the exec suite needs /bin/busybox (apt-get install busybox-static)")
+	}
+	work, _, archive, err := busyboxWork()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	srv, err := sandboxServer(ctx, bin, filepath.Join(work, "data"), archive, "")
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	fmt.Printf("exec: busybox image, %d CPUs\n", numCPU())
+	id, err := execRoundTrip(ctx, srv.api, srv.data, runs)
+	if id != "" {
+		_ = srv.api.call("DELETE", "/api/v1/environments/"+id+"?force=true", nil, nil)
+	}
+	return err
+}
+
+// busyboxWork makes a work directory holding the busybox root filesystem
+// and its image archive; the caller removes it.
+func busyboxWork() (work, rootfs, archive string, err error) {
+	work, err = os.MkdirTemp("", "paddock-bench-")
+	if err != nil {
+		return "", "", "", err
+	}
+	rootfs, archive = filepath.Join(work, "rootfs"), filepath.Join(work, "busybox.tar")
+	if err = os.Chmod(work, 0o711); err == nil {
+		if err = busyboxRootfs(rootfs); err == nil {
+			err = imageArchive(rootfs, archive)
+		}
+	}
+	if err != nil {
+		os.RemoveAll(work)
+		return "", "", "", err
+	}
+	return work, rootfs, archive, nil
 }
 
 func envBody(class string) map[string]any {
