@@ -82,6 +82,13 @@ func removeNetworkAtCleanup(t *testing.T, bridge, table string) {
 // cli runs a paddock command against p and returns its stdout and exit code.
 func (p *process) cli(t *testing.T, stdin string, args ...string) (string, int) {
 	t.Helper()
+	out, _, code := p.cliErr(t, stdin, args...)
+	return out, code
+}
+
+// cliErr is cli that also returns stderr.
+func (p *process) cliErr(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(paddockBin, args...)
 	cmd.Env = append(os.Environ(), "PADDOCK_CREDENTIALS="+filepath.Join(p.data, "..", "credentials.json"), "PADDOCK_URL="+p.url)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -97,7 +104,7 @@ func (p *process) cli(t *testing.T, stdin string, args ...string) (string, int) 
 	if code != 0 && testing.Verbose() {
 		t.Logf("paddock %s: exit %d, stderr %s", strings.Join(args, " "), code, stderr.String())
 	}
-	return stdout.String(), code
+	return stdout.String(), stderr.String(), code
 }
 
 func (p *process) mustCLI(t *testing.T, args ...string) string {
@@ -141,6 +148,23 @@ func TestCLIAndRestart(t *testing.T) {
 	if _, code := p.cli(t, "", "env", "exec", id, "--", "sh", "-c", "exit 3"); code != 3 {
 		t.Errorf("exec exit code %d, want 3", code)
 	}
+	// Flags may come before the id as well as after it.
+	if out := p.mustCLI(t, "env", "exec", "-timeout", "5", "-workdir", "/tmp", id, "--", "pwd"); out != "/tmp\n" {
+		t.Errorf("exec with flags before the id printed %q", out)
+	}
+	// -i passes standard input; without it the command reads nothing.
+	if out, code := p.cli(t, "piped text\n", "env", "exec", "-i", id, "--", "cat"); code != 0 || out != "piped text\n" {
+		t.Errorf("exec -i: exit %d, printed %q", code, out)
+	}
+	if out := p.mustCLI(t, "env", "exec", id, "--", "cat"); out != "" {
+		t.Errorf("exec without -i read %q", out)
+	}
+	if out, errOut, code := p.cliErr(t, "\xff\xfe", "env", "exec", "-i", id, "--", "cat"); code != 1 || out != "" || !strings.Contains(errOut, "not UTF-8 text") {
+		t.Errorf("exec -i with binary input: exit %d, printed %q, %q", code, out, errOut)
+	}
+	if _, errOut, code := p.cliErr(t, strings.Repeat("x", 2<<20), "env", "exec", "-i", id, "--", "wc", "-c"); code != 1 || !strings.Contains(errOut, "paddock env cp") {
+		t.Errorf("exec -i with 2 MiB of input (the server takes 1 MiB): exit %d, %q", code, errOut)
+	}
 	if out := p.mustCLI(t, "env", "ls", "--label", "via=cli"); !strings.Contains(out, id) || strings.Contains(out, victim) || !strings.Contains(out, "running") {
 		t.Errorf("env ls:\n%s", out)
 	}
@@ -151,7 +175,7 @@ func TestCLIAndRestart(t *testing.T) {
 		t.Errorf("image ls:\n%s", out)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(p.mustCLI(t, "env", "logs", id), "hello from the command") {
+	for !strings.Contains(p.mustCLI(t, "env", "logs", "--tail", "5", id), "hello from the command") {
 		if time.Now().After(deadline) {
 			t.Fatal("the command's output never reached the log")
 		}

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/paddockhq/paddock/client"
 )
@@ -61,8 +64,8 @@ func envCreate(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	class := fs.String("runtime-class", "", "runc or gvisor (default: the server's)")
 	noInternet := fs.Bool("no-internet", false, "deny egress to the internet")
 	wait := fs.Bool("wait", true, "wait until the environment runs")
-	name, rest := firstArg(args)
-	if err := fs.Parse(rest); err != nil {
+	name, err := parseOperand(fs, args)
+	if err != nil {
 		return errUsage
 	}
 	if name == "" {
@@ -101,12 +104,17 @@ func envCreate(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	return nil
 }
 
-// firstArg splits a leading positional argument from the flags after it.
-func firstArg(args []string) (string, []string) {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		return args[0], args[1:]
+// parseOperand parses the flags of a command that takes one operand (an
+// id, a name, a file), which may come before, among or after its flags:
+// `env logs -f ID` as well as `env logs ID -f`. It returns the operand, ""
+// when there is none; fs.Args() holds what follows it (for exec and
+// create, the command, after an optional "--").
+func parseOperand(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+		return "", err
 	}
-	return "", args
+	operand := fs.Arg(0)
+	return operand, fs.Parse(fs.Args()[1:])
 }
 
 func envList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -180,8 +188,8 @@ func envRemove(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	fs := flag.NewFlagSet("env rm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	force := fs.Bool("force", false, "kill at once, without the grace period")
-	id, rest := firstArg(args)
-	if err := fs.Parse(rest); err != nil || id == "" {
+	id, err := parseOperand(fs, args)
+	if err != nil || id == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "Usage: paddock env rm ID [--force]")
 		return errUsage
 	}
@@ -205,10 +213,11 @@ func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	timeout := fs.Int("timeout", 30, "seconds before the command is killed")
 	dir := fs.String("workdir", "", "working directory")
+	withStdin := fs.Bool("i", false, "pass standard input (text, read to its end first) to the command")
 	env := kvFlag{}
 	fs.Var(env, "env", "environment variable KEY=VALUE (repeatable)")
-	id, rest := firstArg(args)
-	if err := fs.Parse(rest); err != nil {
+	id, err := parseOperand(fs, args)
+	if err != nil {
 		return errUsage
 	}
 	if id == "" || fs.NArg() == 0 {
@@ -219,7 +228,17 @@ func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	res, err := c.Exec(ctx, id, &client.ExecRequest{Command: fs.Args(), Timeout: *timeout, WorkingDir: *dir, Env: env})
+	req := &client.ExecRequest{Command: fs.Args(), Timeout: *timeout, WorkingDir: *dir, Env: env}
+	if *withStdin {
+		if req.Stdin, err = readExecStdin(stdin); err != nil {
+			return err
+		}
+	}
+	res, err := c.Exec(ctx, id, req)
+	var ce *client.Error
+	if *withStdin && errors.As(err, &ce) && ce.Status == http.StatusRequestEntityTooLarge {
+		return fmt.Errorf("%w (standard input travels in the request: copy larger input in with paddock env cp)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -239,14 +258,33 @@ func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return nil
 }
 
+// maxExecStdin bounds what exec -i reads; the server's own cap on a
+// request (max_body_bytes, 1 MiB by default) is usually lower.
+const maxExecStdin = 64 << 20
+
+// readExecStdin reads the standard input exec -i passes to the command:
+// the exec API carries it as a JSON string, so it must be text.
+func readExecStdin(r io.Reader) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxExecStdin+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("read standard input: %w", err)
+	case len(b) > maxExecStdin:
+		return "", fmt.Errorf("standard input is larger than %d MiB: copy it in with paddock env cp", maxExecStdin>>20)
+	case !utf8.Valid(b):
+		return "", errors.New("standard input is not UTF-8 text: copy binary input in with paddock env cp")
+	}
+	return string(b), nil
+}
+
 func envLogs(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("env logs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	follow := fs.Bool("f", false, "follow: print new lines as they come")
 	tail := fs.Int("tail", 0, "only the last N lines")
 	timestamps := fs.Bool("timestamps", false, "prefix lines with their time")
-	id, rest := firstArg(args)
-	if err := fs.Parse(rest); err != nil || id == "" {
+	id, err := parseOperand(fs, args)
+	if err != nil || id == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "Usage: paddock env logs ID [-f] [--tail N] [--timestamps]")
 		return errUsage
 	}

@@ -38,8 +38,8 @@ func runImage(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fs := flag.NewFlagSet("image import", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		name := fs.String("name", "", "image name (default: the tag in the archive)")
-		file, rest := firstArg(args[1:])
-		if err := fs.Parse(rest); err != nil || file == "" {
+		var file string
+		if file, err = parseOperand(fs, args[1:]); err != nil || file == "" || fs.NArg() > 0 {
 			return usage()
 		}
 		f, err := os.Open(file)
@@ -57,8 +57,8 @@ func runImage(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fs.SetOutput(stderr)
 		packages := fs.String("packages", "", "Debian packages to install, comma separated")
 		suite := fs.String("suite", "", "Debian suite (default bookworm)")
-		name, rest := firstArg(args[1:])
-		if err := fs.Parse(rest); err != nil || name == "" {
+		var name string
+		if name, err = parseOperand(fs, args[1:]); err != nil || name == "" || fs.NArg() > 0 {
 			return usage()
 		}
 		var pkgs []string
