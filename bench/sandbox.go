@@ -209,8 +209,10 @@ func execRoundTrip(ctx context.Context, api *apiClient, data string, runs int) (
 
 // benchExec is the sandbox suite's exec round trip alone, to iterate on.
 func benchExec(ctx context.Context, bin string, runs int) error {
-	if _, err := exec.LookPath("/bin/busybox"); err != nil {
-		return fmt.Errorf("the exec suite needs /bin/busybox (apt-get install busybox-static)")
+	for _, b := range []string{"runc", "/bin/busybox"} {
+		if _, err := exec.LookPath(b); err != nil {
+			return fmt.Errorf("the exec suite needs %s (apt-get install runc busybox-static)", b)
+		}
 	}
 	work, _, archive, err := busyboxWork()
 	if err != nil {
