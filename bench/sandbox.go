@@ -86,6 +86,9 @@ func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
 	}
 
 	envID, err := execRoundTrip(ctx, api, data, runs)
+	if err == nil {
+		err = gvisorExec(api, runs)
+	}
 	if err != nil {
 		if envID != "" {
 			_ = api.call("DELETE", "/api/v1/environments/"+envID+"?force=true", nil, nil)
@@ -207,11 +210,38 @@ func execRoundTrip(ctx context.Context, api *apiClient, data string, runs int) (
 	return env.ID, nil
 }
 
+// gvisorExec times the exec of `true` through the one-connection client
+// on a new gVisor environment, which it deletes: figures only, the target
+// is runc's.
+func gvisorExec(api *apiClient, runs int) error {
+	var env struct{ ID string }
+	if err := api.call("POST", "/api/v1/environments?wait=true", envBody("gvisor"), &env); err != nil {
+		return err
+	}
+	defer api.call("DELETE", "/api/v1/environments/"+env.ID+"?force=true", nil, nil)
+	time.Sleep(time.Second) // not while the warm pool refills
+	lean, err := dialConnClient(api)
+	if err != nil {
+		return err
+	}
+	defer lean.close()
+	var d []time.Duration
+	for i := 0; i < runs*10; i++ {
+		t0 := time.Now()
+		if err := lean.post("/api/v1/environments/"+env.ID+"/exec", `{"command":["true"]}`); err != nil {
+			return err
+		}
+		d = append(d, time.Since(t0))
+	}
+	fmt.Printf("  paddock exec, gVisor        p50 %7.2f ms  p90 %7.2f ms  (one-conn; figures only)\n", ms(pct(d, 50)), ms(pct(d, 90)))
+	return nil
+}
+
 // benchExec is the sandbox suite's exec round trip alone, to iterate on.
 func benchExec(ctx context.Context, bin string, runs int) error {
-	for _, b := range []string{"runc", "/bin/busybox"} {
+	for _, b := range []string{"runc", "runsc", "/bin/busybox"} {
 		if _, err := exec.LookPath(b); err != nil {
-			return fmt.Errorf("the exec suite needs %s (apt-get install runc busybox-static)", b)
+			return fmt.Errorf("the exec suite needs %s (apt-get install runc runsc busybox-static)", b)
 		}
 	}
 	work, _, archive, err := busyboxWork()
@@ -228,6 +258,9 @@ func benchExec(ctx context.Context, bin string, runs int) error {
 	id, err := execRoundTrip(ctx, srv.api, srv.data, runs)
 	if id != "" {
 		_ = srv.api.call("DELETE", "/api/v1/environments/"+id+"?force=true", nil, nil)
+	}
+	if err == nil {
+		err = gvisorExec(srv.api, runs)
 	}
 	return err
 }
