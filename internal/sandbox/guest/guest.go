@@ -727,8 +727,11 @@ func (r *reaper) start(path string, argv, env []string, dir string, fds [3]int, 
 	}
 	w := &waiter{ch: make(chan unix.WaitStatus, 1)}
 	r.waiting[pid] = w
-	// The process cannot have been reaped yet (reapAll delivers under the
-	// lock held here), so the pid is still the process's.
+	// reapAll may have reaped the process already (it waits outside the
+	// lock, and delivers under it, once start returns): pidfd_open then
+	// fails, and wait finds no child, which is as it should be, since the
+	// status is on its way. The pid cannot have been reused meanwhile
+	// short of the pid space wrapping around within these microseconds.
 	if fd, err := pidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
 		w.pidfd = os.NewFile(uintptr(fd), "pidfd")
 		go r.pollWait(pid, w.pidfd)
