@@ -172,3 +172,16 @@ func (c *Client) FollowLogs(ctx context.Context, id string, tail int, fn func(Lo
 	}
 	return err
 }
+
+// PortInfo is a port the server's proxy serves.
+type PortInfo struct {
+	Port int    `json:"port"`
+	URL  string `json:"url"`
+}
+
+// ExposePort serves port of environment id through the server's
+// authenticated proxy (exposing an exposed port again is harmless).
+func (c *Client) ExposePort(ctx context.Context, id string, port int) (*PortInfo, error) {
+	var out PortInfo
+	return &out, c.do(ctx, "POST", "/api/v1/environments/"+url.PathEscape(id)+"/ports", map[string]int{"port": port}, &out)
+}

@@ -3,13 +3,19 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
 
 // process is `paddock serve` running as its own process, as users run it.
@@ -165,6 +171,8 @@ func TestCLIAndRestart(t *testing.T) {
 	if _, errOut, code := p.cliErr(t, strings.Repeat("x", 2<<20), "env", "exec", "-i", id, "--", "wc", "-c"); code != 1 || !strings.Contains(errOut, "paddock env cp") {
 		t.Errorf("exec -i with 2 MiB of input (the server takes 1 MiB): exit %d, %q", code, errOut)
 	}
+	t.Run("attach", func(t *testing.T) { testCLIAttach(t, p, id) })
+	t.Run("port-forward", func(t *testing.T) { testCLIPortForward(t, p, id) })
 	if out := p.mustCLI(t, "env", "ls", "--label", "via=cli"); !strings.Contains(out, id) || strings.Contains(out, victim) || !strings.Contains(out, "running") {
 		t.Errorf("env ls:\n%s", out)
 	}
@@ -242,5 +250,134 @@ func TestCLIAndRestart(t *testing.T) {
 	}
 	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), data) {
 		t.Errorf("mounts left under %s", data)
+	}
+}
+
+// testCLIAttach drives env attach and exec -t: without a terminal (piped
+// standard input, separate stdout and stderr) and on a real one (a PTY:
+// raw mode, the window size at start and after a resize, the exit code).
+func testCLIAttach(t *testing.T, p *process, id string) {
+	// Standard input not a terminal: the shell reads commands from it.
+	if out, errOut, code := p.cliErr(t, "echo from-stdin\nexit 4\n", "env", "attach", id); code != 4 || out != "from-stdin\n" || errOut != "" {
+		t.Errorf("attach with piped input: exit %d, printed %q, stderr %q", code, out, errOut)
+	}
+	out, errOut, code := p.cliErr(t, "", "env", "attach", id, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+	if code != 3 || out != "out\n" || errOut != "err\n" {
+		t.Errorf("attach with a command: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, errOut, code := p.cliErr(t, "", "env", "attach", "env-nosuch"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("attach to an unknown id: exit %d, %q", code, errOut)
+	}
+
+	// On a terminal.
+	cmd := exec.Command(paddockBin, "env", "exec", "-t", id, "--", "sh")
+	cmd.Env = append(os.Environ(), "PADDOCK_CREDENTIALS="+filepath.Join(p.data, "..", "credentials.json"), "PADDOCK_URL="+p.url)
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 91, Rows: 27})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var mu sync.Mutex
+	var screen strings.Builder
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			mu.Lock()
+			screen.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	expect := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			got := screen.String()
+			mu.Unlock()
+			if strings.Contains(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the terminal never showed %q; it shows:\n%s", want, got)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// The remote shell computes the marker, so the echo of the typed line
+	// cannot match it; stty shows the size the remote terminal has.
+	io.WriteString(tty, "stty size; echo ready-$((40+2))\n")
+	expect("27 91")
+	expect("ready-42")
+	if err := pty.Setsize(tty, &pty.Winsize{Cols: 120, Rows: 33}); err != nil { // the kernel sends SIGWINCH
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	io.WriteString(tty, "stty size; echo resized-$((1+1))\n")
+	expect("resized-2")
+	expect("33 120")
+	io.WriteString(tty, "exit 5\n")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 5 {
+			t.Errorf("exec -t exited with %v, want exit status 5", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("exec -t did not exit after the shell did")
+	}
+}
+
+// testCLIPortForward serves HTTP inside the environment and reaches it
+// through env port-forward's local listener.
+func testCLIPortForward(t *testing.T, p *process, id string) {
+	p.mustCLI(t, "env", "exec", id, "--", "python3", "-c", `
+import subprocess
+subprocess.Popen(["python3", "-m", "http.server", "8000"], start_new_session=True, cwd="/etc",
+    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+`)
+	cmd := exec.Command(paddockBin, "env", "port-forward", id, "8000", "--address", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "PADDOCK_CREDENTIALS="+filepath.Join(p.data, "..", "credentials.json"), "PADDOCK_URL="+p.url)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("port-forward printed nothing: %v; stderr %s", err, stderr.String())
+	}
+	addr := strings.TrimPrefix(strings.Fields(line)[1], "http://")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/hostname")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && len(body) > 0 {
+				break
+			}
+			err = fmt.Errorf("%s: %q", resp.Status, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET through port-forward: %v; stderr %s", err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond) // the server in the environment is starting
+	}
+	if _, errOut, code := p.cliErr(t, "", "env", "port-forward", id, "http"); code != 1 || !strings.Contains(errOut, "not a TCP port") {
+		t.Errorf("port-forward to a bad port: exit %d, %q", code, errOut)
 	}
 }

@@ -37,9 +37,10 @@ func (f kvFlag) Set(v string) error {
 func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	sub := map[string]func(context.Context, []string, io.Reader, io.Writer, io.Writer) error{
 		"create": envCreate, "ls": envList, "get": envGet, "rm": envRemove, "exec": envExec, "logs": envLogs, "cp": envCp,
+		"attach": envAttach, "port-forward": envPortForward,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprintln(stderr, "Usage: paddock env create|ls|get|rm|exec|logs|cp ...")
+		fmt.Fprintln(stderr, "Usage: paddock env create|ls|get|rm|exec|attach|logs|cp|port-forward ...")
 		return errUsage
 	}
 	return sub[args[0]](ctx, args[1:], stdin, stdout, stderr)
@@ -110,11 +111,27 @@ func envCreate(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 // when there is none; fs.Args() holds what follows it (for exec and
 // create, the command, after an optional "--").
 func parseOperand(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+	ops, err := parseOperands(fs, args, 1)
+	if err != nil || len(ops) == 0 {
 		return "", err
 	}
-	operand := fs.Arg(0)
-	return operand, fs.Parse(fs.Args()[1:])
+	return ops[0], nil
+}
+
+// parseOperands is parseOperand for commands with n operands; it returns
+// the ones it found, at most n.
+func parseOperands(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var ops []string
+	for len(ops) < n && fs.NArg() > 0 {
+		ops = append(ops, fs.Arg(0))
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return nil, err
+		}
+	}
+	return ops, nil
 }
 
 func envList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -214,6 +231,7 @@ func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	timeout := fs.Int("timeout", 30, "seconds before the command is killed")
 	dir := fs.String("workdir", "", "working directory")
 	withStdin := fs.Bool("i", false, "pass standard input (text, read to its end first) to the command")
+	onTTY := fs.Bool("t", false, "run the command on a terminal, interactively, as env attach does (-it alike)")
 	env := kvFlag{}
 	fs.Var(env, "env", "environment variable KEY=VALUE (repeatable)")
 	id, err := parseOperand(fs, args)
@@ -227,6 +245,12 @@ func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	c, err := apiClient()
 	if err != nil {
 		return err
+	}
+	if *onTTY {
+		if len(env) > 0 || *dir != "" {
+			return errors.New("-t runs the command through env attach, which takes no -env or -workdir: wrap it, e.g. -- sh -c 'cd /dir && X=1 exec cmd'")
+		}
+		return attach(ctx, c, id, fs.Args(), true, stdin, stdout, stderr)
 	}
 	req := &client.ExecRequest{Command: fs.Args(), Timeout: *timeout, WorkingDir: *dir, Env: env}
 	if *withStdin {

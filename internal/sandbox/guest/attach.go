@@ -41,7 +41,13 @@ func (g *guest) attach(st net.Conn, req *AttachRequest) {
 	env := mergeEnv(g.cfg.Env, req.Env)
 	argv := req.Command
 	if len(argv) == 0 {
-		argv = []string{defaultShell(env), "-i"}
+		// Interactive on a terminal; without one, a shell reading
+		// commands from its input, without prompts or job control
+		// warnings.
+		argv = []string{defaultShell(env)}
+		if req.TTY {
+			argv = append(argv, "-i")
+		}
 	}
 	if req.TTY && envValue(env, "TERM") == "" {
 		env = append(env, "TERM=xterm-256color")
