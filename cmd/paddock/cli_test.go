@@ -92,11 +92,17 @@ func (p *process) cli(t *testing.T, stdin string, args ...string) (string, int) 
 	return out, code
 }
 
+// command is the paddock command args, as a client of p.
+func (p *process) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(paddockBin, args...)
+	cmd.Env = append(os.Environ(), "PADDOCK_CREDENTIALS="+filepath.Join(p.data, "..", "credentials.json"), "PADDOCK_URL="+p.url)
+	return cmd
+}
+
 // cliErr is cli that also returns stderr.
 func (p *process) cliErr(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(paddockBin, args...)
-	cmd.Env = append(os.Environ(), "PADDOCK_CREDENTIALS="+filepath.Join(p.data, "..", "credentials.json"), "PADDOCK_URL="+p.url)
+	cmd := p.command(args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -270,8 +276,7 @@ func testCLIAttach(t *testing.T, p *process, id string) {
 	}
 
 	// On a terminal.
-	cmd := exec.Command(paddockBin, "env", "exec", "-t", id, "--", "sh")
-	cmd.Env = append(os.Environ(), "PADDOCK_CREDENTIALS="+filepath.Join(p.data, "..", "credentials.json"), "PADDOCK_URL="+p.url)
+	cmd := p.command("env", "exec", "-t", id, "--", "sh")
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 91, Rows: 27})
 	if err != nil {
 		t.Fatal(err)
@@ -341,8 +346,7 @@ import subprocess
 subprocess.Popen(["python3", "-m", "http.server", "8000"], start_new_session=True, cwd="/etc",
     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 `)
-	cmd := exec.Command(paddockBin, "env", "port-forward", id, "8000", "--address", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "PADDOCK_CREDENTIALS="+filepath.Join(p.data, "..", "credentials.json"), "PADDOCK_URL="+p.url)
+	cmd := p.command("env", "port-forward", id, "8000", "--address", "127.0.0.1:0")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
