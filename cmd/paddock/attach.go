@@ -104,7 +104,11 @@ func attach(ctx context.Context, c *client.Client, id string, command []string, 
 			}
 		}
 	}()
-	code, err := a.Wait(stdout, stderr, func(msg string) { fmt.Fprintln(stderr, "paddock:", msg) })
+	eol := "\n"
+	if local {
+		eol = "\r\n" // raw mode: no newline translation
+	}
+	code, err := a.Wait(stdout, stderr, func(msg string) { fmt.Fprint(stderr, "paddock: ", msg, eol) })
 	if err != nil {
 		return err
 	}
