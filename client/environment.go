@@ -3,9 +3,13 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -135,6 +139,55 @@ type ExecResult struct {
 func (c *Client) Exec(ctx context.Context, id string, in *ExecRequest) (*ExecResult, error) {
 	var r ExecResult
 	return &r, c.do(ctx, "POST", "/api/v1/environments/"+url.PathEscape(id)+"/exec", in, &r)
+}
+
+// ExecStream runs a command in an environment and writes its output to
+// stdout and stderr as it comes (the exec API's event stream). The result
+// holds how it ended; its Stdout and Stderr are empty.
+func (c *Client) ExecStream(ctx context.Context, id string, in *ExecRequest, stdout, stderr io.Writer) (*ExecResult, error) {
+	resp, err := c.send(ctx, "POST", "/api/v1/environments/"+url.PathEscape(id)+"/exec", in, http.Header{"Accept": {"text/event-stream"}})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var res *ExecResult
+	err = readEvents(resp.Body, func(ev Event) error {
+		switch ev.Name {
+		case "stdout", "stderr":
+			var chunk struct {
+				Data string `json:"data"`
+			}
+			if err := json.Unmarshal([]byte(ev.Data), &chunk); err != nil {
+				return fmt.Errorf("exec %s event: %w", ev.Name, err)
+			}
+			w := stdout
+			if ev.Name == "stderr" {
+				w = stderr
+			}
+			_, err := io.WriteString(w, chunk.Data)
+			return err
+		case "exit":
+			res = &ExecResult{}
+			return json.Unmarshal([]byte(ev.Data), res)
+		case "error": // {"error", "message", "code": the HTTP status it would have had}
+			var e struct {
+				Code int `json:"code"`
+			}
+			_ = json.Unmarshal([]byte(ev.Data), &e)
+			if e.Code < 400 {
+				e.Code = http.StatusInternalServerError
+			}
+			return decodeError(&http.Response{StatusCode: e.Code, Header: resp.Header, Body: io.NopCloser(strings.NewReader(ev.Data))})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		return nil, errors.New("exec: the stream ended before the command did")
+	}
+	return res, nil
 }
 
 // LogEntry is one line of an environment's log.

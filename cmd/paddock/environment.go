@@ -258,7 +258,7 @@ func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 	}
-	res, err := c.Exec(ctx, id, req)
+	res, err := c.ExecStream(ctx, id, req, stdout, stderr)
 	var ce *client.Error
 	if *withStdin && errors.As(err, &ce) && ce.Status == http.StatusRequestEntityTooLarge {
 		return fmt.Errorf("%w (standard input travels in the request: copy larger input in with paddock env cp)", err)
@@ -266,15 +266,11 @@ func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	io.WriteString(stdout, res.Stdout)
-	io.WriteString(stderr, res.Stderr)
 	switch {
 	case res.TimedOut:
 		fmt.Fprintf(stderr, "paddock: command timed out after %d s\n", *timeout)
 	case res.OOMKilled:
 		fmt.Fprintln(stderr, "paddock: command was killed: out of memory")
-	case res.Truncated:
-		fmt.Fprintln(stderr, "paddock: output was truncated")
 	}
 	if res.ExitCode != 0 {
 		return exitError{res.ExitCode}

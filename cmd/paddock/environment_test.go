@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"math"
@@ -233,6 +234,73 @@ func TestEnvironmentAPI(t *testing.T) {
 			if !strings.Contains(r.message(t), tc.msg) {
 				t.Errorf("%v: %q, want %q", tc.body, r.message(t), tc.msg)
 			}
+		}
+	})
+
+	t.Run("exec streamed", func(t *testing.T) {
+		// The command waits for a file the test writes only once the first
+		// line has arrived: the output streams, it is not sent at the end.
+		// The second write cuts "é" in two; it arrives whole.
+		body := `{"command":["sh","-c","echo first; while [ ! -e /tmp/go-on ]; do sleep 0.05; done; printf '\\303'; sleep 0.2; printf '\\251\\n'; echo oops >&2; exit 3"]}`
+		hr, _ := http.NewRequest("POST", s.url+"/api/v1/environments/"+id+"/exec", strings.NewReader(body))
+		hr.Header.Set("Authorization", "Bearer "+alice)
+		hr.Header.Set("Accept", "text/event-stream")
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("streamed exec: %s %v", resp.Status, resp.Header)
+		}
+		var got []string
+		sc := bufio.NewScanner(resp.Body)
+		name := ""
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				var d struct {
+					Data     string `json:"data"`
+					ExitCode *int   `json:"exit_code"`
+				}
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d); err != nil {
+					t.Fatal(err)
+				}
+				if name == "exit" && d.ExitCode != nil {
+					got = append(got, fmt.Sprintf("exit %d", *d.ExitCode))
+				} else {
+					got = append(got, name+" "+d.Data)
+				}
+				if d.Data == "first\n" {
+					s.expect(t, 200, req{method: "POST", path: "/api/v1/environments/" + id + "/exec", token: alice,
+						body: map[string]any{"command": []string{"touch", "/tmp/go-on"}}})
+				}
+			}
+		}
+		// stdout and stderr are two pipes: their events may interleave
+		// either way, each stream's events come in order, exit comes last.
+		var stdout, stderr string
+		for _, e := range got {
+			if s, ok := strings.CutPrefix(e, "stdout "); ok {
+				stdout += s
+			} else if s, ok := strings.CutPrefix(e, "stderr "); ok {
+				stderr += s
+			}
+		}
+		if len(got) < 4 || got[0] != "stdout first\n" || got[len(got)-1] != "exit 3" || stdout != "first\né\n" || stderr != "oops\n" {
+			t.Errorf("events %q", got)
+		}
+		// What fails before the command starts is an ordinary error answer.
+		hr, _ = http.NewRequest("POST", s.url+"/api/v1/environments/"+id+"/exec", strings.NewReader(`{}`))
+		hr.Header.Set("Authorization", "Bearer "+alice)
+		hr.Header.Set("Accept", "text/event-stream")
+		if resp, err := http.DefaultClient.Do(hr); err != nil || resp.StatusCode != 400 {
+			t.Errorf("streamed exec without a command: %v %v", resp.Status, err)
+		} else {
+			resp.Body.Close()
 		}
 	})
 

@@ -380,6 +380,9 @@ func (s *Server) handleEnvironmentExec(w http.ResponseWriter, r *http.Request) e
 	if req.Stdin != "" {
 		er.Stdin = strings.NewReader(req.Stdin)
 	}
+	if wantsSSE(r) {
+		return s.streamExec(w, r, env, er)
+	}
 	res, err := s.Environments.ExecIn(r.Context(), env, er)
 	if err != nil {
 		return err
