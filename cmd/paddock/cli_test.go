@@ -160,6 +160,10 @@ func TestCLIAndRestart(t *testing.T) {
 	if _, code := p.cli(t, "", "env", "exec", id, "--", "sh", "-c", "exit 3"); code != 3 {
 		t.Errorf("exec exit code %d, want 3", code)
 	}
+	// The output streams; a timeout says so and exits 128+SIGKILL.
+	if out, errOut, code := p.cliErr(t, "", "env", "exec", "-timeout", "1", id, "--", "sh", "-c", "echo before; sleep 30"); code != 137 || out != "before\n" || !strings.Contains(errOut, "timed out after 1 s") {
+		t.Errorf("exec with a timeout: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 	// Flags may come before the id as well as after it.
 	if out := p.mustCLI(t, "env", "exec", "-timeout", "5", "-workdir", "/tmp", id, "--", "pwd"); out != "/tmp\n" {
 		t.Errorf("exec with flags before the id printed %q", out)
