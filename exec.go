@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ExecRequest runs one command in an environment.
@@ -58,4 +59,43 @@ func CheckEnv(vars map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// CutUTF8 splits b before the start of a UTF-8 character its end cuts
+// short, so that output read in chunks can be sent as text without
+// splitting a character: complete is b without that unfinished start
+// (at most three bytes), which is rest. Bytes that are not UTF-8 at all
+// are left in complete.
+func CutUTF8(b []byte) (complete, rest []byte) {
+	for i := len(b) - 1; i >= 0 && i > len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return b[:i], b[i:]
+			}
+			break
+		}
+	}
+	return b, nil
+}
+
+// Process is a background process: a command an exec started and left
+// running, which a client reconnects to (see the sandbox Manager).
+type Process struct {
+	ID        string     `json:"pid"`
+	Command   []string   `json:"command"`
+	Status    string     `json:"status"` // running, exited, killed or failed
+	ExitCode  *int       `json:"exit_code,omitempty"`
+	TimedOut  bool       `json:"timed_out,omitempty"`
+	OOMKilled bool       `json:"oom_killed,omitempty"`
+	Error     string     `json:"error,omitempty"` // why it failed
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+}
+
+// OutputChunk is a piece of a background process's output; Offset counts
+// the bytes of both streams before it.
+type OutputChunk struct {
+	Offset int64  `json:"offset"`
+	Stream string `json:"stream"`
+	Data   string `json:"data"`
 }

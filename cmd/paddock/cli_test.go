@@ -181,6 +181,30 @@ func TestCLIAndRestart(t *testing.T) {
 	if _, errOut, code := p.cliErr(t, strings.Repeat("x", 2<<20), "env", "exec", "-i", id, "--", "wc", "-c"); code != 1 || !strings.Contains(errOut, "paddock env cp") {
 		t.Errorf("exec -i with 2 MiB of input (the server takes 1 MiB): exit %d, %q", code, errOut)
 	}
+	t.Run("background", func(t *testing.T) {
+		pid := strings.TrimSpace(p.mustCLI(t, "env", "exec", "-d", id, "--", "sh", "-c", "echo started; sleep 0.5; echo done; exit 6"))
+		if !strings.HasPrefix(pid, "proc-") {
+			t.Fatalf("exec -d printed %q", pid)
+		}
+		if out := p.mustCLI(t, "env", "ps", id); !strings.Contains(out, pid) || !strings.Contains(out, "echo started") {
+			t.Errorf("env ps:\n%s", out)
+		}
+		for _, args := range [][]string{{"env", "output", "-f", id, pid}, {"env", "output", id, pid}} {
+			if out, code := p.cli(t, "", args...); code != 6 || out != "started\ndone\n" {
+				t.Errorf("%v: exit %d, printed %q", args, code, out)
+			}
+		}
+		long := strings.TrimSpace(p.mustCLI(t, "env", "exec", "-d", id, "--", "sleep", "300"))
+		if out := p.mustCLI(t, "env", "kill", id, long); strings.TrimSpace(out) != long {
+			t.Errorf("env kill printed %q", out)
+		}
+		if _, errOut, code := p.cliErr(t, "", "env", "output", "-f", id, long); code != 137 || !strings.Contains(errOut, "killed") {
+			t.Errorf("output of a killed process: exit %d, %q", code, errOut)
+		}
+		if _, errOut, code := p.cliErr(t, "", "env", "kill", id, "proc-nosuch"); code != 1 || !strings.Contains(errOut, "not found") {
+			t.Errorf("kill of an unknown process: exit %d, %q", code, errOut)
+		}
+	})
 	t.Run("attach", func(t *testing.T) { testCLIAttach(t, p, id) })
 	t.Run("port-forward", func(t *testing.T) { testCLIPortForward(t, p, id) })
 	if out := p.mustCLI(t, "env", "ls", "--label", "via=cli"); !strings.Contains(out, id) || strings.Contains(out, victim) || !strings.Contains(out, "running") {

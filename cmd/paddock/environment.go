@@ -37,10 +37,10 @@ func (f kvFlag) Set(v string) error {
 func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	sub := map[string]func(context.Context, []string, io.Reader, io.Writer, io.Writer) error{
 		"create": envCreate, "ls": envList, "get": envGet, "rm": envRemove, "exec": envExec, "logs": envLogs, "cp": envCp,
-		"attach": envAttach, "port-forward": envPortForward,
+		"attach": envAttach, "port-forward": envPortForward, "ps": envPs, "output": envOutput, "kill": envKill,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprintln(stderr, "Usage: paddock env create|ls|get|rm|exec|attach|logs|cp|port-forward ...")
+		fmt.Fprintln(stderr, "Usage: paddock env create|ls|get|rm|exec|attach|ps|output|kill|logs|cp|port-forward ...")
 		return errUsage
 	}
 	return sub[args[0]](ctx, args[1:], stdin, stdout, stderr)
@@ -232,6 +232,7 @@ func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	dir := fs.String("workdir", "", "working directory")
 	withStdin := fs.Bool("i", false, "pass standard input (text, read to its end first) to the command")
 	onTTY := fs.Bool("t", false, "run the command on a terminal, interactively, as env attach does (-it alike)")
+	detach := fs.Bool("d", false, "start the command in the background and print its pid (see env ps, output, kill); -timeout then defaults to none")
 	env := kvFlag{}
 	fs.Var(env, "env", "environment variable KEY=VALUE (repeatable)")
 	id, err := parseOperand(fs, args)
@@ -253,6 +254,24 @@ func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return attach(ctx, c, id, fs.Args(), true, stdin, stdout, stderr)
 	}
 	req := &client.ExecRequest{Command: fs.Args(), Timeout: *timeout, WorkingDir: *dir, Env: env}
+	if *detach {
+		timeoutSet := false
+		fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+		if !timeoutSet {
+			req.Timeout = 0
+		}
+		if *withStdin {
+			if req.Stdin, err = readExecStdin(stdin); err != nil {
+				return err
+			}
+		}
+		p, err := c.StartProcess(ctx, id, req)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, p.PID)
+		return nil
+	}
 	if *withStdin {
 		if req.Stdin, err = readExecStdin(stdin); err != nil {
 			return err

@@ -304,6 +304,106 @@ func TestEnvironmentAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("background processes", func(t *testing.T) {
+		execPath := "/api/v1/environments/" + id + "/exec"
+		procs := "/api/v1/environments/" + id + "/processes/"
+		var p struct {
+			PID      string `json:"pid"`
+			Status   string `json:"status"`
+			ExitCode *int   `json:"exit_code"`
+			TimedOut bool   `json:"timed_out"`
+		}
+		s.expect(t, 202, req{method: "POST", path: execPath, token: alice, body: map[string]any{
+			"command": []string{"sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.1; done; echo err >&2; exit 2"}, "background": true}}).json(t, &p)
+		if !strings.HasPrefix(p.PID, "proc-") || p.Status != "running" {
+			t.Fatalf("background exec answered %+v", p)
+		}
+		// Follow it to its end over SSE.
+		hr, _ := http.NewRequest("GET", s.url+procs+p.PID+"/output?follow=true", nil)
+		hr.Header.Set("Authorization", "Bearer "+alice)
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams := map[string]string{}
+		name, exit := "", ""
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				name = v
+			} else if v, ok := strings.CutPrefix(line, "data: "); ok {
+				if name == "exit" {
+					exit = v
+					continue
+				}
+				var d struct{ Data string }
+				json.Unmarshal([]byte(v), &d)
+				streams[name] += d.Data
+			}
+		}
+		resp.Body.Close()
+		if streams["stdout"] != "line1\nline2\nline3\n" || streams["stderr"] != "err\n" || !strings.Contains(exit, `"status":"exited"`) || !strings.Contains(exit, `"exit_code":2`) {
+			t.Errorf("followed output %q, exit %s", streams, exit)
+		}
+		// Replay, from the start and from an offset.
+		var out struct {
+			Output []struct {
+				Offset       int64
+				Stream, Data string
+			}
+			Next    int64
+			Process struct{ Status string }
+		}
+		s.expect(t, 200, req{method: "GET", path: procs + p.PID + "/output", token: alice}).json(t, &out)
+		all := ""
+		for _, c := range out.Output {
+			all += c.Data
+		}
+		if out.Next != 22 || len(all) != 22 || out.Process.Status != "exited" {
+			t.Errorf("replay %+v", out)
+		}
+		s.expect(t, 200, req{method: "GET", path: procs + p.PID + "/output?since=22", token: alice}).json(t, &out)
+		if len(out.Output) != 0 || out.Next != 22 {
+			t.Errorf("replay from the end %+v", out)
+		}
+		s.expect(t, 200, req{method: "GET", path: procs + p.PID, token: alice}).json(t, &p)
+		if p.Status != "exited" || p.ExitCode == nil || *p.ExitCode != 2 {
+			t.Errorf("process %+v", p)
+		}
+		// Kill one; a timeout ends another.
+		var long, timed struct{ PID string }
+		s.expect(t, 202, req{method: "POST", path: execPath, token: alice, body: map[string]any{"command": []string{"sleep", "300"}, "background": true}}).json(t, &long)
+		s.expect(t, 202, req{method: "POST", path: execPath, token: alice, body: map[string]any{"command": []string{"sleep", "300"}, "background": true, "timeout": 1}}).json(t, &timed)
+		s.expect(t, 200, req{method: "POST", path: procs + long.PID + "/kill", token: alice})
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var k, tm struct {
+				Status   string
+				TimedOut bool `json:"timed_out"`
+			}
+			s.expect(t, 200, req{method: "GET", path: procs + long.PID, token: alice}).json(t, &k)
+			s.expect(t, 200, req{method: "GET", path: procs + timed.PID, token: alice}).json(t, &tm)
+			if k.Status == "killed" && tm.Status == "exited" && tm.TimedOut {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("killed process %+v, timed out process %+v", k, tm)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		var list struct{ Processes []struct{ PID string } }
+		s.expect(t, 200, req{method: "GET", path: "/api/v1/environments/" + id + "/processes", token: alice}).json(t, &list)
+		if len(list.Processes) != 3 || list.Processes[0].PID != timed.PID || list.Processes[2].PID != p.PID {
+			t.Errorf("process list %+v", list)
+		}
+		// Errors.
+		s.expect(t, 404, req{method: "GET", path: procs + "proc-nosuch", token: alice})
+		s.expect(t, 400, req{method: "GET", path: procs + p.PID + "/output?since=-1", token: alice})
+		s.expect(t, 404, req{method: "GET", path: procs + p.PID, token: bob})
+		s.expect(t, 404, req{method: "POST", path: procs + long.PID + "/kill", token: bob})
+	})
+
 	t.Run("logs", func(t *testing.T) {
 		var logs struct {
 			Logs []struct {

@@ -40,7 +40,7 @@ func commands() []command {
 	return []command{
 		{name: "serve", usage: "run the Paddock server", run: runServe},
 		{name: "login", usage: "log in to a server and remember the token", run: runLogin},
-		{name: "env", usage: "environments: create, ls, get, rm, exec, attach, logs, cp, port-forward", run: runEnv},
+		{name: "env", usage: "environments: create, ls, get, rm, exec, attach, ps, output, kill, logs, cp, port-forward", run: runEnv},
 		{name: "image", usage: "images: pull, import, build, ls, rm", run: runImage},
 		{name: "agent", usage: "agents: create, ls, get, rm", run: runAgent},
 		{name: "run", usage: "run an agent on a prompt in a new session, streaming its work", run: runRun},

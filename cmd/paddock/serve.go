@@ -264,6 +264,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Attacher:         manager,
 		Files:            manager,
 		Ports:            manager,
+		Processes:        manager,
 		Suspender:        environments{manager},
 
 		Agents:       agentStores.agents,

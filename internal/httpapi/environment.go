@@ -113,6 +113,7 @@ type execRequest struct {
 	Env        map[string]string `json:"env,omitempty"`
 	WorkingDir string            `json:"working_dir,omitempty"`
 	Stdin      string            `json:"stdin,omitempty"`
+	Background bool              `json:"background,omitempty" description:"start the command and answer at once (202) with its process; timeout then defaults to none"`
 }
 
 type execResponse struct {
@@ -367,6 +368,9 @@ func (s *Server) handleEnvironmentExec(w http.ResponseWriter, r *http.Request) e
 		return paddock.Errorf(paddock.EInvalid, "field \"command\" is required: the program and its arguments, e.g. [\"python\", \"-c\", \"print(1)\"]")
 	}
 	timeout := 30
+	if req.Background {
+		timeout = 0 // as long as the environment
+	}
 	if req.Timeout != nil {
 		if *req.Timeout < 1 || *req.Timeout > maxExecTimeout {
 			return paddock.Errorf(paddock.EInvalid, "field \"timeout\" must be between 1 and %d seconds", maxExecTimeout)
@@ -379,6 +383,9 @@ func (s *Server) handleEnvironmentExec(w http.ResponseWriter, r *http.Request) e
 	er := &paddock.ExecRequest{Command: req.Command, Env: req.Env, Dir: req.WorkingDir, Timeout: time.Duration(timeout) * time.Second}
 	if req.Stdin != "" {
 		er.Stdin = strings.NewReader(req.Stdin)
+	}
+	if req.Background {
+		return s.startBackground(w, env, er)
 	}
 	if wantsSSE(r) {
 		return s.streamExec(w, r, env, er)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/paddockhq/paddock"
 )
@@ -65,22 +64,12 @@ type textEvents struct {
 }
 
 func (t *textEvents) Write(p []byte) (int, error) {
-	b := append(t.pending, p...)
-	cut := len(b)
-	// Back up over at most three bytes of an unfinished character.
-	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax+1; i-- {
-		if utf8.RuneStart(b[i]) {
-			if !utf8.FullRune(b[i:]) {
-				cut = i
-			}
-			break
-		}
-	}
-	t.pending = append([]byte(nil), b[cut:]...)
-	if cut == 0 {
+	complete, rest := paddock.CutUTF8(append(t.pending, p...))
+	t.pending = append([]byte(nil), rest...)
+	if len(complete) == 0 {
 		return len(p), nil
 	}
-	if err := t.send(t.name, execChunk{Data: string(b[:cut])}); err != nil {
+	if err := t.send(t.name, execChunk{Data: string(complete)}); err != nil {
 		return 0, err
 	}
 	return len(p), nil

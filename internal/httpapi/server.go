@@ -132,6 +132,7 @@ type Deps struct {
 	Attacher         Attacher                   // interactive processes
 	Files            Files                      // files in environments
 	Ports            Ports                      // ports inside environments
+	Processes        Processes                  // background processes in environments
 	Suspender        Suspender                  // pause, resume, extend
 
 	Agents       paddock.AgentService   // agents (= assistants)

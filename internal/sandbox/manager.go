@@ -65,6 +65,8 @@ type Manager struct {
 	stopping map[string]bool     // environments with a stop in flight
 	locks    map[string]*envLock // see lockEnv
 	denied   map[string]int64    // last denied count seen, see checkDenied
+
+	procs processTable // background processes (process.go)
 }
 
 // startOp is one environment's start in progress.
@@ -466,6 +468,7 @@ func (m *Manager) stop(ctx context.Context, id string, grace time.Duration, reas
 		return false
 	}
 	m.appendLog(id, "system", "environment terminated: "+reason)
+	m.forgetProcesses(id)
 	return true
 }
 
