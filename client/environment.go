@@ -169,15 +169,8 @@ func (c *Client) ExecStream(ctx context.Context, id string, in *ExecRequest, std
 		case "exit":
 			res = &ExecResult{}
 			return json.Unmarshal([]byte(ev.Data), res)
-		case "error": // {"error", "message", "code": the HTTP status it would have had}
-			var e struct {
-				Code int `json:"code"`
-			}
-			_ = json.Unmarshal([]byte(ev.Data), &e)
-			if e.Code < 400 {
-				e.Code = http.StatusInternalServerError
-			}
-			return decodeError(&http.Response{StatusCode: e.Code, Header: resp.Header, Body: io.NopCloser(strings.NewReader(ev.Data))})
+		case "error":
+			return eventError(ev, resp)
 		}
 		return nil
 	})
@@ -188,6 +181,19 @@ func (c *Client) ExecStream(ctx context.Context, id string, in *ExecRequest, std
 		return nil, errors.New("exec: the stream ended before the command did")
 	}
 	return res, nil
+}
+
+// eventError is the error an "error" event of resp's stream reports: the
+// error body, whose "code" is the HTTP status it would have had.
+func eventError(ev Event, resp *http.Response) error {
+	var e struct {
+		Code int `json:"code"`
+	}
+	_ = json.Unmarshal([]byte(ev.Data), &e)
+	if e.Code < 400 {
+		e.Code = http.StatusInternalServerError
+	}
+	return decodeError(&http.Response{StatusCode: e.Code, Header: resp.Header, Body: io.NopCloser(strings.NewReader(ev.Data))})
 }
 
 // LogEntry is one line of an environment's log.

@@ -107,6 +107,8 @@ func (c *Client) ProcessOutput(ctx context.Context, id, pid string, since int64,
 		case "exit":
 			p = &Process{}
 			return json.Unmarshal([]byte(ev.Data), p)
+		case "error":
+			return eventError(ev, resp)
 		}
 		return nil
 	})
