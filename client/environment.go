@@ -158,14 +158,9 @@ func (c *Client) ExecStream(ctx context.Context, id string, in *ExecRequest, std
 				Data string `json:"data"`
 			}
 			if err := json.Unmarshal([]byte(ev.Data), &chunk); err != nil {
-				return fmt.Errorf("exec %s event: %w", ev.Name, err)
+				return fmt.Errorf("%s event: %w", ev.Name, err)
 			}
-			w := stdout
-			if ev.Name == "stderr" {
-				w = stderr
-			}
-			_, err := io.WriteString(w, chunk.Data)
-			return err
+			return writeStream(ev.Name, chunk.Data, stdout, stderr)
 		case "exit":
 			res = &ExecResult{}
 			return json.Unmarshal([]byte(ev.Data), res)
@@ -181,6 +176,17 @@ func (c *Client) ExecStream(ctx context.Context, id string, in *ExecRequest, std
 		return nil, errors.New("exec: the stream ended before the command did")
 	}
 	return res, nil
+}
+
+// writeStream writes output of stream ("stdout" or "stderr") to the
+// matching writer.
+func writeStream(stream, data string, stdout, stderr io.Writer) error {
+	w := stdout
+	if stream == "stderr" {
+		w = stderr
+	}
+	_, err := io.WriteString(w, data)
+	return err
 }
 
 // eventError is the error an "error" event of resp's stream reports: the

@@ -62,14 +62,6 @@ func (c *Client) KillProcess(ctx context.Context, id, pid string) (*Process, err
 // more until the process ends.
 func (c *Client) ProcessOutput(ctx context.Context, id, pid string, since int64, follow bool, stdout, stderr io.Writer) (*Process, error) {
 	path := processPath(id, pid, "/output"+query("since", strconv.FormatInt(since, 10)))
-	write := func(stream, data string) error {
-		w := stdout
-		if stream == "stderr" {
-			w = stderr
-		}
-		_, err := io.WriteString(w, data)
-		return err
-	}
 	if !follow {
 		var v struct {
 			Output []struct {
@@ -82,7 +74,7 @@ func (c *Client) ProcessOutput(ctx context.Context, id, pid string, since int64,
 			return nil, err
 		}
 		for _, o := range v.Output {
-			if err := write(o.Stream, o.Data); err != nil {
+			if err := writeStream(o.Stream, o.Data, stdout, stderr); err != nil {
 				return nil, err
 			}
 		}
@@ -101,9 +93,9 @@ func (c *Client) ProcessOutput(ctx context.Context, id, pid string, since int64,
 				Data string `json:"data"`
 			}
 			if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
-				return fmt.Errorf("output event: %w", err)
+				return fmt.Errorf("%s event: %w", ev.Name, err)
 			}
-			return write(ev.Name, d.Data)
+			return writeStream(ev.Name, d.Data, stdout, stderr)
 		case "exit":
 			p = &Process{}
 			return json.Unmarshal([]byte(ev.Data), p)
