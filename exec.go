@@ -61,21 +61,35 @@ func CheckEnv(vars map[string]string) error {
 	return nil
 }
 
-// CutUTF8 splits b before the start of a UTF-8 character its end cuts
-// short, so that output read in chunks can be sent as text without
-// splitting a character: complete is b without that unfinished start
-// (at most three bytes), which is rest. Bytes that are not UTF-8 at all
-// are left in complete.
-func CutUTF8(b []byte) (complete, rest []byte) {
+// UTF8Carry keeps output read in chunks whole as text, so that it can be
+// sent as JSON strings without splitting a character (each half would
+// become U+FFFD). Bytes that are not UTF-8 at all go through as they are.
+type UTF8Carry struct{ pending []byte }
+
+// Next returns what of the bytes held back and p ends on a whole
+// character, and holds back the start of a character p cuts short (at
+// most three bytes).
+func (c *UTF8Carry) Next(p []byte) []byte {
+	b := append(c.pending, p...)
+	cut := len(b)
 	for i := len(b) - 1; i >= 0 && i > len(b)-utf8.UTFMax; i-- {
 		if utf8.RuneStart(b[i]) {
 			if !utf8.FullRune(b[i:]) {
-				return b[:i], b[i:]
+				cut = i
 			}
 			break
 		}
 	}
-	return b, nil
+	c.pending = append([]byte(nil), b[cut:]...)
+	return b[:cut]
+}
+
+// Rest returns what is held back, and forgets it: the output ended inside
+// a character.
+func (c *UTF8Carry) Rest() []byte {
+	b := c.pending
+	c.pending = nil
+	return b
 }
 
 // Process is a background process: a command an exec started and left

@@ -149,43 +149,37 @@ func benchSandbox(ctx context.Context, bin string, runs, idle int) error {
 // and a host spawn of the same program. It returns the environment's id,
 // for the caller to delete, also with an error.
 func execRoundTrip(ctx context.Context, api *apiClient, data string, runs int) (string, error) {
-	var env struct{ ID string }
-	if err := api.call("POST", "/api/v1/environments?wait=true", envBody("runc"), &env); err != nil {
-		return "", err
-	}
-	// Not while the warm pool starts this create's replacement.
-	time.Sleep(time.Second)
 	// Two clients, alternating: Go's net/http, and one that writes the
 	// request and reads the answer on one connection in one goroutine, as
 	// curl or Python's requests do. net/http hands each request to a
 	// writer goroutine and each response from a reader goroutine, and on
 	// this kind of VM every handoff that wakes an idle thread is dear; the
 	// difference between the two is the client's own cost.
-	lean, err := dialConnClient(api)
+	id, lean, err := execEnv(api, "runc")
 	if err != nil {
-		return env.ID, err
+		return id, err
 	}
 	defer lean.close()
-	execPath := "/api/v1/environments/" + env.ID + "/exec"
+	execPath := "/api/v1/environments/" + id + "/exec"
 	var api1, apiLean []time.Duration
 	for i := 0; i < runs*10; i++ {
 		t0 := time.Now()
 		if err := api.call("POST", execPath, map[string]any{"command": []string{"true"}}, nil); err != nil {
-			return env.ID, err
+			return id, err
 		}
 		api1 = append(api1, time.Since(t0))
 		t0 = time.Now()
 		if err := lean.post(execPath, `{"command":["true"]}`); err != nil {
-			return env.ID, err
+			return id, err
 		}
 		apiLean = append(apiLean, time.Since(t0))
 	}
 	var runcExec []time.Duration
 	for i := 0; i < runs; i++ {
 		t0 := time.Now()
-		cmd := exec.CommandContext(ctx, "runc", "--root", filepath.Join(data, "sandbox", "runc"), "exec", env.ID, "true")
+		cmd := exec.CommandContext(ctx, "runc", "--root", filepath.Join(data, "sandbox", "runc"), "exec", id, "true")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return env.ID, fmt.Errorf("runc exec: %v: %s", err, out)
+			return id, fmt.Errorf("runc exec: %v: %s", err, out)
 		}
 		runcExec = append(runcExec, time.Since(t0))
 	}
@@ -195,7 +189,7 @@ func execRoundTrip(ctx context.Context, api *apiClient, data string, runs int) (
 	for i := 0; i < runs*10; i++ {
 		t0 := time.Now()
 		if err := exec.CommandContext(ctx, "/bin/busybox", "true").Run(); err != nil {
-			return env.ID, fmt.Errorf("busybox true: %w", err)
+			return id, fmt.Errorf("busybox true: %w", err)
 		}
 		spawn = append(spawn, time.Since(t0))
 	}
@@ -207,20 +201,30 @@ func execRoundTrip(ctx context.Context, api *apiClient, data string, runs int) (
 		verdict(pct(api1, 50) < 3*time.Millisecond, "p50 < 3 ms"), verdict(ratio >= 15, "15x runc exec"))
 	fmt.Printf("  paddock exec, one-conn      p50 %7.2f ms  p90 %7.2f ms  (net/http's own cost: %.2f ms)  [%s]\n", ms(pct(apiLean, 50)), ms(pct(apiLean, 90)),
 		ms(pct(api1, 50)-pct(apiLean, 50)), verdict(pct(apiLean, 50) < 3*time.Millisecond, "p50 < 3 ms"))
-	return env.ID, nil
+	return id, nil
+}
+
+// execEnv creates an environment of class to time execs on, waits out
+// the warm pool starting its replacement, and dials a one-connection
+// client. It returns the id (for the caller to delete) also with an error.
+func execEnv(api *apiClient, class string) (string, *connClient, error) {
+	var env struct{ ID string }
+	if err := api.call("POST", "/api/v1/environments?wait=true", envBody(class), &env); err != nil {
+		return "", nil, err
+	}
+	time.Sleep(time.Second)
+	lean, err := dialConnClient(api)
+	return env.ID, lean, err
 }
 
 // gvisorExec times the exec of `true` through the one-connection client
 // on a new gVisor environment, which it deletes: figures only, the target
 // is runc's.
 func gvisorExec(api *apiClient, runs int) error {
-	var env struct{ ID string }
-	if err := api.call("POST", "/api/v1/environments?wait=true", envBody("gvisor"), &env); err != nil {
-		return err
+	id, lean, err := execEnv(api, "gvisor")
+	if id != "" {
+		defer api.call("DELETE", "/api/v1/environments/"+id+"?force=true", nil, nil)
 	}
-	defer api.call("DELETE", "/api/v1/environments/"+env.ID+"?force=true", nil, nil)
-	time.Sleep(time.Second) // not while the warm pool refills
-	lean, err := dialConnClient(api)
 	if err != nil {
 		return err
 	}
@@ -228,7 +232,7 @@ func gvisorExec(api *apiClient, runs int) error {
 	var d []time.Duration
 	for i := 0; i < runs*10; i++ {
 		t0 := time.Now()
-		if err := lean.post("/api/v1/environments/"+env.ID+"/exec", `{"command":["true"]}`); err != nil {
+		if err := lean.post("/api/v1/environments/"+id+"/exec", `{"command":["true"]}`); err != nil {
 			return err
 		}
 		d = append(d, time.Since(t0))

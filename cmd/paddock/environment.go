@@ -254,36 +254,35 @@ func envExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return attach(ctx, c, id, fs.Args(), true, stdin, stdout, stderr)
 	}
 	req := &client.ExecRequest{Command: fs.Args(), Timeout: *timeout, WorkingDir: *dir, Env: env}
-	if *detach {
-		timeoutSet := false
-		fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
-		if !timeoutSet {
-			req.Timeout = 0
-		}
-		if *withStdin {
-			if req.Stdin, err = readExecStdin(stdin); err != nil {
-				return err
-			}
-		}
-		p, err := c.StartProcess(ctx, id, req)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, p.PID)
-		return nil
-	}
 	if *withStdin {
 		if req.Stdin, err = readExecStdin(stdin); err != nil {
 			return err
 		}
 	}
-	res, err := c.ExecStream(ctx, id, req, stdout, stderr)
-	var ce *client.Error
-	if *withStdin && errors.As(err, &ce) && ce.Status == http.StatusRequestEntityTooLarge {
-		return fmt.Errorf("%w (standard input travels in the request: copy larger input in with paddock env cp)", err)
-	}
-	if err != nil {
+	// The server's cap on the request is what refuses a large stdin.
+	explain := func(err error) error {
+		var ce *client.Error
+		if *withStdin && errors.As(err, &ce) && ce.Status == http.StatusRequestEntityTooLarge {
+			return fmt.Errorf("%w (standard input travels in the request: copy larger input in with paddock env cp)", err)
+		}
 		return err
+	}
+	if *detach {
+		timeoutSet := false
+		fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+		if !timeoutSet {
+			req.Timeout = 0 // as long as the environment
+		}
+		p, err := c.StartProcess(ctx, id, req)
+		if err != nil {
+			return explain(err)
+		}
+		fmt.Fprintln(stdout, p.PID)
+		return nil
+	}
+	res, err := c.ExecStream(ctx, id, req, stdout, stderr)
+	if err != nil {
+		return explain(err)
 	}
 	switch {
 	case res.TimedOut:

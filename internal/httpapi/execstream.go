@@ -58,19 +58,16 @@ func (s *Server) streamExec(w http.ResponseWriter, r *http.Request, env *paddock
 // one name, holding back the start of a UTF-8 character cut at the end of
 // a write until the rest arrives.
 type textEvents struct {
-	name    string
-	send    func(name string, v any) error
-	pending []byte
+	name  string
+	send  func(name string, v any) error
+	carry paddock.UTF8Carry
 }
 
 func (t *textEvents) Write(p []byte) (int, error) {
-	complete, rest := paddock.CutUTF8(append(t.pending, p...))
-	t.pending = append([]byte(nil), rest...)
-	if len(complete) == 0 {
-		return len(p), nil
-	}
-	if err := t.send(t.name, execChunk{Data: string(complete)}); err != nil {
-		return 0, err
+	if b := t.carry.Next(p); len(b) > 0 {
+		if err := t.send(t.name, execChunk{Data: string(b)}); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
 }
@@ -78,8 +75,7 @@ func (t *textEvents) Write(p []byte) (int, error) {
 // flush sends what is held back, when the output ended inside a
 // character.
 func (t *textEvents) flush() {
-	if len(t.pending) > 0 {
-		_ = t.send(t.name, execChunk{Data: string(t.pending)})
-		t.pending = nil
+	if b := t.carry.Rest(); len(b) > 0 {
+		_ = t.send(t.name, execChunk{Data: string(b)})
 	}
 }

@@ -509,13 +509,7 @@ func (m *Manager) Exec(ctx context.Context, id string, req *paddock.ExecRequest)
 // ExecIn is Exec in env as its caller has just read it from the store
 // (the API does, to check the caller may), so that it is not read again.
 func (m *Manager) ExecIn(ctx context.Context, env *paddock.Environment, req *paddock.ExecRequest) (*paddock.ExecResult, error) {
-	if len(req.Command) == 0 || req.Command[0] == "" {
-		return nil, paddock.Errorf(paddock.EInvalid, "command is required")
-	}
-	if err := paddock.CheckEnv(req.Env); err != nil {
-		return nil, err
-	}
-	if err := isRunning(env); err != nil {
+	if err := checkExec(env, req); err != nil {
 		return nil, err
 	}
 	if req.MaxOutput <= 0 {
@@ -532,6 +526,18 @@ func (m *Manager) ExecIn(ctx context.Context, env *paddock.Environment, req *pad
 		}
 	}
 	return res, err
+}
+
+// checkExec refuses an exec that cannot run: no command, a variable no
+// process can be given, an environment that is not running.
+func checkExec(env *paddock.Environment, req *paddock.ExecRequest) error {
+	if len(req.Command) == 0 || req.Command[0] == "" {
+		return paddock.Errorf(paddock.EInvalid, "command is required")
+	}
+	if err := paddock.CheckEnv(req.Env); err != nil {
+		return err
+	}
+	return isRunning(env)
 }
 
 // ImageUsers returns the images of the environments not ended yet, as

@@ -32,10 +32,9 @@ type bgProcess struct {
 	mu      sync.Mutex
 	info    paddock.Process
 	chunks  []paddock.OutputChunk
-	held    int           // bytes in chunks
-	next    int64         // offset of the next byte
-	pending [2][]byte     // an unfinished character at the end of each stream
-	changed chan struct{} // closed and replaced at every change
+	next    int64                // offset of the next byte
+	carry   [2]paddock.UTF8Carry // an unfinished character at the end of each stream
+	changed chan struct{}        // closed and replaced at every change
 	cancel  context.CancelFunc
 	killed  bool
 }
@@ -49,13 +48,7 @@ type processTable struct {
 // StartProcess starts req in env in the background and returns at once.
 // req.Timeout 0 lets it run as long as the environment.
 func (m *Manager) StartProcess(env *paddock.Environment, req *paddock.ExecRequest) (paddock.Process, error) {
-	if len(req.Command) == 0 || req.Command[0] == "" {
-		return paddock.Process{}, paddock.Errorf(paddock.EInvalid, "command is required")
-	}
-	if err := paddock.CheckEnv(req.Env); err != nil {
-		return paddock.Process{}, err
-	}
-	if err := isRunning(env); err != nil {
+	if err := checkExec(env, req); err != nil {
 		return paddock.Process{}, err
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
@@ -117,8 +110,8 @@ func (p *bgProcess) notify() {
 func (p *bgProcess) finish(now time.Time, res *paddock.ExecResult, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, b := range p.pending { // output that ended inside a character
-		if len(b) > 0 {
+	for i := range p.carry { // output that ended inside a character
+		if b := p.carry[i].Rest(); len(b) > 0 {
 			p.add(i, b)
 		}
 	}
@@ -140,9 +133,8 @@ func (p *bgProcess) finish(now time.Time, res *paddock.ExecResult, err error) {
 func (p *bgProcess) add(i int, b []byte) {
 	p.chunks = append(p.chunks, paddock.OutputChunk{Offset: p.next, Stream: [2]string{"stdout", "stderr"}[i], Data: string(b)})
 	p.next += int64(len(b))
-	p.held += len(b)
-	for p.held > MaxProcessOutput && len(p.chunks) > 1 {
-		p.held -= len(p.chunks[0].Data)
+	for len(p.chunks) > 1 && p.next-p.chunks[0].Offset > MaxProcessOutput {
+		p.chunks[0] = paddock.OutputChunk{} // let the array drop its data
 		p.chunks = p.chunks[1:]
 	}
 	p.notify()
@@ -158,10 +150,8 @@ func (w procWriter) Write(b []byte) (int, error) {
 	p := w.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	complete, rest := paddock.CutUTF8(append(p.pending[w.i], b...))
-	p.pending[w.i] = append([]byte(nil), rest...)
-	if len(complete) > 0 {
-		p.add(w.i, complete)
+	if whole := p.carry[w.i].Next(b); len(whole) > 0 {
+		p.add(w.i, whole)
 	}
 	return len(b), nil
 }
