@@ -135,18 +135,38 @@ func (b *uploadBody) Read(p []byte) (int, error) {
 }
 
 // failed returns what to answer for the operation's error err (nil for
-// nil): bodyError's error when reading the body failed, else err itself.
+// nil): bodyError's error when reading the body failed (if err is the
+// request's cancellation, reading what is left of the body may tell),
+// else err itself. The operation must be done reading.
 func (b *uploadBody) failed(err error) error {
 	if err == nil {
 		return nil
 	}
-	b.mu.Lock()
-	berr := b.err
-	b.mu.Unlock()
+	berr := b.readErr()
+	if berr == nil && errors.Is(err, context.Canceled) {
+		// The request's context ends when the client closes its side of
+		// the connection, which a client may do right after sending a
+		// body that is cut short or framed wrongly: the operation can
+		// then stop on the cancellation before it reads the failure.
+		// What is left of the body has arrived or never will: read some
+		// of it to find out.
+		_, _ = io.CopyN(io.Discard, b, drainLimit)
+		berr = b.readErr()
+	}
 	if berr == nil {
 		return err
 	}
 	return bodyError(berr)
+}
+
+// drainLimit bounds what failed reads of a body after the request's
+// context ended.
+const drainLimit = 1 << 20
+
+func (b *uploadBody) readErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 // bodyError is the client's error for a failure to read the request body:

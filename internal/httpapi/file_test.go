@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -42,5 +43,24 @@ func TestUploadBody(t *testing.T) {
 				t.Error("failed(nil) is not nil")
 			}
 		})
+	}
+}
+
+// TestUploadBodyCancelled checks that an operation stopped by the
+// request's cancellation before it read the body's failure (a client
+// that half-closes the connection after a body framed wrongly) is still
+// blamed on the body, and that a whole body leaves the cancellation.
+func TestUploadBodyCancelled(t *testing.T) {
+	cut := &uploadBody{r: io.MultiReader(strings.NewReader("hello"), errReader{io.ErrUnexpectedEOF})}
+	if _, err := cut.Read(make([]byte, 5)); err != nil {
+		t.Fatal(err)
+	}
+	err := cut.failed(fmt.Errorf("write file: %w", context.Canceled))
+	if paddock.ErrorCode(err) != paddock.EInvalid || !strings.Contains(paddock.ErrorMessage(err), "reading the request body: unexpected EOF") {
+		t.Errorf("cut body: got %s %v", paddock.ErrorCode(err), err)
+	}
+	whole := &uploadBody{r: strings.NewReader("hello")}
+	if err := whole.failed(context.Canceled); err != context.Canceled {
+		t.Errorf("whole body: got %v, want the cancellation", err)
 	}
 }
