@@ -1,6 +1,10 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -85,5 +89,97 @@ func TestSeed003Generation(t *testing.T) {
 	}
 	if model.Calls() != 3 {
 		t.Errorf("model calls %d, want 3", model.Calls())
+	}
+}
+
+// TestSeed003PPT: seed 003's generation/ppt. A model writes the slides
+// (asked for JSON in a schema, in the locale's language); the answer is a
+// PowerPoint file holding them, with the model's text cut to the bounds;
+// the call is charged like any other. Bad requests name what is wrong.
+func TestSeed003PPT(t *testing.T) {
+	t.Parallel()
+	bullets := `"Revenue grew 12 percent", "Costs fell", "Margin <improved> & held"`
+	var slides []string
+	for i := range 32 { // two more than a presentation keeps
+		slides = append(slides, fmt.Sprintf(`{"title": "Slide %d", "bullets": [%s], "notes": "Explain slide %d."}`, i+1, bullets, i+1))
+	}
+	model := llmtest.New(
+		llmtest.Step{Text: `{"title": "Q3 Report", "subtitle": "What changed", "slides": [` + strings.Join(slides, ",") + `]}`, Usage: llm.Usage{InputTokens: 300, OutputTokens: 900}},
+		llmtest.Step{Text: `{"title": "", "subtitle": "", "slides": []}`},
+	)
+	withLLM(t, model)
+	s := startServer(t, nil)
+	user := s.createUser(t, s.login(t, "admin", testAdminPassword), "presenter")
+
+	// Seed 003's example, verbatim.
+	r := s.do(t, req{method: "POST", path: "/api/v1/agent/generation/ppt", token: user, contentType: "application/json", body: `{
+  "content": "Report content...",
+  "locale": "en-US"
+}`})
+	if r.status != 200 || r.header.Get("Content-Type") != "application/vnd.openxmlformats-officedocument.presentationml.presentation" ||
+		r.header.Get("Content-Disposition") != `attachment; filename="presentation.pptx"` {
+		t.Fatalf("ppt: %d %v %.200s", r.status, r.header, r.body)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(r.body), int64(len(r.body)))
+	if err != nil {
+		t.Fatalf("not a zip: %v", err)
+	}
+	files := map[string]string{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		files[f.Name] = string(b)
+	}
+	// The title slide, then the first 30 of the model's.
+	if _, ok := files["ppt/slides/slide31.xml"]; !ok || files["ppt/slides/slide32.xml"] != "" {
+		t.Errorf("slides: want 31 parts, got %d files", len(files))
+	}
+	if s1 := files["ppt/slides/slide1.xml"]; !strings.Contains(s1, "<a:t>Q3 Report</a:t>") || !strings.Contains(s1, "<a:t>What changed</a:t>") {
+		t.Errorf("title slide: %s", s1)
+	}
+	if s2 := files["ppt/slides/slide2.xml"]; !strings.Contains(s2, "<a:t>Slide 1</a:t>") || !strings.Contains(s2, "<a:t>Margin &lt;improved&gt; &amp; held</a:t>") || !strings.Contains(s2, `lang="en-US"`) {
+		t.Errorf("slide 2: %s", s2)
+	}
+	if n := files["ppt/notesSlides/notesSlide2.xml"]; !strings.Contains(n, "<a:t>Explain slide 1.</a:t>") {
+		t.Errorf("notes of slide 2: %s", n)
+	}
+	if !strings.Contains(files["docProps/core.xml"], "<dc:creator>presenter</dc:creator>") {
+		t.Errorf("core properties: %s", files["docProps/core.xml"])
+	}
+	got := model.Requests()[0]
+	if !strings.Contains(got.System, "presentation") || !strings.Contains(got.System, "locale en-US") || got.ResponseFormat == nil ||
+		!strings.Contains(got.Messages[0].Text(), "Report content...") {
+		t.Errorf("model request: system %q, format %v", got.System, got.ResponseFormat)
+	}
+	if u := s.expect(t, 200, req{method: "GET", path: "/v1/usage", token: user}).m(t); u["calls"].(float64) != 1 || u["output_tokens"].(float64) != 900 {
+		t.Errorf("usage %v", u)
+	}
+
+	// A model that writes nothing: a 503 that says so, not an empty file.
+	if r := s.do(t, req{method: "POST", path: "/api/v1/agent/generation/ppt", token: user, body: map[string]any{"content": "x"}}); r.status != 503 || !strings.Contains(string(r.body), "empty presentation") {
+		t.Errorf("empty deck: %d %s", r.status, r.body)
+	}
+
+	for _, tc := range []struct {
+		body any
+		want string
+	}{
+		{map[string]any{"locale": "en-US"}, `"content" is required`},
+		{map[string]any{"content": "x", "locale": "not a locale!"}, `"locale"`},
+		{map[string]any{"content": "x", "model": "nosuch/model"}, `"model"`},
+		{map[string]any{"content": 7}, "content"},
+		{`{"content": "x"`, "JSON"},
+	} {
+		r := s.do(t, req{method: "POST", path: "/api/v1/agent/generation/ppt", token: user, body: tc.body, contentType: "application/json"})
+		if d, _ := r.m(t)["detail"].(string); r.status != 400 || !strings.Contains(d, tc.want) {
+			t.Errorf("%v: %d %s, want 400 naming %s", tc.body, r.status, r.body, tc.want)
+		}
+	}
+	if model.Calls() != 2 {
+		t.Errorf("model calls %d, want 2", model.Calls())
 	}
 }

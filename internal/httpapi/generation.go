@@ -1,19 +1,27 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/language"
+
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/agent"
+	"github.com/paddockhq/paddock/internal/pptx"
 )
 
 // Seed 003's text generation: prose (continue, improve, fix, shorten,
-// lengthen, or follow a command on a text) and enhance-prompt. Each is one
-// model call of a tool-less agent, through the stateless execution, so it
-// is charged to the caller's credits and recorded in their usage.
+// lengthen, or follow a command on a text), enhance-prompt, and ppt (a
+// PowerPoint file of slides a model writes). Each is one model call of a
+// tool-less agent, through the stateless execution, so it is charged to
+// the caller's credits and recorded in their usage.
 
 type proseRequest struct {
 	Prompt  string `json:"prompt" required:"true" description:"the text to work on"`
@@ -149,4 +157,109 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, name, instruct
 		}
 		return reply(res.ID, res.Message.Text(), "", "", res.Message.CreatedAt, &res.Usage), nil
 	})
+}
+
+type pptRequest struct {
+	Content string `json:"content" required:"true" description:"the report or text to present"`
+	Locale  string `json:"locale,omitempty" description:"BCP 47 language tag of the slides, e.g. en-US (default: the content's language)"`
+	Model   string `json:"model,omitempty" description:"provider/model that writes the slides; default the server's default model"`
+}
+
+// Bounds of a generated presentation, whatever the model writes.
+const (
+	maxPPTSlides  = 30
+	maxPPTBullets = 10
+	maxPPTTitle   = 200  // characters
+	maxPPTText    = 1000 // characters of a bullet point or a slide's notes
+)
+
+// pptFormat asks the model for the slides.
+var pptFormat = mustFormat(`{"type": "json_schema", "json_schema": {"name": "presentation", "strict": true, "schema": {
+  "type": "object", "additionalProperties": false, "required": ["title", "subtitle", "slides"],
+  "properties": {"title": {"type": "string"}, "subtitle": {"type": "string"}, "slides": {"type": "array", "items": {
+    "type": "object", "additionalProperties": false, "required": ["title", "bullets", "notes"],
+    "properties": {"title": {"type": "string"}, "bullets": {"type": "array", "items": {"type": "string"}}, "notes": {"type": "string"}}}}}}}}`)
+
+const pptInstruction = "Turn the content the user gives into a presentation: a title and a one-line subtitle for the title slide, " +
+	"then five to twelve slides, each with a short title, three to six bullet points of at most fifteen words, and speaker notes of two to four sentences " +
+	"that say what the presenter explains. Follow the content's order; keep to what it says and invent no facts or figures. " +
+	"Plain text only: no Markdown, no bullet characters. Answer with the presentation as JSON."
+
+// handlePPT is seed 003's generation/ppt: a model writes the slides of the
+// content, which are answered as a PowerPoint file.
+func (s *Server) handlePPT(w http.ResponseWriter, r *http.Request) error {
+	var req pptRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if err := generationText("content", req.Content); err != nil {
+		return err
+	}
+	deck := &pptx.Deck{Author: principal(r).User.Username}
+	instruction := pptInstruction
+	if req.Locale != "" {
+		tag, err := language.Parse(req.Locale)
+		if err != nil || len(req.Locale) > 35 {
+			return paddock.Errorf(paddock.EInvalid, "field \"locale\" must be a language tag such as en-US, not %q", req.Locale)
+		}
+		deck.Lang = tag.String()
+		instruction += " Write it in the language of the locale " + deck.Lang + "."
+	}
+	if err := checkAgentModel(req.Model); err != nil {
+		return err
+	}
+	owner := principal(r).User.ID
+	if err := s.Credits.Check(r.Context(), owner); err != nil {
+		return err
+	}
+	res, err := s.Runner.Execute(r.Context(), agent.ExecuteRequest{
+		Agent:          &paddock.Agent{OwnerID: owner, Name: "ppt", SystemPrompt: instruction, Model: req.Model, Tools: []string{}},
+		OwnerID:        owner,
+		Messages:       []*paddock.Message{{Role: paddock.MessageUser, Content: []paddock.ContentPart{paddock.TextPart("Content:\n\n" + req.Content)}}},
+		ResponseFormat: pptFormat,
+	})
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Title, Subtitle string
+		Slides          []struct {
+			Title   string
+			Bullets []string
+			Notes   string
+		}
+	}
+	if err := json.Unmarshal([]byte(res.Message.Text()), &out); err != nil {
+		return fmt.Errorf("presentation: %w", err) // the format was checked: not the client's fault
+	}
+	deck.Title, deck.Subtitle = clip(out.Title, maxPPTTitle), clip(out.Subtitle, maxPPTTitle)
+	for _, sl := range out.Slides[:min(len(out.Slides), maxPPTSlides)] {
+		slide := pptx.Slide{Title: clip(sl.Title, maxPPTTitle), Notes: clip(sl.Notes, maxPPTText)}
+		for _, b := range sl.Bullets[:min(len(sl.Bullets), maxPPTBullets)] {
+			slide.Bullets = append(slide.Bullets, clip(b, maxPPTText))
+		}
+		deck.Slides = append(deck.Slides, slide)
+	}
+	if strings.TrimSpace(deck.Title) == "" && len(deck.Slides) == 0 {
+		return paddock.Errorf(paddock.EUnavailable, "the model wrote an empty presentation; try again")
+	}
+	var buf bytes.Buffer
+	if err := pptx.Write(&buf, deck); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", pptx.ContentType)
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Disposition", `attachment; filename="presentation.pptx"`)
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+// clip cuts s to at most n characters.
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }

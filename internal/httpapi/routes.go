@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/pptx"
 )
 
 // route is one API route: its pattern, surface, rate-limit category, who may
@@ -134,6 +135,7 @@ func (s *Server) routeTable() []route {
 		// Text generation (seed 003).
 		{"POST", "/api/v1/agent/generation/prose", plat, catOther, authenticated, s.handleProse, doc{tag: "generation", summary: "Continue, improve, fix, shorten or lengthen a text, or follow a command on it (zap); Accept: text/event-stream streams it", body: proseRequest{}, resp: generationResponse{}}},
 		{"POST", "/api/v1/agent/generation/podcast", plat, catOther, authenticated, s.handlePodcast, doc{tag: "generation", summary: "A podcast (MP3) of a text: a model writes a two-host script, spoken in two voices", body: podcastRequest{}, contentType: "audio/mpeg"}},
+		{"POST", "/api/v1/agent/generation/ppt", plat, catOther, authenticated, s.handlePPT, doc{tag: "generation", summary: "A PowerPoint file (.pptx) of a text: a model writes a title slide and slides of bullet points with speaker notes", body: pptRequest{}, contentType: pptx.ContentType}},
 		{"POST", "/api/v1/agent/tts/synthesize", plat, catOther, authenticated, s.handleTTS, doc{tag: "tts", summary: "Text to speech (MP3)", body: ttsRequest{}, contentType: "audio/mpeg"}},
 		{"POST", "/api/v1/agent/generation/enhance-prompt", plat, catOther, authenticated, s.handleEnhancePrompt, doc{tag: "generation", summary: "Rewrite a prompt so that a model answers it better; Accept: text/event-stream streams it", body: enhancePromptRequest{}, resp: generationResponse{}}},
 		// MCP servers (seed 003): shared ones (admins add them) and users' own.
