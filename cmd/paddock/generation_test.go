@@ -98,7 +98,7 @@ func TestSeed003Generation(t *testing.T) {
 // the call is charged like any other. Bad requests name what is wrong.
 func TestSeed003PPT(t *testing.T) {
 	t.Parallel()
-	bullets := `"Revenue grew 12 percent", "Costs fell", "Margin <improved> & held"`
+	bullets := `"Revenue grew 12 percent", "- Costs fell", "-5% returns", "Margin <improved> & held"`
 	var slides []string
 	for i := range 32 { // two more than a presentation keeps
 		slides = append(slides, fmt.Sprintf(`{"title": "Slide %d", "bullets": [%s], "notes": "Explain slide %d."}`, i+1, bullets, i+1))
@@ -141,7 +141,8 @@ func TestSeed003PPT(t *testing.T) {
 	if s1 := files["ppt/slides/slide1.xml"]; !strings.Contains(s1, "<a:t>Q3 Report</a:t>") || !strings.Contains(s1, "<a:t>What changed</a:t>") {
 		t.Errorf("title slide: %s", s1)
 	}
-	if s2 := files["ppt/slides/slide2.xml"]; !strings.Contains(s2, "<a:t>Slide 1</a:t>") || !strings.Contains(s2, "<a:t>Margin &lt;improved&gt; &amp; held</a:t>") || !strings.Contains(s2, `lang="en-US"`) {
+	if s2 := files["ppt/slides/slide2.xml"]; !strings.Contains(s2, "<a:t>Slide 1</a:t>") || !strings.Contains(s2, "<a:t>Margin &lt;improved&gt; &amp; held</a:t>") ||
+		!strings.Contains(s2, "<a:t>Costs fell</a:t>") || !strings.Contains(s2, "<a:t>-5% returns</a:t>") || !strings.Contains(s2, `lang="en-US"`) {
 		t.Errorf("slide 2: %s", s2)
 	}
 	if n := files["ppt/notesSlides/notesSlide2.xml"]; !strings.Contains(n, "<a:t>Explain slide 1.</a:t>") {

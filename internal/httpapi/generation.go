@@ -236,7 +236,7 @@ func (s *Server) handlePPT(w http.ResponseWriter, r *http.Request) error {
 	for _, sl := range out.Slides[:min(len(out.Slides), maxPPTSlides)] {
 		slide := pptx.Slide{Title: clip(sl.Title, maxPPTTitle), Notes: clip(sl.Notes, maxPPTText)}
 		for _, b := range sl.Bullets[:min(len(sl.Bullets), maxPPTBullets)] {
-			slide.Bullets = append(slide.Bullets, clip(b, maxPPTText))
+			slide.Bullets = append(slide.Bullets, clip(unbullet(b), maxPPTText))
 		}
 		deck.Slides = append(deck.Slides, slide)
 	}
@@ -254,6 +254,18 @@ func (s *Server) handlePPT(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// unbullet removes a bullet a model wrote before a bullet point's text
+// ("- ", "* ", "• "...): the slide draws its own.
+func unbullet(s string) string {
+	t := strings.TrimSpace(s)
+	for _, m := range []string{"- ", "* ", "• ", "– ", "— ", "· ", "▪ ", "◦ "} {
+		if rest, ok := strings.CutPrefix(t, m); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return s
 }
 
 // clip cuts s to at most n characters.

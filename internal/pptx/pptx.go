@@ -149,14 +149,14 @@ func Write(w io.Writer, d *Deck) error {
 
 	// The slides.
 	add("ppt/slides/slide1.xml", slideXML(
-		shape(2, "Title 1", `<p:ph type="ctrTitle"/>`, []string{d.Title}, lang),
-		shape(3, "Subtitle 2", `<p:ph type="subTitle" idx="1"/>`, []string{d.Subtitle}, lang)))
+		shape(2, "Title 1", `<p:ph type="ctrTitle"/>`, []string{d.Title}, lang, ""),
+		shape(3, "Subtitle 2", `<p:ph type="subTitle" idx="1"/>`, []string{d.Subtitle}, lang, "")))
 	add("ppt/slides/_rels/slide1.xml.rels", rels(rel{relNS + "slideLayout", "../slideLayouts/slideLayout1.xml"}))
 	for i, s := range d.Slides {
 		num := i + 2
 		add(fmt.Sprintf("ppt/slides/slide%d.xml", num), slideXML(
-			shape(2, "Title 1", `<p:ph type="title"/>`, []string{s.Title}, lang),
-			shape(3, "Content Placeholder 2", `<p:ph idx="1"/>`, s.Bullets, lang)))
+			shape(2, "Title 1", `<p:ph type="title"/>`, []string{s.Title}, lang, "r"),
+			shape(3, "Content Placeholder 2", `<p:ph idx="1"/>`, s.Bullets, lang, "r")))
 		slideRels := []rel{{relNS + "slideLayout", "../slideLayouts/slideLayout2.xml"}}
 		if hasNotes(s) {
 			notesName := fmt.Sprintf("notesSlide%d.xml", num)
@@ -219,21 +219,31 @@ func slideXML(shapes ...string) string {
 }
 
 // shape is a placeholder shape (ph) holding paragraphs, one per string;
-// its place and style come from the layout.
-func shape(id int, name, ph string, paras []string, lang string) string {
+// its place and style come from the layout. align is the alignment of
+// right-to-left text ("" keeps the layout's).
+func shape(id int, name, ph string, paras []string, lang, align string) string {
 	return fmt.Sprintf(`<p:sp><p:nvSpPr><p:cNvPr id="%d" name="%s"/><p:cNvSpPr><a:spLocks noGrp="1"/></p:cNvSpPr><p:nvPr>%s</p:nvPr></p:nvSpPr><p:spPr/>`, id, name, ph) +
-		`<p:txBody><a:bodyPr><a:normAutofit/></a:bodyPr><a:lstStyle/>` + paragraphs(paras, lang) + `</p:txBody></p:sp>`
+		`<p:txBody><a:bodyPr><a:normAutofit/></a:bodyPr><a:lstStyle/>` + paragraphs(paras, lang, align) + `</p:txBody></p:sp>`
 }
 
 // paragraphs renders text paragraphs; a text body holds at least one.
-func paragraphs(paras []string, lang string) string {
+// Text in a right-to-left language (Arabic, Hebrew, Persian, Urdu...)
+// runs right to left, aligned as align says.
+func paragraphs(paras []string, lang, align string) string {
+	pPr := ""
+	if rightToLeft(lang) {
+		pPr = `<a:pPr rtl="1"/>`
+		if align != "" {
+			pPr = `<a:pPr algn="` + align + `" rtl="1"/>`
+		}
+	}
 	var b strings.Builder
 	for _, p := range paras {
 		p = strings.Join(strings.Fields(p), " ") // a paragraph is one line of words
 		if p == "" {
 			continue
 		}
-		fmt.Fprintf(&b, `<a:p><a:r><a:rPr lang="%s" dirty="0"/><a:t>%s</a:t></a:r></a:p>`, esc(lang), esc(p))
+		fmt.Fprintf(&b, `<a:p>%s<a:r><a:rPr lang="%s" dirty="0"/><a:t>%s</a:t></a:r></a:p>`, pPr, esc(lang), esc(p))
 	}
 	if b.Len() == 0 {
 		fmt.Fprintf(&b, `<a:p><a:endParaRPr lang="%s"/></a:p>`, esc(lang))
@@ -241,11 +251,22 @@ func paragraphs(paras []string, lang string) string {
 	return b.String()
 }
 
+// rightToLeft reports whether the language of BCP 47 tag lang is written
+// right to left.
+func rightToLeft(lang string) bool {
+	base, _, _ := strings.Cut(strings.ToLower(lang), "-")
+	switch base {
+	case "ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ku", "ps", "sd", "syr", "ug", "ur", "yi":
+		return true
+	}
+	return false
+}
+
 func notesSlide(notes, lang string) string {
 	paras := strings.Split(notes, "\n")
 	return xmlHdr + `<p:notes ` + nsARP + `><p:cSld>` + spTreeStart +
 		`<p:sp><p:nvSpPr><p:cNvPr id="2" name="Slide Image Placeholder 1"/><p:cNvSpPr><a:spLocks noGrp="1" noRot="1" noChangeAspect="1"/></p:cNvSpPr><p:nvPr><p:ph type="sldImg"/></p:nvPr></p:nvSpPr><p:spPr/></p:sp>` +
-		shape(3, "Notes Placeholder 2", `<p:ph type="body" idx="1"/>`, paras, lang) +
+		shape(3, "Notes Placeholder 2", `<p:ph type="body" idx="1"/>`, paras, lang, "r") +
 		`</p:spTree></p:cSld><p:clrMapOvr><a:masterClrMapping/></p:clrMapOvr></p:notes>`
 }
 

@@ -145,6 +145,32 @@ func TestWritePackage(t *testing.T) {
 		t.Error("notes slide for a slide without notes")
 	}
 
+	if bytes.Contains(parts["ppt/slides/slide2.xml"], []byte("rtl=")) {
+		t.Error("left-to-right text marked right to left")
+	}
+
+	// Arabic runs right to left: titles and bullets aligned right, the
+	// title slide's centred text keeping its alignment.
+	buf.Reset()
+	if err := Write(&buf, &Deck{Title: "تقرير", Lang: "ar-EG", Slides: []Slide{{Title: "الإيرادات", Bullets: []string{"نمت"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	zr, err = zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"ppt/slides/slide1.xml": `<a:p><a:pPr rtl="1"/><a:r><a:rPr lang="ar-EG" dirty="0"/><a:t>تقرير</a:t>`,
+		"ppt/slides/slide2.xml": `<a:p><a:pPr algn="r" rtl="1"/><a:r><a:rPr lang="ar-EG" dirty="0"/><a:t>نمت</a:t>`} {
+		f, err := zr.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(f)
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("%s lacks %s:\n%s", name, want, b)
+		}
+	}
+
 	// A deck without notes has no notes master.
 	buf.Reset()
 	if err := Write(&buf, &Deck{Title: "Only a title"}); err != nil {
