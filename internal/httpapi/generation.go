@@ -195,31 +195,14 @@ func (s *Server) handlePPT(w http.ResponseWriter, r *http.Request) error {
 	if err := generationText("content", req.Content); err != nil {
 		return err
 	}
-	deck := &pptx.Deck{Author: principal(r).User.Username}
-	instruction := pptInstruction
-	if req.Locale != "" {
-		tag, err := language.Parse(req.Locale)
-		if err != nil || len(req.Locale) > 35 {
-			return paddock.Errorf(paddock.EInvalid, "field \"locale\" must be a language tag such as en-US, not %q", req.Locale)
-		}
-		deck.Lang = tag.String()
-		instruction += " Write it in the language of the locale " + deck.Lang + "."
-	}
-	if err := checkAgentModel(req.Model); err != nil {
-		return err
-	}
-	owner := principal(r).User.ID
-	if err := s.Credits.Check(r.Context(), owner); err != nil {
-		return err
-	}
-	res, err := s.Runner.Execute(r.Context(), agent.ExecuteRequest{
-		Agent:          &paddock.Agent{OwnerID: owner, Name: "ppt", SystemPrompt: instruction, Model: req.Model, Tools: []string{}},
-		OwnerID:        owner,
-		Messages:       []*paddock.Message{{Role: paddock.MessageUser, Content: []paddock.ContentPart{paddock.TextPart("Content:\n\n" + req.Content)}}},
-		ResponseFormat: pptFormat,
-	})
+	lang, err := localeTag(req.Locale)
 	if err != nil {
 		return err
+	}
+	deck := &pptx.Deck{Author: principal(r).User.Username, Lang: lang}
+	instruction := pptInstruction
+	if lang != "" {
+		instruction += " Write it in the language of the locale " + lang + "."
 	}
 	var out struct {
 		Title, Subtitle string
@@ -229,8 +212,8 @@ func (s *Server) handlePPT(w http.ResponseWriter, r *http.Request) error {
 			Notes   string
 		}
 	}
-	if err := json.Unmarshal([]byte(res.Message.Text()), &out); err != nil {
-		return fmt.Errorf("presentation: %w", err) // the format was checked: not the client's fault
+	if err := s.structured(r, "ppt", instruction, req.Content, req.Model, pptFormat, &out); err != nil {
+		return err
 	}
 	deck.Title, deck.Subtitle = clip(out.Title, maxPPTTitle), clip(out.Subtitle, maxPPTTitle)
 	for _, sl := range out.Slides[:min(len(out.Slides), maxPPTSlides)] {
@@ -266,6 +249,45 @@ func unbullet(s string) string {
 		}
 	}
 	return s
+}
+
+// localeTag reads a generation request's locale: "" stays "", else a
+// BCP 47 language tag, returned in its canonical form.
+func localeTag(locale string) (string, error) {
+	if locale == "" {
+		return "", nil
+	}
+	tag, err := language.Parse(locale)
+	if err != nil || len(locale) > 35 {
+		return "", paddock.Errorf(paddock.EInvalid, "field \"locale\" must be a language tag such as en-US, not %q", truncate(locale, 40))
+	}
+	return tag.String(), nil
+}
+
+// structured asks a model, as a tool-less agent named name following
+// instruction, for JSON in format about content, charged to the caller,
+// and decodes the answer into out.
+func (s *Server) structured(r *http.Request, name, instruction, content, model string, format *agent.Format, out any) error {
+	if err := checkAgentModel(model); err != nil {
+		return err
+	}
+	owner := principal(r).User.ID
+	if err := s.Credits.Check(r.Context(), owner); err != nil {
+		return err
+	}
+	res, err := s.Runner.Execute(r.Context(), agent.ExecuteRequest{
+		Agent:          &paddock.Agent{OwnerID: owner, Name: name, SystemPrompt: instruction, Model: model, Tools: []string{}},
+		OwnerID:        owner,
+		Messages:       []*paddock.Message{{Role: paddock.MessageUser, Content: []paddock.ContentPart{paddock.TextPart("Content:\n\n" + content)}}},
+		ResponseFormat: format,
+	})
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(res.Message.Text()), out); err != nil {
+		return fmt.Errorf("%s: %w", name, err) // the format was checked: not the client's fault
+	}
+	return nil
 }
 
 // clip cuts s to at most n characters.

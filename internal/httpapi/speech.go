@@ -105,40 +105,25 @@ func (s *Server) handlePodcast(w http.ResponseWriter, r *http.Request) error {
 	if err := generationText("content", req.Content); err != nil {
 		return err
 	}
-	if len(req.Locale) > 35 {
-		return paddock.Errorf(paddock.EInvalid, "field \"locale\" must be a language tag such as en-US")
-	}
-	if err := checkAgentModel(req.Model); err != nil {
-		return err
-	}
-	owner := principal(r).User.ID
-	if err := s.Credits.Check(r.Context(), owner); err != nil {
+	lang, err := localeTag(req.Locale)
+	if err != nil {
 		return err
 	}
 	instruction := podcastInstruction
-	if req.Locale != "" {
-		instruction += " Write it in the language of the locale " + req.Locale + "."
-	}
-	res, err := s.Runner.Execute(r.Context(), agent.ExecuteRequest{
-		Agent:          &paddock.Agent{OwnerID: owner, Name: "podcast", SystemPrompt: instruction, Model: req.Model, Tools: []string{}},
-		OwnerID:        owner,
-		Messages:       []*paddock.Message{{Role: paddock.MessageUser, Content: []paddock.ContentPart{paddock.TextPart("Content:\n\n" + req.Content)}}},
-		ResponseFormat: podcastFormat,
-	})
-	if err != nil {
-		return err
+	if lang != "" {
+		instruction += " Write it in the language of the locale " + lang + "."
 	}
 	var script struct {
 		Lines []struct{ Speaker, Text string }
 	}
-	if err := json.Unmarshal([]byte(res.Message.Text()), &script); err != nil {
-		return fmt.Errorf("podcast script: %w", err) // the format was checked: not the client's fault
+	if err := s.structured(r, "podcast", instruction, req.Content, req.Model, podcastFormat, &script); err != nil {
+		return err
 	}
 	if len(script.Lines) > maxPodcastLines {
 		script.Lines = script.Lines[:maxPodcastLines]
 	}
 	voices := s.Speech.Voices()
-	sess, err := s.Speech.Open(r.Context(), owner)
+	sess, err := s.Speech.Open(r.Context(), principal(r).User.ID)
 	if err != nil {
 		return err
 	}
@@ -150,9 +135,7 @@ func (s *Server) handlePodcast(w http.ResponseWriter, r *http.Request) error {
 		if text == "" {
 			continue
 		}
-		if r := []rune(text); len(r) > speech.MaxText {
-			text = string(r[:speech.MaxText])
-		}
+		text = clip(text, speech.MaxText)
 		voice := voices[0]
 		if l.Speaker == "guest" {
 			voice = voices[1]
