@@ -192,18 +192,11 @@ func (s *Server) handlePPT(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if err := generationText("content", req.Content); err != nil {
-		return err
-	}
-	lang, err := localeTag(req.Locale)
+	instruction, lang, err := localized(req.Content, req.Locale, pptInstruction)
 	if err != nil {
 		return err
 	}
 	deck := &pptx.Deck{Author: principal(r).User.Username, Lang: lang}
-	instruction := pptInstruction
-	if lang != "" {
-		instruction += " Write it in the language of the locale " + lang + "."
-	}
 	var out struct {
 		Title, Subtitle string
 		Slides          []struct {
@@ -251,17 +244,21 @@ func unbullet(s string) string {
 	return s
 }
 
-// localeTag reads a generation request's locale: "" stays "", else a
-// BCP 47 language tag, returned in its canonical form.
-func localeTag(locale string) (string, error) {
+// localized checks the content and locale of a generation request that
+// writes about content, and returns instruction, asking for the locale's
+// language when one is given, and the locale as a canonical BCP 47 tag.
+func localized(content, locale, instruction string) (string, string, error) {
+	if err := generationText("content", content); err != nil {
+		return "", "", err
+	}
 	if locale == "" {
-		return "", nil
+		return instruction, "", nil
 	}
 	tag, err := language.Parse(locale)
 	if err != nil || len(locale) > 35 {
-		return "", paddock.Errorf(paddock.EInvalid, "field \"locale\" must be a language tag such as en-US, not %q", truncate(locale, 40))
+		return "", "", paddock.Errorf(paddock.EInvalid, "field \"locale\" must be a language tag such as en-US, not %q", truncate(locale, 40))
 	}
-	return tag.String(), nil
+	return instruction + " Write it in the language of the locale " + tag.String() + ".", tag.String(), nil
 }
 
 // structured asks a model, as a tool-less agent named name following

@@ -102,16 +102,9 @@ func (s *Server) handlePodcast(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if err := generationText("content", req.Content); err != nil {
-		return err
-	}
-	lang, err := localeTag(req.Locale)
+	instruction, _, err := localized(req.Content, req.Locale, podcastInstruction)
 	if err != nil {
 		return err
-	}
-	instruction := podcastInstruction
-	if lang != "" {
-		instruction += " Write it in the language of the locale " + lang + "."
 	}
 	var script struct {
 		Lines []struct{ Speaker, Text string }
