@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -51,6 +52,22 @@ func TestImagesAPI(t *testing.T) {
 		t.Errorf("import: %v", r)
 	}
 	s.expect(t, 400, req{method: "POST", path: "/api/v1/images/import?name=junk:1", token: admin, body: "not a tar", contentType: "application/x-tar"})
+	// With progress, the archive keeps coming in while the events go
+	// out: all 12 MiB of it, sent chunked, as paddock image import sends
+	// a file.
+	big, err := random.Image(4<<20, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bigArchive bytes.Buffer
+	if err := tarball.Write(name.MustParseReference("example.com/big:1"), big, &bigArchive); err != nil {
+		t.Fatal(err)
+	}
+	r = s.expect(t, 200, req{method: "POST", path: "/api/v1/images/import?name=big:1", token: admin, body: io.MultiReader(&bigArchive), contentType: "application/x-tar",
+		header: map[string]string{"Accept": "text/event-stream"}})
+	if body := string(r.body); !strings.Contains(body, "event: progress") || !strings.Contains(body, "event: image") || !strings.Contains(body, `"name":"big:1"`) {
+		t.Errorf("import stream:\n%.2000s", body)
+	}
 	// An archive that breaks off is the client's fault.
 	for _, tc := range []struct{ framing, body string }{
 		{"Transfer-Encoding: chunked", "5\r\nhello\r\nZZ\r\n"},

@@ -173,6 +173,8 @@ func (s *testServer) do(t testing.TB, rq req) *response {
 		body = strings.NewReader(b)
 	case []byte:
 		body = bytes.NewReader(b)
+	case io.Reader: // sent chunked: its length is not known ahead
+		body = b
 	case url.Values:
 		body = strings.NewReader(b.Encode())
 		if ct == "" {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -101,6 +102,14 @@ func (s *Server) handleImageCreate(w http.ResponseWriter, r *http.Request) error
 // environment of that name runs.
 func (s *Server) handleImageImport(w http.ResponseWriter, r *http.Request) error {
 	body := limitBody(w, r, s.cfg.MaxImportBytes)
+	if wantsSSE(r) {
+		// Progress events go out while the archive comes in. Without
+		// this, net/http reads away (and drops) the rest of an HTTP/1
+		// body once the response starts.
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			return fmt.Errorf("import with progress: %w", err)
+		}
+	}
 	return s.runImageJob(w, r, func(ctx context.Context, p func(paddock.ImageProgress)) (*paddock.Image, error) {
 		img, err := s.Images.Import(ctx, r.URL.Query().Get("name"), body, p)
 		return img, body.failed(err)
