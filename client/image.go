@@ -68,9 +68,7 @@ func (c *Client) imageJob(ctx context.Context, path string, in any, progress fun
 			img = &Image{}
 			return json.Unmarshal([]byte(ev.Data), img)
 		case "error":
-			var e struct{ Message string }
-			_ = json.Unmarshal([]byte(ev.Data), &e)
-			return &Error{Status: http.StatusOK, Message: e.Message, RequestID: resp.Header.Get("X-Request-ID")}
+			return eventError(ev, resp)
 		}
 		return nil
 	})
