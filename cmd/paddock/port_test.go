@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"io"
 	"math"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -64,6 +66,28 @@ func TestPortProxy(t *testing.T) {
 	if r := s.do(t, req{method: "GET", path: base + "9090/", token: tok}); r.status != 403 {
 		t.Errorf("a port that is not exposed: %d %s", r.status, r.body)
 	}
+	// The environment's endpoint is its address, which the host reaches
+	// its allowed ingress ports at.
+	var env struct{ Endpoint string }
+	s.expect(t, 200, req{method: "GET", path: "/api/v1/environments/" + id, token: tok}).json(t, &env)
+	if addr, err := netip.ParseAddr(env.Endpoint); err != nil || !addr.Is4() {
+		t.Fatalf("endpoint %q is not an address", env.Endpoint)
+	}
+	s.execOK(t, tok, id, "sh", "-c", "cd /srv/site && (python3 -m http.server 8080 --bind "+env.Endpoint+" >/dev/null 2>&1 &)")
+	var direct string
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get("http://" + env.Endpoint + ":8080/index.html"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if direct = string(b); resp.StatusCode == 200 {
+				break
+			}
+		}
+	}
+	if !strings.Contains(direct, "hello from the sandbox") {
+		t.Errorf("http://%s:8080/ from the host: %q", env.Endpoint, direct)
+	}
+
 	// Exposing a port later, and the listing.
 	s.execOK(t, tok, id, "sh", "-c", "cd /srv/site && (python3 -m http.server 9090 --bind 127.0.0.1 >/dev/null 2>&1 &)")
 	if r := s.expect(t, 201, req{method: "POST", path: "/api/v1/environments/" + id + "/ports", token: tok, body: map[string]int{"port": 9090}}).m(t); !strings.HasSuffix(r["url"].(string), base+"9090/") {

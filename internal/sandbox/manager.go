@@ -228,7 +228,7 @@ func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
 	env.Status = paddock.EnvironmentPending
 	env.Reason = ""
 	env.Namespace = "paddock-" + env.ID
-	env.Endpoint = "" // the local driver has no network address yet
+	env.Endpoint = "" // the address, once running (endpoint)
 	env.CreatedAt = m.now().UTC()
 	env.StartedAt, env.ExpiresAt, env.EndedAt = nil, nil, nil
 	env.PausedRemaining = 0
@@ -358,7 +358,11 @@ func (m *Manager) start(ctx context.Context, env *paddock.Environment, img *padd
 	now := m.now().UTC()
 	expires := expiry(now, env.Timeout)
 	running := paddock.EnvironmentRunning
-	if _, err := m.envs.UpdateEnvironment(ctx, env.ID, paddock.EnvironmentUpdate{Status: &running, StartedAt: &now, ExpiresAt: &expires}); err != nil {
+	upd := paddock.EnvironmentUpdate{Status: &running, StartedAt: &now, ExpiresAt: &expires}
+	if ep := m.endpoint(ctx, env.ID); ep != "" {
+		upd.Endpoint = &ep
+	}
+	if _, err := m.envs.UpdateEnvironment(ctx, env.ID, upd); err != nil {
 		// The environment runs but the store cannot say so; a running
 		// environment nobody knows about is a leak, so stop it.
 		log.Error("record running environment", "err", err)
@@ -859,6 +863,25 @@ func (m *Manager) goStop(id string, grace time.Duration, reason string) {
 		}
 		m.stop(ctx, id, grace, reason)
 	}()
+}
+
+// Endpointer is implemented by runtimes that give environments a network
+// address: Endpoint is a running environment's, "" when it has none.
+type Endpointer interface {
+	Endpoint(ctx context.Context, id string) (string, error)
+}
+
+// endpoint returns the runtime's Endpoint for id, "" when it has none.
+func (m *Manager) endpoint(ctx context.Context, id string) string {
+	e, ok := m.rt.(Endpointer)
+	if !ok {
+		return ""
+	}
+	ep, err := e.Endpoint(ctx, id)
+	if err != nil {
+		m.log.Warn("read environment address", "env_id", id, "err", err)
+	}
+	return ep
 }
 
 // DeniedCounter is implemented by runtimes that enforce network policies:

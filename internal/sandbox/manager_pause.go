@@ -144,6 +144,9 @@ func (m *Manager) Resume(ctx context.Context, id string) error {
 	}
 	running := paddock.EnvironmentRunning
 	upd := paddock.EnvironmentUpdate{Status: &running}
+	if ep := m.endpoint(ctx, id); ep != "" { // a hibernated environment may come back elsewhere
+		upd.Endpoint = &ep
+	}
 	now := m.now().UTC()
 	switch {
 	case env.PausedRemaining > 0:

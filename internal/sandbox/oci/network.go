@@ -116,6 +116,20 @@ func (r *Runtime) DeniedCounts(ctx context.Context) (map[string]int64, error) {
 	return r.cfg.Network.DeniedCounts(ctx)
 }
 
+// Endpoint is environment id's address on Paddock's bridge, which the
+// host (and the environment's peers, as its policy allows) reach it at;
+// "" without a Network.
+func (r *Runtime) Endpoint(ctx context.Context, id string) (string, error) {
+	if r.cfg.Network == nil {
+		return "", nil
+	}
+	addr, err := r.cfg.Network.Address(id)
+	if err != nil {
+		return "", err
+	}
+	return addr.String(), nil
+}
+
 // networkIDs are the environments Config.Network holds state for, so
 // List reports (and the Manager's reconcile stops) orphaned networks.
 func (r *Runtime) networkIDs(ctx context.Context) ([]string, error) {

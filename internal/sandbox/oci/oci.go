@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,6 +92,8 @@ type Network interface {
 	// DeniedCounts reports, by environment, how many attempts the policy
 	// refused.
 	DeniedCounts(ctx context.Context) (map[string]int64, error)
+	// Address is an environment's address, which the host reaches it at.
+	Address(id string) (netip.Addr, error)
 }
 
 // Runtime is the oci driver. It is safe for concurrent use.
