@@ -166,7 +166,7 @@ func resolveAgent(ctx context.Context, c *client.Client, ref string) (*client.Ag
 		}
 	}
 	if found == nil {
-		return nil, fmt.Errorf("no agent %q", ref)
+		return nil, fmt.Errorf("no agent %q: paddock agent ls lists yours, paddock agent create NAME makes one", ref)
 	}
 	return found, nil
 }
