@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -607,4 +608,79 @@ func (c *Config) trustedProxies() ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// otherEnv are PADDOCK_ variables read outside Config's env tags: the
+// OAuth2 clients' (Config.oauth) and the CLI's. (PADDOCK_TEST_ ones are
+// the tests'.)
+var otherEnv = []string{"PADDOCK_CONFIG", "PADDOCK_URL", "PADDOCK_TOKEN", "PADDOCK_CREDENTIALS",
+	"PADDOCK_GITHUB_CLIENT_ID", "PADDOCK_GITHUB_CLIENT_SECRET", "PADDOCK_GOOGLE_CLIENT_ID", "PADDOCK_GOOGLE_CLIENT_SECRET"}
+
+// unknownEnv returns, for each PADDOCK_ variable of environ that Paddock
+// does not read (a typo, or a setting of another version), a warning that
+// names it and, when one is close, the variable meant.
+func unknownEnv(environ []string) []string {
+	known := slices.Clone(otherEnv)
+	var collect func(t reflect.Type)
+	collect = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.Type.Kind() == reflect.Struct {
+				collect(f.Type)
+			} else if name := f.Tag.Get("env"); name != "" {
+				known = append(known, name)
+			}
+		}
+	}
+	collect(reflect.TypeFor[Config]())
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "PADDOCK_") || strings.HasPrefix(name, "PADDOCK_TEST_") || slices.Contains(known, name) {
+			continue
+		}
+		msg := "environment variable " + name + " is not a Paddock setting: it is ignored"
+		if near := nearest(name, known); near != "" {
+			msg += " (did you mean " + near + "?)"
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+// nearest returns the name of known that name most likely misspells: one
+// that begins the other (PADDOCK_DATA for PADDOCK_DATA_DIR), else one at
+// most 2 edits away; "" when none is.
+func nearest(name string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if strings.HasPrefix(name, k+"_") || strings.HasPrefix(k, name+"_") {
+			return k
+		}
+		if d := editDistance(name, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -75,6 +76,43 @@ func TestTTSConfig(t *testing.T) {
 		_, err := loadConfig(quietFlags(), []string{"--config", file}, registerServeFlags)
 		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
 			t.Errorf("tts %s: %v, want an error mentioning %q", tts, err, want)
+		}
+	}
+}
+
+// TestUnknownEnv: a PADDOCK_ variable Paddock does not read is named, with
+// the one meant when it is close; settings, the CLI's and other programs'
+// variables are not.
+func TestUnknownEnv(t *testing.T) {
+	got := unknownEnv([]string{"PADDOCK_DATA_DIR=/srv", "PADDOCK_DATA=/srv", "PADDOCK_ADRR=:8000", "PADDOCK_URL=http://x",
+		"PADDOCK_TEST_CACHE=/tmp", "PADDOCK_FROBNICATE=1", "PADDOCK_GITHUB_CLIENT_ID=Iv1.x", "HOME=/root", "PADDOCK_LOG_REQUESTS=false"})
+	want := []string{
+		"environment variable PADDOCK_DATA_DIR is not a Paddock setting: it is ignored (did you mean PADDOCK_DATA?)",
+		"environment variable PADDOCK_ADRR is not a Paddock setting: it is ignored (did you mean PADDOCK_ADDR?)",
+		"environment variable PADDOCK_FROBNICATE is not a Paddock setting: it is ignored",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestREADMEVariables: every PADDOCK_ variable the README names is one
+// Paddock reads.
+func TestREADMEVariables(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`PADDOCK_[A-Z0-9_]*[A-Z0-9]`).FindAllString(string(readme), -1)
+	if len(names) < 20 {
+		t.Fatalf("only %d variables found in the README", len(names))
+	}
+	for _, name := range names {
+		if name == "PADDOCK_DATA_DIR" { // the README's example of a variable Paddock does not read
+			continue
+		}
+		if w := unknownEnv([]string{name + "=x"}); len(w) > 0 && !strings.HasPrefix(name, "PADDOCK_TEST_") {
+			t.Errorf("README: %s", w[0])
 		}
 	}
 }

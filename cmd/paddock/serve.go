@@ -326,6 +326,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	})
 	m.Log.Info("paddock started", "version", version, "url", m.URL(), "data", cfg.Data, "database", db.Dialect())
+	for _, w := range unknownEnv(os.Environ()) {
+		m.Log.Warn(w)
+	}
 	return nil
 }
 
