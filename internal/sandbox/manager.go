@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -131,7 +132,7 @@ func (m *Manager) Validate(env *paddock.Environment) error {
 	if strings.TrimSpace(env.Image) == "" {
 		return paddock.Errorf(paddock.EInvalid, "image is required")
 	}
-	if _, _, _, err := m.limits(env); err != nil {
+	if err := m.checkLimits(env); err != nil {
 		return err
 	}
 	if env.Timeout < 0 || env.Timeout > paddock.MaxTimeout {
@@ -175,6 +176,45 @@ func (m *Manager) Validate(env *paddock.Environment) error {
 		return err
 	}
 	return paddock.CheckLabels(env.Labels)
+}
+
+// checkLimits checks env's resource quantities: each given one is more
+// than zero (zero would mean no limit at all), and no more than this node
+// has: its CPUs, its memory, the free space of the disk the writable
+// layers live on (a layer larger than that could fill the host's disk).
+func (m *Manager) checkLimits(env *paddock.Environment) error {
+	cpu, memory, storage, err := m.limits(env)
+	if err != nil {
+		return err
+	}
+	for _, q := range []struct {
+		field, v string
+		n        int64
+	}{{"cpu", env.Resources.CPU, cpu}, {"memory", env.Resources.Memory, memory}, {"storage", env.Resources.Storage, storage}} {
+		if strings.TrimSpace(q.v) != "" && q.n <= 0 {
+			return paddock.Errorf(paddock.EInvalid, "resources.%s must be more than 0, not %q", q.field, q.v)
+		}
+	}
+	if n := int64(runtime.NumCPU()); cpu > n*1000 {
+		return paddock.Errorf(paddock.EInvalid, "resources.cpu %q is more than this node's %d CPUs", env.Resources.CPU, n)
+	}
+	if total, _ := memInfo(); total > 0 && memory > total {
+		return paddock.Errorf(paddock.EInvalid, "resources.memory %q is more than this node's memory (%.1f GiB)", env.Resources.Memory, gib(total))
+	}
+	if df, ok := m.rt.(DiskFreer); ok && storage > 0 {
+		if free, err := df.DiskFree(); err == nil && storage > free {
+			return paddock.Errorf(paddock.EInvalid, "resources.storage %q is more than the free space of this node's disk (%.1f GiB)", env.Resources.Storage, gib(free))
+		}
+	}
+	return nil
+}
+
+func gib(n int64) float64 { return float64(n) / (1 << 30) }
+
+// DiskFreer is implemented by runtimes whose environments' writable
+// layers take space on a host disk: DiskFree is what is free there.
+type DiskFreer interface {
+	DiskFree() (int64, error)
 }
 
 // limits parses env's resource quantities.
@@ -329,7 +369,11 @@ func (m *Manager) start(ctx context.Context, env *paddock.Environment, img *padd
 			return // deleted or shutting down
 		}
 		log.Warn("pull image", "image", env.Image, "err", err)
-		m.fail(ctx, env.ID, fmt.Sprintf("pull %s: %s", env.Image, paddock.ErrorMessage(err)))
+		reason := paddock.ErrorMessage(err)
+		if !strings.HasPrefix(reason, "pull ") { // the store's errors name the pull already
+			reason = "pull " + env.Image + ": " + reason
+		}
+		m.fail(ctx, env.ID, reason)
 		return
 	}
 	uid, _, err := ResolveUser(env, img)

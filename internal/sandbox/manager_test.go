@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -53,6 +54,12 @@ func TestValidate(t *testing.T) {
 		{"bad cpu", paddock.Environment{Image: "x", Resources: paddock.Resources{CPU: "lots"}}, "resources.cpu"},
 		{"bad memory", paddock.Environment{Image: "x", Resources: paddock.Resources{Memory: "1MB"}}, "resources.memory"},
 		{"tiny memory", paddock.Environment{Image: "x", Resources: paddock.Resources{Memory: "1Ki"}}, "at least 16Mi"},
+		// Zero would mean no limit at all.
+		{"zero cpu", paddock.Environment{Image: "x", Resources: paddock.Resources{CPU: "0"}}, `resources.cpu must be more than 0, not "0"`},
+		{"zero memory", paddock.Environment{Image: "x", Resources: paddock.Resources{Memory: "0Mi"}}, `resources.memory must be more than 0, not "0Mi"`},
+		{"zero storage", paddock.Environment{Image: "x", Resources: paddock.Resources{Storage: "0"}}, `resources.storage must be more than 0`},
+		{"more CPUs than the node", paddock.Environment{Image: "x", Resources: paddock.Resources{CPU: "100000"}}, fmt.Sprintf(`resources.cpu "100000" is more than this node's %d CPUs`, runtime.NumCPU())},
+		{"more memory than the node", paddock.Environment{Image: "x", Resources: paddock.Resources{Memory: "100Ti"}}, `resources.memory "100Ti" is more than this node's memory (`},
 		{"negative timeout", paddock.Environment{Image: "x", Timeout: -1}, "timeout"},
 		{"timeout over 30 days", paddock.Environment{Image: "x", Timeout: paddock.MaxTimeout + 1}, "timeout must be between 1 and 2592000 seconds"},
 		{"timeout that would overflow", paddock.Environment{Image: "x", Timeout: 1<<63 - 1}, "timeout must be between 1 and 2592000 seconds"},
@@ -79,6 +86,26 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("got %v, want invalid %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// diskRuntime is a runtime with little disk free.
+type diskRuntime struct{ sandbox.Runtime }
+
+func (diskRuntime) DiskFree() (int64, error) { return 10 << 30, nil }
+
+// TestValidateStorage: a writable layer larger than the free space of the
+// runtime's disk could fill the host's disk: refused.
+func TestValidateStorage(t *testing.T) {
+	m := sandbox.NewManager(sandbox.Config{}, sandboxtest.NewEnvironments(), sandboxtest.NewImages(), diskRuntime{}, nil)
+	defer m.Close()
+	env := &paddock.Environment{Image: "x", Resources: paddock.Resources{Storage: "10Gi"}}
+	if err := m.Validate(env); err != nil {
+		t.Fatalf("10Gi of 10Gi free: %v", err)
+	}
+	env.Resources.Storage = "11Gi"
+	if err := m.Validate(env); paddock.ErrorCode(err) != paddock.EInvalid || !strings.Contains(paddock.ErrorMessage(err), `resources.storage "11Gi" is more than the free space of this node's disk (10.0 GiB)`) {
+		t.Fatalf("11Gi: %v", err)
 	}
 }
 
@@ -331,7 +358,7 @@ func TestManagerPendingAndPullFailure(t *testing.T) {
 	f.images.Delay = 0
 	bad := f.create(t, &paddock.Environment{Image: "nope:latest"})
 	got := f.waitStatus(t, bad.ID, paddock.EnvironmentFailed)
-	if !strings.HasPrefix(got.Reason, "pull nope:latest: ") {
+	if got.Reason != "pull nope:latest: image nope:latest not found" {
 		t.Fatalf("reason %q", got.Reason)
 	}
 }

@@ -16,6 +16,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// DiskFree is the space free for an unprivileged user on the filesystem
+// of the state directory, where environments' disk images grow as they
+// are written (sandbox.DiskFreer).
+func (r *Runtime) DiskFree() (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(r.cfg.StateDir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", r.cfg.StateDir, err)
+	}
+	return int64(st.Bavail) * st.Bsize, nil
+}
+
 // makeDisk creates a sparse ext4 image of size bytes at img and mounts it
 // at dir through a loop device. The filesystem's root belongs to uid:gid.
 func makeDisk(ctx context.Context, img, dir string, size int64, uid, gid int) error {
