@@ -277,6 +277,13 @@ func TestCLIAndRestart(t *testing.T) {
 	if out := p2.mustCLI(t, "env", "get", id); !strings.Contains(out, `"status": "terminated"`) {
 		t.Errorf("after rm:\n%s", out)
 	}
+	// ls leaves out what is terminated, unless asked.
+	if out := p2.mustCLI(t, "env", "ls"); strings.Contains(out, id) {
+		t.Errorf("env ls lists the terminated environment:\n%s", out)
+	}
+	if out := p2.mustCLI(t, "env", "ls", "-a"); !strings.Contains(out, id) || !strings.Contains(out, "terminated") {
+		t.Errorf("env ls -a:\n%s", out)
+	}
 	// Nothing of the environments is left on the host.
 	entries, _ := os.ReadDir(filepath.Join(data, "sandbox", "envs"))
 	if len(entries) != 0 {

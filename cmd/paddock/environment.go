@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -139,6 +140,7 @@ func envList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	status := fs.String("status", "", "only environments with this status")
 	label := fs.String("label", "", "label selector, e.g. project=x,tier!=db")
+	all := fs.Bool("a", false, "also the terminated ones (shown with -status terminated too)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -150,6 +152,10 @@ func envList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	l, err := c.Environments(ctx, *status, *label, 1000, 0)
 	if err != nil {
 		return err
+	}
+	if !*all && *status == "" { // like docker ps: what still exists, and failures to look at
+		l.Environments = slices.DeleteFunc(l.Environments, func(e client.Environment) bool { return e.Status == "terminated" })
+		l.Total = len(l.Environments)
 	}
 	if *asJSON {
 		return printJSON(stdout, l)
