@@ -115,6 +115,27 @@ func (c *Client) DeleteEnvironment(ctx context.Context, id string, force bool) e
 	return c.do(ctx, "DELETE", "/api/v1/environments/"+url.PathEscape(id)+query("force", strconv.FormatBool(force)), nil, nil)
 }
 
+// PauseEnvironment pauses an environment: mode "freeze" ("" alike) keeps
+// its processes and memory in place, "hibernate" (gVisor) saves them to
+// disk and frees the memory.
+func (c *Client) PauseEnvironment(ctx context.Context, id, mode string) (*Environment, error) {
+	var e Environment
+	return &e, c.do(ctx, "POST", "/api/v1/environments/"+url.PathEscape(id)+"/pause", map[string]string{"mode": mode}, &e)
+}
+
+// ResumeEnvironment resumes a paused environment.
+func (c *Client) ResumeEnvironment(ctx context.Context, id string) (*Environment, error) {
+	var e Environment
+	return &e, c.do(ctx, "POST", "/api/v1/environments/"+url.PathEscape(id)+"/resume", nil, &e)
+}
+
+// SetEnvironmentTimeout gives an environment a new lifetime of seconds,
+// counted from now.
+func (c *Client) SetEnvironmentTimeout(ctx context.Context, id string, seconds int) (*Environment, error) {
+	var e Environment
+	return &e, c.do(ctx, "PATCH", "/api/v1/environments/"+url.PathEscape(id), map[string]int{"timeout": seconds}, &e)
+}
+
 // ExecRequest runs a command.
 type ExecRequest struct {
 	Command    []string          `json:"command"`

@@ -181,6 +181,31 @@ func TestCLIAndRestart(t *testing.T) {
 	if _, errOut, code := p.cliErr(t, strings.Repeat("x", 2<<20), "env", "exec", "-i", id, "--", "wc", "-c"); code != 1 || !strings.Contains(errOut, "paddock env cp") {
 		t.Errorf("exec -i with 2 MiB of input (the server takes 1 MiB): exit %d, %q", code, errOut)
 	}
+	t.Run("pause, resume and timeout", func(t *testing.T) {
+		if out := p.mustCLI(t, "env", "timeout", id, "7200"); !strings.HasPrefix(out, id+" running (expires ") {
+			t.Errorf("env timeout printed %q", out)
+		}
+		if out := p.mustCLI(t, "env", "pause", id); !strings.HasPrefix(out, id+" paused") {
+			t.Errorf("env pause printed %q", out)
+		}
+		if _, errOut, code := p.cliErr(t, "", "env", "exec", id, "--", "true"); code != 1 || !strings.Contains(errOut, "paused") {
+			t.Errorf("exec in a paused environment: exit %d, %q", code, errOut)
+		}
+		if out := p.mustCLI(t, "env", "resume", id); !strings.HasPrefix(out, id+" running") {
+			t.Errorf("env resume printed %q", out)
+		}
+		if out := p.mustCLI(t, "env", "exec", id, "--", "echo", "back"); out != "back\n" {
+			t.Errorf("exec after resume: %q", out)
+		}
+		for _, args := range [][]string{{"env", "timeout"}, {"env", "timeout", id, "soon"}, {"env", "timeout", id, "0"}, {"env", "pause"}, {"env", "resume"}} {
+			if _, _, code := p.cliErr(t, "", args...); code != 2 {
+				t.Errorf("%v: exit %d, want 2 (usage)", args, code)
+			}
+		}
+		if _, errOut, code := p.cliErr(t, "", "env", "timeout", id, "99999999"); code != 1 || !strings.Contains(errOut, "timeout") {
+			t.Errorf("a lifetime over 30 days: exit %d, %q", code, errOut)
+		}
+	})
 	t.Run("background", func(t *testing.T) {
 		pid := strings.TrimSpace(p.mustCLI(t, "env", "exec", "-d", id, "--", "sh", "-c", "echo started; sleep 0.5; echo done; exit 6"))
 		if !strings.HasPrefix(pid, "proc-") {

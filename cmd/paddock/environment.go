@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,9 +40,10 @@ func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	sub := map[string]func(context.Context, []string, io.Reader, io.Writer, io.Writer) error{
 		"create": envCreate, "ls": envList, "get": envGet, "rm": envRemove, "exec": envExec, "logs": envLogs, "cp": envCp,
 		"attach": envAttach, "port-forward": envPortForward, "ps": envPs, "output": envOutput, "kill": envKill,
+		"pause": envPause, "resume": envResume, "timeout": envTimeout,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprintln(stderr, "Usage: paddock env create|ls|get|rm|exec|attach|ps|output|kill|logs|cp|port-forward ...")
+		fmt.Fprintln(stderr, "Usage: paddock env create|ls|get|rm|exec|attach|ps|output|kill|logs|cp|port-forward|pause|resume|timeout ...")
 		return errUsage
 	}
 	return sub[args[0]](ctx, args[1:], stdin, stdout, stderr)
@@ -224,6 +226,63 @@ func envRemove(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return err
 	}
 	fmt.Fprintln(stdout, id)
+	return nil
+}
+
+func envPause(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("env pause", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	hibernate := fs.Bool("hibernate", false, "save the processes and memory to disk and free the memory (gVisor); default: freeze them in place")
+	id, err := parseOperand(fs, args)
+	if err != nil || id == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "Usage: paddock env pause ID [--hibernate]")
+		return errUsage
+	}
+	mode := "freeze"
+	if *hibernate {
+		mode = "hibernate"
+	}
+	return envChange(ctx, stdout, func(c *client.Client) (*client.Environment, error) { return c.PauseEnvironment(ctx, id, mode) })
+}
+
+func envResume(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "Usage: paddock env resume ID")
+		return errUsage
+	}
+	return envChange(ctx, stdout, func(c *client.Client) (*client.Environment, error) { return c.ResumeEnvironment(ctx, args[0]) })
+}
+
+func envTimeout(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	seconds := 0
+	if len(args) == 2 && !strings.HasPrefix(args[0], "-") {
+		seconds, _ = strconv.Atoi(args[1])
+	}
+	if seconds <= 0 {
+		fmt.Fprintln(stderr, "Usage: paddock env timeout ID SECONDS   (a new lifetime, counted from now)")
+		return errUsage
+	}
+	return envChange(ctx, stdout, func(c *client.Client) (*client.Environment, error) {
+		return c.SetEnvironmentTimeout(ctx, args[0], seconds)
+	})
+}
+
+// envChange makes a change to an environment and prints its id, status
+// and expiry.
+func envChange(ctx context.Context, stdout io.Writer, change func(*client.Client) (*client.Environment, error)) error {
+	c, err := apiClient()
+	if err != nil {
+		return err
+	}
+	e, err := change(c)
+	if err != nil {
+		return err
+	}
+	expires := "-"
+	if e.ExpiresAt != nil {
+		expires = e.ExpiresAt.Local().Format(time.DateTime)
+	}
+	fmt.Fprintf(stdout, "%s %s (expires %s)\n", e.ID, e.Status, expires)
 	return nil
 }
 
