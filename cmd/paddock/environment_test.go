@@ -641,6 +641,20 @@ func TestEnvironmentGVisor(t *testing.T) {
 	if out := r["stdout"].(string); !strings.Contains(out, "4.4.0") || !strings.Contains(out, "gVisor") {
 		t.Errorf("not under gVisor: %q", out)
 	}
+	// With a network, runsc runs on the host network stack of the
+	// environment's namespace, which it cannot checkpoint: hibernate is a
+	// clear 400, on demand and as on_timeout, and the environment runs on.
+	base := "/api/v1/environments/" + id
+	if r := s.do(t, req{method: "POST", path: base + "/pause", token: tok, body: map[string]string{"mode": "hibernate"}}); r.status != 400 || !strings.Contains(r.message(t), "hibernate is not available on this node") {
+		t.Errorf("hibernate: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, req{method: "POST", path: "/api/v1/environments", token: tok, body: withSpec(map[string]any{"on_timeout": "hibernate",
+		"isolation": map[string]any{"runtime_class": "gvisor"}})}); r.status != 400 || !strings.Contains(r.message(t), "on_timeout: hibernate is not available") {
+		t.Errorf("on_timeout hibernate: %d %s", r.status, r.body)
+	}
+	if e := s.expect(t, 200, req{method: "GET", path: base, token: tok}).m(t); e["status"] != "running" {
+		t.Errorf("after a refused hibernate: %v", e["status"])
+	}
 	h := s.expect(t, 200, req{method: "GET", path: "/api/v1/health"}).m(t)
 	classes := h["kubernetes"].(map[string]any)["runtime"].(map[string]any)["classes"].([]any)
 	if len(classes) != 2 {

@@ -156,6 +156,11 @@ func (m *Manager) Validate(env *paddock.Environment) error {
 		if env.Isolation.RuntimeClass != ClassGVisor {
 			return paddock.Errorf(paddock.EInvalid, "on_timeout hibernate needs runtime_class gvisor")
 		}
+		if h, ok := m.rt.(Hibernator); ok {
+			if err := h.Hibernation(); err != nil {
+				return paddock.Errorf(paddock.EInvalid, "on_timeout: %s", paddock.ErrorMessage(err))
+			}
+		}
 	default:
 		return paddock.Errorf(paddock.EInvalid, "on_timeout %q is not valid; valid: delete, pause, hibernate", env.OnTimeout)
 	}
@@ -210,6 +215,12 @@ func (m *Manager) checkLimits(env *paddock.Environment) error {
 }
 
 func gib(n int64) float64 { return float64(n) / (1 << 30) }
+
+// Hibernator is implemented by runtimes that may be unable to hibernate
+// environments: Hibernation says why, nil when they can.
+type Hibernator interface {
+	Hibernation() error
+}
 
 // DiskFreer is implemented by runtimes whose environments' writable
 // layers take space on a host disk: DiskFree is what is free there.

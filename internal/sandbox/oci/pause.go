@@ -121,6 +121,17 @@ func (es *envState) active() error {
 	return nil
 }
 
+// Hibernation reports why gVisor environments cannot be hibernated on
+// this node, nil when they can (sandbox.Hibernator). runsc cannot
+// checkpoint a sandbox on the host network stack, which is what its
+// environments use when they have a network (see runscNetwork).
+func (r *Runtime) Hibernation() error {
+	if r.runscNetwork() == "host" {
+		return paddock.Errorf(paddock.EInvalid, "hibernate is not available on this node: its gVisor environments use the network stack of their namespace (runsc --network=host), which runsc cannot checkpoint; pause with freeze instead")
+	}
+	return nil
+}
+
 // Pause implements sandbox.Runtime. mode "" is PauseFreeze. The container
 // must be running: EConflict otherwise, and EInvalid for PauseHibernate
 // on a runc environment. A failed or cancelled checkpoint leaves the
@@ -138,8 +149,13 @@ func (r *Runtime) Pause(ctx context.Context, id string, mode sandbox.PauseMode) 
 		return err
 	}
 	class := es.rec.Class
-	if mode == sandbox.PauseHibernate && class != sandbox.ClassGVisor {
-		return paddock.Errorf(paddock.EInvalid, "hibernate needs runtime_class gvisor")
+	if mode == sandbox.PauseHibernate {
+		if class != sandbox.ClassGVisor {
+			return paddock.Errorf(paddock.EInvalid, "hibernate needs runtime_class gvisor")
+		}
+		if err := r.Hibernation(); err != nil {
+			return err
+		}
 	}
 	if p := es.paused(); p != "" {
 		return paddock.Errorf(paddock.EConflict, "environment %s is already paused (%s)", id, p)
