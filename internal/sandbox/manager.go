@@ -801,6 +801,13 @@ func (m *Manager) reconcile(ctx context.Context) error {
 			if alive {
 				m.log.Info("environment survived restart", "env_id", env.ID, "status", string(env.Status))
 				m.reconcilePaused(ctx, env, why == "paused")
+				if env.Endpoint == "" { // started by a Paddock that did not record it
+					if ep := m.endpoint(ctx, env.ID); ep != "" {
+						if _, err := m.envs.UpdateEnvironment(ctx, env.ID, paddock.EnvironmentUpdate{Endpoint: &ep}); err != nil {
+							m.log.Error("record environment's address", "env_id", env.ID, "err", err)
+						}
+					}
+				}
 				continue
 			}
 			reason := "exited: the container exited while Paddock was down"

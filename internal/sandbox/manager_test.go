@@ -385,6 +385,45 @@ func TestManagerHealth(t *testing.T) {
 	}
 }
 
+// addressRuntime is a runtime that gives each environment an address.
+type addressRuntime struct{ sandbox.Runtime }
+
+func (addressRuntime) Endpoint(ctx context.Context, id string) (string, error) {
+	return "10.1.2.3", nil
+}
+
+// TestManagerEndpoint: a running environment's endpoint is the address
+// the runtime gives it; one a Paddock that did not record it started gets
+// it at the next start.
+func TestManagerEndpoint(t *testing.T) {
+	f := newFixture(t, sandbox.Config{})
+	f.stopManager()
+	f.wrap = func(rt sandbox.Runtime) sandbox.Runtime { return addressRuntime{rt} }
+	f.start(t)
+	env := f.create(t, &paddock.Environment{})
+	if got := f.waitStatus(t, env.ID, paddock.EnvironmentRunning); got.Endpoint != "10.1.2.3" {
+		t.Fatalf("endpoint %q", got.Endpoint)
+	}
+	f.stopManager()
+	none := ""
+	if _, err := f.store.UpdateEnvironment(context.Background(), env.ID, paddock.EnvironmentUpdate{Endpoint: &none}); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, err := f.store.Environment(context.Background(), env.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Endpoint == "10.1.2.3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoint after restart %q", got.Endpoint)
+		}
+	}
+}
+
 // deniedRuntime is a runtime whose DeniedCounts the test sets.
 type deniedRuntime struct {
 	sandbox.Runtime
