@@ -109,6 +109,8 @@ func fileError(p string, err error) *wireError {
 		return &wireError{Code: paddock.EInvalid, Message: "too many levels of symbolic links: " + p}
 	case unix.ENAMETOOLONG:
 		return &wireError{Code: paddock.EInvalid, Message: "file name too long: " + p}
+	case unix.EBUSY:
+		return &wireError{Code: paddock.EConflict, Message: "cannot replace " + p + ": it is in use (a mount point)"}
 	}
 	return &wireError{Code: paddock.EInternal, Message: fmt.Sprintf("%s: %v", p, err)}
 }
@@ -207,6 +209,11 @@ func (g *guest) writeFile(st net.Conn, fw *frameWriter, p string, mode uint32) *
 		return mkdirError(dir, err)
 	}
 	tmp, err := os.CreateTemp(dir, ".paddock-upload-*")
+	if errors.Is(err, unix.ENOENT) {
+		// The directory exists (made above): its file system (/proc,
+		// /sys) makes no new files.
+		return &wireError{Code: paddock.EForbidden, Message: "cannot create files in " + dir + ": its file system does not allow it"}
+	}
 	if err != nil {
 		return fileError(p, err)
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/paddockhq/paddock"
 )
 
@@ -65,9 +67,28 @@ func TestFiles(t *testing.T) {
 		{"remove non-empty", c.Remove(ctx, "sub", false), paddock.EInvalid, "not empty"},
 		{"remove missing", c.Remove(ctx, "nope", true), paddock.ENotFound, "no such file"},
 		{"nul", c.Mkdir(ctx, "a\x00b", true), paddock.EInvalid, "NUL"},
+		{"write where no file can be made", func() error {
+			_, err := c.WriteFile(ctx, "/proc/sys/kernel/paddock-test", strings.NewReader("x"), 0)
+			return err
+		}(), paddock.EForbidden, "cannot create files in /proc/sys/kernel"},
 	} {
 		if paddock.ErrorCode(tt.err) != tt.code || !strings.Contains(paddock.ErrorMessage(tt.err), tt.msg) {
 			t.Errorf("%s: got %v, want %s %q", tt.name, tt.err, tt.code, tt.msg)
+		}
+	}
+
+	// A file another is mounted over cannot be replaced: a conflict, not
+	// a failure of the server.
+	if os.Geteuid() == 0 {
+		over := filepath.Join(dir, "mounted")
+		os.WriteFile(over, nil, 0o644)
+		if err := unix.Mount(filepath.Join(dir, "sub/dir/a.txt"), over, "", unix.MS_BIND, ""); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.WriteFile(ctx, over, strings.NewReader("x"), 0)
+		unix.Unmount(over, 0)
+		if paddock.ErrorCode(err) != paddock.EConflict || !strings.Contains(paddock.ErrorMessage(err), "cannot replace "+over+": it is in use (a mount point)") {
+			t.Errorf("write over a mount point: %v", err)
 		}
 	}
 
