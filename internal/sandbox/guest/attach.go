@@ -64,8 +64,8 @@ func (g *guest) attach(st net.Conn, req *AttachRequest) {
 	if dir == "" {
 		dir = "/"
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		fail(paddock.EInvalid, "working directory %s: not a directory", dir)
+	if err := workDir(dir); err != nil {
+		fail(paddock.EInvalid, "%v", err)
 		return
 	}
 

@@ -25,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"os"
@@ -348,7 +349,11 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 	env := mergeEnv(g.cfg.Env, req.Env)
 	path, err := lookPath(req.Command[0], envValue(env, "PATH"))
 	if err != nil {
-		fail(127, "%s: %v", req.Command[0], err)
+		code := 127 // as a shell: 127 not found, 126 found but not runnable
+		if errors.Is(err, errNotExecutable) {
+			code = 126
+		}
+		fail(code, "%s: %v", req.Command[0], err)
 		return
 	}
 	dir := req.Dir
@@ -358,8 +363,8 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 	if dir == "" {
 		dir = "/"
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		fail(126, "working directory %s: not a directory", dir)
+	if err := workDir(dir); err != nil {
+		fail(126, "%v", err)
 		return
 	}
 
@@ -667,13 +672,35 @@ func lookPath(name, path string) (string, error) {
 	return "", errors.New("command not found")
 }
 
+// errNotExecutable is lookPath's error for a file that is there but
+// cannot be run (a directory, or no execute bit).
+var errNotExecutable = errors.New("permission denied")
+
 func executable(p string) error {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return errors.New("no such file or directory")
 	}
 	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return errors.New("permission denied")
+		return errNotExecutable
+	}
+	return nil
+}
+
+// workDir checks that a command can start in dir, with an error that
+// says what is wrong with it.
+func workDir(dir string) error {
+	fi, err := os.Stat(dir)
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("working directory %s: no such directory", dir)
+	case errors.As(err, &pe):
+		return fmt.Errorf("working directory %s: %v", dir, pe.Err)
+	case err != nil:
+		return fmt.Errorf("working directory %s: %v", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("working directory %s: not a directory", dir)
 	}
 	return nil
 }

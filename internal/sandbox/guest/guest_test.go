@@ -113,9 +113,16 @@ func TestGuestExec(t *testing.T) {
 	if es.Code != 127 || !strings.Contains(errOut, "not found") {
 		t.Errorf("missing command: got %+v %q", es, errOut)
 	}
-	es, _, errOut = run(t, c, &ExecRequest{Command: []string{"true"}, Dir: "/nonexistent"}, "")
-	if es.Code != 126 || !strings.Contains(errOut, "working directory") {
-		t.Errorf("bad dir: got %+v %q", es, errOut)
+	// As a shell: 127 for what is not there, 126 for what cannot be run.
+	es, _, errOut = run(t, c, &ExecRequest{Command: []string{"/etc/passwd"}}, "")
+	if es.Code != 126 || !strings.Contains(errOut, "/etc/passwd: permission denied") {
+		t.Errorf("a file that is not a program: got %+v %q", es, errOut)
+	}
+	for dir, want := range map[string]string{"/nonexistent": "working directory /nonexistent: no such directory", "/etc/passwd": "working directory /etc/passwd: not a directory"} {
+		es, _, errOut = run(t, c, &ExecRequest{Command: []string{"true"}, Dir: dir}, "")
+		if es.Code != 126 || !strings.Contains(errOut, want) {
+			t.Errorf("dir %s: got %+v %q, want %q", dir, es, errOut, want)
+		}
 	}
 	start := time.Now()
 	es, _, _ = run(t, c, &ExecRequest{Command: []string{"sh", "-c", "sleep 30 & sleep 30"}, TimeoutMS: 200}, "")
