@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -268,6 +270,25 @@ func TestCLIAndRestart(t *testing.T) {
 	p.mustCLI(t, "env", "cp", id+":/root/state", filepath.Join(base, "state.txt"))
 	if b, _ := os.ReadFile(filepath.Join(base, "state.txt")); string(b) != "kept\n" {
 		t.Errorf("single file down: %q", b)
+	}
+	// "-": standard input up to a file; a file's content, or a directory
+	// as a tar, down to standard output.
+	if _, errOut, code := p.cliErr(t, "piped in\n", "env", "cp", "-", id+":/root/piped.txt"); code != 0 {
+		t.Errorf("cp - up: exit %d %s", code, errOut)
+	}
+	if out := p.mustCLI(t, "env", "cp", id+":/root/piped.txt", "-"); out != "piped in\n" {
+		t.Errorf("cp down to -: %q", out)
+	}
+	tr := tar.NewReader(strings.NewReader(p.mustCLI(t, "env", "cp", id+":/work/proj", "-")))
+	var names []string
+	for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+		names = append(names, h.Name)
+	}
+	if !slices.Contains(names, "pkg/data.txt") {
+		t.Errorf("cp of a directory to -: tar of %v", names)
+	}
+	if _, errOut, code := p.cliErr(t, "x", "env", "cp", "-", id+":/root/"); code != 1 || !strings.Contains(errOut, "needs a file path") {
+		t.Errorf("cp - to a directory: exit %d %q", code, errOut)
 	}
 
 	// SIGKILL: no shutdown code runs.

@@ -16,9 +16,9 @@ import (
 
 // envCp copies files and directories between this machine and an
 // environment: `paddock env cp SRC DST`, where one side is ID:/path.
-func envCp(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+func envCp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) != 2 {
-		fmt.Fprintln(stderr, "Usage: paddock env cp LOCAL ID:/path | paddock env cp ID:/path LOCAL")
+		fmt.Fprintln(stderr, "Usage: paddock env cp LOCAL ID:/path | paddock env cp ID:/path LOCAL   (LOCAL - is standard input or output)")
 		return errUsage
 	}
 	c, err := apiClient()
@@ -28,8 +28,15 @@ func envCp(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 	srcID, srcPath, srcRemote := remotePath(args[0])
 	dstID, dstPath, dstRemote := remotePath(args[1])
 	switch {
+	case srcRemote && args[1] == "-":
+		return downloadTo(ctx, c, srcID, srcPath, stdout)
 	case srcRemote && !dstRemote:
 		return download(ctx, c, srcID, srcPath, args[1])
+	case args[0] == "-" && dstRemote:
+		if dstPath == "" || strings.HasSuffix(dstPath, "/") {
+			return errors.New("copying standard input needs a file path to write, not a directory: ID:/path/file")
+		}
+		return c.PutFile(ctx, dstID, dstPath, stdin, 0o644)
 	case !srcRemote && dstRemote:
 		return upload(ctx, c, args[0], dstID, dstPath)
 	}
@@ -110,20 +117,49 @@ func writeTar(w io.Writer, dir, prefix string) error {
 	return tw.Close()
 }
 
-func download(ctx context.Context, c *client.Client, id, remote, local string) error {
+// remoteIsDir reports whether remote, in environment id, is a directory.
+func remoteIsDir(ctx context.Context, c *client.Client, id, remote string) (bool, error) {
 	parent, base := path.Split(path.Clean(remote))
 	if parent == "" {
 		parent = "."
 	}
 	infos, err := c.ListFiles(ctx, id, parent)
 	if err != nil {
-		return err
+		return false, err
 	}
-	isDir := false
 	for _, fi := range infos {
 		if fi.Name == base {
-			isDir = fi.Type == "dir"
+			return fi.Type == "dir", nil
 		}
+	}
+	return false, nil
+}
+
+// downloadTo writes remote to w: a file's content, or a directory as a
+// tar stream (as docker cp does).
+func downloadTo(ctx context.Context, c *client.Client, id, remote string, w io.Writer) error {
+	isDir, err := remoteIsDir(ctx, c, id, remote)
+	if err != nil {
+		return err
+	}
+	get := c.GetFile
+	if isDir {
+		get = c.GetArchive
+	}
+	rc, err := get(ctx, id, remote)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
+}
+
+func download(ctx context.Context, c *client.Client, id, remote, local string) error {
+	base := path.Base(path.Clean(remote))
+	isDir, err := remoteIsDir(ctx, c, id, remote)
+	if err != nil {
+		return err
 	}
 	if !isDir {
 		rc, err := c.GetFile(ctx, id, remote)
