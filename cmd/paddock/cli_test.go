@@ -240,6 +240,11 @@ func TestCLIAndRestart(t *testing.T) {
 	if out := p.mustCLI(t, "env", "get", id); !strings.Contains(out, `"status": "running"`) {
 		t.Errorf("env get:\n%s", out)
 	}
+	for _, args := range [][]string{{"image", "pull", "-h"}, {"image", "rm", "--force"}, {"image", "pull"}} {
+		if _, _, code := p.cliErr(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (usage, not a pull of a flag)", args, code)
+		}
+	}
 	if out := p.mustCLI(t, "image", "ls"); !strings.Contains(out, "python:3.11-slim") {
 		t.Errorf("image ls:\n%s", out)
 	}

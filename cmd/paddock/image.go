@@ -30,7 +30,7 @@ func runImage(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var img *client.Image
 	switch args[0] {
 	case "pull":
-		if len(args) != 2 {
+		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
 			return usage()
 		}
 		img, err = c.PullImage(ctx, args[1], bar.report)
@@ -80,7 +80,7 @@ func runImage(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		return tw.Flush()
 	case "rm":
-		if len(args) != 2 {
+		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
 			return usage()
 		}
 		if err := c.RemoveImage(ctx, args[1]); err != nil {
