@@ -172,7 +172,7 @@ func resolveAgent(ctx context.Context, c *client.Client, ref string) (*client.Ag
 }
 
 func agentGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) != 1 {
+	if !oneOperand(args) {
 		fmt.Fprintln(stderr, "Usage: paddock agent get AGENT")
 		return errUsage
 	}
@@ -188,7 +188,7 @@ func agentGet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func agentRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) != 1 {
+	if !oneOperand(args) {
 		fmt.Fprintln(stderr, "Usage: paddock agent rm AGENT")
 		return errUsage
 	}

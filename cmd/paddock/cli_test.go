@@ -240,7 +240,7 @@ func TestCLIAndRestart(t *testing.T) {
 	if out := p.mustCLI(t, "env", "get", id); !strings.Contains(out, `"status": "running"`) {
 		t.Errorf("env get:\n%s", out)
 	}
-	for _, args := range [][]string{{"image", "pull", "-h"}, {"image", "rm", "--force"}, {"image", "pull"}} {
+	for _, args := range [][]string{{"image", "pull", "-h"}, {"image", "rm", "--force"}, {"image", "pull"}, {"env", "get", "-h"}, {"agent", "get", "-h"}, {"agent", "rm", "-h"}} {
 		if _, _, code := p.cliErr(t, "", args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (usage, not a pull of a flag)", args, code)
 		}

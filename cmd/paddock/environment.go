@@ -108,6 +108,12 @@ func envCreate(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	return nil
 }
 
+// oneOperand reports whether args of a command without flags is one
+// operand, not a flag (-h asks for the usage; it names nothing).
+func oneOperand(args []string) bool {
+	return len(args) == 1 && !strings.HasPrefix(args[0], "-")
+}
+
 // parseOperand parses the flags of a command that takes one operand (an
 // id, a name, a file), which may come before, among or after its flags:
 // `env logs -f ID` as well as `env logs ID -f`. It returns the operand, ""
@@ -194,7 +200,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func envGet(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	if len(args) != 1 {
+	if !oneOperand(args) {
 		fmt.Fprintln(stderr, "Usage: paddock env get ID")
 		return errUsage
 	}
@@ -246,7 +252,7 @@ func envPause(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 }
 
 func envResume(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+	if !oneOperand(args) {
 		fmt.Fprintln(stderr, "Usage: paddock env resume ID")
 		return errUsage
 	}
