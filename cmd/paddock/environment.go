@@ -148,7 +148,7 @@ func envList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	status := fs.String("status", "", "only environments with this status")
 	label := fs.String("label", "", "label selector, e.g. project=x,tier!=db")
-	all := fs.Bool("a", false, "also the terminated ones (shown with -status terminated too)")
+	all := fs.Bool("a", false, "include terminated environments (left out by default)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
