@@ -348,6 +348,10 @@ func TestFiles(t *testing.T) {
 		t.Errorf("seen by exec: %v", out)
 	}
 	s.expect(t, 404, req{method: "GET", path: base + "/files?path=/nope", token: tok})
+	// A file made as it is read (size 0) comes whole.
+	if got := string(s.expect(t, 200, req{method: "GET", path: base + "/files?path=/proc/meminfo", token: tok}).body); !strings.Contains(got, "MemTotal:") {
+		t.Errorf("/proc/meminfo: %q", got)
+	}
 	s.expect(t, 400, req{method: "GET", path: base + "/files", token: tok})
 	s.expect(t, 400, req{method: "DELETE", path: base + "/files?path=/work/a", token: tok}) // a directory needs recursive=true
 	s.expect(t, 204, req{method: "DELETE", path: base + "/files?path=/work/a&recursive=true", token: tok})

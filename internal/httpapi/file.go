@@ -193,12 +193,23 @@ func (s *Server) handleFileGet(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer rc.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	if knownLength(info) {
+		w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	}
 	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(path.Base(info.Path), `"`, "")+`"`)
 	w.Header().Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
 	w.WriteHeader(http.StatusOK)
 	_, err = io.Copy(w, rc)
 	return err
+}
+
+// knownLength reports whether a file's size says how much reading it
+// gives. Files of /proc and /sys are made as they are read: their size
+// is 0 (or a page) whatever they hold, so they are sent chunked, read to
+// their end.
+func knownLength(info paddock.FileInfo) bool {
+	p := path.Clean(info.Path)
+	return info.Size > 0 && !strings.HasPrefix(p, "/proc/") && !strings.HasPrefix(p, "/sys/")
 }
 
 func (s *Server) handleFilePut(w http.ResponseWriter, r *http.Request) error {
