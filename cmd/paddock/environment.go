@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -146,7 +145,7 @@ func parseOperands(fs *flag.FlagSet, args []string, n int) ([]string, error) {
 func envList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("env ls", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	status := fs.String("status", "", "only environments with this status")
+	status := fs.String("status", "", "only environments with this status (or these, comma separated)")
 	label := fs.String("label", "", "label selector, e.g. project=x,tier!=db")
 	all := fs.Bool("a", false, "include terminated environments (left out by default)")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -157,13 +156,12 @@ func envList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	if !*all && *status == "" { // like docker ps: what still exists, and failures to look at
+		*status = "pending,running,paused,terminating,failed"
+	}
 	l, err := c.Environments(ctx, *status, *label, 1000, 0)
 	if err != nil {
 		return err
-	}
-	if !*all && *status == "" { // like docker ps: what still exists, and failures to look at
-		l.Environments = slices.DeleteFunc(l.Environments, func(e client.Environment) bool { return e.Status == "terminated" })
-		l.Total = len(l.Environments)
 	}
 	if *asJSON {
 		return printJSON(stdout, l)

@@ -506,6 +506,12 @@ func TestEnvironmentAPI(t *testing.T) {
 		if ids, total := list(alice, "?status=running&limit=10&offset=0"); total != 2 || len(ids) != 2 {
 			t.Errorf("alice's running: %v (total %v)", ids, total)
 		}
+		if ids, total := list(alice, "?status=failed,running"); total != 2 || len(ids) != 2 {
+			t.Errorf("alice's failed or running: %v (total %v)", ids, total)
+		}
+		if ids, total := list(alice, "?status=failed,terminated"); total != 0 || len(ids) != 0 {
+			t.Errorf("alice's failed or terminated: %v (total %v)", ids, total)
+		}
 		if ids, _ := list(alice, "?label=project%3Dmy-project"); len(ids) != 1 || ids[0] != id {
 			t.Errorf("label project=my-project: %v", ids)
 		}
@@ -523,6 +529,7 @@ func TestEnvironmentAPI(t *testing.T) {
 		s.expect(t, 404, req{method: "POST", path: "/api/v1/environments/" + bobs + "/exec", token: alice, body: map[string]any{"command": []string{"true"}}})
 		s.expect(t, 404, req{method: "DELETE", path: "/api/v1/environments/" + bobs, token: alice})
 		s.expect(t, 400, req{method: "GET", path: "/api/v1/environments?status=sleeping", token: alice})
+		s.expect(t, 400, req{method: "GET", path: "/api/v1/environments?status=running,sleeping", token: alice})
 		s.expect(t, 400, req{method: "GET", path: "/api/v1/environments?label=noequals", token: alice})
 		s.expect(t, 400, req{method: "GET", path: "/api/v1/environments?limit=0", token: alice})
 		s.expect(t, 204, req{method: "DELETE", path: "/api/v1/environments/" + other + "?force=true", token: alice})

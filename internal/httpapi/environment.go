@@ -89,7 +89,7 @@ type environmentCreateParams struct {
 }
 
 type environmentListParams struct {
-	Status string `query:"status" enum:"pending,running,paused,terminating,terminated,failed"`
+	Status string `query:"status" description:"pending, running, paused, terminating, terminated or failed; several, comma separated, select any of them"`
 	Label  string `query:"label" description:"label selector, e.g. project=x,tier!=db"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 	Offset int    `query:"offset" minimum:"0" default:"0"`
@@ -286,11 +286,13 @@ func (s *Server) handleEnvironmentList(w http.ResponseWriter, r *http.Request) e
 	}
 	f := paddock.EnvironmentFilter{Limit: limit, Offset: offset}
 	if v := q.Get("status"); v != "" {
-		st := paddock.EnvironmentStatus(v)
-		if !st.Valid() {
-			return paddock.Errorf(paddock.EInvalid, "query parameter \"status\" must be one of pending, running, paused, terminating, terminated, failed; not %q", v)
+		for _, s := range strings.Split(v, ",") {
+			st := paddock.EnvironmentStatus(strings.TrimSpace(s))
+			if !st.Valid() {
+				return paddock.Errorf(paddock.EInvalid, "query parameter \"status\" must be one of pending, running, paused, terminating, terminated, failed (or several, comma separated); not %q", s)
+			}
+			f.Statuses = append(f.Statuses, st)
 		}
-		f.Status = &st
 	}
 	if f.Labels, err = paddock.ParseLabelSelector(q.Get("label")); err != nil {
 		return err
