@@ -171,8 +171,34 @@ func (c *Client) ExecStream(ctx context.Context, id string, in *ExecRequest, std
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var res *ExecResult
-	err = readEvents(resp.Body, func(ev Event) error {
+	var res ExecResult
+	if err := readOutput(resp, stdout, stderr, &res); err != nil {
+		return nil, withContext("exec", err)
+	}
+	return &res, nil
+}
+
+// errNoExit is readOutput's error for a stream that ended without its
+// exit event.
+var errNoExit = errors.New("the stream ended before the command did")
+
+// withContext prefixes a stream's own failures (not the errors the
+// server reported, which say what they are) with what was streaming.
+func withContext(what string, err error) error {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// readOutput reads an output event stream from resp (exec's, or a
+// followed background process's): stdout and stderr events ({"data"}),
+// written to stdout and stderr as they come, then one exit event, decoded
+// into exit, or an error event, returned as the error it reports.
+func readOutput(resp *http.Response, stdout, stderr io.Writer, exit any) error {
+	ended := false
+	err := readEvents(resp.Body, func(ev Event) error {
 		switch ev.Name {
 		case "stdout", "stderr":
 			var chunk struct {
@@ -183,20 +209,17 @@ func (c *Client) ExecStream(ctx context.Context, id string, in *ExecRequest, std
 			}
 			return writeStream(ev.Name, chunk.Data, stdout, stderr)
 		case "exit":
-			res = &ExecResult{}
-			return json.Unmarshal([]byte(ev.Data), res)
+			ended = true
+			return json.Unmarshal([]byte(ev.Data), exit)
 		case "error":
 			return eventError(ev, resp)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if err == nil && !ended {
+		err = errNoExit
 	}
-	if res == nil {
-		return nil, errors.New("exec: the stream ended before the command did")
-	}
-	return res, nil
+	return err
 }
 
 // writeStream writes output of stream ("stdout" or "stderr") to the

@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/url"
 	"strconv"
@@ -85,30 +83,9 @@ func (c *Client) ProcessOutput(ctx context.Context, id, pid string, since int64,
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var p *Process
-	err = readEvents(resp.Body, func(ev Event) error {
-		switch ev.Name {
-		case "stdout", "stderr":
-			var d struct {
-				Data string `json:"data"`
-			}
-			if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
-				return fmt.Errorf("%s event: %w", ev.Name, err)
-			}
-			return writeStream(ev.Name, d.Data, stdout, stderr)
-		case "exit":
-			p = &Process{}
-			return json.Unmarshal([]byte(ev.Data), p)
-		case "error":
-			return eventError(ev, resp)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	var p Process
+	if err := readOutput(resp, stdout, stderr, &p); err != nil {
+		return nil, withContext("process "+pid, err)
 	}
-	if p == nil {
-		return nil, fmt.Errorf("process %s: the stream ended before the process did", pid)
-	}
-	return p, nil
+	return &p, nil
 }
