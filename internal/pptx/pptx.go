@@ -61,7 +61,8 @@ func Write(w io.Writer, d *Deck) error {
 		author = "Paddock"
 	}
 	n := len(d.Slides) + 1 // the title slide first
-	notes := countNotes(d) > 0
+	nNotes := countNotes(d)
+	notes := nNotes > 0
 
 	var parts []part
 	add := func(name, body string) { parts = append(parts, part{name, body}) }
@@ -108,7 +109,7 @@ func Write(w io.Writer, d *Deck) error {
 		`<dc:title>`+esc(d.Title)+`</dc:title><dc:creator>`+esc(author)+`</dc:creator><dc:language>`+esc(lang)+`</dc:language>`+
 		`<dcterms:created xsi:type="dcterms:W3CDTF">`+stamp+`</dcterms:created><dcterms:modified xsi:type="dcterms:W3CDTF">`+stamp+`</dcterms:modified></cp:coreProperties>`)
 	add("docProps/app.xml", xmlHdr+`<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"><Application>Paddock</Application>`+
-		fmt.Sprintf(`<Slides>%d</Slides><Notes>%d</Notes><PresentationFormat>Widescreen</PresentationFormat></Properties>`, n, countNotes(d)))
+		fmt.Sprintf(`<Slides>%d</Slides><Notes>%d</Notes><PresentationFormat>Widescreen</PresentationFormat></Properties>`, n, nNotes))
 
 	// The presentation: its master, its slides in order, its properties.
 	presRels := []rel{{relNS + "slideMaster", "slideMasters/slideMaster1.xml"}, {relNS + "theme", "theme/theme1.xml"},
