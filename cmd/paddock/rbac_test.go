@@ -48,6 +48,11 @@ func TestRBAC(t *testing.T) {
 		{"GET", "/api/v1/admin/monitor/server", nil, "monitor:server"},
 		{"GET", "/api/v1/admin/monitor/redis", nil, "monitor:redis"},
 		{"POST", "/api/v1/agent/credits/add", map[string]any{"user_id": uid, "amount": 5}, "credits:add"},
+		{"GET", "/api/v1/admin/gen/business", nil, "gen:business:list"},
+		{"POST", "/api/v1/admin/gen/business", map[string]any{"app_name": "a", "table_name": "t", "columns": []map[string]string{{"name": "n", "type": "text"}}}, "gen:business:add"},
+		{"PUT", "/api/v1/admin/gen/business/1", map[string]any{"app_name": "a", "table_name": "t", "columns": []map[string]string{{"name": "n", "type": "text"}}}, "gen:business:edit"},
+		{"DELETE", "/api/v1/admin/gen/business/1", nil, "gen:business:del"},
+		{"POST", "/api/v1/admin/gen/business/1/generate", nil, "gen:business:generate"},
 	}
 	for _, c := range adminCalls {
 		r := s.expect(t, 403, req{method: c.method, path: c.path, token: user, body: c.body})
@@ -74,7 +79,7 @@ func TestRBAC(t *testing.T) {
 			perm[btn["permission"].(string)] = jsonID(btn)
 		}
 	}
-	if want := []string{"System", "Logs", "Monitor", "Credits"}; !slices.Equal(dirs, want) {
+	if want := []string{"System", "Logs", "Monitor", "Credits", "Code generator"}; !slices.Equal(dirs, want) {
 		t.Errorf("menu directories %v, want %v", dirs, want)
 	}
 	for _, c := range adminCalls {

@@ -63,12 +63,13 @@ func (s *Server) addOperation(ref *openapi31.Reflector, rt route, method string)
 		if status == 0 {
 			status = http.StatusOK
 		}
-		switch {
-		case rt.doc.resp != nil:
+		if rt.doc.resp != nil {
 			op.AddRespStructure(rt.doc.resp, openapi.WithHTTPStatus(status))
-		case rt.doc.contentType != "":
+		}
+		if rt.doc.contentType != "" { // instead of, or besides, the JSON of resp
 			op.AddRespStructure(nil, openapi.WithHTTPStatus(status), openapi.WithContentType(rt.doc.contentType))
-		default:
+		}
+		if rt.doc.resp == nil && rt.doc.contentType == "" {
 			op.AddRespStructure(nil, openapi.WithHTTPStatus(status))
 		}
 		for _, code := range errorStatuses(rt) {

@@ -30,7 +30,7 @@ type doc struct {
 	upload       any  // the body may also be this multipart/form-data form
 	resp         any
 	status       int    // success status; default 200
-	contentType  string // response type when not JSON
+	contentType  string // response type when not JSON (with resp: another the route may send)
 }
 
 // routeTable holds every route of the server.
@@ -207,6 +207,12 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/admin/auth/logout", plat, catAuth, authenticated, s.handleAdminLogout, doc{tag: "admin-auth", summary: "Log out: the token stops working at once", resp: messageResponse{}}},
 		{"POST", "/api/v1/admin/auth/token/refresh", plat, catAuth, authenticated, s.handleAdminRefresh, doc{tag: "admin-auth", summary: "Exchange the current token for a new one; the old one is revoked", resp: adminLoginResponse{}}},
 		{"GET", "/api/v1/admin/auth/captcha", plat, catAuth, public, s.handleCaptcha, doc{tag: "admin-auth", summary: "A new captcha challenge (PNG, base64); ?format=png returns the image itself", params: captchaParams{}, resp: captchaResponse{}}},
+		{"GET", "/api/v1/admin/gen/business", plat, catOther, requires("gen:business:list"), s.handleGenBusinessList, doc{tag: "admin-codegen", summary: "Code generator configurations (paginated): a table, its columns, the names of the Go module generated for it", params: genBusinessListParams{}, resp: genBusinessList{}}},
+		{"GET", "/api/v1/admin/gen/business/{id}", plat, catOther, requires("gen:business:list"), s.handleGenBusinessGet, doc{tag: "admin-codegen", summary: "Get a code generator configuration", params: int64IDParam{}, resp: genBusinessItem{}}},
+		{"POST", "/api/v1/admin/gen/business", plat, catOther, requires("gen:business:add"), s.handleGenBusinessCreate, doc{tag: "admin-codegen", summary: "Create a code generator configuration: app_name, table_name (unique) and columns; id, created_at and updated_at are added to every table", body: genBusinessRequest{}, resp: genBusinessItem{}, status: http.StatusCreated}},
+		{"PUT", "/api/v1/admin/gen/business/{id}", plat, catOther, requires("gen:business:edit"), s.handleGenBusinessUpdate, doc{tag: "admin-codegen", summary: "Replace a code generator configuration", params: int64IDParam{}, body: genBusinessRequest{}, resp: genBusinessItem{}}},
+		{"DELETE", "/api/v1/admin/gen/business/{id}", plat, catOther, requires("gen:business:del"), s.handleGenBusinessDelete, doc{tag: "admin-codegen", summary: "Delete a code generator configuration", params: int64IDParam{}, status: http.StatusNoContent}},
+		{"POST", "/api/v1/admin/gen/business/{id}/generate", plat, catOther, requires("gen:business:generate"), s.handleGenBusinessGenerate, doc{tag: "admin-codegen", summary: "Generate the Go module of a configuration: SQL for SQLite and PostgreSQL, model, database/sql store, JSON HTTP handler; a zip, or its files as JSON", params: genGenerateParams{}, resp: genPreview{}, contentType: "application/zip"}},
 		{"GET", "/api/v1/admin/sys/users", plat, catOther, requires("sys:user:list"), s.handleUserList, doc{tag: "admin-users", summary: "List users (paginated)", params: userListParams{}, resp: userListResponse{}}},
 		{"GET", "/api/v1/admin/sys/users/{id}", plat, catOther, requires("sys:user:list"), s.handleUserGet, doc{tag: "admin-users", summary: "Get a user", params: idParam{}, resp: adminUser{}}},
 		{"POST", "/api/v1/admin/sys/users", plat, catOther, requires("sys:user:add"), s.handleUserCreate, doc{tag: "admin-users", summary: "Create a user", body: userCreateRequest{}, resp: adminUser{}, status: http.StatusCreated}},

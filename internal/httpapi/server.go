@@ -135,28 +135,29 @@ type Deps struct {
 	Processes        Processes                  // background processes in environments
 	Suspender        Suspender                  // pause, resume, extend
 
-	Agents       paddock.AgentService   // agents (= assistants)
-	Sessions     paddock.SessionService // sessions of agents
-	Messages     paddock.MessageService
-	Events       paddock.EventService
-	Usage        paddock.UsageService            // model usage records
-	Credits      *credit.Ledger                  // balances and their enforcement
-	Identities   paddock.IdentityService         // users' OAuth2 accounts
-	MCPServers   paddock.MCPServerService        // registered MCP servers; nil: no MCP
-	Resources    paddock.ResourceService         // knowledge-base resources (RAG); nil: none
-	Speech       speech.Engine                   // text to speech; nil: none
-	MCP          MCPTools                        // reaches them
-	Schedules    paddock.ScheduleService         // scheduled tasks
-	Audit        paddock.AuditService            // login and operation logs; nil: not kept
-	RBAC         paddock.RBACService             // roles, departments, menus; nil: only admins pass permission checks
-	Scheduler    Scheduler                       // starts their runs
-	Catalog      *llm.Catalog                    // the model table; nil: llm's
-	Runner       AgentRunner                     // the agent loop
-	FollowEvents EventFollower                   // live session events
-	Ping         func(ctx context.Context) error // checks the store
-	Registry     prometheus.Registerer           // nil: metrics are kept in a private registry
-	Gatherer     prometheus.Gatherer
-	Logger       *slog.Logger
+	Agents        paddock.AgentService   // agents (= assistants)
+	Sessions      paddock.SessionService // sessions of agents
+	Messages      paddock.MessageService
+	Events        paddock.EventService
+	Usage         paddock.UsageService            // model usage records
+	Credits       *credit.Ledger                  // balances and their enforcement
+	Identities    paddock.IdentityService         // users' OAuth2 accounts
+	MCPServers    paddock.MCPServerService        // registered MCP servers; nil: no MCP
+	Resources     paddock.ResourceService         // knowledge-base resources (RAG); nil: none
+	Speech        speech.Engine                   // text to speech; nil: none
+	MCP           MCPTools                        // reaches them
+	Schedules     paddock.ScheduleService         // scheduled tasks
+	Audit         paddock.AuditService            // login and operation logs; nil: not kept
+	RBAC          paddock.RBACService             // roles, departments, menus; nil: only admins pass permission checks
+	GenBusinesses paddock.GenBusinessService      // code generator configurations; nil: none
+	Scheduler     Scheduler                       // starts their runs
+	Catalog       *llm.Catalog                    // the model table; nil: llm's
+	Runner        AgentRunner                     // the agent loop
+	FollowEvents  EventFollower                   // live session events
+	Ping          func(ctx context.Context) error // checks the store
+	Registry      prometheus.Registerer           // nil: metrics are kept in a private registry
+	Gatherer      prometheus.Gatherer
+	Logger        *slog.Logger
 }
 
 // Server is the HTTP API.

@@ -206,13 +206,13 @@ func testMenuTree(t *testing.T, f *fixture) {
 		}
 	}
 	for _, p := range []string{"sys:user:list", "sys:role:edit", "sys:dept:del", "sys:menu:add", "log:login:list", "log:opera:del",
-		"monitor:server", "monitor:redis", "credits:add"} {
+		"monitor:server", "monitor:redis", "credits:add", "gen:business:list", "gen:business:generate"} {
 		if !perms[p] {
 			t.Errorf("no seeded menu carries %s", p)
 		}
 	}
-	if len(perms) != 23 {
-		t.Errorf("%d seeded permissions, want 23", len(perms))
+	if len(perms) != 28 {
+		t.Errorf("%d seeded permissions, want 28", len(perms))
 	}
 
 	dir := &paddock.Menu{Title: "Reports", Type: paddock.MenuDirectory, Enabled: true}

@@ -1,0 +1,34 @@
+-- 0016_gen_business: code generator configurations (seed 003
+-- /api/v1/admin/gen/business): a table, its columns (JSON list) and the
+-- names the generated Go module gives it; and the permissions its routes
+-- check, as buttons under a new directory.
+
+CREATE TABLE gen_businesses (
+	id            BIGSERIAL PRIMARY KEY,
+	app_name      TEXT NOT NULL,
+	table_name    TEXT NOT NULL UNIQUE,
+	class_name    TEXT NOT NULL,
+	doc_comment   TEXT NOT NULL DEFAULT '',
+	table_comment TEXT NOT NULL DEFAULT '',
+	api_version   TEXT NOT NULL,
+	remark        TEXT NOT NULL DEFAULT '',
+	columns       JSONB NOT NULL DEFAULT '[]',
+	created_by    BIGINT REFERENCES users (id) ON DELETE SET NULL,
+	created_at    TIMESTAMPTZ NOT NULL,
+	updated_at    TIMESTAMPTZ NOT NULL
+);
+
+INSERT INTO menus (parent_id, title, name, path, type, sort, icon, permission, enabled, created_at, updated_at) VALUES
+	(NULL, 'Code generator', 'CodeGen', '/gen', 'directory', 5, 'code', '', TRUE, date_trunc('second', now()), date_trunc('second', now()));
+
+WITH v (title, name, sort, permission) AS (VALUES
+	('List code generator configurations', 'GenBusinessList', 1, 'gen:business:list'),
+	('Add code generator configurations', 'GenBusinessAdd', 2, 'gen:business:add'),
+	('Edit code generator configurations', 'GenBusinessEdit', 3, 'gen:business:edit'),
+	('Delete code generator configurations', 'GenBusinessDel', 4, 'gen:business:del'),
+	('Generate code', 'GenBusinessGenerate', 5, 'gen:business:generate')
+)
+INSERT INTO menus (parent_id, title, name, path, type, sort, icon, permission, enabled, created_at, updated_at)
+SELECT d.id, v.title, v.name, '', 'button', v.sort, '', v.permission, TRUE, date_trunc('second', now()), date_trunc('second', now())
+FROM v JOIN menus d ON d.title = 'Code generator' AND d.type = 'directory' AND d.parent_id IS NULL
+ORDER BY v.sort;
