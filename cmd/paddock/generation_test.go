@@ -1,10 +1,7 @@
 package main
 
 import (
-	"archive/zip"
-	"bytes"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 
@@ -120,20 +117,7 @@ func TestSeed003PPT(t *testing.T) {
 		r.header.Get("Content-Disposition") != `attachment; filename="presentation.pptx"` {
 		t.Fatalf("ppt: %d %v %.200s", r.status, r.header, r.body)
 	}
-	zr, err := zip.NewReader(bytes.NewReader(r.body), int64(len(r.body)))
-	if err != nil {
-		t.Fatalf("not a zip: %v", err)
-	}
-	files := map[string]string{}
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		files[f.Name] = string(b)
-	}
+	_, files := unzip(t, r.body)
 	// The title slide, then the first 30 of the model's.
 	if _, ok := files["ppt/slides/slide31.xml"]; !ok || files["ppt/slides/slide32.xml"] != "" {
 		t.Errorf("slides: want 31 parts, got %d files", len(files))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -246,3 +247,29 @@ func (s *testServer) createUser(t *testing.T, admin, username string) string {
 
 // routes lists the server's routes as "METHOD /path".
 func (s *testServer) routes() []string { return s.api.Routes() }
+
+// unzip reads a zip archive: its entries' names in order, and their
+// contents by name.
+func unzip(t testing.TB, b []byte) ([]string, map[string]string) {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("not a zip: %v", err)
+	}
+	var names []string
+	files := map[string]string{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		content, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("zip entry %s: %v", f.Name, err)
+		}
+		names = append(names, f.Name)
+		files[f.Name] = string(content)
+	}
+	return names, files
+}

@@ -137,12 +137,19 @@ func (s *Server) handleGenBusinessList(w http.ResponseWriter, r *http.Request) e
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) handleGenBusinessGet(w http.ResponseWriter, r *http.Request) error {
+// genBusinessTarget is the store and the configuration id of a request
+// on /business/{id}.
+func (s *Server) genBusinessTarget(r *http.Request) (paddock.GenBusinessService, int64, error) {
 	gs, err := s.genBusinesses()
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	id, err := pathInt64(r, "id")
+	return gs, id, err
+}
+
+func (s *Server) handleGenBusinessGet(w http.ResponseWriter, r *http.Request) error {
+	gs, id, err := s.genBusinessTarget(r)
 	if err != nil {
 		return err
 	}
@@ -170,11 +177,7 @@ func (s *Server) handleGenBusinessCreate(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) handleGenBusinessUpdate(w http.ResponseWriter, r *http.Request) error {
-	gs, err := s.genBusinesses()
-	if err != nil {
-		return err
-	}
-	id, err := pathInt64(r, "id")
+	gs, id, err := s.genBusinessTarget(r)
 	if err != nil {
 		return err
 	}
@@ -189,11 +192,7 @@ func (s *Server) handleGenBusinessUpdate(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) handleGenBusinessDelete(w http.ResponseWriter, r *http.Request) error {
-	gs, err := s.genBusinesses()
-	if err != nil {
-		return err
-	}
-	id, err := pathInt64(r, "id")
+	gs, id, err := s.genBusinessTarget(r)
 	if err != nil {
 		return err
 	}
@@ -207,11 +206,7 @@ func (s *Server) handleGenBusinessDelete(w http.ResponseWriter, r *http.Request)
 // handleGenBusinessGenerate answers with the generated module: a zip of
 // <app_name>/..., or its files as JSON (see genFormat).
 func (s *Server) handleGenBusinessGenerate(w http.ResponseWriter, r *http.Request) error {
-	gs, err := s.genBusinesses()
-	if err != nil {
-		return err
-	}
-	id, err := pathInt64(r, "id")
+	gs, id, err := s.genBusinessTarget(r)
 	if err != nil {
 		return err
 	}
