@@ -33,6 +33,16 @@ func (c *Client) ListFiles(ctx context.Context, id, path string) ([]FileInfo, er
 	return v.Files, c.do(ctx, "GET", filesPath(id, "/list", path), nil, &v)
 }
 
+// StatFile describes the file at path; a symlink is described, not
+// followed.
+func (c *Client) StatFile(ctx context.Context, id, path string) (*FileInfo, error) {
+	var fi FileInfo
+	if err := c.do(ctx, "GET", filesPath(id, "/stat", path), nil, &fi); err != nil {
+		return nil, err
+	}
+	return &fi, nil
+}
+
 // PutFile uploads r as the file at path, streamed.
 func (c *Client) PutFile(ctx context.Context, id, path string, r io.Reader, mode uint32) error {
 	return c.do(ctx, "PUT", filesPath(id, "", path, "mode", "0"+strconv.FormatUint(uint64(mode&0o7777), 8)), r, nil)

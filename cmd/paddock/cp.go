@@ -119,20 +119,11 @@ func writeTar(w io.Writer, dir, prefix string) error {
 
 // remoteIsDir reports whether remote, in environment id, is a directory.
 func remoteIsDir(ctx context.Context, c *client.Client, id, remote string) (bool, error) {
-	parent, base := path.Split(path.Clean(remote))
-	if parent == "" {
-		parent = "."
-	}
-	infos, err := c.ListFiles(ctx, id, parent)
+	fi, err := c.StatFile(ctx, id, remote)
 	if err != nil {
 		return false, err
 	}
-	for _, fi := range infos {
-		if fi.Name == base {
-			return fi.Type == "dir", nil
-		}
-	}
-	return false, nil
+	return fi.Type == "dir", nil
 }
 
 // downloadTo writes remote to w: a file's content, or a directory as a

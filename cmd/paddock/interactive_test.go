@@ -344,6 +344,21 @@ func TestFiles(t *testing.T) {
 		t.Errorf("list %+v", list)
 	}
 	s.expect(t, 201, req{method: "POST", path: base + "/files/mkdir", token: tok, body: map[string]any{"path": "/work/a/b/c"}})
+	// Stat: a file, a directory, a symlink (described, not followed), and what is not there.
+	s.expect(t, 200, req{method: "POST", path: base + "/exec", token: tok, body: map[string]any{"command": []string{"ln", "-s", "sub/hello.txt", "/work/link"}}})
+	for p, want := range map[string]string{"/work/sub/hello.txt": "file 12 -rw------- ", "/work/a/b": "dir drwxr-xr-x", "/work/link": "symlink 13 lrwxrwxrwx sub/hello.txt"} {
+		fi := s.expect(t, 200, req{method: "GET", path: base + "/files/stat?path=" + p, token: tok}).m(t)
+		target, _ := fi["link_target"].(string)
+		got := fmt.Sprintf("%v %v %v %s", fi["type"], fi["size"], fi["mode"], target)
+		if fi["type"] == "dir" {
+			got = fmt.Sprintf("dir %v", fi["mode"])
+		}
+		if got != want || fi["path"] != p || fi["mtime"] == nil {
+			t.Errorf("stat %s: %v, want %s", p, fi, want)
+		}
+	}
+	s.expect(t, 404, req{method: "GET", path: base + "/files/stat?path=/work/nope", token: tok})
+	s.expect(t, 400, req{method: "GET", path: base + "/files/stat", token: tok})
 	if out := s.expect(t, 200, req{method: "POST", path: base + "/exec", token: tok, body: map[string]any{"command": []string{"sh", "-c", "test -d /work/a/b/c && cat /work/sub/hello.txt"}}}).m(t); out["stdout"] != "hello world\n" {
 		t.Errorf("seen by exec: %v", out)
 	}

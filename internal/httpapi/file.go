@@ -253,6 +253,18 @@ func (s *Server) handleFileDelete(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+func (s *Server) handleFileStat(w http.ResponseWriter, r *http.Request) error {
+	env, p, err := s.fileEnv(r)
+	if err != nil {
+		return err
+	}
+	info, err := s.Files.StatFile(r.Context(), env.ID, p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, info)
+}
+
 func (s *Server) handleFileList(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Query().Get("path") == "" {
 		q := r.URL.Query()
