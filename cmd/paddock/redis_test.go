@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/paddockhq/paddock/internal/auth"
 	"github.com/paddockhq/paddock/internal/auth/redistest"
+	"github.com/paddockhq/paddock/internal/store/storetest"
 )
 
 // TestRedisRateLimitAcrossReplicas runs two Paddock servers on one
@@ -31,7 +30,7 @@ func TestRedisRateLimitAcrossReplicas(t *testing.T) {
 		t.Skip("the rate-limit window ends within two minutes (midnight UTC); run again after it")
 	}
 	rds := redistest.Start(t)
-	dsn := testPostgresDatabase(t, serverDSN)
+	dsn := storetest.PostgresDSN(t, serverDSN)
 	key := make([]byte, 32)
 	rand.Read(key)
 	replica := func(c *Config) {
@@ -149,31 +148,4 @@ func TestRedisConfig(t *testing.T) {
 			t.Errorf("redis.url %q: %v", bad, err)
 		}
 	}
-}
-
-// testPostgresDatabase creates a database paddock_test_<random> on the
-// server of serverDSN, drops it at cleanup, and returns its DSN.
-func testPostgresDatabase(t *testing.T, serverDSN string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", serverDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "paddock_test_" + strings.ToLower(rand.Text()[:16])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		admin.Close()
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(serverDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }

@@ -123,7 +123,7 @@ func Normalize(b *paddock.GenBusiness) error {
 // generatedNames are the package-level names the generated code declares
 // besides the class's own.
 var generatedNames = []string{"Store", "NewStore", "Dialect", "SQLite", "PostgreSQL", "ErrNotFound",
-	"ValidationError", "Handler", "NewHandler", "Path", "Page"}
+	"ValidationError", "NewHandler", "Path", "Page"}
 
 func invalid(format string, args ...any) error {
 	return paddock.Errorf(paddock.EInvalid, format, args...)
@@ -154,8 +154,8 @@ func goName(s string) string {
 	return b.String()
 }
 
-// Generate returns the files of b's module, all under AppName/. b must
-// have passed Normalize.
+// Generate returns the files of b's package, all under AppName/. It
+// normalizes b first (Normalize) and returns its error.
 func Generate(b *paddock.GenBusiness) ([]File, error) {
 	if err := Normalize(b); err != nil {
 		return nil, err

@@ -2,10 +2,8 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/store"
+	"github.com/paddockhq/paddock/internal/store/storetest"
 )
 
 // suiteCase is one test of a store suite, run on a fresh database.
@@ -69,7 +68,7 @@ type backend struct {
 func backends(t *testing.T) []backend {
 	bs := []backend{{name: store.DialectSQLite, newDSN: sqliteDSN}}
 	if dsn := os.Getenv("PADDOCK_TEST_POSTGRES_DSN"); dsn != "" {
-		bs = append(bs, backend{name: store.DialectPostgres, newDSN: func(t testing.TB) string { return postgresDSN(t, dsn) }})
+		bs = append(bs, backend{name: store.DialectPostgres, newDSN: func(t testing.TB) string { return storetest.PostgresDSN(t, dsn) }})
 	} else {
 		t.Log("PADDOCK_TEST_POSTGRES_DSN is not set: skipping PostgreSQL")
 	}
@@ -78,33 +77,6 @@ func backends(t *testing.T) []backend {
 
 func sqliteDSN(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "data", "paddock.db")
-}
-
-// postgresDSN creates a database paddock_test_<random> on the server of
-// serverDSN, drops it at cleanup, and returns its DSN.
-func postgresDSN(t testing.TB, serverDSN string) string {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := sql.Open("pgx", serverDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	name := "paddock_test_" + strings.ToLower(rand.Text()[:16])
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(serverDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 func openDB(t testing.TB, dsn string) *store.DB {
@@ -192,7 +164,7 @@ func testMigrations(t *testing.T, f *fixture) {
 	if f.dialect == store.DialectSQLite {
 		dsn = sqliteDSN(t)
 	} else {
-		dsn = postgresDSN(t, os.Getenv("PADDOCK_TEST_POSTGRES_DSN"))
+		dsn = storetest.PostgresDSN(t, os.Getenv("PADDOCK_TEST_POSTGRES_DSN"))
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)

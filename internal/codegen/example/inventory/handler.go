@@ -187,8 +187,6 @@ func jsonKind(goType string) string {
 		return "a number"
 	case "bool":
 		return "true or false"
-	case "time.Time":
-		return "an RFC 3339 time"
 	}
 	return goType
 }

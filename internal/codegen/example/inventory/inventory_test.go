@@ -7,13 +7,11 @@ package inventory_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +23,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/paddockhq/paddock/internal/codegen/example/inventory"
+	"github.com/paddockhq/paddock/internal/store/storetest"
 )
 
 func TestInventory(t *testing.T) {
@@ -50,22 +49,7 @@ func TestInventory(t *testing.T) {
 
 // postgres opens a new database on the server of dsn, dropped at cleanup.
 func postgres(t *testing.T, dsn string) *sql.DB {
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	name := "paddock_gen_" + strings.ToLower(rand.Text()[:12])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	db, err := sql.Open("pgx", u.String())
+	db, err := sql.Open("pgx", storetest.PostgresDSN(t, dsn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +155,7 @@ func testInventory(t *testing.T, db *sql.DB, dialect inventory.Dialect, schema s
 		{"POST", p, `{"sku":"s","name":"n","quantity":1,"active":"yes"}`, `field "active" must be true or false`},
 		{"POST", p, `{"name":"n","quantity":1,"active":true}`, `field "sku" is required: a string`},
 		{"POST", p, `{"sku":"s","name":"n","quantity":1,"active":true,"colour":"red"}`, `unknown field "colour"`},
+		{"POST", p, `{"sku":"s","name":"n","quantity":1,"active":true,"restocked_at":"yesterday"}`, `parsing time "yesterday"`},
 		{"POST", p, `{"sku":"` + strings.Repeat("é", 65) + `","name":"n","quantity":1,"active":true}`, `field "sku" must be at most 64 characters`},
 		{"POST", p, `{"sku":"s","name":"n","quantity":1,"active":true} {}`, "more than one JSON value"},
 		{"GET", p + "/abc", ``, `id "abc" must be a positive integer`},
