@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -171,7 +172,7 @@ func Generate(b *paddock.GenBusiness) ([]File, error) {
 		{"README.md.tmpl", "README.md"},
 	} {
 		var buf bytes.Buffer
-		if err := templates.ExecuteTemplate(&buf, t.tmpl, d); err != nil {
+		if err := templates().ExecuteTemplate(&buf, t.tmpl, d); err != nil {
 			return nil, fmt.Errorf("generate %s: %w", t.name, err)
 		}
 		content := buf.Bytes()
@@ -205,10 +206,14 @@ func WriteZip(w io.Writer, files []File, at time.Time) error {
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"sqlString": sqlString,
-	"cell":      func(s string) string { return strings.ReplaceAll(s, "|", `\|`) },
-}).ParseFS(templateFS, "templates/*.tmpl"))
+// templates are parsed at the first Generate, not when every paddock
+// command starts.
+var templates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(template.FuncMap{
+		"sqlString": sqlString,
+		"cell":      func(s string) string { return strings.ReplaceAll(s, "|", `\|`) },
+	}).ParseFS(templateFS, "templates/*.tmpl"))
+})
 
 // data is what the templates see.
 type data struct {
