@@ -304,6 +304,11 @@ func (m *Manager) Create(ctx context.Context, env *paddock.Environment) error {
 // between leaks nothing; a reserved environment not created within
 // minutes is stopped.
 func (m *Manager) Reserve(ctx context.Context, env *paddock.Environment) string {
+	// Validate fills in the defaults (the runtime class) that a started
+	// environment has, so the shape asked for is the one Create will have.
+	if m.Validate(env) != nil {
+		return NewID() // Create says why
+	}
 	id, _, _ := m.claim(ctx, env)
 	return id
 }

@@ -539,3 +539,36 @@ func TestManagerReconcile(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// claimRecorder is a runtime with a warm pool that records what it was
+// asked for; nothing else of it is called.
+type claimRecorder struct {
+	sandbox.Runtime
+	classes []string
+}
+
+func (c *claimRecorder) Claim(spec *sandbox.Spec) string {
+	c.classes = append(c.classes, spec.RuntimeClass)
+	return ""
+}
+
+// TestReserveDefaults checks that Reserve asks the pool for the shape
+// Create will start (an agent session reserves its environment this way):
+// an environment that names no runtime class gets the default one, as it
+// does when created. It once asked for class "", which the pool could
+// never start nor match.
+func TestReserveDefaults(t *testing.T) {
+	rt := &claimRecorder{}
+	img := &paddock.Image{Name: "python:3.11-slim", RootFS: t.TempDir()}
+	m := sandbox.NewManager(sandbox.Config{DefaultRuntimeClass: sandbox.ClassGVisor}, sandboxtest.NewEnvironments(), sandboxtest.NewImages(img), rt, nil)
+	defer m.Close()
+	if id := m.Reserve(context.Background(), &paddock.Environment{Image: img.Name}); id == "" {
+		t.Fatal("no id")
+	}
+	if id := m.Reserve(context.Background(), &paddock.Environment{Image: img.Name, Resources: paddock.Resources{CPU: "lots"}}); id == "" {
+		t.Fatal("no id for an environment Create will refuse")
+	}
+	if fmt.Sprint(rt.classes) != "[gvisor]" {
+		t.Errorf("the pool was asked for classes %q, want [gvisor] (the default, and nothing for an invalid environment)", rt.classes)
+	}
+}
