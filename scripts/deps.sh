@@ -6,7 +6,7 @@ set -euo pipefail
 mode=${1:-run}
 
 run_pkgs=(runc runsc mmdebstrap nftables iproute2 e2fsprogs uidmap ca-certificates)
-test_pkgs=(postgresql jq curl python3-websocket python3-httpx redis-server nodejs libreoffice-impress-nogui poppler-utils)
+test_pkgs=(postgresql jq curl python3-websocket python3-httpx redis-server nodejs libreoffice-impress-nogui poppler-utils chromium)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -11,6 +11,8 @@ import (
 	"github.com/swaggest/openapi-go/openapi31"
 	"github.com/swaggest/swgui"
 	"github.com/swaggest/swgui/v5emb"
+
+	"github.com/paddockhq/paddock/internal/webui"
 )
 
 // openAPI builds the OpenAPI 3.1 document from the route table, so that the
@@ -209,5 +211,16 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleSwaggerUI(w http.ResponseWriter, r *http.Request) error {
 	s.buildDocs()
 	s.docs.ui.ServeHTTP(w, r)
+	return nil
+}
+
+// handleRoot sends a browser that opens the server's address to the UI.
+func handleRoot(w http.ResponseWriter, r *http.Request) error {
+	http.Redirect(w, r, webui.Prefix, http.StatusFound)
+	return nil
+}
+
+func handleUI(w http.ResponseWriter, r *http.Request) error {
+	webui.ServeHTTP(w, r)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/pptx"
+	"github.com/paddockhq/paddock/internal/webui"
 )
 
 // route is one API route: its pattern, surface, rate-limit category, who may
@@ -48,6 +49,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/metrics", agt, catOther, public, s.handleMetrics, doc{tag: "health", summary: "Prometheus metrics", contentType: "text/plain"}},
 		{"GET", "/openapi.json", agt, catOther, public, s.handleOpenAPI, doc{tag: "docs", summary: "This OpenAPI 3.1 document", contentType: "application/json"}},
 		{"GET", "/swagger-ui/", agt, catOther, public, s.handleSwaggerUI, doc{tag: "docs", summary: "Swagger UI for this API", contentType: "text/html"}},
+		{"GET", "/{$}", agt, catOther, public, handleRoot, doc{tag: "ui", summary: "Redirects to the web UI", status: http.StatusFound}},
+		{"GET", webui.Prefix, agt, catOther, public, handleUI, doc{tag: "ui", summary: "The web UI: environments, agents and their sessions, images and API keys", contentType: "text/html"}},
 
 		// Agents, sessions and messages (seed 002).
 		{"POST", "/v1/agents", agt, catOther, authenticated, s.handleAgentCreate, doc{tag: "agents", summary: "Create an agent", body: agentRequest{}, resp: agentResponse{}, status: http.StatusCreated}},
@@ -261,7 +264,9 @@ func (rt route) methods() []string {
 
 // docPath is the route's path as an OpenAPI template: ServeMux's
 // "{name...}" wildcards become "{name}".
-func (rt route) docPath() string { return strings.ReplaceAll(rt.path, "...}", "}") }
+func (rt route) docPath() string {
+	return strings.ReplaceAll(strings.ReplaceAll(rt.path, "...}", "}"), "{$}", "")
+}
 
 // Routes lists every route as "METHOD /path" (OpenAPI path templates), for
 // tests and tools.

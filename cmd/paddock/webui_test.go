@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/paddockhq/paddock/internal/llm"
+	"github.com/paddockhq/paddock/internal/llm/llmtest"
+)
+
+// browser is a headless Chromium driven over the DevTools protocol. It
+// records the page's uncaught exceptions and its security and script
+// errors (a Content-Security-Policy violation is one): a test fails if
+// there were any.
+type browser struct {
+	ctx  context.Context
+	mu   sync.Mutex
+	errs []string
+}
+
+// newBrowser starts Chromium (Debian's package) for test t, with the
+// flags a machine without internet needs: nothing in the background.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	path := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		t.Skip("the web UI tests need Chromium (apt-get install chromium)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	b := &browser{ctx: ctx}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			b.errs = append(b.errs, "exception: "+ev.ExceptionDetails.Error())
+		case *log.EventEntryAdded:
+			if ev.Entry.Source == log.SourceSecurity || ev.Entry.Source == log.SourceJavascript {
+				b.errs = append(b.errs, fmt.Sprintf("%s: %s", ev.Entry.Source, ev.Entry.Text))
+			}
+		}
+	})
+	if err := chromedp.Run(ctx, log.Enable()); err != nil {
+		cancelCtx()
+		cancelAlloc()
+		t.Fatalf("start Chromium: %v", err)
+	}
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, e := range b.errs {
+			t.Errorf("page error: %s", e)
+		}
+	})
+	return b
+}
+
+// run runs actions with a deadline, failing the test with what was being
+// done when one fails.
+func (b *browser) run(t *testing.T, what string, actions ...chromedp.Action) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Minute)
+	defer cancel()
+	if err := chromedp.Run(ctx, actions...); err != nil {
+		var body string
+		_ = chromedp.Run(b.ctx, chromedp.Text("#view", &body, chromedp.ByQuery))
+		t.Fatalf("%s: %v\nthe page shows:\n%s", what, err, body)
+	}
+}
+
+// wait waits until the JavaScript expression js is true.
+func (b *browser) wait(t *testing.T, what, js string) {
+	t.Helper()
+	var ok bool
+	b.run(t, "wait for "+what, chromedp.Poll(js, &ok, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(2*time.Minute)))
+}
+
+// text returns the text of the element sel.
+func (b *browser) text(t *testing.T, sel string) string {
+	t.Helper()
+	var s string
+	b.run(t, "read "+sel, chromedp.Text(sel, &s, chromedp.ByQuery))
+	return s
+}
+
+// js evaluates expression and returns its value.
+func (b *browser) js(t *testing.T, expression string, v any) {
+	t.Helper()
+	b.run(t, "evaluate "+expression, chromedp.Evaluate(expression, v))
+}
+
+func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// setValue sets the value of the input sel, replacing what it holds.
+func setValue(sel, value string) chromedp.Action {
+	return chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%s).value = %s`, jsString(sel), jsString(value)), nil)
+}
+
+// TestWebUI drives the web UI in a real browser against a real server:
+// sign in (a wrong password first), create an environment from the form
+// and watch it start, read its log, run commands in it, talk to an agent
+// whose run calls a tool in the session's environment, create and revoke
+// an API key, delete the environment, sign out, and come back with a
+// token that no longer works.
+func TestWebUI(t *testing.T) {
+	t.Parallel()
+	withLLM(t, llmtest.New(
+		llmtest.Step{ToolCalls: []llm.ToolCall{{Name: "bash", Arguments: args(map[string]string{"command": "echo from-agent-tool"})}}},
+		llmtest.Step{Text: "Hello from the model.", Deltas: []string{"Hello ", "from the ", "model."}},
+	))
+	s := startSandboxServer(t, nil)
+	b := newBrowser(t)
+
+	// The server's address leads to the UI, which asks to sign in.
+	b.run(t, "open the UI", chromedp.Navigate(s.url+"/"), chromedp.WaitVisible("#login-username", chromedp.ByID))
+	var loc string
+	b.js(t, "location.pathname + location.hash", &loc)
+	if loc != "/ui/#/login" {
+		t.Errorf("the server's address leads to %q, want /ui/#/login", loc)
+	}
+	// Nothing but the form shows before signing in.
+	var shown bool
+	b.js(t, `document.getElementById('top').checkVisibility()`, &shown)
+	if shown {
+		t.Error("the navigation shows before signing in")
+	}
+	b.run(t, "sign in with a wrong password",
+		chromedp.SendKeys("#login-username", "admin", chromedp.ByID),
+		chromedp.SendKeys("#login-password", "not-the-password", chromedp.ByID),
+		chromedp.Click("#login-submit", chromedp.ByID))
+	b.wait(t, "the login error", `document.getElementById('login-error').textContent !== ''`)
+	if got := b.text(t, "#login-error"); got != "invalid username or password" {
+		t.Errorf("login error %q", got)
+	}
+	b.run(t, "sign in",
+		setValue("#login-password", ""),
+		chromedp.SendKeys("#login-password", testAdminPassword, chromedp.ByID),
+		chromedp.Click("#login-submit", chromedp.ByID),
+		chromedp.WaitVisible("#env-new", chromedp.ByID))
+	if who := b.text(t, "#who"); who != "admin (admin)" {
+		t.Errorf("signed in as %q", who)
+	}
+
+	// A bad form gets the server's message; a good one starts an
+	// environment whose page shows it running.
+	b.js(t, `document.getElementById('env-image').checkVisibility()`, &shown)
+	if shown {
+		t.Error("the new environment form shows before it is asked for")
+	}
+	b.run(t, "open the form", chromedp.Click("#env-new", chromedp.ByID), chromedp.WaitVisible("#env-image", chromedp.ByID))
+	b.run(t, "create with a bad memory size",
+		chromedp.SendKeys("#env-name", "ui-test", chromedp.ByID),
+		chromedp.SendKeys("#env-image", "python:3.11-slim", chromedp.ByID),
+		setValue("#env-memory", "lots"),
+		chromedp.Click("#env-create", chromedp.ByID))
+	b.wait(t, "the form's error", `document.querySelector('form .error').textContent.includes('memory')`)
+	b.run(t, "create an environment",
+		setValue("#env-memory", "256Mi"),
+		chromedp.SendKeys("#env-command", "echo started-from-ui", chromedp.ByID),
+		chromedp.Click("#env-create", chromedp.ByID))
+	b.wait(t, "the environment to run", `document.querySelector('#env-status [data-status]')?.dataset.status === 'running'`)
+	var hash string
+	b.js(t, "location.hash", &hash)
+	envID := strings.TrimPrefix(hash, "#/environments/")
+	if !strings.HasPrefix(envID, "env-") {
+		t.Fatalf("after create the page is %q", hash)
+	}
+	b.wait(t, "the command's output in the log", `document.getElementById('logs').textContent.includes('started-from-ui')`)
+	if got := b.text(t, "#env-info"); !strings.Contains(got, "sh -c 'echo started-from-ui'") {
+		t.Errorf("the environment's details show:\n%s", got)
+	}
+
+	// Commands run in it, with stdout, stderr and the exit code apart.
+	b.run(t, "run a command",
+		chromedp.SendKeys("#exec-command", "echo hello-ui; echo oops >&2; exit 3", chromedp.ByID),
+		chromedp.Click("#exec-run", chromedp.ByID))
+	b.wait(t, "the exit", `document.querySelector('#exec-output .exit')?.dataset.exit === '3'`)
+	var stdout, stderr string
+	b.js(t, `[...document.querySelectorAll('#exec-output .stdout')].map(e => e.textContent).join('')`, &stdout)
+	b.js(t, `[...document.querySelectorAll('#exec-output .stderr')].map(e => e.textContent).join('')`, &stderr)
+	if stdout != "hello-ui\n" || stderr != "oops\n" {
+		t.Errorf("exec output: stdout %q, stderr %q", stdout, stderr)
+	}
+	b.run(t, "run another", chromedp.SendKeys("#exec-command", "id -u\r", chromedp.ByID))
+	b.wait(t, "its exit", `document.querySelectorAll('#exec-output .exit').length === 2`)
+
+	// The environment is in the list.
+	b.run(t, "list environments", chromedp.Navigate(s.url+"/ui/#/environments"))
+	b.wait(t, "the environment's row", fmt.Sprintf(`document.querySelector('tr[data-id=%s] [data-status]')?.dataset.status === 'running'`, jsString(envID)))
+
+	// An agent whose name is markup: it is shown as text.
+	name := "<b>bold</b> agent"
+	b.run(t, "create an agent",
+		chromedp.Navigate(s.url+"/ui/#/agents"),
+		chromedp.WaitVisible("#agent-new", chromedp.ByID),
+		chromedp.Click("#agent-new", chromedp.ByID),
+		chromedp.SendKeys("#agent-name", name, chromedp.ByID),
+		chromedp.SendKeys("#agent-prompt", "Be brief.", chromedp.ByID),
+		chromedp.Click("#agent-create", chromedp.ByID))
+	b.wait(t, "the agent's page", `document.getElementById('session-new') && document.querySelector('h1').textContent.includes('<b>bold</b> agent')`)
+	var markup bool
+	b.js(t, `document.querySelector('main b') !== null`, &markup)
+	if markup {
+		t.Error("the agent's name was inserted as HTML")
+	}
+
+	// A session: the message goes, the tool runs in the session's
+	// environment, and the answer streams in.
+	b.run(t, "start a session", chromedp.Click("#session-new", chromedp.ByID), chromedp.WaitVisible("#chat-input", chromedp.ByID))
+	b.run(t, "send a message", chromedp.SendKeys("#chat-input", "run echo, then say hello", chromedp.ByID), chromedp.Click("#chat-send", chromedp.ByID))
+	b.wait(t, "the tool's result", `document.querySelector('.tool[data-tool=bash][data-done] .result')?.textContent.includes('from-agent-tool')`)
+	b.wait(t, "the answer", `[...document.querySelectorAll('.msg.assistant[data-final] .text')].some(e => e.textContent === 'Hello from the model.')`)
+	b.wait(t, "the session to be idle", `document.querySelector('#session-status [data-status]')?.dataset.status === 'pending'`)
+	if got := b.text(t, ".msg.user .text"); got != "run echo, then say hello" {
+		t.Errorf("the user's message shows %q", got)
+	}
+	// A reload replays the session from its events: each message once.
+	b.run(t, "reload the session", chromedp.Reload())
+	b.wait(t, "the replayed answer", `[...document.querySelectorAll('.msg.assistant[data-final] .text')].some(e => e.textContent === 'Hello from the model.')`)
+	var counts []int
+	b.js(t, `[document.querySelectorAll('.msg.user').length, document.querySelectorAll('.tool').length, document.querySelectorAll('.msg.assistant[data-final]').length]`, &counts)
+	if fmt.Sprint(counts) != "[1 1 2]" {
+		t.Errorf("after a reload: %v user messages, tools, final assistant messages; want [1 1 2]", counts)
+	}
+
+	// An API key: shown once, it works, and once revoked it does not.
+	b.run(t, "create an API key",
+		chromedp.Navigate(s.url+"/ui/#/keys"),
+		chromedp.WaitVisible("#key-description", chromedp.ByID),
+		chromedp.SendKeys("#key-description", "from the UI", chromedp.ByID),
+		chromedp.Click("#key-create", chromedp.ByID),
+		chromedp.WaitVisible("#key-secret", chromedp.ByID))
+	key := b.text(t, "#key-secret")
+	s.expect(t, 200, req{method: "GET", path: "/api/v1/auth/me", token: key})
+	var keyID string
+	b.js(t, `document.querySelector('tbody tr[data-id]').dataset.id`, &keyID)
+	revoke := fmt.Sprintf(`tr[data-id=%s] button`, jsString(keyID))
+	b.run(t, "revoke it", chromedp.Click(revoke, chromedp.ByQuery), chromedp.Click(revoke, chromedp.ByQuery))
+	b.wait(t, "the key to go", fmt.Sprintf(`document.querySelector('tr[data-id=%s]') === null`, jsString(keyID)))
+	s.expect(t, 401, req{method: "GET", path: "/api/v1/auth/me", token: key})
+
+	// Deleting the environment takes two clicks.
+	b.run(t, "open the environment", chromedp.Navigate(s.url+"/ui/#/environments/"+envID), chromedp.WaitVisible("#env-delete", chromedp.ByID))
+	b.run(t, "click delete once", chromedp.Click("#env-delete", chromedp.ByID))
+	if st := s.expect(t, 200, req{method: "GET", path: "/api/v1/environments/" + envID, token: s.login(t, "admin", testAdminPassword)}).m(t)["status"]; st != "running" {
+		t.Fatalf("one click on delete left the environment %v", st)
+	}
+	b.run(t, "confirm", chromedp.Click("#env-delete", chromedp.ByID))
+	b.wait(t, "the environment to end", `document.querySelector('#env-status [data-status]')?.dataset.status === 'terminated'`)
+
+	// Signing out forgets the token; a token the server no longer takes
+	// sends the page back to sign-in with a reason.
+	b.run(t, "sign out", chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#login-username", chromedp.ByID))
+	b.run(t, "come back without a token", chromedp.Navigate(s.url+"/ui/#/agents"), chromedp.WaitVisible("#login-username", chromedp.ByID))
+	b.run(t, "come back with a dead token",
+		chromedp.Evaluate(`sessionStorage.setItem('paddock.token', 'not-a-token'); location.hash = '#/environments'`, nil))
+	b.wait(t, "the sign-in page with the reason", `document.getElementById('login-error')?.textContent.includes('sign in again')`)
+}

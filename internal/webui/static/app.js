@@ -1,0 +1,786 @@
+// Paddock's web UI: one page routed by its fragment (#/environments, ...),
+// talking to the public API with the token its login returns. Text from
+// the API is only ever inserted as text: el() makes text nodes, never HTML.
+
+const TOKEN = 'paddock.token';
+const USER = 'paddock.user';
+
+// ---- DOM ----
+
+// el makes an element: attrs holds attributes, with class, text and on*
+// handled specially; children are nodes or strings (made text nodes).
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'value') e.value = v;
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+function badge(status) {
+  return el('span', { class: 'badge ' + status, 'data-status': status, text: status });
+}
+
+function when(t) {
+  if (!t) return '';
+  const d = new Date(t);
+  const s = (Date.now() - d.getTime()) / 1000;
+  let rel;
+  if (Math.abs(s) < 60) rel = 'just now';
+  else if (s > 0 && s < 3600) rel = Math.round(s / 60) + ' min ago';
+  else if (s > 0 && s < 86400) rel = Math.round(s / 3600) + ' h ago';
+  else if (s < 0 && s > -86400) rel = 'in ' + Math.round(-s / 3600 * 10) / 10 + ' h';
+  else rel = d.toLocaleDateString();
+  return el('span', { title: d.toLocaleString(), text: rel });
+}
+
+// shellQuote writes argv as a shell would read it back.
+function shellQuote(argv) {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : "'" + a.replace(/'/g, "'\\''") + "'")).join(' ');
+}
+
+function bytes(n) {
+  if (!n) return '0 B';
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : n) + ' ' + u[i];
+}
+
+// armed makes a button that asks for a second click within five seconds
+// before it acts: deleting is not undone.
+function armed(label, action, attrs = {}) {
+  let timer;
+  const b = el('button', { type: 'button', class: 'danger', ...attrs, text: label });
+  b.addEventListener('click', async () => {
+    if (!b.classList.contains('armed')) {
+      b.classList.add('armed');
+      b.textContent = 'Confirm: ' + label.toLowerCase();
+      timer = setTimeout(() => { b.classList.remove('armed'); b.textContent = label; }, 5000);
+      return;
+    }
+    clearTimeout(timer);
+    b.disabled = true;
+    try { await action(); } catch (e) { flash(e); } finally { b.disabled = false; b.classList.remove('armed'); b.textContent = label; }
+  });
+  return b;
+}
+
+// flash shows an error at the top of the view.
+function flash(err) {
+  const view = document.getElementById('view');
+  let box = document.getElementById('flash');
+  if (!box) {
+    box = el('p', { id: 'flash', class: 'error', role: 'alert' });
+    view.prepend(box);
+  }
+  box.textContent = err instanceof Error ? err.message : String(err);
+}
+
+// ---- API ----
+
+class APIError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+// errorMessage reads the message out of any of the API's error bodies:
+// {"error": "...", "message": "..."} (environments), {"error": {"message"}}
+// (agents, assistants) and {"detail": "..."} (platform).
+function errorMessage(body, res) {
+  if (body && typeof body === 'object') {
+    if (typeof body.error === 'string') return body.message || body.error;
+    if (body.error && body.error.message) return body.error.message;
+    if (body.detail) return body.detail;
+    if (body.message) return body.message;
+  }
+  return `${res.status} ${res.statusText}`;
+}
+
+function token() { return sessionStorage.getItem(TOKEN); }
+
+// request sends an API request; it returns the Response of a success and
+// throws an APIError with the server's message otherwise. A 401 signs out.
+async function request(method, path, body, headers = {}, signal) {
+  const h = { Accept: 'application/json', ...headers };
+  if (token()) h.Authorization = 'Bearer ' + token();
+  if (body !== undefined) h['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new APIError(0, 'Paddock cannot be reached: ' + e.message);
+  }
+  if (res.ok) return res;
+  let b = null;
+  try { b = await res.json(); } catch { /* not JSON */ }
+  const err = new APIError(res.status, errorMessage(b, res));
+  if (res.status === 401 && path !== '/api/v1/auth/login') {
+    signOut('Your session has ended: sign in again.');
+  }
+  throw err;
+}
+
+async function api(method, path, body) {
+  const res = await request(method, path, body);
+  return res.status === 204 ? null : res.json();
+}
+
+// stream reads the Server-Sent Events of a response, calling onEvent with
+// {id, event, data} for each, until the stream ends or signal aborts.
+async function stream(res, onEvent) {
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += dec.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const ev = { id: '', event: 'message', data: [] };
+      for (const line of block.split('\n')) {
+        if (line === '' || line.startsWith(':')) continue;
+        const c = line.indexOf(':');
+        const field = c < 0 ? line : line.slice(0, c);
+        const val = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+        if (field === 'data') ev.data.push(val);
+        else if (field === 'event') ev.event = val;
+        else if (field === 'id') ev.id = val;
+      }
+      if (ev.data.length) onEvent({ ...ev, data: ev.data.join('\n') });
+    }
+  }
+}
+
+// ---- session ----
+
+function signOut(message) {
+  if (location.hash === '#/login') return; // a second request failing after the first
+  sessionStorage.removeItem(TOKEN);
+  sessionStorage.removeItem(USER);
+  loginMessage = message || '';
+  location.hash = '#/login';
+}
+
+let loginMessage = '';
+
+function user() {
+  try { return JSON.parse(sessionStorage.getItem(USER)) || {}; } catch { return {}; }
+}
+
+// ---- views ----
+// A view renders into main and returns a cleanup function, called when
+// the user leaves it: it stops timers and aborts streams.
+
+function loginView(main) {
+  const err = el('p', { id: 'login-error', class: 'error', role: 'alert', text: loginMessage });
+  loginMessage = '';
+  const username = el('input', { id: 'login-username', name: 'username', autocomplete: 'username', required: true, autofocus: true });
+  const password = el('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const submit = el('button', { id: 'login-submit', type: 'submit', text: 'Sign in' });
+  const form = el('form', {
+    onsubmit: async (e) => {
+      e.preventDefault();
+      submit.disabled = true;
+      err.textContent = '';
+      try {
+        const r = await api('POST', '/api/v1/auth/login', { username: username.value, password: password.value });
+        sessionStorage.setItem(TOKEN, r.token);
+        sessionStorage.setItem(USER, JSON.stringify(r.user));
+        location.hash = '#/environments';
+      } catch (e2) {
+        err.textContent = e2.message;
+      } finally {
+        submit.disabled = false;
+      }
+    },
+  },
+  el('label', {}, 'Username', username),
+  el('label', {}, 'Password', password),
+  submit);
+  main.append(el('div', { class: 'login card' }, el('h1', { text: 'Sign in to Paddock' }), form, err));
+}
+
+// poll calls fn now and every ms milliseconds until the cleanup it returns
+// is called; an error is shown, and polling goes on.
+function poll(fn, ms) {
+  let stopped = false;
+  let timer;
+  const tick = async () => {
+    try { await fn(); } catch (e) { if (!stopped) flash(e); }
+    if (!stopped) timer = setTimeout(tick, ms);
+  };
+  tick();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+function environmentsView(main) {
+  const statusFilter = el('select', { id: 'env-filter', 'aria-label': 'Status' },
+    ['', 'pending', 'running', 'paused', 'terminating', 'terminated', 'failed'].map((s) => el('option', { value: s, text: s || 'any status' })));
+  const tbody = el('tbody');
+  const count = el('span', { class: 'muted' });
+  const form = newEnvironmentForm();
+  form.hidden = true;
+  main.append(
+    el('h1', {}, 'Environments', el('span', { class: 'spacer' }), statusFilter,
+      el('button', { id: 'env-new', type: 'button', onclick: () => { form.hidden = !form.hidden; } }, 'New environment')),
+    form,
+    el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'ID', 'Image', 'Status', 'Runtime', 'Created'].map((h) => el('th', { text: h })))), tbody),
+    el('p', {}, count));
+  statusFilter.addEventListener('change', () => refresh());
+  const refresh = async () => {
+    const q = new URLSearchParams({ limit: '100' });
+    if (statusFilter.value) q.set('status', statusFilter.value);
+    const r = await api('GET', '/api/v1/environments?' + q);
+    const envs = r.environments || [];
+    tbody.replaceChildren(...envs.map((e) => el('tr', { 'data-id': e.id },
+      el('td', {}, el('a', { href: '#/environments/' + e.id, text: e.name || e.id })),
+      el('td', { class: 'mono', text: e.id }),
+      el('td', { text: e.image }),
+      el('td', {}, badge(e.status)),
+      el('td', { text: (e.isolation && e.isolation.runtime_class) || 'runc' }),
+      el('td', {}, when(e.created_at)))));
+    if (!envs.length) tbody.append(el('tr', {}, el('td', { colspan: 6, class: 'muted', text: 'No environments.' })));
+    count.textContent = `${envs.length} of ${r.total ?? envs.length}`;
+  };
+  return poll(refresh, 3000);
+}
+
+function newEnvironmentForm() {
+  const f = (id, label, attrs = {}) => {
+    const input = el('input', { id, ...attrs });
+    return [input, el('label', { class: attrs.wide ? 'wide' : undefined }, label, input)];
+  };
+  const [name, nameL] = f('env-name', 'Name', { required: true, placeholder: 'my-sandbox', maxlength: 128 });
+  const [image, imageL] = f('env-image', 'Image', { required: true, list: 'env-images', placeholder: 'python:3.11-slim' });
+  const [cpu, cpuL] = f('env-cpu', 'CPU', { value: '1' });
+  const [memory, memoryL] = f('env-memory', 'Memory', { value: '512Mi' });
+  const [storage, storageL] = f('env-storage', 'Storage', { value: '1Gi' });
+  const [timeout, timeoutL] = f('env-timeout', 'Lifetime (seconds)', { type: 'number', min: 1, value: '3600' });
+  const [command, commandL] = f('env-command', 'Command (optional, run with sh -c; its output is the log)', { wide: true, placeholder: 'python3 -m http.server 8000' });
+  const runtime = el('select', { id: 'env-runtime' }, el('option', { value: '', text: 'default' }), el('option', { value: 'runc', text: 'runc' }), el('option', { value: 'gvisor', text: 'gVisor' }));
+  const images = el('datalist', { id: 'env-images' });
+  api('GET', '/api/v1/images').then((r) => images.replaceChildren(...(r.images || []).map((i) => el('option', { value: i.name })))).catch(() => {});
+  const submit = el('button', { id: 'env-create', type: 'submit', text: 'Create' });
+  const err = el('p', { class: 'error', role: 'alert' });
+  const form = el('form', {
+    class: 'grid card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const body = {
+        name: name.value,
+        image: image.value,
+        resources: { cpu: cpu.value, memory: memory.value, storage: storage.value },
+        timeout: Number(timeout.value) || undefined,
+      };
+      if (runtime.value) body.isolation = { runtime_class: runtime.value };
+      if (command.value.trim()) body.command = ['sh', '-c', command.value];
+      submit.disabled = true;
+      err.textContent = '';
+      try {
+        const env = await api('POST', '/api/v1/environments', body);
+        location.hash = '#/environments/' + env.id;
+      } catch (e2) {
+        err.textContent = e2.message;
+      } finally {
+        submit.disabled = false;
+      }
+    },
+  }, nameL, imageL, el('label', {}, 'Runtime', runtime), cpuL, memoryL, storageL, timeoutL, commandL, images, el('div', {}, submit), el('div', { class: 'wide' }, err));
+  return form;
+}
+
+const ended = (s) => s === 'terminated' || s === 'failed';
+
+function environmentView(main, id) {
+  const title = el('span', { text: id });
+  const status = el('span', { id: 'env-status' });
+  const info = el('dl', { id: 'env-info' });
+  const abort = new AbortController();
+  const del = armed('Delete', async () => { await api('DELETE', `/api/v1/environments/${id}`); }, { id: 'env-delete' });
+  const logs = el('pre', { id: 'logs', class: 'console' });
+  let following = false;
+
+  // Exec console.
+  const cmd = el('input', { id: 'exec-command', placeholder: 'ls -la /', autocomplete: 'off', 'aria-label': 'Command' });
+  const run = el('button', { id: 'exec-run', type: 'submit', text: 'Run' });
+  const out = el('pre', { id: 'exec-output', class: 'console' });
+  const history = [];
+  let hpos = 0;
+  cmd.addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowUp' && hpos > 0) { cmd.value = history[--hpos]; e.preventDefault(); }
+    if (e.key === 'ArrowDown' && hpos < history.length) { hpos++; cmd.value = history[hpos] || ''; e.preventDefault(); }
+  });
+  const execForm = el('form', {
+    class: 'row',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const line = cmd.value.trim();
+      if (!line || cmd.disabled) return;
+      history.push(line);
+      hpos = history.length;
+      cmd.value = '';
+      run.disabled = true;
+      out.append(el('span', { class: 'meta', text: '$ ' + line + '\n' }));
+      try {
+        const res = await request('POST', `/api/v1/environments/${id}/exec`, { command: ['sh', '-c', line] }, { Accept: 'text/event-stream' }, abort.signal);
+        await stream(res, (ev) => {
+          const d = JSON.parse(ev.data);
+          if (ev.event === 'stdout' || ev.event === 'stderr') out.append(el('span', { class: ev.event, text: d.data }));
+          else if (ev.event === 'exit') {
+            let s = `exit ${d.exit_code} · ${d.duration_ms} ms`;
+            if (d.timed_out) s += ' · timed out';
+            if (d.oom_killed) s += ' · killed: out of memory';
+            out.append(el('span', { class: 'meta exit', 'data-exit': d.exit_code, text: s + '\n' }));
+          } else if (ev.event === 'error') out.append(el('span', { class: 'err', text: errorMessage(d, {}) + '\n' }));
+          out.scrollTop = out.scrollHeight;
+        });
+      } catch (e2) {
+        if (e2.name !== 'AbortError') out.append(el('span', { class: 'err', text: e2.message + '\n' }));
+      } finally {
+        run.disabled = false;
+        cmd.focus();
+      }
+    },
+  }, el('code', { text: '$' }), cmd, run);
+
+  const appendLog = (entry) => {
+    const line = (entry.timestamp ? new Date(entry.timestamp).toLocaleTimeString() + ' ' : '') + entry.message + '\n';
+    logs.append(el('span', { class: entry.stream === 'stderr' ? 'stderr' : entry.stream === 'system' ? 'meta' : '', text: line }));
+    logs.scrollTop = logs.scrollHeight;
+  };
+  const followLogs = async () => {
+    following = true;
+    try {
+      const res = await request('GET', `/api/v1/environments/${id}/logs?follow=true&tail=500&timestamps=true`, undefined, { Accept: 'text/event-stream' }, abort.signal);
+      await stream(res, (ev) => appendLog(JSON.parse(ev.data)));
+    } catch (e) {
+      if (e.name !== 'AbortError') logs.append(el('span', { class: 'err', text: e.message + '\n' }));
+    }
+  };
+  const loadLogs = async () => {
+    const r = await api('GET', `/api/v1/environments/${id}/logs?tail=500&timestamps=true`);
+    logs.replaceChildren();
+    (r.logs || []).forEach(appendLog);
+  };
+
+  main.append(
+    el('h1', {}, el('a', { href: '#/environments', text: 'Environments' }), '/', title, status, el('span', { class: 'spacer' }), del),
+    el('div', { class: 'card' }, info),
+    el('h2', { text: 'Run a command' }), el('div', { class: 'card' }, execForm, el('p'), out),
+    el('h2', { text: 'Log' }), logs);
+
+  const refresh = async () => {
+    const e = await api('GET', `/api/v1/environments/${id}`);
+    title.textContent = e.name || e.id;
+    status.replaceChildren(badge(e.status));
+    const rows = [
+      ['ID', el('span', { class: 'mono', text: e.id })],
+      ['Image', e.image],
+      ['Runtime', (e.isolation && e.isolation.runtime_class) || 'runc'],
+      ['Resources', e.resources ? `${e.resources.cpu || '-'} CPU · ${e.resources.memory || '-'} memory · ${e.resources.storage || '-'} storage` : ''],
+      ['Use', e.metrics && (e.metrics.cpu_usage || e.metrics.memory_usage) ? `${e.metrics.cpu_usage} CPU · ${e.metrics.memory_usage} memory` : ''],
+      ['Command', e.command && e.command.length ? el('code', { text: shellQuote(e.command) }) : ''],
+      ['Created', when(e.created_at)],
+      ['Expires', when(e.expires_at)],
+      ['Ended', when(e.ended_at)],
+      ['Reason', e.reason ? el('span', { id: 'env-reason', class: 'error', text: e.reason }) : ''],
+      ['Labels', Object.entries(e.labels || {}).map(([k, v]) => k + '=' + v).join(', ')],
+    ];
+    info.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [el('dt', { text: k }), el('dd', {}, v)]));
+    const live = e.status === 'running' || e.status === 'paused';
+    cmd.disabled = !live;
+    del.hidden = ended(e.status);
+    if (e.status === 'running' && !following) followLogs();
+    else if (!live && !following) await loadLogs();
+    return e;
+  };
+  const stop = poll(refresh, 2000);
+  return () => { stop(); abort.abort(); };
+}
+
+function agentsView(main) {
+  const tbody = el('tbody');
+  const form = newAgentForm();
+  form.hidden = true;
+  main.append(
+    el('h1', {}, 'Agents', el('span', { class: 'spacer' }), el('button', { id: 'agent-new', type: 'button', onclick: () => { form.hidden = !form.hidden; } }, 'New agent')),
+    form,
+    el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'Model', 'Tools', 'Created'].map((h) => el('th', { text: h })))), tbody));
+  const refresh = async () => {
+    const r = await api('GET', '/v1/agents?limit=1000');
+    const items = r.items || [];
+    tbody.replaceChildren(...items.map((a) => el('tr', { 'data-id': a.id },
+      el('td', {}, el('a', { href: '#/agents/' + a.id, text: a.name }), a.description ? el('div', { class: 'muted', text: a.description }) : null),
+      el('td', { class: 'mono', text: a.model }),
+      el('td', { text: (a.tools || []).join(', ') || 'none' }),
+      el('td', {}, when(a.created_at)))));
+    if (!items.length) tbody.append(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: 'No agents yet.' })));
+  };
+  return poll(refresh, 10000);
+}
+
+function newAgentForm() {
+  const name = el('input', { id: 'agent-name', required: true, placeholder: 'coder' });
+  const model = el('select', { id: 'agent-model' }, el('option', { value: '', text: 'server default' }));
+  const prompt = el('textarea', { id: 'agent-prompt', placeholder: 'You are a careful software engineer…' });
+  const description = el('input', { id: 'agent-description' });
+  api('GET', '/api/v1/agent/config').then((c) => {
+    for (const m of c.models || []) {
+      model.append(el('option', { value: m.model, text: m.name && m.name !== m.model ? `${m.name} (${m.model})` : m.model, disabled: m.available === false }));
+    }
+  }).catch(() => {});
+  const submit = el('button', { id: 'agent-create', type: 'submit', text: 'Create' });
+  const err = el('p', { class: 'error', role: 'alert' });
+  return el('form', {
+    class: 'grid card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      submit.disabled = true;
+      err.textContent = '';
+      try {
+        const a = await api('POST', '/v1/agents', { name: name.value, model: model.value || undefined, system_prompt: prompt.value, description: description.value || undefined });
+        location.hash = '#/agents/' + a.id;
+      } catch (e2) {
+        err.textContent = e2.message;
+      } finally {
+        submit.disabled = false;
+      }
+    },
+  }, el('label', {}, 'Name', name), el('label', {}, 'Model', model), el('label', { class: 'wide' }, 'Description', description),
+  el('label', { class: 'wide' }, 'System prompt', prompt), el('div', {}, submit), el('div', { class: 'wide' }, err));
+}
+
+function agentView(main, id) {
+  const title = el('span', { text: id });
+  const info = el('dl');
+  const tbody = el('tbody');
+  const archive = armed('Archive', async () => { await api('DELETE', `/v1/agents/${id}`); location.hash = '#/agents'; });
+  const start = el('button', {
+    id: 'session-new', type: 'button',
+    onclick: async () => {
+      try {
+        const s = await api('POST', `/v1/agents/${id}/sessions`, {});
+        location.hash = `#/agents/${id}/sessions/${s.id}`;
+      } catch (e) { flash(e); }
+    },
+  }, 'New session');
+  main.append(
+    el('h1', {}, el('a', { href: '#/agents', text: 'Agents' }), '/', title, el('span', { class: 'spacer' }), start, archive),
+    el('div', { class: 'card' }, info),
+    el('h2', { text: 'Sessions' }),
+    el('table', {}, el('thead', {}, el('tr', {}, ['Title', 'Status', 'Environment', 'Updated'].map((h) => el('th', { text: h })))), tbody));
+  const refresh = async () => {
+    const [a, ss] = await Promise.all([api('GET', `/v1/agents/${id}`), api('GET', `/v1/agents/${id}/sessions?limit=1000`)]);
+    title.textContent = a.name;
+    const rows = [['ID', el('span', { class: 'mono', text: a.id })], ['Model', a.model], ['Description', a.description],
+      ['Tools', (a.tools || []).join(', ') || 'none'], ['MCP servers', (a.mcp_servers || []).join(', ')],
+      ['System prompt', a.system_prompt ? el('pre', { text: a.system_prompt }) : ''], ['Status', a.status]];
+    info.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [el('dt', { text: k }), el('dd', {}, v)]));
+    archive.hidden = !!a.archived_at;
+    start.hidden = !!a.archived_at;
+    const items = ss.items || [];
+    tbody.replaceChildren(...items.map((s) => el('tr', { 'data-id': s.id },
+      el('td', {}, el('a', { href: `#/agents/${id}/sessions/${s.id}`, text: s.title || s.id })),
+      el('td', {}, badge(s.status)),
+      el('td', {}, s.environment_id ? el('a', { class: 'mono', href: '#/environments/' + s.environment_id, text: s.environment_id }) : ''),
+      el('td', {}, when(s.updated_at)))));
+    if (!items.length) tbody.append(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: 'No sessions yet.' })));
+  };
+  return poll(refresh, 5000);
+}
+
+// chatView is a session: its history and live progress both come from the
+// session's events, replayed from the first and then followed, so the page
+// shows exactly what the store holds, and a reconnect picks up where the
+// stream broke (Last-Event-ID).
+function chatView(main, agentID, sid) {
+  const base = `/v1/agents/${agentID}/sessions/${sid}`;
+  const log = el('div', { id: 'chat-log', class: 'chat' });
+  const status = el('span', { id: 'session-status' });
+  const input = el('textarea', { id: 'chat-input', placeholder: 'Message the agent (Enter sends, Shift+Enter for a new line)', 'aria-label': 'Message' });
+  const send = el('button', { id: 'chat-send', type: 'submit', text: 'Send' });
+  const cancel = el('button', {
+    id: 'chat-cancel', type: 'button', class: 'secondary', hidden: true,
+    onclick: () => api('POST', base + '/cancel').catch(flash),
+  }, 'Cancel');
+  const title = el('span', { text: sid });
+  const form = el('form', {
+    class: 'composer',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const text = input.value;
+      if (!text.trim()) return;
+      send.disabled = true;
+      try {
+        await api('POST', base + '/messages', { message: { role: 'user', content: [{ type: 'text', text }] } });
+        input.value = '';
+      } catch (e2) {
+        flash(e2);
+      } finally {
+        send.disabled = false;
+        input.focus();
+      }
+    },
+  }, input, send, cancel);
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+  const agentLink = el('a', { href: '#/agents/' + agentID, text: 'Agent' });
+  main.append(el('h1', {}, agentLink, '/', title, status), log, form);
+  api('GET', '/v1/agents/' + agentID).then((a) => { agentLink.textContent = a.name; }).catch(() => {});
+
+  api('GET', base).then((s) => {
+    title.textContent = s.title || s.id;
+    setStatus(s.status);
+  }).catch(flash);
+
+  function setStatus(s) {
+    status.replaceChildren(badge(s));
+    cancel.hidden = s !== 'running';
+  }
+
+  // live is the assistant message being streamed, per run and step.
+  let live = null;
+  const tools = new Map();
+  const scroll = () => window.scrollTo(0, document.body.scrollHeight);
+
+  const message = (role) => {
+    const text = el('div', { class: 'text' });
+    const m = el('div', { class: 'msg ' + role, 'data-role': role }, el('div', { class: 'role', text: role }), text);
+    log.append(m);
+    return { m, text };
+  };
+  const textOf = (msg) => (msg.content || []).filter((p) => p.type === 'text').map((p) => p.text).join('\n');
+
+  const onEvent = (ev) => {
+    const e = JSON.parse(ev.data);
+    const d = e.data || {};
+    switch (e.type) {
+      case 'message.user': {
+        const { text } = message('user');
+        text.textContent = textOf(d);
+        break;
+      }
+      case 'message.delta':
+        if (!live || live.run !== e.run_id || live.step !== d.step) {
+          live = { run: e.run_id, step: d.step, ...message('assistant') };
+        }
+        live.text.textContent += d.delta;
+        break;
+      case 'message.assistant': {
+        const t = textOf(d);
+        if (!live || live.run !== e.run_id) live = { run: e.run_id, ...message('assistant') };
+        live.text.textContent = t;
+        if (!t) live.text.hidden = true;
+        live.m.dataset.final = 'true';
+        live = { run: e.run_id, step: -1, m: live.m, text: live.text, done: true };
+        break;
+      }
+      case 'tool.started': {
+        const out = el('pre', { class: 'console output' });
+        const box = el('div', { class: 'tool', 'data-tool': d.name },
+          el('div', {}, el('span', { class: 'name', text: d.name }), ' ', el('code', { text: d.arguments ? JSON.stringify(d.arguments) : '' })), out);
+        out.hidden = true;
+        (live && live.m ? live.m : message('assistant').m).append(box);
+        tools.set(d.tool_call_id, { box, out });
+        break;
+      }
+      case 'tool.output': {
+        const t = tools.get(d.tool_call_id);
+        if (t) { t.out.hidden = false; t.out.append(el('span', { class: d.stream === 'stderr' ? 'stderr' : '', text: d.output })); }
+        break;
+      }
+      case 'tool.completed': {
+        const t = tools.get(d.tool_call_id);
+        if (t) {
+          t.out.hidden = false;
+          t.out.replaceChildren(el('span', { class: 'result', text: d.result ?? '' }));
+          t.box.dataset.done = 'true';
+          if (d.is_error) t.box.classList.add('error');
+        }
+        break;
+      }
+      case 'run.failed':
+        log.append(el('p', { class: 'error run-error', text: 'The run failed: ' + (d.error || 'unknown error') }));
+        live = null;
+        break;
+      case 'run.cancelled':
+        log.append(el('p', { class: 'muted', text: 'Cancelled.' }));
+        live = null;
+        break;
+      case 'run.completed':
+        if (d.note) log.append(el('p', { class: 'muted', text: d.note }));
+        live = null;
+        break;
+      case 'session.status':
+        setStatus(d.status);
+        break;
+      case 'context.compacted':
+        log.append(el('p', { class: 'muted', text: `Older messages were summarized for the model (${d.summarized_messages}).` }));
+        break;
+      default:
+    }
+    scroll();
+  };
+
+  const abort = new AbortController();
+  let last = '';
+  (async () => {
+    for (let delay = 1000; !abort.signal.aborted; delay = Math.min(delay * 2, 15000)) {
+      try {
+        const headers = { Accept: 'text/event-stream' };
+        if (last) headers['Last-Event-ID'] = last;
+        const res = await request('GET', base + '/events', undefined, headers, abort.signal);
+        delay = 1000;
+        await stream(res, (ev) => { if (ev.id) last = ev.id; onEvent(ev); });
+      } catch (e) {
+        if (e.name === 'AbortError' || (e.status && e.status < 500 && e.status !== 429)) {
+          if (e.name !== 'AbortError') flash(e);
+          return;
+        }
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  })();
+  return () => abort.abort();
+}
+
+function imagesView(main) {
+  const admin = user().role === 'admin';
+  const tbody = el('tbody');
+  const name = el('input', { id: 'image-name', required: true, placeholder: 'python:3.11-slim' });
+  const pull = el('button', { id: 'image-pull', type: 'submit', text: 'Pull' });
+  const note = el('p', { class: 'muted' });
+  const form = el('form', {
+    class: 'row card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      pull.disabled = true;
+      note.textContent = 'Pulling ' + name.value + '…';
+      try {
+        await api('POST', '/api/v1/images', { action: 'pull', name: name.value });
+        note.textContent = 'Pulled ' + name.value + '.';
+        name.value = '';
+        await refresh();
+      } catch (e2) {
+        note.textContent = '';
+        flash(e2);
+      } finally {
+        pull.disabled = false;
+      }
+    },
+  }, el('label', {}, 'Pull an image', name), pull);
+  main.append(el('h1', { text: 'Images' }), admin ? form : null, note,
+    el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'Digest', 'Size', 'Source', 'Added', ''].map((h) => el('th', { text: h })))), tbody));
+  const refresh = async () => {
+    const r = await api('GET', '/api/v1/images');
+    const items = r.images || [];
+    tbody.replaceChildren(...items.map((i) => el('tr', { 'data-name': i.name },
+      el('td', { text: i.name }),
+      el('td', { class: 'mono', title: i.digest, text: (i.digest || '').replace(/^sha256:/, '').slice(0, 12) }),
+      el('td', { text: bytes(i.size) }),
+      el('td', { text: i.source }),
+      el('td', {}, when(i.created_at)),
+      el('td', {}, admin ? armed('Remove', async () => { await api('DELETE', '/api/v1/images/' + i.name); await refresh(); }) : ''))));
+    if (!items.length) tbody.append(el('tr', {}, el('td', { colspan: 6, class: 'muted', text: 'No images.' })));
+  };
+  return poll(refresh, 15000);
+}
+
+function keysView(main) {
+  const tbody = el('tbody');
+  const description = el('input', { id: 'key-description', placeholder: 'CI pipeline', maxlength: 500 });
+  const days = el('input', { id: 'key-days', type: 'number', min: 1, max: 36500, placeholder: 'never' });
+  const create = el('button', { id: 'key-create', type: 'submit', text: 'Create key' });
+  const secret = el('div');
+  const form = el('form', {
+    class: 'grid card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      create.disabled = true;
+      try {
+        const k = await api('POST', '/api/v1/api-keys', { description: description.value, expires_in: days.value ? Number(days.value) : undefined });
+        secret.replaceChildren(el('div', { class: 'secret' },
+          el('p', { text: 'Your new key. Copy it now: it is not shown again.' }),
+          el('code', { id: 'key-secret', text: k.key })));
+        description.value = '';
+        days.value = '';
+        await refresh();
+      } catch (e2) {
+        flash(e2);
+      } finally {
+        create.disabled = false;
+      }
+    },
+  }, el('label', {}, 'Description', description), el('label', {}, 'Expires in (days)', days), el('div', {}, create));
+  main.append(el('h1', { text: 'API keys' }), form, secret,
+    el('table', {}, el('thead', {}, el('tr', {}, ['ID', 'Description', 'Created', 'Expires', 'Last used', ''].map((h) => el('th', { text: h })))), tbody));
+  const refresh = async () => {
+    const r = await api('GET', '/api/v1/api-keys');
+    const items = r.api_keys || [];
+    tbody.replaceChildren(...items.map((k) => el('tr', { 'data-id': k.id },
+      el('td', { class: 'mono', text: k.id }),
+      el('td', { text: k.description }),
+      el('td', {}, when(k.created_at)),
+      el('td', {}, k.expires_at ? when(k.expires_at) : 'never'),
+      el('td', {}, k.last_used_at ? when(k.last_used_at) : 'never'),
+      el('td', {}, armed('Revoke', async () => { await api('DELETE', '/api/v1/api-keys/' + k.id); await refresh(); })))));
+    if (!items.length) tbody.append(el('tr', {}, el('td', { colspan: 6, class: 'muted', text: 'No API keys.' })));
+  };
+  return poll(refresh, 30000);
+}
+
+// ---- router ----
+
+const routes = [
+  [/^#\/login$/, loginView, 'login'],
+  [/^#\/environments$/, environmentsView, 'environments'],
+  [/^#\/environments\/([\w-]+)$/, environmentView, 'environments'],
+  [/^#\/agents$/, agentsView, 'agents'],
+  [/^#\/agents\/([\w-]+)$/, agentView, 'agents'],
+  [/^#\/agents\/([\w-]+)\/sessions\/([\w-]+)$/, chatView, 'agents'],
+  [/^#\/images$/, imagesView, 'images'],
+  [/^#\/keys$/, keysView, 'keys'],
+];
+
+let cleanup = null;
+
+function render() {
+  if (cleanup) { cleanup(); cleanup = null; }
+  let hash = location.hash;
+  if (!token() && hash !== '#/login') { location.hash = '#/login'; return; }
+  if (!hash || hash === '#' || hash === '#/') { location.hash = '#/environments'; return; }
+  const main = document.getElementById('view');
+  main.replaceChildren();
+  const signedIn = !!token();
+  document.getElementById('top').hidden = !signedIn;
+  if (signedIn) {
+    const u = user();
+    document.getElementById('who').textContent = u.username ? `${u.username} (${u.role})` : '';
+  }
+  for (const [re, view, nav] of routes) {
+    const m = hash.match(re);
+    if (!m) continue;
+    for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === nav);
+    cleanup = view(main, ...m.slice(1).map(decodeURIComponent)) || null;
+    return;
+  }
+  main.append(el('h1', { text: 'Not found' }), el('p', {}, 'There is no page at ', el('code', { text: hash }), '. ', el('a', { href: '#/environments', text: 'Environments' })));
+}
+
+window.addEventListener('hashchange', render);
+document.getElementById('signout').addEventListener('click', () => signOut('Signed out.'));
+render();
