@@ -140,6 +140,18 @@ type Config struct {
 		APIKey   string `yaml:"api_key" env:"PADDOCK_SEARCH_API_KEY"`   // Brave and Tavily
 	} `yaml:"search"`
 
+	// Tracing exports OpenTelemetry spans over OTLP/HTTP: a span per
+	// request, agent run, model call and tool call.
+	Tracing struct {
+		// Endpoint is the collector's traces URL, such as
+		// http://127.0.0.1:4318/v1/traces; "" reads the standard
+		// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT,
+		// and tracing is off when they are unset too.
+		Endpoint     string   `yaml:"endpoint" env:"PADDOCK_TRACING_ENDPOINT"`
+		SampleRatio  float64  `yaml:"sample_ratio" env:"PADDOCK_TRACING_SAMPLE_RATIO"`   // share of new traces kept, 0 to 1; default 1
+		BatchTimeout Duration `yaml:"batch_timeout" env:"PADDOCK_TRACING_BATCH_TIMEOUT"` // longest a span waits to be sent; default 5s
+	} `yaml:"tracing"`
+
 	// TTS selects the text-to-speech engine of /api/v1/agent/tts and the
 	// podcast generator.
 	TTS struct {
@@ -359,6 +371,8 @@ func defaultConfig() Config {
 	c.Log.Format = "text"
 	c.Log.Level = "info"
 	c.Log.Requests = true
+	c.Tracing.SampleRatio = 1
+	c.Tracing.BatchTimeout = Duration(5 * time.Second)
 	c.Auth.TokenTTL = Duration(24 * time.Hour)
 	c.RateLimits.Auth = 10
 	c.RateLimits.EnvironmentCreate = 20

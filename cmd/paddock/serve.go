@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/agent"
@@ -43,6 +44,7 @@ import (
 	"github.com/paddockhq/paddock/internal/search"
 	"github.com/paddockhq/paddock/internal/speech"
 	"github.com/paddockhq/paddock/internal/store"
+	"github.com/paddockhq/paddock/internal/telemetry"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -133,6 +135,7 @@ type Main struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closers   []func() error
+	tracing   *telemetry.Tracing
 }
 
 // NewMain returns an unstarted server.
@@ -163,6 +166,23 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if err := os.Chmod(cfg.Data, 0o711); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	tracing, err := telemetry.New(ctx, telemetry.Config{Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio,
+		BatchTimeout: time.Duration(cfg.Tracing.BatchTimeout), Version: version, Getenv: m.getenv})
+	if err != nil {
+		return err
+	}
+	m.tracing = tracing
+	m.closers = append(m.closers, func() error { // last: the spans of everything else's shutdown go too
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(ctx); err != nil {
+			m.Log.Warn("send the last spans", "err", err)
+		}
+		return nil
+	})
+	if tracing.Enabled {
+		m.Log.Info("tracing", "endpoint", tracing.Endpoint, "sample_ratio", cfg.Tracing.SampleRatio)
 	}
 	dsn := cfg.Database
 	if dsn == "" {
@@ -228,6 +248,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	api, err := httpapi.New(httpapi.Config{
 		Version:            version,
+		Tracer:             m.tracer(),
 		MaxBodyBytes:       cfg.MaxBodyBytes,
 		MaxUploadBytes:     cfg.MaxUploadBytes,
 		MaxAttachmentBytes: cfg.MaxAttachmentBytes,
@@ -379,6 +400,15 @@ func (m *Main) goBackground(f func()) {
 
 // Close stops serving (letting requests in flight finish for up to 15 s) and
 // releases everything Run opened.
+// tracer is the tracer of spans, or nil when tracing is off: the
+// components then skip even building a span's attributes.
+func (m *Main) tracer() trace.Tracer {
+	if m.tracing == nil || !m.tracing.Enabled {
+		return nil
+	}
+	return m.tracing.Tracer
+}
+
 func (m *Main) Close() error {
 	m.closed = true
 	var errs []error
@@ -484,6 +514,9 @@ func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledg
 		return nil, nil, fmt.Errorf("configure LLM providers: %w", err)
 	}
 	m.providers = providers.Names()
+	if t := m.tracer(); t != nil {
+		providers = providers.WithTracer(t)
+	}
 	if names := providers.Names(); len(names) == 0 {
 		m.Log.Warn("no LLM provider is configured: agents will answer with an error until OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY is set")
 	} else {
@@ -506,7 +539,7 @@ func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledg
 		Providers: providers, Agents: st.agents, Sessions: st.sessions,
 		Messages: st.messages, Runs: st.runs, Events: st.events, Usage: st.usage, Credits: credits.Check, Search: searcher,
 		Environments: envs, Sandbox: mgr, Bus: bus, MCP: st.mcp, MCPServers: st.mcpServers,
-		Resources: st.resources, Log: m.Log,
+		Resources: st.resources, Log: m.Log, Tracer: m.tracer(),
 	})
 	follow := func(ctx context.Context, sessionID string, after int64) <-chan *paddock.Event {
 		return pubsub.Follow(ctx, st.events, bus, sessionID, after)

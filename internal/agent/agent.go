@@ -69,6 +69,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/search"
@@ -183,6 +188,9 @@ type Deps struct {
 	MCP        MCP
 	MCPServers MCPServers
 	Log        *slog.Logger
+	// Tracer, when set, records each run's execution, model calls and
+	// tool calls as spans.
+	Tracer trace.Tracer
 }
 
 // WebSearcher searches the web: *search.Client.
@@ -330,6 +338,9 @@ func NewRunner(cfg Config, d Deps) *Runner {
 	cfg.setDefaults()
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Tracer == nil {
+		d.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	return &Runner{
 		cfg:      cfg,
@@ -1080,7 +1091,17 @@ func (r *Runner) execute(parent, ctx context.Context, cancel context.CancelCause
 	if run.CancelRequested {
 		cancel(errCancelled)
 	}
-	more, err := r.loop(ctx, run, log)
+	// The run's span: a root, since the run outlives the request that
+	// queued it, and may be resumed by another worker.
+	sctx, span := r.d.Tracer.Start(ctx, "invoke_agent", trace.WithAttributes(
+		attribute.String("gen_ai.operation.name", "invoke_agent"),
+		attribute.String("paddock.run.id", run.ID),
+		attribute.String("paddock.session.id", run.SessionID)), trace.WithNewRoot())
+	more, err := r.loop(sctx, run, log)
+	if err != nil {
+		span.SetStatus(codes.Error, failureMessage(err))
+	}
+	span.End()
 	cancel(nil)
 	<-hbDone
 

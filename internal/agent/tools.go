@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/mcptool"
@@ -224,7 +228,17 @@ type outputSink interface {
 // on first use), on one of the MCP servers or over the run's resources,
 // and returns its result text and whether it is an error. When ctx ends
 // first the result is meaningless: the caller checks.
-func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, ts toolset, env func(context.Context) (string, error), call paddock.ContentPart, out outputSink) (string, bool) {
+func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, ts toolset, env func(context.Context) (string, error), call paddock.ContentPart, out outputSink) (result string, isErr bool) {
+	ctx, span := r.d.Tracer.Start(ctx, "execute_tool "+call.Name, trace.WithAttributes(
+		attribute.String("gen_ai.operation.name", "execute_tool"),
+		attribute.String("gen_ai.tool.name", call.Name),
+		attribute.String("gen_ai.tool.call.id", call.ID)))
+	defer func() {
+		if isErr {
+			span.SetStatus(codes.Error, statusLine(result))
+		}
+		span.End()
+	}()
 	if _, _, ok := mcptool.SplitToolName(call.Name); ok {
 		return r.callMCP(ctx, ts.mcp, call)
 	}
@@ -248,6 +262,7 @@ func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, ts toolset, env
 		if t.envID, err = env(ctx); err != nil {
 			return "environment unavailable: " + paddock.ErrorMessage(err), true
 		}
+		span.SetAttributes(attribute.String("paddock.environment.id", t.envID))
 		switch call.Name {
 		case ToolBash:
 			res, err = t.bash()
@@ -581,4 +596,16 @@ func (t *toolCall) webSearch() (string, error) {
 		return "", err
 	}
 	return search.Format(res), nil
+}
+
+// statusLine is the first line of a failed tool's result, at most 200
+// bytes: a span's status description, not the result itself.
+func statusLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 200 {
+		s = strings.ToValidUTF8(s[:200], "") + "…"
+	}
+	return s
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/auth"
@@ -28,9 +29,10 @@ import (
 // Config holds the API's settings. Zero values take the defaults below.
 type Config struct {
 	Version        string
-	MaxBodyBytes   int64 // cap on JSON bodies (default 1 MiB)
-	MaxImportBytes int64 // cap on image archives (default 16 GiB)
-	MaxUploadBytes int64 // cap on file uploads into environments (default 10 GiB)
+	Tracer         trace.Tracer // spans of requests; nil: none
+	MaxBodyBytes   int64        // cap on JSON bodies (default 1 MiB)
+	MaxImportBytes int64        // cap on image archives (default 16 GiB)
+	MaxUploadBytes int64        // cap on file uploads into environments (default 10 GiB)
 	// MaxAttachmentBytes caps the decoded attachments of one assistants
 	// request (default 20 MiB); its body may be that, base64-encoded,
 	// plus MaxBodyBytes.
