@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -205,12 +209,74 @@ func TestWebUI(t *testing.T) {
 	if stdout != "hello-ui\n" || stderr != "oops\n" {
 		t.Errorf("exec output: stdout %q, stderr %q", stdout, stderr)
 	}
+	adminTok := s.login(t, "admin", testAdminPassword)
 	b.run(t, "run another", chromedp.SendKeys("#exec-command", "id -u\r", chromedp.ByID))
 	b.wait(t, "its exit", `document.querySelectorAll('#exec-output .exit').length === 2`)
 
-	// The environment is in the list.
+	// A command can be stopped, which kills it in the environment.
+	b.run(t, "start a long command", chromedp.SendKeys("#exec-command", "sleep 300\r", chromedp.ByID), chromedp.WaitVisible("#exec-stop", chromedp.ByID))
+	sleeping := func() int { // processes whose command line has sleep (the pattern itself does not match)
+		out := s.expect(t, 200, req{method: "POST", path: "/api/v1/environments/" + envID + "/exec", token: adminTok, body: map[string]any{
+			"command": []string{"sh", "-c", "grep -l 'slee[p]' /proc/[0-9]*/cmdline 2>/dev/null | wc -l"}}}).m(t)["stdout"].(string)
+		n, _ := strconv.Atoi(strings.TrimSpace(out))
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); sleeping() == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the long command did not start")
+		}
+	}
+	b.run(t, "stop it", chromedp.Click("#exec-stop", chromedp.ByID))
+	b.wait(t, "the stop", `document.querySelector('#exec-output .stopped') !== null && document.getElementById('exec-stop').hidden`)
+	for deadline := time.Now().Add(30 * time.Second); sleeping() != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped command still runs in the environment")
+		}
+	}
+
+	// Files: the working directory is listed; a file uploaded from the
+	// computer lands in it, and downloads back the same; directories open.
+	b.wait(t, "the file list", `document.getElementById('files-path').textContent === '/' && document.querySelector('#files tr[data-name=etc][data-type=dir]') !== null`)
+	local := filepath.Join(t.TempDir(), "ui-upload.txt")
+	content := "uploaded from the browser\n" + strings.Repeat("x", 100000)
+	if err := os.WriteFile(local, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.run(t, "upload a file", chromedp.SetUploadFiles("#file-upload", []string{local}, chromedp.ByID))
+	b.wait(t, "the uploaded file's row", `document.querySelector('#files tr[data-name="ui-upload.txt"][data-type=file]') !== null`)
+	if got := s.expect(t, 200, req{method: "GET", path: "/api/v1/environments/" + envID + "/files?path=/ui-upload.txt", token: adminTok}).body; string(got) != content {
+		t.Errorf("the uploaded file holds %d bytes, want %d", len(got), len(content))
+	}
+	downloads := t.TempDir()
+	b.run(t, "download it",
+		cdpbrowser.SetDownloadBehavior(cdpbrowser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(downloads),
+		chromedp.Click(`#files tr[data-name="ui-upload.txt"] a.file`, chromedp.ByQuery))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if got, err := os.ReadFile(filepath.Join(downloads, "ui-upload.txt")); err == nil && string(got) == content {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the download did not arrive whole")
+		}
+	}
+	b.run(t, "open a directory", chromedp.Click(`#files tr[data-name=etc] a.dir`, chromedp.ByQuery))
+	b.wait(t, "its list", `document.getElementById('files-path').textContent === '/etc' && document.querySelector('#files tr[data-name=passwd]') !== null`)
+
+	// The environment is in the list, which comes in pages of 50: 55
+	// more environments that fail at once (no node matches them) make two.
+	for i := range 55 {
+		s.expect(t, 201, req{method: "POST", path: "/api/v1/environments", token: adminTok, body: withSpec(map[string]any{
+			"name": fmt.Sprintf("unplaceable-%d", i), "node_selector": map[string]string{"zone": "nowhere"}})})
+	}
 	b.run(t, "list environments", chromedp.Navigate(s.url+"/ui/#/environments"))
-	b.wait(t, "the environment's row", fmt.Sprintf(`document.querySelector('tr[data-id=%s] [data-status]')?.dataset.status === 'running'`, jsString(envID)))
+	b.wait(t, "the first page", `document.querySelectorAll('tbody tr[data-id]').length === 50 && document.getElementById('env-prev').hidden`)
+	if got := b.text(t, "#env-count"); got != "1–50 of 56" {
+		t.Errorf("first page: %q", got)
+	}
+	b.run(t, "next page", chromedp.Click("#env-next", chromedp.ByID))
+	b.wait(t, "the second page", `document.querySelectorAll('tbody tr[data-id]').length === 6 && document.getElementById('env-next').hidden`)
+	b.run(t, "running only", chromedp.SetValue("#env-filter", "running", chromedp.ByID))
+	b.wait(t, "the environment's row", fmt.Sprintf(`document.querySelectorAll('tbody tr[data-id]').length === 1 && document.querySelector('tr[data-id=%s] [data-status]')?.dataset.status === 'running'`, jsString(envID)))
 
 	// An agent whose name is markup: it is shown as text.
 	name := "<b>bold</b> agent"
@@ -266,7 +332,7 @@ func TestWebUI(t *testing.T) {
 	// Deleting the environment takes two clicks.
 	b.run(t, "open the environment", chromedp.Navigate(s.url+"/ui/#/environments/"+envID), chromedp.WaitVisible("#env-delete", chromedp.ByID))
 	b.run(t, "click delete once", chromedp.Click("#env-delete", chromedp.ByID))
-	if st := s.expect(t, 200, req{method: "GET", path: "/api/v1/environments/" + envID, token: s.login(t, "admin", testAdminPassword)}).m(t)["status"]; st != "running" {
+	if st := s.expect(t, 200, req{method: "GET", path: "/api/v1/environments/" + envID, token: adminTok}).m(t)["status"]; st != "running" {
 		t.Fatalf("one click on delete left the environment %v", st)
 	}
 	b.run(t, "confirm", chromedp.Click("#env-delete", chromedp.ByID))

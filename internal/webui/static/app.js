@@ -230,7 +230,11 @@ function environmentsView(main) {
   const statusFilter = el('select', { id: 'env-filter', 'aria-label': 'Status' },
     ['', 'pending', 'running', 'paused', 'terminating', 'terminated', 'failed'].map((s) => el('option', { value: s, text: s || 'any status' })));
   const tbody = el('tbody');
-  const count = el('span', { class: 'muted' });
+  const count = el('span', { id: 'env-count', class: 'muted' });
+  const pageSize = 50;
+  let offset = 0;
+  const prev = el('button', { id: 'env-prev', type: 'button', class: 'secondary', onclick: () => { offset = Math.max(0, offset - pageSize); refresh().catch(flash); } }, 'Previous');
+  const next = el('button', { id: 'env-next', type: 'button', class: 'secondary', onclick: () => { offset += pageSize; refresh().catch(flash); } }, 'Next');
   const form = newEnvironmentForm();
   form.hidden = true;
   main.append(
@@ -238,10 +242,10 @@ function environmentsView(main) {
       el('button', { id: 'env-new', type: 'button', onclick: () => { form.hidden = !form.hidden; } }, 'New environment')),
     form,
     el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'ID', 'Image', 'Status', 'Runtime', 'Created'].map((h) => el('th', { text: h })))), tbody),
-    el('p', {}, count));
-  statusFilter.addEventListener('change', () => refresh());
+    el('p', { class: 'row' }, count, prev, next));
+  statusFilter.addEventListener('change', () => { offset = 0; refresh().catch(flash); });
   const refresh = async () => {
-    const q = new URLSearchParams({ limit: '100' });
+    const q = new URLSearchParams({ limit: String(pageSize), offset: String(offset) });
     if (statusFilter.value) q.set('status', statusFilter.value);
     const r = await api('GET', '/api/v1/environments?' + q);
     const envs = r.environments || [];
@@ -253,7 +257,10 @@ function environmentsView(main) {
       el('td', { text: (e.isolation && e.isolation.runtime_class) || 'runc' }),
       el('td', {}, when(e.created_at)))));
     if (!envs.length) tbody.append(el('tr', {}, el('td', { colspan: 6, class: 'muted', text: 'No environments.' })));
-    count.textContent = `${envs.length} of ${r.total ?? envs.length}`;
+    const total = r.total ?? envs.length;
+    count.textContent = envs.length ? `${offset + 1}–${offset + envs.length} of ${total}` : `0 of ${total}`;
+    prev.hidden = offset === 0;
+    next.hidden = offset + envs.length >= total;
   };
   return poll(refresh, 3000);
 }
@@ -316,6 +323,11 @@ function environmentView(main, id) {
   // Exec console.
   const cmd = el('input', { id: 'exec-command', placeholder: 'ls -la /', autocomplete: 'off', 'aria-label': 'Command' });
   const run = el('button', { id: 'exec-run', type: 'submit', text: 'Run' });
+  let running = null; // the AbortController of the command running
+  const stopExec = el('button', {
+    id: 'exec-stop', type: 'button', class: 'secondary', hidden: true,
+    onclick: () => { if (running) running.abort(); },
+  }, 'Stop');
   const out = el('pre', { id: 'exec-output', class: 'console' });
   const history = [];
   let hpos = 0;
@@ -333,9 +345,13 @@ function environmentView(main, id) {
       hpos = history.length;
       cmd.value = '';
       run.disabled = true;
+      stopExec.hidden = false;
+      running = new AbortController();
+      // Leaving the page stops the command too: closing the stream kills it.
+      const stopped = AbortSignal.any([abort.signal, running.signal]);
       out.append(el('span', { class: 'meta', text: '$ ' + line + '\n' }));
       try {
-        const res = await request('POST', `/api/v1/environments/${id}/exec`, { command: ['sh', '-c', line] }, { Accept: 'text/event-stream' }, abort.signal);
+        const res = await request('POST', `/api/v1/environments/${id}/exec`, { command: ['sh', '-c', line], timeout: 3600 }, { Accept: 'text/event-stream' }, stopped);
         await stream(res, (ev) => {
           const d = JSON.parse(ev.data);
           if (ev.event === 'stdout' || ev.event === 'stderr') out.append(el('span', { class: ev.event, text: d.data }));
@@ -349,12 +365,15 @@ function environmentView(main, id) {
         });
       } catch (e2) {
         if (e2.name !== 'AbortError') out.append(el('span', { class: 'err', text: e2.message + '\n' }));
+        else if (running.signal.aborted) out.append(el('span', { class: 'meta stopped', text: 'stopped\n' }));
       } finally {
+        running = null;
+        stopExec.hidden = true;
         run.disabled = false;
         cmd.focus();
       }
     },
-  }, el('code', { text: '$' }), cmd, run);
+  }, el('code', { text: '$' }), cmd, run, stopExec);
 
   const appendLog = (entry) => {
     const line = (entry.timestamp ? new Date(entry.timestamp).toLocaleTimeString() + ' ' : '') + entry.message + '\n';
@@ -376,10 +395,12 @@ function environmentView(main, id) {
     (r.logs || []).forEach(appendLog);
   };
 
+  const files = fileBrowser(id);
   main.append(
     el('h1', {}, el('a', { href: '#/environments', text: 'Environments' }), '/', title, status, el('span', { class: 'spacer' }), del),
     el('div', { class: 'card' }, info),
     el('h2', { text: 'Run a command' }), el('div', { class: 'card' }, execForm, el('p'), out),
+    el('h2', { text: 'Files' }), files.box,
     el('h2', { text: 'Log' }), logs);
 
   const refresh = async () => {
@@ -403,12 +424,92 @@ function environmentView(main, id) {
     const live = e.status === 'running' || e.status === 'paused';
     cmd.disabled = !live;
     del.hidden = ended(e.status);
+    files.live(live);
     if (e.status === 'running' && !following) followLogs();
     else if (!live && !following) await loadLogs();
     return e;
   };
   const stop = poll(refresh, 2000);
   return () => { stop(); abort.abort(); };
+}
+
+// fileBrowser lists a directory of environment id, goes into its
+// subdirectories, downloads its files and uploads into it. live tells it
+// whether the environment runs: it lists once it does.
+function fileBrowser(id) {
+  const base = `/api/v1/environments/${id}/files`;
+  let dir = '';
+  let shown = false;
+  const where = el('code', { id: 'files-path' });
+  const tbody = el('tbody');
+  const upload = el('input', { id: 'file-upload', type: 'file', multiple: true, 'aria-label': 'Upload files' });
+  const note = el('span', { class: 'muted' });
+  const list = async (path) => {
+    const r = await api('GET', `${base}/list?path=${encodeURIComponent(path)}`);
+    dir = r.path;
+    where.textContent = dir;
+    const parent = dir === '/' ? null : dir.replace(/\/[^/]*$/, '') || '/';
+    const rows = (r.files || []).sort((a, b) => (b.type === 'dir') - (a.type === 'dir') || a.name.localeCompare(b.name));
+    tbody.replaceChildren(
+      parent ? el('tr', {}, el('td', {}, el('a', { href: '#', onclick: (e) => { e.preventDefault(); list(parent).catch(flash); }, text: '..' })), el('td'), el('td'), el('td')) : '',
+      ...rows.map((f) => el('tr', { 'data-name': f.name, 'data-type': f.type },
+        el('td', {}, f.type === 'dir'
+          ? el('a', { href: '#', class: 'dir', onclick: (e) => { e.preventDefault(); list(f.path).catch(flash); }, text: f.name + '/' })
+          : f.type === 'file'
+            ? el('a', { href: '#', class: 'file', title: 'Download', onclick: (e) => { e.preventDefault(); download(f).catch(flash); }, text: f.name })
+            : el('span', { text: f.name + (f.link_target ? ' → ' + f.link_target : '') })),
+        el('td', { class: 'mono', text: f.mode }),
+        el('td', { text: f.type === 'dir' ? '' : bytes(f.size) }),
+        el('td', {}, when(f.mtime)))));
+  };
+  const download = async (f) => {
+    const res = await request('GET', `${base}?path=${encodeURIComponent(f.path)}`, undefined, { Accept: '*/*' });
+    const url = URL.createObjectURL(await res.blob());
+    const a = el('a', { href: url, download: f.name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  };
+  upload.addEventListener('change', async () => {
+    const target = dir;
+    try {
+      for (const file of upload.files) {
+        note.textContent = 'Uploading ' + file.name + '…';
+        const path = (target === '/' ? '' : target) + '/' + file.name;
+        const h = { 'Content-Type': 'application/octet-stream', Accept: 'application/json' };
+        if (token()) h.Authorization = 'Bearer ' + token();
+        const res = await fetch(`${base}?path=${encodeURIComponent(path)}`, { method: 'PUT', headers: h, body: file });
+        if (!res.ok) {
+          let b = null;
+          try { b = await res.json(); } catch { /* not JSON */ }
+          throw new APIError(res.status, file.name + ': ' + errorMessage(b, res));
+        }
+      }
+      note.textContent = 'Uploaded.';
+      await list(target);
+    } catch (e) {
+      note.textContent = '';
+      flash(e);
+    } finally {
+      upload.value = '';
+    }
+  });
+  const box = el('div', { class: 'card' },
+    el('div', { class: 'row' }, where, el('span', { class: 'spacer' }), note, el('label', {}, 'Upload here', upload)),
+    el('p'),
+    el('table', { id: 'files' }, el('thead', {}, el('tr', {}, ['Name', 'Mode', 'Size', 'Modified'].map((h) => el('th', { text: h })))), tbody));
+  box.hidden = true;
+  return {
+    box,
+    live(running) {
+      box.hidden = !running;
+      if (running && !shown) {
+        shown = true;
+        list('.').catch(flash); // the working directory
+      }
+    },
+  };
 }
 
 function agentsView(main) {
