@@ -26,7 +26,11 @@ var (
 // plays the scripted provider p.
 func withLLM(t *testing.T, p *llmtest.Provider) {
 	srv := llmtest.NewOpenAIServer(t, p)
-	env := map[string]string{"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": srv.URL + "/v1"}
+	withEnv(t, map[string]string{"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": srv.URL + "/v1"})
+}
+
+// withEnv makes the servers of test t see env as their environment.
+func withEnv(t *testing.T, env map[string]string) {
 	testGetenvMu.Lock()
 	defer testGetenvMu.Unlock()
 	m, _ := testGetenv.Load().(map[string]func(string) string)

@@ -226,12 +226,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	providerKeys, err := store.NewProviderKeyService(db, deriveKey(signingKey, "provider-keys"))
+	if err != nil {
+		return err
+	}
 	mcpClient := mcptool.New(mcptool.Options{Version: version})
 	m.closers = append(m.closers, mcpClient.Close)
 	agentStores := agentStores{
 		agents: store.NewAgentService(db), sessions: store.NewSessionService(db), messages: store.NewMessageService(db),
 		runs: store.NewRunService(db), events: store.NewEventService(db), usage: store.NewUsageService(db),
-		mcpServers: mcpServers, mcp: mcpClient, resources: store.NewResourceService(db),
+		mcpServers: mcpServers, mcp: mcpClient, resources: store.NewResourceService(db), providerKeys: providerKeys,
 	}
 	catalog := cfg.catalog()
 	credits := &credit.Ledger{Store: store.NewCreditService(db), Initial: cfg.Credits.Initial, Enforce: cfg.Credits.Enforce}
@@ -303,6 +307,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Audit:         store.NewAuditService(db),
 		RBAC:          store.NewRBACService(db),
 		GenBusinesses: store.NewGenBusinessService(db),
+		ProviderKeys:  providerKeys,
 		Scheduler:     scheduler,
 		Catalog:       catalog,
 		Runner:        runner,
@@ -503,9 +508,10 @@ type agentStores struct {
 	events   *store.EventService
 	usage    *store.UsageService
 
-	mcpServers *store.MCPServerService
-	mcp        *mcptool.Client // reaches the MCP servers
-	resources  *store.ResourceService
+	mcpServers   *store.MCPServerService
+	mcp          *mcptool.Client // reaches the MCP servers
+	resources    *store.ResourceService
+	providerKeys *store.ProviderKeyService
 }
 
 func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledger, envs paddock.EnvironmentService, mgr *sandbox.Manager) (*agent.Runner, httpapi.EventFollower, error) {
@@ -517,6 +523,7 @@ func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledg
 	if t := m.tracer(); t != nil {
 		providers = providers.WithTracer(t)
 	}
+	withKeys := &userProviders{Registry: providers, keys: st.providerKeys, keyed: llmenv.NewKeyed(m.getenv, llm.Config{}), tracer: m.tracer()}
 	if names := providers.Names(); len(names) == 0 {
 		m.Log.Warn("no LLM provider is configured: agents will answer with an error until OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY is set")
 	} else {
@@ -536,7 +543,7 @@ func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledg
 		Model: m.Config.Agents.DefaultModel, DefaultImage: m.Config.Agents.DefaultImage, Lease: time.Duration(m.Config.Agents.Lease),
 		Catalog: catalog, Summarizer: m.Config.Agents.SummaryModel, MCPPrivate: m.Config.Agents.MCPAllowPrivate,
 	}, agent.Deps{
-		Providers: providers, Agents: st.agents, Sessions: st.sessions,
+		Providers: withKeys, Agents: st.agents, Sessions: st.sessions,
 		Messages: st.messages, Runs: st.runs, Events: st.events, Usage: st.usage, Credits: credits.Check, Search: searcher,
 		Environments: envs, Sandbox: mgr, Bus: bus, MCP: st.mcp, MCPServers: st.mcpServers,
 		Resources: st.resources, Log: m.Log, Tracer: m.tracer(),
@@ -545,6 +552,34 @@ func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledg
 		return pubsub.Follow(ctx, st.events, bus, sessionID, after)
 	}
 	return runner, follow, nil
+}
+
+// userProviders is the server's providers and users' own keys
+// (agent.UserProviders): a user's key makes a provider configured as the
+// server's (base URL, retries) that calls with that key.
+type userProviders struct {
+	*llm.Registry
+	keys   paddock.ProviderKeyService
+	keyed  *llmenv.Keyed
+	tracer trace.Tracer // nil: no spans
+}
+
+func (u *userProviders) ForUser(ctx context.Context, userID int64, name string) (llm.Provider, bool, error) {
+	k, err := u.keys.ProviderKey(ctx, userID, name)
+	if paddock.ErrorCode(err) == paddock.ENotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := u.keyed.Provider(name, k.Key)
+	if err != nil {
+		return nil, false, err
+	}
+	if u.tracer != nil {
+		p = llm.Trace(p, u.tracer)
+	}
+	return p, true, nil
 }
 
 // network sets up environments' networking: the bridge, the nftables

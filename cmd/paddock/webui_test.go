@@ -329,6 +329,19 @@ func TestWebUI(t *testing.T) {
 	b.wait(t, "the key to go", fmt.Sprintf(`document.querySelector('tr[data-id=%s]') === null`, jsString(keyID)))
 	s.expect(t, 401, req{method: "GET", path: "/api/v1/auth/me", token: key})
 
+	// A model provider key of one's own: set, shown as a hint, removed.
+	b.run(t, "set a provider key",
+		chromedp.SetValue("#provider-name", "anthropic", chromedp.ByID),
+		chromedp.SendKeys("#provider-key", "sk-ant-from-the-ui-1234", chromedp.ByID),
+		chromedp.Click("#provider-save", chromedp.ByID))
+	b.wait(t, "its row", `document.querySelector('#provider-keys tr[data-provider=anthropic]')?.textContent.includes('sk-…1234')`)
+	if got := s.expect(t, 200, req{method: "GET", path: "/v1/provider-keys", token: adminTok}).body; !strings.Contains(string(got), `"key_hint":"sk-…1234"`) {
+		t.Errorf("the API lists %s", got)
+	}
+	remove := `#provider-keys tr[data-provider=anthropic] button`
+	b.run(t, "remove it", chromedp.Click(remove, chromedp.ByQuery), chromedp.Click(remove, chromedp.ByQuery))
+	b.wait(t, "it to go", `document.querySelector('#provider-keys tr[data-provider]') === null`)
+
 	// Deleting the environment takes two clicks.
 	b.run(t, "open the environment", chromedp.Navigate(s.url+"/ui/#/environments/"+envID), chromedp.WaitVisible("#env-delete", chromedp.ByID))
 	b.run(t, "click delete once", chromedp.Click("#env-delete", chromedp.ByID))

@@ -84,6 +84,13 @@ type Providers interface {
 	Provider(name string) (llm.Provider, error)
 }
 
+// UserProviders is implemented by a Providers that knows users' own
+// provider keys (paddock.ProviderKey): ForUser returns provider name with
+// the key userID stored, or ok false when the user stored none.
+type UserProviders interface {
+	ForUser(ctx context.Context, userID int64, name string) (p llm.Provider, ok bool, err error)
+}
+
 // Agents reads agents: paddock.AgentService.
 type Agents interface {
 	Agent(ctx context.Context, id string) (*paddock.Agent, error)

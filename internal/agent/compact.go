@@ -245,7 +245,7 @@ func (r *Runner) summarizer(p llm.Provider, model string) (llm.Provider, string,
 	if r.cfg.Summarizer == "" {
 		return p, model, nil
 	}
-	return r.resolveModel(&paddock.Agent{Model: r.cfg.Summarizer})
+	return r.resolveModel(context.Background(), &paddock.Agent{Model: r.cfg.Summarizer}) // the server's key: no owner
 }
 
 // transcript writes msgs as plain text for the summarizer.

@@ -62,7 +62,7 @@ func (r *Runner) Execute(ctx context.Context, req ExecuteRequest) (*ExecuteResul
 			return nil, err
 		}
 	}
-	p, model, err := r.resolveModel(req.Agent)
+	p, model, err := r.resolveModel(ctx, req.Agent)
 	if err != nil {
 		return nil, err
 	}

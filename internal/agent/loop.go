@@ -168,8 +168,10 @@ func (r *Runner) complete(ctx context.Context, st *runState, note string) error 
 	return nil
 }
 
-// resolveModel returns the provider and model id of the agent's model.
-func (r *Runner) resolveModel(a *paddock.Agent) (llm.Provider, string, error) {
+// resolveModel returns the provider and model id of the agent's model:
+// the provider with the key of the agent's owner when the owner stored
+// one (UserProviders), else with the server's.
+func (r *Runner) resolveModel(ctx context.Context, a *paddock.Agent) (llm.Provider, string, error) {
 	model := a.Model
 	if model == "" {
 		model = r.cfg.Model
@@ -177,6 +179,15 @@ func (r *Runner) resolveModel(a *paddock.Agent) (llm.Provider, string, error) {
 	provider, id := llm.ParseModel(model)
 	if provider == "" {
 		return nil, "", paddock.Errorf(paddock.EInvalid, "cannot tell the provider of model %q: name it as provider/model, e.g. openai/gpt-4o-mini", model)
+	}
+	if up, ok := r.d.Providers.(UserProviders); ok && a.OwnerID != 0 {
+		p, found, err := up.ForUser(ctx, a.OwnerID, provider)
+		if err != nil {
+			return nil, "", err
+		}
+		if found {
+			return p, id, nil
+		}
 	}
 	p, err := r.d.Providers.Provider(provider)
 	if err != nil {
@@ -196,7 +207,7 @@ func (r *Runner) cost(provider, model string, u llm.Usage) float64 {
 // callModel makes the run's step-th model call, streaming its text as
 // delta events, and persists the assistant message with its usage.
 func (r *Runner) callModel(ctx context.Context, st *runState, step int) (*paddock.Message, error) {
-	p, model, err := r.resolveModel(st.agent)
+	p, model, err := r.resolveModel(ctx, st.agent)
 	if err != nil {
 		return nil, err
 	}

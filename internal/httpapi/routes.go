@@ -66,6 +66,10 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/agents/{id}/sessions/{sid}/messages", agt, catOther, authenticated, s.handleMessageCreate, doc{tag: "sessions", summary: "Post a user message: starts a run (or queues it behind the active one) and returns at once; Idempotency-Key makes retries safe", params: sessionParams{}, body: messageRequest{}, resp: paddock.Message{}, status: http.StatusCreated}},
 		{"GET", "/v1/agents/{id}/sessions/{sid}/messages", agt, catOther, authenticated, s.handleMessageList, doc{tag: "sessions", summary: "List the session's messages", params: sessionParams{}, resp: messageListResponse{}}},
 		{"GET", "/v1/agents/{id}/sessions/{sid}/events", agt, catOther, authenticated, s.handleSessionEvents, doc{tag: "sessions", summary: "The session's events over SSE (id = sequence; Last-Event-ID or ?since= replays), or a list with ?format=json", params: eventsParams{}, resp: eventListResponse{}}},
+		// Users' own provider keys (DESIGN: keys stored encrypted per user).
+		{"GET", "/v1/provider-keys", agt, catOther, authenticated, s.handleProviderKeyList, doc{tag: "provider-keys", summary: "Your own LLM provider keys (hints only): your agents' model calls use them instead of the server's", resp: providerKeyList{}}},
+		{"PUT", "/v1/provider-keys/{provider}", agt, catOther, authenticated, s.handleProviderKeyPut, doc{tag: "provider-keys", summary: "Set or replace your key for a provider (stored encrypted)", params: providerParam{}, body: providerKeyRequest{}, resp: providerKeyResponse{}}},
+		{"DELETE", "/v1/provider-keys/{provider}", agt, catOther, authenticated, s.handleProviderKeyDelete, doc{tag: "provider-keys", summary: "Remove your key for a provider: your agents use the server's again", params: providerParam{}, status: http.StatusNoContent}},
 
 		{"GET", "/v1/usage", agt, catOther, authenticated, s.handleUsage, doc{tag: "usage", summary: "Model usage and cost: your own (admins: everyone's, or user_id's), by agent, session and time range", params: usageParams{}, resp: usageResponse{}}},
 

@@ -152,6 +152,7 @@ type Deps struct {
 	Audit         paddock.AuditService            // login and operation logs; nil: not kept
 	RBAC          paddock.RBACService             // roles, departments, menus; nil: only admins pass permission checks
 	GenBusinesses paddock.GenBusinessService      // code generator configurations; nil: none
+	ProviderKeys  paddock.ProviderKeyService      // users' own LLM provider keys; nil: none
 	Scheduler     Scheduler                       // starts their runs
 	Catalog       *llm.Catalog                    // the model table; nil: llm's
 	Runner        AgentRunner                     // the agent loop

@@ -17,10 +17,13 @@ import (
 func (r *Registry) WithTracer(t trace.Tracer) *Registry {
 	out := &Registry{providers: make(map[string]Provider, len(r.providers))}
 	for name, p := range r.providers {
-		out.providers[name] = traced{Provider: p, tracer: t}
+		out.providers[name] = Trace(p, t)
 	}
 	return out
 }
+
+// Trace returns p with each call a span, as WithTracer does.
+func Trace(p Provider, t trace.Tracer) Provider { return traced{Provider: p, tracer: t} }
 
 type traced struct {
 	Provider

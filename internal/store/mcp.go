@@ -2,14 +2,10 @@ package store
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/paddockhq/paddock"
 )
@@ -20,31 +16,25 @@ var _ paddock.MCPServerService = (*MCPServerService)(nil)
 // paddock.MCPServerService. Shared servers have a NULL owner_id. Their
 // headers, which carry credentials, are stored encrypted (AES-256-GCM).
 type MCPServerService struct {
-	db   *DB
-	aead cipher.AEAD
+	db     *DB
+	sealer sealer
 }
 
 // NewMCPServerService returns an MCPServerService backed by db that
 // encrypts headers with key (32 bytes).
 func NewMCPServerService(db *DB, key []byte) (*MCPServerService, error) {
-	block, err := aes.NewCipher(key)
+	sl, err := newSealer(key)
 	if err != nil {
-		return nil, fmt.Errorf("MCP server headers key: %w", err)
+		return nil, sealKeyError("MCP server headers", err)
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &MCPServerService{db: db, aead: aead}, nil
+	return &MCPServerService{db: db, sealer: sl}, nil
 }
 
 const mcpServerColumns = "id, owner_id, name, transport, url, headers, enabled_tools, enabled, created_at, updated_at"
 
-// sealed prefixes the headers column's value: a JSON string of the
-// base64 of nonce and ciphertext of the headers' JSON.
-const sealed = "sealed:v1:"
-
-var headersAD = []byte("paddock/mcp_servers.headers")
+// headersAD is the associated data of sealed headers. The headers column
+// holds a JSON string: the sealed JSON of the headers.
+const headersAD = "paddock/mcp_servers.headers"
 
 // seal returns the headers column's value for h.
 func (s *MCPServerService) seal(h map[string]string) (string, error) {
@@ -52,26 +42,25 @@ func (s *MCPServerService) seal(h map[string]string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
+	box, err := s.sealer.seal(plain, headersAD)
+	if err != nil {
 		return "", err
 	}
-	return jsonArg(sealed + base64.StdEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, headersAD)))
+	return jsonArg(box)
 }
 
 // open returns the headers a headers column's value holds.
 func (s *MCPServerService) open(name string, raw json.RawMessage) (map[string]string, error) {
 	var box string
-	if err := json.Unmarshal(raw, &box); err != nil || !strings.HasPrefix(box, sealed) {
+	if err := json.Unmarshal(raw, &box); err != nil {
 		return nil, fmt.Errorf("MCP server %q: its headers are not sealed", name)
 	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(box, sealed))
-	if err != nil || len(b) < s.aead.NonceSize() {
-		return nil, fmt.Errorf("MCP server %q: its sealed headers are damaged", name)
-	}
-	plain, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], headersAD)
-	if err != nil {
-		return nil, fmt.Errorf("MCP server %q: its headers cannot be decrypted: the signing key (PADDOCK_SIGNING_KEY, <data>/jwt.key) is not the one they were stored with; add the server again", name)
+	plain, err := s.sealer.open(box, headersAD)
+	switch {
+	case errors.Is(err, errWrongKey):
+		return nil, fmt.Errorf("MCP server %q: its headers %v; add the server again", name, err)
+	case err != nil:
+		return nil, fmt.Errorf("MCP server %q: its headers are %v", name, err)
 	}
 	var h map[string]string
 	if err := json.Unmarshal(plain, &h); err != nil {

@@ -4,8 +4,12 @@
 package llmenv
 
 import (
+	"cmp"
+	"crypto/sha256"
 	"net/http"
+	"sync"
 
+	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/llm/anthropic"
 	"github.com/paddockhq/paddock/internal/llm/gemini"
@@ -30,36 +34,83 @@ func FromEnv(getenv func(string) string, httpClient *http.Client) (*llm.Registry
 // Config (HTTP client, retries, timeout); the environment sets its APIKey
 // and BaseURL.
 func Configure(getenv func(string) string, base llm.Config) (*llm.Registry, error) {
-	cfg := func(key, url string) llm.Config {
-		c := base
-		c.APIKey, c.BaseURL = key, url
-		return c
-	}
 	var ps []llm.Provider
 	if key, url := getenv("OPENAI_API_KEY"), getenv("OPENAI_BASE_URL"); key != "" || url != "" {
-		p, err := openai.New(cfg(key, url))
+		p, err := newProvider(llm.OpenAI, base, key, url)
 		if err != nil {
 			return nil, err
 		}
 		ps = append(ps, p)
 	}
 	if key := getenv("ANTHROPIC_API_KEY"); key != "" {
-		p, err := anthropic.New(cfg(key, getenv("ANTHROPIC_BASE_URL")))
+		p, err := newProvider(llm.Anthropic, base, key, getenv("ANTHROPIC_BASE_URL"))
 		if err != nil {
 			return nil, err
 		}
 		ps = append(ps, p)
 	}
-	key := getenv("GEMINI_API_KEY")
-	if key == "" {
-		key = getenv("GOOGLE_API_KEY")
-	}
-	if key != "" {
-		p, err := gemini.New(cfg(key, getenv("GEMINI_BASE_URL")))
+	if key := cmp.Or(getenv("GEMINI_API_KEY"), getenv("GOOGLE_API_KEY")); key != "" {
+		p, err := newProvider(llm.Google, base, key, getenv("GEMINI_BASE_URL"))
 		if err != nil {
 			return nil, err
 		}
 		ps = append(ps, p)
 	}
 	return llm.NewRegistry(ps...), nil
+}
+
+// newProvider makes provider name from base with key and url.
+func newProvider(name string, base llm.Config, key, url string) (llm.Provider, error) {
+	base.APIKey, base.BaseURL = key, url
+	switch name {
+	case llm.OpenAI:
+		return openai.New(base)
+	case llm.Anthropic:
+		return anthropic.New(base)
+	case llm.Google:
+		return gemini.New(base)
+	}
+	return nil, paddock.Errorf(paddock.EInvalid, "unknown provider %q: the providers are openai, anthropic and google", name)
+}
+
+// Keyed makes providers with keys of their callers' (users' own keys),
+// configured otherwise as Configure configures the server's: the base
+// URLs of the environment and the template Config. It keeps the
+// providers it made, by provider and key, so that a key's provider (and
+// its connections) is made once.
+type Keyed struct {
+	getenv func(string) string
+	base   llm.Config
+
+	mu    sync.Mutex
+	cache map[[2]string]llm.Provider // provider, SHA-256 of the key
+}
+
+// maxKeyed bounds the providers a Keyed keeps; past it, it starts over.
+const maxKeyed = 1024
+
+// NewKeyed returns a Keyed reading base URLs with getenv.
+func NewKeyed(getenv func(string) string, base llm.Config) *Keyed {
+	return &Keyed{getenv: getenv, base: base, cache: map[[2]string]llm.Provider{}}
+}
+
+// Provider returns provider name (openai, anthropic or google) with key.
+func (k *Keyed) Provider(name, key string) (llm.Provider, error) {
+	sum := sha256.Sum256([]byte(key))
+	id := [2]string{name, string(sum[:])}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if p, ok := k.cache[id]; ok {
+		return p, nil
+	}
+	url := map[string]string{llm.OpenAI: "OPENAI_BASE_URL", llm.Anthropic: "ANTHROPIC_BASE_URL", llm.Google: "GEMINI_BASE_URL"}[name]
+	p, err := newProvider(name, k.base, key, k.getenv(url))
+	if err != nil {
+		return nil, err
+	}
+	if len(k.cache) >= maxKeyed {
+		clear(k.cache)
+	}
+	k.cache[id] = p
+	return p, nil
 }
