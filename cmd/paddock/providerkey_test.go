@@ -22,7 +22,9 @@ import (
 // server's key back; bad requests are refused with what is wrong.
 func TestProviderKeys(t *testing.T) {
 	t.Parallel()
-	answer := func() llmtest.Step { return llmtest.Step{Text: "ok", Usage: llm.Usage{InputTokens: 3, OutputTokens: 1}} }
+	answer := func() llmtest.Step {
+		return llmtest.Step{Text: "ok", Usage: llm.Usage{InputTokens: 3, OutputTokens: 1}}
+	}
 	upstream := llmtest.NewOpenAIServer(t, llmtest.New(answer(), answer(), answer(), answer()))
 	target, _ := url.Parse(upstream.URL)
 	var mu sync.Mutex

@@ -828,7 +828,8 @@ function keysView(main) {
     },
   }, el('label', {}, 'Description', description), el('label', {}, 'Expires in (days)', days), el('div', {}, create));
   main.append(el('h1', { text: 'API keys' }), form, secret,
-    el('table', {}, el('thead', {}, el('tr', {}, ['ID', 'Description', 'Created', 'Expires', 'Last used', ''].map((h) => el('th', { text: h })))), tbody));
+    el('table', {}, el('thead', {}, el('tr', {}, ['ID', 'Description', 'Created', 'Expires', 'Last used', ''].map((h) => el('th', { text: h })))), tbody),
+    providerKeys());
   const refresh = async () => {
     const r = await api('GET', '/api/v1/api-keys');
     const items = r.api_keys || [];
@@ -842,6 +843,47 @@ function keysView(main) {
     if (!items.length) tbody.append(el('tr', {}, el('td', { colspan: 6, class: 'muted', text: 'No API keys.' })));
   };
   return poll(refresh, 30000);
+}
+
+// providerKeys is the section of the user's own model provider keys:
+// their agents call the provider with them instead of the server's key.
+function providerKeys() {
+  const tbody = el('tbody', { id: 'provider-keys' });
+  const provider = el('select', { id: 'provider-name' }, ['openai', 'anthropic', 'google'].map((p) => el('option', { value: p, text: p })));
+  const key = el('input', { id: 'provider-key', type: 'password', required: true, autocomplete: 'off', placeholder: 'sk-…' });
+  const save = el('button', { id: 'provider-save', type: 'submit', text: 'Save key' });
+  const refresh = async () => {
+    const r = await api('GET', '/v1/provider-keys');
+    const items = r.items || [];
+    tbody.replaceChildren(...items.map((k) => el('tr', { 'data-provider': k.provider },
+      el('td', { text: k.provider }),
+      el('td', { class: 'mono', text: k.key_hint }),
+      el('td', {}, when(k.updated_at)),
+      el('td', {}, armed('Remove', async () => { await api('DELETE', '/v1/provider-keys/' + k.provider); await refresh(); })))));
+    if (!items.length) tbody.append(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: "None: your agents use the server's keys." })));
+  };
+  const form = el('form', {
+    class: 'grid card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      save.disabled = true;
+      try {
+        await api('PUT', '/v1/provider-keys/' + provider.value, { api_key: key.value });
+        key.value = '';
+        await refresh();
+      } catch (e2) {
+        flash(e2);
+      } finally {
+        save.disabled = false;
+      }
+    },
+  }, el('label', {}, 'Provider', provider), el('label', {}, 'API key', key), el('div', {}, save));
+  refresh().catch(flash);
+  return el('section', {},
+    el('h2', { text: 'Model provider keys' }),
+    el('p', { class: 'muted', text: "Your agents call a model's provider with your key when you set one, instead of the server's. Keys are stored encrypted and never shown again." }),
+    form,
+    el('table', {}, el('thead', {}, el('tr', {}, ['Provider', 'Key', 'Updated', ''].map((h) => el('th', { text: h })))), tbody));
 }
 
 // ---- router ----
