@@ -79,6 +79,25 @@ func TestProviderKeys(t *testing.T) {
 		t.Errorf("bob sees %s", b)
 	}
 
+	// Models of a provider one has a key for are available to one.
+	available := func(tok string) map[string]bool {
+		var cfg struct {
+			Providers []struct {
+				Name       string
+				Configured bool
+			}
+		}
+		s.expect(t, 200, req{method: "GET", path: "/api/v1/agent/config", token: tok}).json(t, &cfg)
+		out := map[string]bool{}
+		for _, p := range cfg.Providers {
+			out[p.Name] = p.Configured
+		}
+		return out
+	}
+	if a, b := available(ann), available(bob); !a["openai"] || !a["google"] || a["anthropic"] || !b["openai"] || b["google"] {
+		t.Errorf("configured providers: ann %v, bob %v", a, b)
+	}
+
 	// Whose key each model call carries.
 	runs := 0
 	run := func(tok string) {

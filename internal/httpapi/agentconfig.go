@@ -28,7 +28,7 @@ type agentConfigModel struct {
 	OutputPrice      float64 `json:"output_price" description:"USD per million tokens"`
 	CachedInputPrice float64 `json:"cached_input_price" description:"USD per million input tokens read from the provider's prompt cache"`
 	CacheWritePrice  float64 `json:"cache_write_price" description:"USD per million input tokens written to the provider's prompt cache"`
-	Available        bool    `json:"available" description:"its provider is configured"`
+	Available        bool    `json:"available" description:"its provider is configured: on the server, or by a key of your own"`
 }
 
 type agentConfigTemplate struct {
@@ -65,15 +65,27 @@ type agentConfigResponse struct {
 func (s *Server) handleAgentConfig(w http.ResponseWriter, r *http.Request) error {
 	out := agentConfigResponse{Version: s.cfg.Version, DefaultModel: s.cfg.DefaultModel, DefaultAgent: DefaultPlatformAgent,
 		Models: []agentConfigModel{}, Templates: []agentConfigTemplate{}}
+	// A provider the caller stored a key of their own for is configured
+	// for them, whether or not the server has a key.
+	configured := slices.Clone(s.cfg.Providers)
+	if s.ProviderKeys != nil {
+		own, err := s.ProviderKeys.ProviderKeys(r.Context(), principal(r).User.ID)
+		if err != nil {
+			return err
+		}
+		for _, k := range own {
+			configured = append(configured, k.Provider)
+		}
+	}
 	for _, p := range []string{llm.OpenAI, llm.Anthropic, llm.Google} {
-		out.Providers = append(out.Providers, agentConfigProvider{Name: p, Configured: slices.Contains(s.cfg.Providers, p)})
+		out.Providers = append(out.Providers, agentConfigProvider{Name: p, Configured: slices.Contains(configured, p)})
 	}
 	for _, m := range s.Catalog.Models() {
 		read, write := m.CachePrices()
 		out.Models = append(out.Models, agentConfigModel{Model: m.Provider + "/" + m.ID, Provider: m.Provider, ID: m.ID, Name: m.DisplayName,
 			ContextWindow: m.ContextWindow, MaxOutput: m.MaxOutput, InputPrice: m.InputPrice, OutputPrice: m.OutputPrice,
 			CachedInputPrice: read, CacheWritePrice: write,
-			Available: slices.Contains(s.cfg.Providers, m.Provider)})
+			Available: slices.Contains(configured, m.Provider)})
 	}
 	out.Features = agentConfigFeatures{Sandboxes: s.Environments != nil, WebSearch: s.cfg.SearchProvider != "", SearchProvider: s.cfg.SearchProvider,
 		DeepThinking: true, CreditsEnforced: s.Credits != nil && s.Credits.Enforce, ScheduledTasks: s.Schedules != nil, MCP: s.mcpReady() == nil, RAG: s.ragReady() == nil, TTS: s.speechReady() == nil}
