@@ -41,18 +41,22 @@ func (s *Server) providerKeys() (paddock.ProviderKeyService, error) {
 	return s.ProviderKeys, nil
 }
 
-// providerName reads the {provider} of a route: openai, anthropic or
-// google ("gemini" is google).
-func providerName(r *http.Request) (string, error) {
+// providerKeyTarget returns the store and the {provider} of a route:
+// openai, anthropic or google ("gemini" is google).
+func (s *Server) providerKeyTarget(r *http.Request) (paddock.ProviderKeyService, string, error) {
+	keys, err := s.providerKeys()
+	if err != nil {
+		return nil, "", err
+	}
 	name := strings.ToLower(r.PathValue("provider"))
 	if name == "gemini" {
 		name = llm.Google
 	}
 	switch name {
 	case llm.OpenAI, llm.Anthropic, llm.Google:
-		return name, nil
+		return keys, name, nil
 	}
-	return "", paddock.Errorf(paddock.EInvalid, "unknown provider %q: the providers are openai, anthropic and google", r.PathValue("provider"))
+	return nil, "", paddock.Errorf(paddock.EInvalid, "unknown provider %q: the providers are openai, anthropic and google", r.PathValue("provider"))
 }
 
 func (s *Server) handleProviderKeyList(w http.ResponseWriter, r *http.Request) error {
@@ -72,11 +76,7 @@ func (s *Server) handleProviderKeyList(w http.ResponseWriter, r *http.Request) e
 }
 
 func (s *Server) handleProviderKeyPut(w http.ResponseWriter, r *http.Request) error {
-	keys, err := s.providerKeys()
-	if err != nil {
-		return err
-	}
-	name, err := providerName(r)
+	keys, name, err := s.providerKeyTarget(r)
 	if err != nil {
 		return err
 	}
@@ -101,11 +101,7 @@ func (s *Server) handleProviderKeyPut(w http.ResponseWriter, r *http.Request) er
 }
 
 func (s *Server) handleProviderKeyDelete(w http.ResponseWriter, r *http.Request) error {
-	keys, err := s.providerKeys()
-	if err != nil {
-		return err
-	}
-	name, err := providerName(r)
+	keys, name, err := s.providerKeyTarget(r)
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,24 @@ function armed(label, action, attrs = {}) {
   return b;
 }
 
+// busy runs fn with button disabled, giving an error to onError (flash by
+// default): what every form's submit does.
+async function busy(button, fn, onError = flash) {
+  button.disabled = true;
+  try {
+    await fn();
+  } catch (e) {
+    onError(e);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// table makes a table of the headers and the rows in tbody.
+function table(headers, tbody, attrs = {}) {
+  return el('table', attrs, el('thead', {}, el('tr', {}, headers.map((h) => el('th', { text: h })))), tbody);
+}
+
 // flash shows an error at the top of the view.
 function flash(err) {
   const view = document.getElementById('view');
@@ -193,18 +211,13 @@ function loginView(main) {
   const form = el('form', {
     onsubmit: async (e) => {
       e.preventDefault();
-      submit.disabled = true;
       err.textContent = '';
-      try {
+      await busy(submit, async () => {
         const r = await api('POST', '/api/v1/auth/login', { username: username.value, password: password.value });
         sessionStorage.setItem(TOKEN, r.token);
         sessionStorage.setItem(USER, JSON.stringify(r.user));
         location.hash = '#/environments';
-      } catch (e2) {
-        err.textContent = e2.message;
-      } finally {
-        submit.disabled = false;
-      }
+      }, (e2) => { err.textContent = e2.message; });
     },
   },
   el('label', {}, 'Username', username),
@@ -241,7 +254,7 @@ function environmentsView(main) {
     el('h1', {}, 'Environments', el('span', { class: 'spacer' }), statusFilter,
       el('button', { id: 'env-new', type: 'button', onclick: () => { form.hidden = !form.hidden; } }, 'New environment')),
     form,
-    el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'ID', 'Image', 'Status', 'Runtime', 'Created'].map((h) => el('th', { text: h })))), tbody),
+    table(['Name', 'ID', 'Image', 'Status', 'Runtime', 'Created'], tbody),
     el('p', { class: 'row' }, count, prev, next));
   statusFilter.addEventListener('change', () => { offset = 0; refresh().catch(flash); });
   const refresh = async () => {
@@ -294,16 +307,11 @@ function newEnvironmentForm() {
       };
       if (runtime.value) body.isolation = { runtime_class: runtime.value };
       if (command.value.trim()) body.command = ['sh', '-c', command.value];
-      submit.disabled = true;
       err.textContent = '';
-      try {
+      await busy(submit, async () => {
         const env = await api('POST', '/api/v1/environments', body);
         location.hash = '#/environments/' + env.id;
-      } catch (e2) {
-        err.textContent = e2.message;
-      } finally {
-        submit.disabled = false;
-      }
+      }, (e2) => { err.textContent = e2.message; });
     },
   }, nameL, imageL, el('label', {}, 'Runtime', runtime), cpuL, memoryL, storageL, timeoutL, commandL, images, el('div', {}, submit), el('div', { class: 'wide' }, err));
   return form;
@@ -498,7 +506,7 @@ function fileBrowser(id) {
   const box = el('div', { class: 'card' },
     el('div', { class: 'row' }, where, el('span', { class: 'spacer' }), note, el('label', {}, 'Upload here', upload)),
     el('p'),
-    el('table', { id: 'files' }, el('thead', {}, el('tr', {}, ['Name', 'Mode', 'Size', 'Modified'].map((h) => el('th', { text: h })))), tbody));
+    table(['Name', 'Mode', 'Size', 'Modified'], tbody, { id: 'files' }));
   box.hidden = true;
   return {
     box,
@@ -519,7 +527,7 @@ function agentsView(main) {
   main.append(
     el('h1', {}, 'Agents', el('span', { class: 'spacer' }), el('button', { id: 'agent-new', type: 'button', onclick: () => { form.hidden = !form.hidden; } }, 'New agent')),
     form,
-    el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'Model', 'Tools', 'Created'].map((h) => el('th', { text: h })))), tbody));
+    table(['Name', 'Model', 'Tools', 'Created'], tbody));
   const refresh = async () => {
     const r = await api('GET', '/v1/agents?limit=1000');
     const items = r.items || [];
@@ -549,16 +557,11 @@ function newAgentForm() {
     class: 'grid card',
     onsubmit: async (e) => {
       e.preventDefault();
-      submit.disabled = true;
       err.textContent = '';
-      try {
+      await busy(submit, async () => {
         const a = await api('POST', '/v1/agents', { name: name.value, model: model.value || undefined, system_prompt: prompt.value, description: description.value || undefined });
         location.hash = '#/agents/' + a.id;
-      } catch (e2) {
-        err.textContent = e2.message;
-      } finally {
-        submit.disabled = false;
-      }
+      }, (e2) => { err.textContent = e2.message; });
     },
   }, el('label', {}, 'Name', name), el('label', {}, 'Model', model), el('label', { class: 'wide' }, 'Description', description),
   el('label', { class: 'wide' }, 'System prompt', prompt), el('div', {}, submit), el('div', { class: 'wide' }, err));
@@ -582,7 +585,7 @@ function agentView(main, id) {
     el('h1', {}, el('a', { href: '#/agents', text: 'Agents' }), '/', title, el('span', { class: 'spacer' }), start, archive),
     el('div', { class: 'card' }, info),
     el('h2', { text: 'Sessions' }),
-    el('table', {}, el('thead', {}, el('tr', {}, ['Title', 'Status', 'Environment', 'Updated'].map((h) => el('th', { text: h })))), tbody));
+    table(['Title', 'Status', 'Environment', 'Updated'], tbody));
   const refresh = async () => {
     const [a, ss] = await Promise.all([api('GET', `/v1/agents/${id}`), api('GET', `/v1/agents/${id}/sessions?limit=1000`)]);
     title.textContent = a.name;
@@ -624,16 +627,11 @@ function chatView(main, agentID, sid) {
       e.preventDefault();
       const text = input.value;
       if (!text.trim()) return;
-      send.disabled = true;
-      try {
+      await busy(send, async () => {
         await api('POST', base + '/messages', { message: { role: 'user', content: [{ type: 'text', text }] } });
         input.value = '';
-      } catch (e2) {
-        flash(e2);
-      } finally {
-        send.disabled = false;
-        input.focus();
-      }
+      });
+      input.focus();
     },
   }, input, send, cancel);
   input.addEventListener('keydown', (e) => {
@@ -769,23 +767,17 @@ function imagesView(main) {
     class: 'row card',
     onsubmit: async (e) => {
       e.preventDefault();
-      pull.disabled = true;
       note.textContent = 'Pulling ' + name.value + '…';
-      try {
+      await busy(pull, async () => {
         await api('POST', '/api/v1/images', { action: 'pull', name: name.value });
         note.textContent = 'Pulled ' + name.value + '.';
         name.value = '';
         await refresh();
-      } catch (e2) {
-        note.textContent = '';
-        flash(e2);
-      } finally {
-        pull.disabled = false;
-      }
+      }, (e2) => { note.textContent = ''; flash(e2); });
     },
   }, el('label', {}, 'Pull an image', name), pull);
   main.append(el('h1', { text: 'Images' }), admin ? form : null, note,
-    el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'Digest', 'Size', 'Source', 'Added', ''].map((h) => el('th', { text: h })))), tbody));
+    table(['Name', 'Digest', 'Size', 'Source', 'Added', ''], tbody));
   const refresh = async () => {
     const r = await api('GET', '/api/v1/images');
     const items = r.images || [];
@@ -811,8 +803,7 @@ function keysView(main) {
     class: 'grid card',
     onsubmit: async (e) => {
       e.preventDefault();
-      create.disabled = true;
-      try {
+      await busy(create, async () => {
         const k = await api('POST', '/api/v1/api-keys', { description: description.value, expires_in: days.value ? Number(days.value) : undefined });
         secret.replaceChildren(el('div', { class: 'secret' },
           el('p', { text: 'Your new key. Copy it now: it is not shown again.' }),
@@ -820,15 +811,11 @@ function keysView(main) {
         description.value = '';
         days.value = '';
         await refresh();
-      } catch (e2) {
-        flash(e2);
-      } finally {
-        create.disabled = false;
-      }
+      });
     },
   }, el('label', {}, 'Description', description), el('label', {}, 'Expires in (days)', days), el('div', {}, create));
   main.append(el('h1', { text: 'API keys' }), form, secret,
-    el('table', {}, el('thead', {}, el('tr', {}, ['ID', 'Description', 'Created', 'Expires', 'Last used', ''].map((h) => el('th', { text: h })))), tbody),
+    table(['ID', 'Description', 'Created', 'Expires', 'Last used', ''], tbody),
     providerKeys());
   const refresh = async () => {
     const r = await api('GET', '/api/v1/api-keys');
@@ -866,16 +853,11 @@ function providerKeys() {
     class: 'grid card',
     onsubmit: async (e) => {
       e.preventDefault();
-      save.disabled = true;
-      try {
+      await busy(save, async () => {
         await api('PUT', '/v1/provider-keys/' + provider.value, { api_key: key.value });
         key.value = '';
         await refresh();
-      } catch (e2) {
-        flash(e2);
-      } finally {
-        save.disabled = false;
-      }
+      });
     },
   }, el('label', {}, 'Provider', provider), el('label', {}, 'API key', key), el('div', {}, save));
   refresh().catch(flash);
@@ -883,7 +865,7 @@ function providerKeys() {
     el('h2', { text: 'Model provider keys' }),
     el('p', { class: 'muted', text: "Your agents call a model's provider with your key when you set one, instead of the server's. Keys are stored encrypted and never shown again." }),
     form,
-    el('table', {}, el('thead', {}, el('tr', {}, ['Provider', 'Key', 'Updated', ''].map((h) => el('th', { text: h })))), tbody));
+    table(['Provider', 'Key', 'Updated', ''], tbody));
 }
 
 // ---- router ----
