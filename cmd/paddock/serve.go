@@ -403,8 +403,6 @@ func (m *Main) goBackground(f func()) {
 	go func() { defer m.wg.Done(); f() }()
 }
 
-// Close stops serving (letting requests in flight finish for up to 15 s) and
-// releases everything Run opened.
 // tracer is the tracer of spans, or nil when tracing is off: the
 // components then skip even building a span's attributes.
 func (m *Main) tracer() trace.Tracer {
@@ -414,6 +412,8 @@ func (m *Main) tracer() trace.Tracer {
 	return m.tracing.Tracer
 }
 
+// Close stops serving (letting requests in flight finish for up to 15 s) and
+// releases everything Run opened.
 func (m *Main) Close() error {
 	m.closed = true
 	var errs []error
