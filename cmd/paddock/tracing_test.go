@@ -104,7 +104,7 @@ func toSpan(s *tracepb.Span, service string) span {
 // wait returns the first span match accepts, waiting for it to arrive.
 func (rc *otlpReceiver) wait(t *testing.T, what string, match func(span) bool) span {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute) // a run under -race on a loaded machine may take a while
 	for {
 		rc.mu.Lock()
 		for _, s := range rc.spans {
