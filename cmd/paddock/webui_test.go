@@ -351,9 +351,34 @@ func TestWebUI(t *testing.T) {
 	b.run(t, "confirm", chromedp.Click("#env-delete", chromedp.ByID))
 	b.wait(t, "the environment to end", `document.querySelector('#env-status [data-status]')?.dataset.status === 'terminated'`)
 
+	// An admin makes a user; a bad one gets the server's reason.
+	b.run(t, "open users", chromedp.Click("#nav-users", chromedp.ByID), chromedp.WaitVisible("#user-name", chromedp.ByID))
+	b.run(t, "create a user with a short password",
+		chromedp.SendKeys("#user-name", "carol", chromedp.ByID),
+		chromedp.Evaluate(`document.getElementById('user-password').removeAttribute('minlength')`, nil),
+		chromedp.SendKeys("#user-password", "short", chromedp.ByID),
+		chromedp.Click("#user-create", chromedp.ByID))
+	b.wait(t, "the refusal", `document.getElementById('flash')?.textContent.includes('password')`)
+	b.run(t, "create the user",
+		setValue("#user-password", "carol-password-1"),
+		chromedp.Click("#user-create", chromedp.ByID))
+	b.wait(t, "carol's row", `document.querySelector('tr[data-username=carol]') !== null`)
+
 	// Signing out forgets the token; a token the server no longer takes
 	// sends the page back to sign-in with a reason.
 	b.run(t, "sign out", chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#login-username", chromedp.ByID))
+	// Carol signs in: she sees her environments only (none), and no
+	// users page.
+	b.run(t, "sign in as carol",
+		chromedp.SendKeys("#login-username", "carol", chromedp.ByID),
+		chromedp.SendKeys("#login-password", "carol-password-1", chromedp.ByID),
+		chromedp.Click("#login-submit", chromedp.ByID))
+	b.wait(t, "her empty list", `document.getElementById('env-count')?.textContent === '0 of 0'`)
+	b.js(t, `document.getElementById('nav-users').checkVisibility()`, &shown)
+	if shown {
+		t.Error("a user who is not an admin sees the users page's link")
+	}
+	b.run(t, "sign out again", chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#login-username", chromedp.ByID))
 	b.run(t, "come back without a token", chromedp.Navigate(s.url+"/ui/#/agents"), chromedp.WaitVisible("#login-username", chromedp.ByID))
 	b.run(t, "come back with a dead token",
 		chromedp.Evaluate(`sessionStorage.setItem('paddock.token', 'not-a-token'); location.hash = '#/environments'`, nil))

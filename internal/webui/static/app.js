@@ -868,6 +868,55 @@ function providerKeys() {
     table(['Provider', 'Key', 'Updated', ''], tbody));
 }
 
+// usersView is the admins' list of users: create one, change a role,
+// delete (never the last admin: the server refuses).
+function usersView(main) {
+  const tbody = el('tbody');
+  const username = el('input', { id: 'user-name', required: true, placeholder: 'carol' });
+  const password = el('input', { id: 'user-password', type: 'password', required: true, minlength: 8, autocomplete: 'new-password' });
+  const email = el('input', { id: 'user-email', type: 'email', placeholder: 'carol@example.com' });
+  const role = el('select', { id: 'user-role' }, el('option', { value: 'user', text: 'user' }), el('option', { value: 'admin', text: 'admin' }));
+  const create = el('button', { id: 'user-create', type: 'submit', text: 'Create user' });
+  const form = el('form', {
+    class: 'grid card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      await busy(create, async () => {
+        await api('POST', '/api/v1/admin/sys/users', { username: username.value, password: password.value, email: email.value || undefined, role: role.value });
+        username.value = password.value = email.value = '';
+        await refresh();
+      });
+    },
+  }, el('label', {}, 'Username', username), el('label', {}, 'Password (8 or more characters)', password), el('label', {}, 'Email', email),
+  el('label', {}, 'Role', role), el('div', {}, create));
+  const count = el('p', { class: 'muted' });
+  main.append(el('h1', { text: 'Users' }), form,
+    table(['Username', 'Email', 'Role', 'Created', ''], tbody), count);
+  const refresh = async () => {
+    const r = await api('GET', '/api/v1/admin/sys/users?size=200');
+    tbody.replaceChildren(...(r.items || []).map((u) => {
+      const pick = el('select', { 'aria-label': 'Role of ' + u.username },
+        ['user', 'admin'].map((v) => el('option', { value: v, text: v, selected: v === u.role })));
+      pick.addEventListener('change', async () => {
+        try {
+          await api('PUT', '/api/v1/admin/sys/users/' + u.id, { role: pick.value });
+        } catch (e) {
+          pick.value = u.role;
+          flash(e);
+        }
+      });
+      return el('tr', { 'data-username': u.username },
+        el('td', {}, u.username, u.nickname ? el('span', { class: 'muted', text: ' (' + u.nickname + ')' }) : null),
+        el('td', { text: u.email }),
+        el('td', {}, pick),
+        el('td', {}, when(u.created_at)),
+        el('td', {}, u.username === user().username ? '' : armed('Delete', async () => { await api('DELETE', '/api/v1/admin/sys/users/' + u.id); await refresh(); })));
+    }));
+    count.textContent = r.total > (r.items || []).length ? `The first ${(r.items || []).length} of ${r.total}.` : '';
+  };
+  return poll(refresh, 30000);
+}
+
 // ---- router ----
 
 const routes = [
@@ -879,6 +928,7 @@ const routes = [
   [/^#\/agents\/([\w-]+)\/sessions\/([\w-]+)$/, chatView, 'agents'],
   [/^#\/images$/, imagesView, 'images'],
   [/^#\/keys$/, keysView, 'keys'],
+  [/^#\/users$/, usersView, 'users'],
 ];
 
 let cleanup = null;
@@ -895,6 +945,7 @@ function render() {
   if (signedIn) {
     const u = user();
     document.getElementById('who').textContent = u.username ? `${u.username} (${u.role})` : '';
+    document.getElementById('nav-users').hidden = u.role !== 'admin';
   }
   for (const [re, view, nav] of routes) {
     const m = hash.match(re);
