@@ -25,6 +25,7 @@ type span struct {
 	Attrs                           map[string]string
 	Error                           bool
 	Service                         string
+	Links                           []string // the linked spans' ids
 }
 
 // otlpReceiver is a collector's OTLP/HTTP traces endpoint: it decodes the
@@ -89,6 +90,9 @@ func toSpan(s *tracepb.Span, service string) span {
 	out := span{Name: s.Name, TraceID: hex.EncodeToString(s.TraceId), SpanID: hex.EncodeToString(s.SpanId),
 		ParentID: hex.EncodeToString(s.ParentSpanId), Attrs: map[string]string{}, Service: service,
 		Error: s.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR}
+	for _, l := range s.Links {
+		out.Links = append(out.Links, hex.EncodeToString(l.SpanId))
+	}
 	for _, a := range s.Attributes {
 		v := a.Value
 		switch {
@@ -186,6 +190,12 @@ func TestTracing(t *testing.T) {
 	run := rc.wait(t, "of the run", func(sp span) bool { return sp.Name == "invoke_agent" && sp.Attrs["paddock.session.id"] == sid })
 	if run.ParentID != "" || run.Error || run.Attrs["paddock.run.id"] == "" {
 		t.Errorf("run span %+v", run)
+	}
+	// It links to the request that posted the message (and handed the
+	// run to a worker of its server).
+	post := rc.wait(t, "of the message's request", func(sp span) bool { return sp.Name == "POST /v1/agents/{id}/sessions/{sid}/messages" })
+	if len(run.Links) != 1 || run.Links[0] != post.SpanID {
+		t.Errorf("the run's span links to %v, want the request's span %s", run.Links, post.SpanID)
 	}
 	inRun := func(sp span) bool { return sp.TraceID == run.TraceID && sp.ParentID == run.SpanID }
 	tool := rc.wait(t, "of the tool call", func(sp span) bool { return inRun(sp) && sp.Name == "execute_tool bash" })

@@ -570,6 +570,9 @@ func (r *Runner) releaseSlot(taken bool) {
 // handOff gives a run Post claimed to a Run loop or, when none is left,
 // releases it for any worker to take.
 func (r *Runner) handOff(ctx context.Context, run *paddock.Run, pre *loaded) {
+	if pre != nil {
+		pre.posted = trace.SpanContextFromContext(ctx)
+	}
 	r.mu.Lock()
 	ok := r.workers > 0
 	if ok {
@@ -1029,6 +1032,7 @@ type loaded struct {
 	session *paddock.Session
 	agent   *paddock.Agent     // nil: read when the run starts
 	msgs    []*paddock.Message // the run's context; nil: read when the run starts
+	posted  trace.SpanContext  // the span of the request that posted the run, which its span links to
 }
 
 // runLoader is the unit of work of a store that reads, inside it, the
@@ -1077,6 +1081,17 @@ func (r *Runner) sessionAgent(ctx context.Context, tx paddock.SessionTx, sess *p
 
 // takeStarted returns what the claim of run read if it recorded its
 // start, once.
+// postedSpan returns the span of the request that posted runID, when
+// that request handed the run to this worker; else an invalid one.
+func (r *Runner) postedSpan(runID string) trace.SpanContext {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pre := r.started[runID]; pre != nil {
+		return pre.posted
+	}
+	return trace.SpanContext{}
+}
+
 func (r *Runner) takeStarted(runID string) *loaded {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -1099,11 +1114,16 @@ func (r *Runner) execute(parent, ctx context.Context, cancel context.CancelCause
 		cancel(errCancelled)
 	}
 	// The run's span: a root, since the run outlives the request that
-	// queued it, and may be resumed by another worker.
-	sctx, span := r.d.Tracer.Start(ctx, "invoke_agent", trace.WithAttributes(
+	// queued it, and may be resumed by another worker; linked to that
+	// request's span when the request handed the run over itself.
+	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(
 		attribute.String("gen_ai.operation.name", "invoke_agent"),
 		attribute.String("paddock.run.id", run.ID),
-		attribute.String("paddock.session.id", run.SessionID)), trace.WithNewRoot())
+		attribute.String("paddock.session.id", run.SessionID))}
+	if sc := r.postedSpan(run.ID); sc.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+	}
+	sctx, span := r.d.Tracer.Start(ctx, "invoke_agent", opts...)
 	more, err := r.loop(sctx, run, log)
 	if err != nil {
 		span.SetStatus(codes.Error, failureMessage(err))
