@@ -135,6 +135,7 @@ func TestWebUI(t *testing.T) {
 	withLLM(t, llmtest.New(
 		llmtest.Step{ToolCalls: []llm.ToolCall{{Name: "bash", Arguments: args(map[string]string{"command": "echo from-agent-tool"})}}},
 		llmtest.Step{Text: "Hello from the model.", Deltas: []string{"Hello ", "from the ", "model."}},
+		llmtest.Step{Delay: 5 * time.Minute, Text: "too late"}, // cancelled
 	))
 	s := startSandboxServer(t, nil)
 	b := newBrowser(t)
@@ -301,16 +302,22 @@ func TestWebUI(t *testing.T) {
 	b.wait(t, "the tool's result", `document.querySelector('.tool[data-tool=bash][data-done] .result')?.textContent.includes('from-agent-tool')`)
 	b.wait(t, "the answer", `[...document.querySelectorAll('.msg.assistant[data-final] .text')].some(e => e.textContent === 'Hello from the model.')`)
 	b.wait(t, "the session to be idle", `document.querySelector('#session-status [data-status]')?.dataset.status === 'pending'`)
-	if got := b.text(t, ".msg.user .text"); got != "run echo, then say hello" {
+	if got := b.text(t, ".msg.user .text"); got != "run echo, then say hello" { // the first
 		t.Errorf("the user's message shows %q", got)
 	}
+	// A run can be cancelled while the model thinks.
+	b.run(t, "send another", chromedp.SendKeys("#chat-input", "take your time\r", chromedp.ByID))
+	b.wait(t, "the cancel button", `document.querySelector('#session-status [data-status]')?.dataset.status === 'running' && !document.getElementById('chat-cancel').hidden`)
+	b.run(t, "cancel", chromedp.Click("#chat-cancel", chromedp.ByID))
+	b.wait(t, "the cancellation", `[...document.querySelectorAll('#chat-log p')].some(e => e.textContent === 'Cancelled.') && document.querySelector('#session-status [data-status]')?.dataset.status === 'pending' && document.getElementById('chat-cancel').hidden`)
+
 	// A reload replays the session from its events: each message once.
 	b.run(t, "reload the session", chromedp.Reload())
 	b.wait(t, "the replayed answer", `[...document.querySelectorAll('.msg.assistant[data-final] .text')].some(e => e.textContent === 'Hello from the model.')`)
 	var counts []int
 	b.js(t, `[document.querySelectorAll('.msg.user').length, document.querySelectorAll('.tool').length, document.querySelectorAll('.msg.assistant[data-final]').length]`, &counts)
-	if fmt.Sprint(counts) != "[1 1 2]" {
-		t.Errorf("after a reload: %v user messages, tools, final assistant messages; want [1 1 2]", counts)
+	if fmt.Sprint(counts) != "[2 1 2]" {
+		t.Errorf("after a reload: %v user messages, tools, final assistant messages; want [2 1 2]", counts)
 	}
 
 	// An API key: shown once, it works, and once revoked it does not.
