@@ -3,6 +3,7 @@
 package inventory
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Path is where NewHandler serves table inv_item.
@@ -147,9 +149,17 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 // decode reads the JSON body into v: one object of known fields, at most
 // maxBody bytes.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return &badRequest{"cannot read the request body: " + err.Error()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil && dec.More() {
 		err = errors.New("more than one JSON value")
 	}
@@ -171,9 +181,34 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return &badRequest{"the request body must be a JSON object, not " + typ.Value}
 	case errors.As(err, &typ):
 		return &badRequest{fmt.Sprintf("field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.String()), typ.Value)}
-	default:
-		return &badRequest{"invalid request body: " + err.Error()}
 	}
+	if msg, ok := badTime(body); ok {
+		return &badRequest{msg}
+	}
+	return &badRequest{"invalid request body: " + err.Error()}
+}
+
+// badTime names the first time field of body that does not hold a time,
+// when there is one: encoding/json's error for it does not name it.
+func badTime(body []byte) (string, bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return "", false
+	}
+	for _, name := range []string{"restocked_at"} {
+		raw, ok := fields[name]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		var t time.Time
+		if json.Unmarshal(raw, &t) != nil {
+			if len(raw) > 64 {
+				raw = append(raw[:64:64], "…"...)
+			}
+			return fmt.Sprintf("field %q must be an RFC 3339 time such as \"2006-01-02T15:04:05Z\", not %s", name, raw), true
+		}
+	}
+	return "", false
 }
 
 // jsonKind is what a client sends for a Go type.
