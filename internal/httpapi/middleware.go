@@ -71,9 +71,6 @@ var categoryName = map[category]string{catOther: "other", catAuth: "auth", catEn
 // ready: the operation log, queued after, need not delay it.
 func (s *Server) wrap(rt route) http.Handler {
 	pattern := rt.pattern()
-	if rt.method == "" {
-		pattern = "HTTP " + rt.path // a route of any method
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		sw, ok := w.(*statusWriter)
@@ -81,7 +78,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			sw = &statusWriter{ResponseWriter: w}
 		}
 		var principal *paddock.Principal // set below, read by the operation log and the span
-		r, span := s.startSpan(r, pattern, rt.path)
+		r, span := s.startSpan(r, rt.path)
 		defer func() { endSpan(span, sw.status, principal) }() // last: after the response is sent
 		if s.audit != nil && mutating(r.Method) && rt.category != catAuth && rt.category != catProxy {
 			tap := &bodyTap{ReadCloser: r.Body}

@@ -17,15 +17,16 @@ import (
 // joins the caller's trace.
 var traceContext = propagation.TraceContext{}
 
-// startSpan starts the server span of a request to the route path (name
-// is its pattern, "GET /api/v1/environments/{id}"), as a child of the
-// caller's span when the request carries a traceparent.
-func (s *Server) startSpan(r *http.Request, name, path string) (*http.Request, trace.Span) {
-	if s.cfg.Tracer == nil { // tracing is off: not even the attributes are built
+// startSpan starts the server span of a request to the route path, named
+// by the request's method and the route ("GET /api/v1/environments/{id}";
+// a route of any method, the port proxy's, gets the method used), as a
+// child of the caller's span when the request carries a traceparent.
+func (s *Server) startSpan(r *http.Request, path string) (*http.Request, trace.Span) {
+	if s.cfg.Tracer == nil { // tracing is off: not even the name and attributes are built
 		return r, trace.SpanFromContext(r.Context())
 	}
 	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := s.cfg.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+	ctx, span := s.cfg.Tracer.Start(ctx, r.Method+" "+path, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
 		attribute.String("http.request.method", r.Method),
 		attribute.String("http.route", path),
 		attribute.String("url.path", r.URL.Path),

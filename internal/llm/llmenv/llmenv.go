@@ -35,7 +35,7 @@ func FromEnv(getenv func(string) string, httpClient *http.Client) (*llm.Registry
 // and BaseURL.
 func Configure(getenv func(string) string, base llm.Config) (*llm.Registry, error) {
 	var ps []llm.Provider
-	if key, url := getenv("OPENAI_API_KEY"), getenv("OPENAI_BASE_URL"); key != "" || url != "" {
+	if key, url := getenv("OPENAI_API_KEY"), getenv(baseURLVar[llm.OpenAI]); key != "" || url != "" {
 		p, err := newProvider(llm.OpenAI, base, key, url)
 		if err != nil {
 			return nil, err
@@ -43,14 +43,14 @@ func Configure(getenv func(string) string, base llm.Config) (*llm.Registry, erro
 		ps = append(ps, p)
 	}
 	if key := getenv("ANTHROPIC_API_KEY"); key != "" {
-		p, err := newProvider(llm.Anthropic, base, key, getenv("ANTHROPIC_BASE_URL"))
+		p, err := newProvider(llm.Anthropic, base, key, getenv(baseURLVar[llm.Anthropic]))
 		if err != nil {
 			return nil, err
 		}
 		ps = append(ps, p)
 	}
 	if key := cmp.Or(getenv("GEMINI_API_KEY"), getenv("GOOGLE_API_KEY")); key != "" {
-		p, err := newProvider(llm.Google, base, key, getenv("GEMINI_BASE_URL"))
+		p, err := newProvider(llm.Google, base, key, getenv(baseURLVar[llm.Google]))
 		if err != nil {
 			return nil, err
 		}
@@ -58,6 +58,9 @@ func Configure(getenv func(string) string, base llm.Config) (*llm.Registry, erro
 	}
 	return llm.NewRegistry(ps...), nil
 }
+
+// baseURLVar names the variable of each provider's address.
+var baseURLVar = map[string]string{llm.OpenAI: "OPENAI_BASE_URL", llm.Anthropic: "ANTHROPIC_BASE_URL", llm.Google: "GEMINI_BASE_URL"}
 
 // newProvider makes provider name from base with key and url.
 func newProvider(name string, base llm.Config, key, url string) (llm.Provider, error) {
@@ -103,8 +106,7 @@ func (k *Keyed) Provider(name, key string) (llm.Provider, error) {
 	if p, ok := k.cache[id]; ok {
 		return p, nil
 	}
-	url := map[string]string{llm.OpenAI: "OPENAI_BASE_URL", llm.Anthropic: "ANTHROPIC_BASE_URL", llm.Google: "GEMINI_BASE_URL"}[name]
-	p, err := newProvider(name, k.base, key, k.getenv(url))
+	p, err := newProvider(name, k.base, key, k.getenv(baseURLVar[name]))
 	if err != nil {
 		return nil, err
 	}

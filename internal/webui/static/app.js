@@ -69,8 +69,9 @@ function armed(label, action, attrs = {}) {
       return;
     }
     clearTimeout(timer);
-    b.disabled = true;
-    try { await action(); } catch (e) { flash(e); } finally { b.disabled = false; b.classList.remove('armed'); b.textContent = label; }
+    await busy(b, action);
+    b.classList.remove('armed');
+    b.textContent = label;
   });
   return b;
 }
@@ -127,13 +128,15 @@ function token() { return sessionStorage.getItem(TOKEN); }
 
 // request sends an API request; it returns the Response of a success and
 // throws an APIError with the server's message otherwise. A 401 signs out.
+// A Blob body (a File) is sent as it is, as bytes; any other as JSON.
 async function request(method, path, body, headers = {}, signal) {
   const h = { Accept: 'application/json', ...headers };
   if (token()) h.Authorization = 'Bearer ' + token();
-  if (body !== undefined) h['Content-Type'] = 'application/json';
+  const raw = body instanceof Blob;
+  if (body !== undefined) h['Content-Type'] = raw ? 'application/octet-stream' : 'application/json';
   let res;
   try {
-    res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal });
+    res = await fetch(path, { method, headers: h, body: body === undefined || raw ? body : JSON.stringify(body), signal });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new APIError(0, 'Paddock cannot be reached: ' + e.message);
@@ -485,13 +488,10 @@ function fileBrowser(id) {
       for (const file of upload.files) {
         note.textContent = 'Uploading ' + file.name + '…';
         const path = (target === '/' ? '' : target) + '/' + file.name;
-        const h = { 'Content-Type': 'application/octet-stream', Accept: 'application/json' };
-        if (token()) h.Authorization = 'Bearer ' + token();
-        const res = await fetch(`${base}?path=${encodeURIComponent(path)}`, { method: 'PUT', headers: h, body: file });
-        if (!res.ok) {
-          let b = null;
-          try { b = await res.json(); } catch { /* not JSON */ }
-          throw new APIError(res.status, file.name + ': ' + errorMessage(b, res));
+        try {
+          await request('PUT', `${base}?path=${encodeURIComponent(path)}`, file);
+        } catch (e) {
+          throw new APIError(e.status, file.name + ': ' + e.message);
         }
       }
       note.textContent = 'Uploaded.';
