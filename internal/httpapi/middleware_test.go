@@ -276,3 +276,37 @@ func TestClientClosedRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestAnyMethodRouteMetrics checks the labels of a request to a route of
+// any method (the port proxy's): the method used, and the route's path as
+// its pattern.
+func TestAnyMethodRouteMetrics(t *testing.T) {
+	s, err := New(Config{}, Deps{Limiter: auth.NewMemoryLimiter()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const path = "/api/v1/environments/{id}/ports/{port}/{path...}"
+	h := s.wrap(route{path: path, surface: surfaceEnvironments, access: public, category: catProxy,
+		handler: func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(http.StatusTeapot); return nil }})
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("PATCH", "/api/v1/environments/env-1/ports/8000/x", nil))
+	families, err := s.Gatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range families {
+		if f.GetName() != "paddock_http_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got = append(got, labels["method"]+" "+labels["route"]+" "+labels["status"])
+		}
+	}
+	if want := []string{"PATCH " + path + " 418"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("requests counted as %q, want %q", got, want)
+	}
+}
