@@ -320,6 +320,22 @@ func TestWebUI(t *testing.T) {
 		t.Errorf("after a reload: %v user messages, tools, final assistant messages; want [2 1 2]", counts)
 	}
 
+	// Agents, and an agent's sessions, come in pages of 50 too.
+	var agentID string
+	b.js(t, `location.hash.split('/')[2]`, &agentID)
+	for i := range 50 {
+		s.expect(t, 201, req{method: "POST", path: "/v1/agents", token: adminTok, body: map[string]any{"name": fmt.Sprintf("agent-%02d", i)}})
+		s.expect(t, 201, req{method: "POST", path: "/v1/agents/" + agentID + "/sessions", token: adminTok, body: map[string]any{}})
+	}
+	for _, list := range []struct{ what, hash string }{{"agents", "#/agents"}, {"sessions", "#/agents/" + agentID}} {
+		b.run(t, "list "+list.what, chromedp.Navigate(s.url+"/ui/"+list.hash))
+		b.wait(t, "the first page of "+list.what, fmt.Sprintf(`document.querySelectorAll('tbody tr[data-id]').length === 50 && document.getElementById('%s-count')?.textContent === '1–50 of 51' && document.getElementById('%[1]s-prev').hidden`, list.what))
+		b.run(t, "next page of "+list.what, chromedp.Click("#"+list.what+"-next", chromedp.ByID))
+		b.wait(t, "the last of the "+list.what, fmt.Sprintf(`document.querySelectorAll('tbody tr[data-id]').length === 1 && document.getElementById('%s-count').textContent === '51–51 of 51' && document.getElementById('%[1]s-next').hidden`, list.what))
+		b.run(t, "back to the first page of "+list.what, chromedp.Click("#"+list.what+"-prev", chromedp.ByID))
+		b.wait(t, "the first page of "+list.what+" again", `document.querySelectorAll('tbody tr[data-id]').length === 50`)
+	}
+
 	// An API key: shown once, it works, and once revoked it does not.
 	b.run(t, "create an API key",
 		chromedp.Navigate(s.url+"/ui/#/keys"),
@@ -370,6 +386,15 @@ func TestWebUI(t *testing.T) {
 		setValue("#user-password", "carol-password-1"),
 		chromedp.Click("#user-create", chromedp.ByID))
 	b.wait(t, "carol's row", `document.querySelector('tr[data-username=carol]') !== null`)
+	// Users come in pages of 50.
+	for i := range 50 {
+		s.expect(t, 201, req{method: "POST", path: "/api/v1/admin/sys/users", token: adminTok, body: map[string]any{"username": fmt.Sprintf("user-%02d", i), "password": "user-password-1"}})
+	}
+	total := int(s.expect(t, 200, req{method: "GET", path: "/api/v1/admin/sys/users?size=1", token: adminTok}).m(t)["total"].(float64))
+	b.run(t, "reload users", chromedp.Reload())
+	b.wait(t, "the first page of users", fmt.Sprintf(`document.querySelectorAll('tbody tr[data-username]').length === 50 && document.getElementById('users-count')?.textContent === '1–50 of %d'`, total))
+	b.run(t, "next page of users", chromedp.Click("#users-next", chromedp.ByID))
+	b.wait(t, "the rest of the users", fmt.Sprintf(`document.querySelectorAll('tbody tr[data-username]').length === %d && document.getElementById('users-next').hidden`, total-50))
 
 	// Signing out forgets the token; a token the server no longer takes
 	// sends the page back to sign-in with a reason.

@@ -94,6 +94,29 @@ function table(headers, tbody, attrs = {}) {
   return el('table', attrs, el('thead', {}, el('tr', {}, headers.map((h) => el('th', { text: h })))), tbody);
 }
 
+// pager pages through a list the API returns in slices (offset or page,
+// and a total): Previous and Next buttons and a count, ids prefixed with
+// id. load fetches the slice at p.offset and calls p.show with how many
+// it got and the total.
+function pager(id, size, load) {
+  const p = { offset: 0, size };
+  const go = (offset) => { p.offset = offset; load().catch(flash); };
+  const count = el('span', { id: id + '-count', class: 'muted' });
+  const prev = el('button', { id: id + '-prev', type: 'button', class: 'secondary', hidden: true, onclick: () => go(Math.max(0, p.offset - size)) }, 'Previous');
+  const next = el('button', { id: id + '-next', type: 'button', class: 'secondary', hidden: true, onclick: () => go(p.offset + size) }, 'Next');
+  p.el = el('p', { class: 'row' }, count, prev, next);
+  p.show = (n, total) => {
+    if (!n && p.offset > 0 && total > 0) { // the page emptied under us: show the last one
+      go(Math.floor((total - 1) / size) * size);
+      return;
+    }
+    count.textContent = n ? `${p.offset + 1}–${p.offset + n} of ${total}` : `0 of ${total}`;
+    prev.hidden = p.offset === 0;
+    next.hidden = p.offset + n >= total;
+  };
+  return p;
+}
+
 // flash shows an error at the top of the view.
 function flash(err) {
   const view = document.getElementById('view');
@@ -246,11 +269,7 @@ function environmentsView(main) {
   const statusFilter = el('select', { id: 'env-filter', 'aria-label': 'Status' },
     ['', 'pending', 'running', 'paused', 'terminating', 'terminated', 'failed'].map((s) => el('option', { value: s, text: s || 'any status' })));
   const tbody = el('tbody');
-  const count = el('span', { id: 'env-count', class: 'muted' });
-  const pageSize = 50;
-  let offset = 0;
-  const prev = el('button', { id: 'env-prev', type: 'button', class: 'secondary', onclick: () => { offset = Math.max(0, offset - pageSize); refresh().catch(flash); } }, 'Previous');
-  const next = el('button', { id: 'env-next', type: 'button', class: 'secondary', onclick: () => { offset += pageSize; refresh().catch(flash); } }, 'Next');
+  const pages = pager('env', 50, () => refresh());
   const form = newEnvironmentForm();
   form.hidden = true;
   main.append(
@@ -258,10 +277,10 @@ function environmentsView(main) {
       el('button', { id: 'env-new', type: 'button', onclick: () => { form.hidden = !form.hidden; } }, 'New environment')),
     form,
     table(['Name', 'ID', 'Image', 'Status', 'Runtime', 'Created'], tbody),
-    el('p', { class: 'row' }, count, prev, next));
-  statusFilter.addEventListener('change', () => { offset = 0; refresh().catch(flash); });
+    pages.el);
+  statusFilter.addEventListener('change', () => { pages.offset = 0; refresh().catch(flash); });
   const refresh = async () => {
-    const q = new URLSearchParams({ limit: String(pageSize), offset: String(offset) });
+    const q = new URLSearchParams({ limit: String(pages.size), offset: String(pages.offset) });
     if (statusFilter.value) q.set('status', statusFilter.value);
     const r = await api('GET', '/api/v1/environments?' + q);
     const envs = r.environments || [];
@@ -273,10 +292,7 @@ function environmentsView(main) {
       el('td', { text: (e.isolation && e.isolation.runtime_class) || 'runc' }),
       el('td', {}, when(e.created_at)))));
     if (!envs.length) tbody.append(el('tr', {}, el('td', { colspan: 6, class: 'muted', text: 'No environments.' })));
-    const total = r.total ?? envs.length;
-    count.textContent = envs.length ? `${offset + 1}–${offset + envs.length} of ${total}` : `0 of ${total}`;
-    prev.hidden = offset === 0;
-    next.hidden = offset + envs.length >= total;
+    pages.show(envs.length, r.total ?? envs.length);
   };
   return poll(refresh, 3000);
 }
@@ -522,14 +538,16 @@ function fileBrowser(id) {
 
 function agentsView(main) {
   const tbody = el('tbody');
+  const pages = pager('agents', 50, () => refresh());
   const form = newAgentForm();
   form.hidden = true;
   main.append(
     el('h1', {}, 'Agents', el('span', { class: 'spacer' }), el('button', { id: 'agent-new', type: 'button', onclick: () => { form.hidden = !form.hidden; } }, 'New agent')),
     form,
-    table(['Name', 'Model', 'Tools', 'Created'], tbody));
+    table(['Name', 'Model', 'Tools', 'Created'], tbody),
+    pages.el);
   const refresh = async () => {
-    const r = await api('GET', '/v1/agents?limit=1000');
+    const r = await api('GET', `/v1/agents?limit=${pages.size}&offset=${pages.offset}`);
     const items = r.items || [];
     tbody.replaceChildren(...items.map((a) => el('tr', { 'data-id': a.id },
       el('td', {}, el('a', { href: '#/agents/' + a.id, text: a.name }), a.description ? el('div', { class: 'muted', text: a.description }) : null),
@@ -537,6 +555,7 @@ function agentsView(main) {
       el('td', { text: (a.tools || []).join(', ') || 'none' }),
       el('td', {}, when(a.created_at)))));
     if (!items.length) tbody.append(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: 'No agents yet.' })));
+    pages.show(items.length, r.total ?? items.length);
   };
   return poll(refresh, 10000);
 }
@@ -571,6 +590,7 @@ function agentView(main, id) {
   const title = el('span', { text: id });
   const info = el('dl');
   const tbody = el('tbody');
+  const pages = pager('sessions', 50, () => refresh());
   const archive = armed('Archive', async () => { await api('DELETE', `/v1/agents/${id}`); location.hash = '#/agents'; });
   const start = el('button', {
     id: 'session-new', type: 'button',
@@ -585,9 +605,10 @@ function agentView(main, id) {
     el('h1', {}, el('a', { href: '#/agents', text: 'Agents' }), '/', title, el('span', { class: 'spacer' }), start, archive),
     el('div', { class: 'card' }, info),
     el('h2', { text: 'Sessions' }),
-    table(['Title', 'Status', 'Environment', 'Updated'], tbody));
+    table(['Title', 'Status', 'Environment', 'Updated'], tbody),
+    pages.el);
   const refresh = async () => {
-    const [a, ss] = await Promise.all([api('GET', `/v1/agents/${id}`), api('GET', `/v1/agents/${id}/sessions?limit=1000`)]);
+    const [a, ss] = await Promise.all([api('GET', `/v1/agents/${id}`), api('GET', `/v1/agents/${id}/sessions?limit=${pages.size}&offset=${pages.offset}`)]);
     title.textContent = a.name;
     const rows = [['ID', el('span', { class: 'mono', text: a.id })], ['Model', a.model], ['Description', a.description],
       ['Tools', (a.tools || []).join(', ') || 'none'], ['MCP servers', (a.mcp_servers || []).join(', ')],
@@ -602,6 +623,7 @@ function agentView(main, id) {
       el('td', {}, s.environment_id ? el('a', { class: 'mono', href: '#/environments/' + s.environment_id, text: s.environment_id }) : ''),
       el('td', {}, when(s.updated_at)))));
     if (!items.length) tbody.append(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: 'No sessions yet.' })));
+    pages.show(items.length, ss.total ?? items.length);
   };
   return poll(refresh, 5000);
 }
@@ -889,11 +911,11 @@ function usersView(main) {
     },
   }, el('label', {}, 'Username', username), el('label', {}, 'Password (8 or more characters)', password), el('label', {}, 'Email', email),
   el('label', {}, 'Role', role), el('div', {}, create));
-  const count = el('p', { class: 'muted' });
+  const pages = pager('users', 50, () => refresh());
   main.append(el('h1', { text: 'Users' }), form,
-    table(['Username', 'Email', 'Role', 'Created', ''], tbody), count);
+    table(['Username', 'Email', 'Role', 'Created', ''], tbody), pages.el);
   const refresh = async () => {
-    const r = await api('GET', '/api/v1/admin/sys/users?size=200');
+    const r = await api('GET', `/api/v1/admin/sys/users?size=${pages.size}&page=${pages.offset / pages.size + 1}`);
     tbody.replaceChildren(...(r.items || []).map((u) => {
       const pick = el('select', { 'aria-label': 'Role of ' + u.username },
         ['user', 'admin'].map((v) => el('option', { value: v, text: v, selected: v === u.role })));
@@ -912,7 +934,7 @@ function usersView(main) {
         el('td', {}, when(u.created_at)),
         el('td', {}, u.username === user().username ? '' : armed('Delete', async () => { await api('DELETE', '/api/v1/admin/sys/users/' + u.id); await refresh(); })));
     }));
-    count.textContent = r.total > (r.items || []).length ? `The first ${(r.items || []).length} of ${r.total}.` : '';
+    pages.show((r.items || []).length, r.total ?? 0);
   };
   return poll(refresh, 30000);
 }
