@@ -13,9 +13,9 @@ type MCPServer struct {
 	ID           int64
 	OwnerID      int64  // 0: shared
 	Name         string // unique among the shared servers and among each user's
-	Transport    string // "streamable_http" or "sse"
+	Transport    string // "streamable_http" or "sse"; or "codex" or "claude-code", a user's coding agent (internal/codingagent), named as its transport
 	URL          string
-	Headers      map[string]string // sent with every request; may hold credentials, never shown back
+	Headers      map[string]string // sent with every request; may hold credentials, never shown back (a coding agent's: its settings and credentials)
 	EnabledTools []string          // the server's tools agents get; nil: all of them
 	Enabled      bool              // a disabled server gives no tools
 	CreatedAt    time.Time
@@ -32,6 +32,8 @@ type MCPServerService interface {
 	// SetMCPServerEnabled enables or disables owner's server name; nil
 	// turns it the other way.
 	SetMCPServerEnabled(ctx context.Context, ownerID int64, name string, enabled *bool) (*MCPServer, error)
+	// SetMCPServerHeaders replaces the headers of owner's server name.
+	SetMCPServerHeaders(ctx context.Context, ownerID int64, name string, headers map[string]string) (*MCPServer, error)
 	DeleteMCPServer(ctx context.Context, ownerID int64, name string) error
 }
 

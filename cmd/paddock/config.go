@@ -122,6 +122,9 @@ type Config struct {
 		// request gives inline) be on loopback and private networks, as
 		// shared servers, which admins add, always may.
 		MCPAllowPrivate bool `yaml:"mcp_allow_private" env:"PADDOCK_MCP_ALLOW_PRIVATE"`
+		// ClaudeOAuthTokenURL is where users' Claude Code sign-ins are
+		// exchanged and refreshed; default Anthropic's.
+		ClaudeOAuthTokenURL string `yaml:"claude_oauth_token_url" env:"PADDOCK_CLAUDE_OAUTH_TOKEN_URL"`
 		// Models adds models to the built-in table (a local model behind an
 		// OpenAI-compatible server) or changes the context window and
 		// prices of listed ones.
@@ -594,6 +597,11 @@ func (c *Config) validate() error {
 		// (it may hold a password).
 		if u, err := url.Parse(c.Redis.URL); err != nil || u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
 			return fmt.Errorf("redis.url must be redis://[:password@]host:port/db, rediss://... or unix://...")
+		}
+	}
+	if u := c.Agents.ClaudeOAuthTokenURL; u != "" {
+		if p, err := url.Parse(u); err != nil || p.Scheme != "http" && p.Scheme != "https" || p.Host == "" {
+			return fmt.Errorf("agents.claude_oauth_token_url must be an http(s) URL, not %q", u)
 		}
 	}
 	for host, u := range c.Images.Mirrors {

@@ -30,6 +30,7 @@ import (
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/agent"
 	"github.com/paddockhq/paddock/internal/auth"
+	"github.com/paddockhq/paddock/internal/codingagent"
 	"github.com/paddockhq/paddock/internal/credit"
 	"github.com/paddockhq/paddock/internal/httpapi"
 	"github.com/paddockhq/paddock/internal/image"
@@ -302,6 +303,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Identities:    store.NewIdentityService(db),
 		MCPServers:    agentStores.mcpServers,
 		MCP:           mcpClient,
+		ClaudeOAuth:   m.claudeOAuth(),
 		Resources:     agentStores.resources,
 		Speech:        m.speech(environments{manager}),
 		Audit:         store.NewAuditService(db),
@@ -405,6 +407,11 @@ func (m *Main) goBackground(f func()) {
 
 // tracer is the tracer of spans, or nil when tracing is off: the
 // components then skip even building a span's attributes.
+// claudeOAuth signs users' Claude Code in, at the configured endpoint.
+func (m *Main) claudeOAuth() *codingagent.OAuth {
+	return &codingagent.OAuth{TokenURL: m.Config.Agents.ClaudeOAuthTokenURL}
+}
+
 func (m *Main) tracer() trace.Tracer {
 	if m.tracing == nil || !m.tracing.Enabled {
 		return nil
@@ -545,7 +552,7 @@ func (m *Main) agents(st agentStores, catalog *llm.Catalog, credits *credit.Ledg
 	}, agent.Deps{
 		Providers: withKeys, Agents: st.agents, Sessions: st.sessions,
 		Messages: st.messages, Runs: st.runs, Events: st.events, Usage: st.usage, Credits: credits.Check, Search: searcher,
-		Environments: envs, Sandbox: mgr, Bus: bus, MCP: st.mcp, MCPServers: st.mcpServers,
+		Environments: envs, Sandbox: mgr, Bus: bus, MCP: st.mcp, MCPServers: st.mcpServers, ClaudeOAuth: m.claudeOAuth(),
 		Resources: st.resources, Log: m.Log, Tracer: m.tracer(),
 	})
 	follow := func(ctx context.Context, sessionID string, after int64) <-chan *paddock.Event {

@@ -75,6 +75,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/codingagent"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/search"
 )
@@ -194,7 +195,10 @@ type Deps struct {
 	// servers they name.
 	MCP        MCP
 	MCPServers MCPServers
-	Log        *slog.Logger
+	// ClaudeOAuth refreshes the Claude Code sign-ins of users' coding
+	// agents (internal/codingagent); nil: its default endpoint.
+	ClaudeOAuth *codingagent.OAuth
+	Log         *slog.Logger
 	// Tracer, when set, records each run's execution, model calls and
 	// tool calls as spans.
 	Tracer trace.Tracer

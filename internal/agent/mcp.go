@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/codingagent"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/mcptool"
 )
@@ -78,6 +79,12 @@ func (r *Runner) mcpServers(ctx context.Context, ownerID int64, names []string, 
 func (r *Runner) mcpToolDefs(ctx context.Context, servers []mcptool.Server) []llm.Tool {
 	var tools []llm.Tool
 	for _, s := range servers {
+		if codingagent.Is(s.Transport) {
+			remote, description, schema := codingagent.Tool(s.Transport)
+			name, _ := mcptool.ToolName(s.Name, remote)
+			tools = append(tools, llm.Tool{Name: name, Description: description, Parameters: schema})
+			continue
+		}
 		list, err := r.d.MCP.Tools(ctx, s)
 		if err != nil {
 			r.log.WarnContext(ctx, "MCP server unavailable: its tools are left out of this model call", "server", s.Name, "err", err)

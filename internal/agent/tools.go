@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/codingagent"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/mcptool"
 	"github.com/paddockhq/paddock/internal/search"
@@ -239,7 +240,12 @@ func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, ts toolset, env
 		}
 		span.End()
 	}()
-	if _, _, ok := mcptool.SplitToolName(call.Name); ok {
+	if server, _, ok := mcptool.SplitToolName(call.Name); ok {
+		for _, s := range ts.mcp {
+			if s.Name == server && codingagent.Is(s.Transport) {
+				return r.runCodingAgent(ctx, a.OwnerID, s, env, call, out)
+			}
+		}
 		return r.callMCP(ctx, ts.mcp, call)
 	}
 	searching := call.Name == ToolSearchResources && len(ts.resources) > 0

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/codingagent"
 	"github.com/paddockhq/paddock/internal/mcptool"
 )
 
@@ -33,8 +34,9 @@ type mcpServerRequest struct {
 
 type mcpServerResponse struct {
 	Name         string    `json:"name"`
+	ToolType     string    `json:"tool_type" enum:"custom,codex,claude-code" description:"custom: an MCP server at a URL; codex, claude-code: a coding agent (see their routes)"`
 	Scope        string    `json:"scope" enum:"shared,user" description:"shared: added by an admin for everyone; user: your own"`
-	Transport    string    `json:"transport" enum:"streamable_http,sse"`
+	Transport    string    `json:"transport" enum:"streamable_http,sse,codex,claude-code"`
 	URL          string    `json:"url"`
 	Headers      []string  `json:"headers" description:"the names of the headers sent; their values are never shown"`
 	EnabledTools []string  `json:"enabled_tools,omitempty"`
@@ -53,7 +55,7 @@ type mcpServerNameParam struct {
 }
 
 type mcpSettingParam struct {
-	ToolType string `path:"tool_type" description:"the name of one of your MCP servers"`
+	ToolType string `path:"tool_type" description:"codex, claude-code, or the name of one of your custom MCP servers"`
 }
 
 type mcpToggleRequest struct {
@@ -65,12 +67,16 @@ func toMCPServerResponse(s *paddock.MCPServer, tools []string) mcpServerResponse
 	if s.OwnerID == 0 {
 		scope = "shared"
 	}
-	headers := make([]string, 0, len(s.Headers))
-	for h := range s.Headers {
-		headers = append(headers, h)
+	toolType, headers := "custom", make([]string, 0, len(s.Headers))
+	if codingagent.Is(s.Transport) {
+		toolType = s.Transport // its headers are its settings, not headers
+	} else {
+		for h := range s.Headers {
+			headers = append(headers, h)
+		}
+		sort.Strings(headers)
 	}
-	sort.Strings(headers)
-	return mcpServerResponse{Name: s.Name, Scope: scope, Transport: cmp.Or(s.Transport, mcptool.TransportStreamableHTTP), URL: s.URL,
+	return mcpServerResponse{Name: s.Name, ToolType: toolType, Scope: scope, Transport: cmp.Or(s.Transport, mcptool.TransportStreamableHTTP), URL: s.URL,
 		Headers: headers, EnabledTools: s.EnabledTools, Enabled: s.Enabled, Tools: tools, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/auth"
+	"github.com/paddockhq/paddock/internal/codingagent"
 	"github.com/paddockhq/paddock/internal/credit"
 	"github.com/paddockhq/paddock/internal/llm"
 	"github.com/paddockhq/paddock/internal/speech"
@@ -148,6 +149,7 @@ type Deps struct {
 	Resources     paddock.ResourceService         // knowledge-base resources (RAG); nil: none
 	Speech        speech.Engine                   // text to speech; nil: none
 	MCP           MCPTools                        // reaches them
+	ClaudeOAuth   *codingagent.OAuth              // signs users' Claude Code in; nil: the default endpoint
 	Schedules     paddock.ScheduleService         // scheduled tasks
 	Audit         paddock.AuditService            // login and operation logs; nil: not kept
 	RBAC          paddock.RBACService             // roles, departments, menus; nil: only admins pass permission checks

@@ -91,6 +91,18 @@ func testMCPServers(t *testing.T, f *fixture) {
 	if list, _ := servers.MCPServers(ctx, 0); !list[0].Enabled {
 		t.Error("disabling the user's server disabled the shared one")
 	}
+	// New headers: sealed like the first, the rest kept.
+	if s, err := servers.SetMCPServerHeaders(ctx, u.ID, "calc", map[string]string{"X-Key": "second-secret"}); err != nil || s.Headers["X-Key"] != "second-secret" || s.Enabled || s.URL != own.URL || s.Transport != "sse" {
+		t.Errorf("set headers: %+v, %v", s, err)
+	}
+	if list, _ := servers.MCPServers(ctx, u.ID); len(list) != 1 || list[0].Headers["X-Key"] != "second-secret" || len(list[0].Headers) != 1 {
+		t.Errorf("after setting headers: %+v", list)
+	}
+	if err := rawDB(t, f.dialect, f.dsn).QueryRowContext(ctx, "SELECT CAST(headers AS TEXT) FROM mcp_servers WHERE id = "+fmt.Sprint(own.ID)).Scan(&column); err != nil || strings.Contains(column, "second-secret") {
+		t.Errorf("headers set in clear: %s, %v", column, err)
+	}
+	_, err = servers.SetMCPServerHeaders(ctx, u.ID, "nope", nil)
+	wantCode(t, err, paddock.ENotFound)
 	if err := servers.DeleteMCPServer(ctx, 0, "calc"); err != nil {
 		t.Fatal(err)
 	}

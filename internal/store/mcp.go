@@ -177,6 +177,29 @@ func (s *MCPServerService) SetMCPServerEnabled(ctx context.Context, ownerID int6
 	return out, nil
 }
 
+// SetMCPServerHeaders replaces the headers of owner's server name.
+func (s *MCPServerService) SetMCPServerHeaders(ctx context.Context, ownerID int64, name string, headers map[string]string) (*paddock.MCPServer, error) {
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	sealed, err := s.seal(headers)
+	if err != nil {
+		return nil, err
+	}
+	cond, args := ownerCond(ownerID)
+	args = append(append([]any{sealed, s.db.timeArg(normTime(s.db.now()))}, args...), name)
+	var out *paddock.MCPServer
+	err = s.db.write1(ctx, func(c conn) error {
+		var err error
+		out, err = s.scan(c.queryRow(ctx, "UPDATE mcp_servers SET headers = ?, updated_at = ? WHERE "+cond+" AND name = ? RETURNING "+mcpServerColumns, args...))
+		return err
+	})
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("MCP server %q not found", name), "set MCP server headers")
+	}
+	return out, nil
+}
+
 // DeleteMCPServer deletes owner's server name.
 func (s *MCPServerService) DeleteMCPServer(ctx context.Context, ownerID int64, name string) error {
 	cond, args := ownerCond(ownerID)

@@ -1,0 +1,166 @@
+package codingagent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paddockhq/paddock"
+)
+
+func TestCodexOutput(t *testing.T) {
+	events := `{"type":"thread.started","thread_id":"t-1"}
+{"type":"turn.started"}
+not json: a warning
+{"type":"item.completed","item":{"id":"item_0","type":"agent_message","text":"first"}}
+{"type":"item.completed","item":{"id":"item_1","type":"command_execution","command":"ls","aggregated_output":"` + strings.Repeat("x", 100) + `"}}
+{"type":"item.completed","item":{"id":"item_2","type":"agent_message","text":"Done: ünïcode."}}
+{"type":"turn.completed","usage":{"input_tokens":1,"cached_input_tokens":0,"output_tokens":1}}
+`
+	// Written in every split, the answer is the last message.
+	for _, size := range []int{1, 3, 64, len(events)} {
+		o := NewOutput(Codex)
+		for b := []byte(events); len(b) > 0; {
+			n := min(size, len(b))
+			o.Write(b[:n])
+			b = b[n:]
+		}
+		if got, err := o.Result(); got != "Done: ünïcode." || err != nil {
+			t.Errorf("chunks of %d: %q, %v", size, got, err)
+		}
+	}
+	for name, tc := range map[string]struct{ out, want string }{
+		"failed turn":   {`{"type":"turn.failed","error":{"message":"stream disconnected"}}`, "codex failed: stream disconnected"},
+		"error event":   {`{"type":"error","message":"401 Unauthorized"}`, "codex failed: 401 Unauthorized"},
+		"no completion": {`{"type":"item.completed","item":{"type":"agent_message","text":"half"}}`, "codex ended without completing its turn"},
+		"nothing":       {"", "codex ended without completing its turn"},
+	} {
+		o := NewOutput(Codex)
+		o.Write([]byte(tc.out)) // no final newline: still read
+		if _, err := o.Result(); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+	// A line too long to keep is skipped, not kept whole.
+	o := NewOutput(Codex)
+	o.Write([]byte(`{"type":"item.completed","item":{"type":"agent_message","text":"` + strings.Repeat("y", maxLine+10)))
+	o.Write([]byte("\"}}\n" + `{"type":"item.completed","item":{"type":"agent_message","text":"short"}}` + "\n" + `{"type":"turn.completed"}` + "\n"))
+	if got, err := o.Result(); got != "short" || err != nil || cap(o.partial) > 2*maxLine {
+		t.Errorf("after a long line: %q, %v", got, err)
+	}
+}
+
+func TestClaudeOutput(t *testing.T) {
+	for name, tc := range map[string]struct{ out, want, err string }{
+		"success":           {`{"type":"result","subtype":"success","is_error":false,"result":"Reviewed.","session_id":"s"}` + "\n", "Reviewed.", ""},
+		"after other lines": {"starting\n" + `{"type":"result","subtype":"success","result":"ok"}`, "ok", ""},
+		"max turns":         {`{"type":"result","subtype":"error_max_turns","is_error":true,"result":""}`, "", "claude failed (error_max_turns): "},
+		"error":             {`{"type":"result","subtype":"success","is_error":true,"result":"Invalid API key · Please run /login"}`, "", "claude failed (success): Invalid API key · Please run /login"},
+		"no result":         {"Error: not logged in\n", "", "claude printed no result"},
+	} {
+		o := NewOutput(ClaudeCode)
+		o.Write([]byte(tc.out))
+		got, err := o.Result()
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%s: %q, %v; want error %q", name, got, err, tc.err)
+			}
+		} else if got != tc.want || err != nil {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, tc.want)
+		}
+	}
+}
+
+func TestCodexSettings(t *testing.T) {
+	good := CodexSettings{APIKey: "sk-1", Model: "gpt-5-codex", ReasoningEffort: "low", Search: true}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if back := CodexFrom(good.Headers()); back != good {
+		t.Errorf("round trip: %+v", back)
+	}
+	for _, bad := range []CodexSettings{{}, {APIKey: "  "}, {APIKey: "sk 1"}, {APIKey: strings.Repeat("k", 1025)},
+		{APIKey: "k", Model: `gpt"5`}, {APIKey: "k", ReasoningEffort: "max"}} {
+		if err := bad.Validate(); paddock.ErrorCode(err) != paddock.EInvalid {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	c := CodexCommand(CodexSettings{APIKey: "sk-1"}, "--help", "/work")
+	if want := []string{"codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "--dangerously-bypass-approvals-and-sandbox", "--cd", "/work", "--", "--help"}; !slices.Equal(c.Argv, want) || c.Env["OPENAI_API_KEY"] != "sk-1" {
+		t.Errorf("command %+v", c)
+	}
+}
+
+// TestOAuth talks to a local server that answers as Claude's sign-in
+// service does.
+func TestOAuth(t *testing.T) {
+	var got []map[string]string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		json.NewDecoder(r.Body).Decode(&body)
+		got = append(got, body)
+		switch body["code"] + body["refresh_token"] {
+		case "c1", "r1":
+			fmt.Fprint(w, `{"access_token":"at-`+body["grant_type"]+`","refresh_token":"rt-new","expires_in":3600,"scope":"user:inference","account":{"email_address":"a@example.com"}}`)
+		case "kept":
+			fmt.Fprint(w, `{"access_token":"at-2","expires_in":3600}`)
+		case "typed":
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"type":"error","error":{"type":"invalid_request_error","message":"Invalid code"}}`)
+		case "empty":
+			fmt.Fprint(w, `{}`)
+		default:
+			w.WriteHeader(500)
+		}
+	}))
+	defer srv.Close()
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	o := &OAuth{TokenURL: srv.URL, Now: func() time.Time { return now }}
+	ctx := context.Background()
+
+	tok, err := o.Exchange(ctx, " c1#v1 ")
+	if err != nil || tok.AccessToken != "at-authorization_code" || tok.RefreshToken != "rt-new" || tok.Account != "a@example.com" || !tok.ExpiresAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("exchange: %+v, %v", tok, err)
+	}
+	if b := got[0]; b["code"] != "c1" || b["code_verifier"] != "v1" || b["state"] != "v1" || b["client_id"] != DefaultClientID || b["redirect_uri"] != DefaultRedirectURI {
+		t.Errorf("exchange sent %v", b)
+	}
+	if back := ClaudeFrom(tok.Headers()); back != tok {
+		t.Errorf("round trip: %+v", back)
+	}
+	for code, want := range map[string]string{"nohash": paddock.EInvalid, "#v": paddock.EInvalid, "c#": paddock.EInvalid,
+		"typed#v": paddock.EInvalid, "empty#v": paddock.EUnavailable, "boom#v": paddock.EUnavailable} {
+		if _, err := o.Exchange(ctx, code); paddock.ErrorCode(err) != want {
+			t.Errorf("exchange %q: %v, want %s", code, err, want)
+		}
+	}
+	if _, err := o.Exchange(ctx, "typed#v"); !strings.Contains(paddock.ErrorMessage(err), "invalid_request_error: Invalid code") {
+		t.Errorf("a refusal's reason: %v", err)
+	}
+
+	// Fresh refreshes only what expires within a minute, keeping the
+	// refresh token and account when the answer has none.
+	fresh := ClaudeTokens{AccessToken: "at", RefreshToken: "kept", ExpiresAt: now.Add(2 * time.Minute), Account: "a@example.com"}
+	if t2, refreshed, err := o.Fresh(ctx, fresh); refreshed || err != nil || t2 != fresh {
+		t.Errorf("fresh tokens: %+v, %v, %v", t2, refreshed, err)
+	}
+	stale := fresh
+	stale.ExpiresAt = now.Add(30 * time.Second)
+	t2, refreshed, err := o.Fresh(ctx, stale)
+	if !refreshed || err != nil || t2.AccessToken != "at-2" || t2.RefreshToken != "kept" || t2.Account != "a@example.com" {
+		t.Errorf("stale tokens: %+v, %v, %v", t2, refreshed, err)
+	}
+	stale.RefreshToken = ""
+	if _, _, err := o.Fresh(ctx, stale); err == nil || !strings.Contains(err.Error(), "configure Claude Code again") {
+		t.Errorf("no refresh token: %v", err)
+	}
+	if _, err := (&OAuth{TokenURL: "http://127.0.0.1:1/token"}).Exchange(ctx, "c#v"); paddock.ErrorCode(err) != paddock.EUnavailable || strings.Contains(err.Error(), "127.0.0.1:1/token") {
+		t.Errorf("unreachable: %v", err)
+	}
+}
