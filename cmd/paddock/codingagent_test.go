@@ -24,6 +24,7 @@ import json, os, sys
 json.dump({"argv": sys.argv[1:], "key": os.environ.get("OPENAI_API_KEY"), "cwd": os.getcwd()}, open("/tmp/codex-call.json", "w"))
 print("warning: not a real codex", file=sys.stderr)
 for ev in [{"type": "thread.started", "thread_id": "0199a213-81c0-7800-8aa1-bbab2a035a53"}, {"type": "turn.started"},
+           {"type": "error", "message": "Reconnecting... 1/5 (stream disconnected before completion)"},
            {"type": "item.completed", "item": {"id": "item_0", "type": "command_execution", "command": "bash -lc pytest", "aggregated_output": "1 passed", "exit_code": 0, "status": "completed"}},
            {"type": "item.completed", "item": {"id": "item_1", "type": "agent_message", "text": "Codex added the test."}},
            {"type": "turn.completed", "usage": {"input_tokens": 1200, "cached_input_tokens": 200, "output_tokens": 345}}]:

@@ -155,9 +155,11 @@ type Output struct {
 	partial   []byte // an unfinished line
 	long      bool   // the unfinished line is past maxLine: it is dropped
 
-	last, failure string // codex: the last agent message; the error that ended the turn
-	completed     bool   // codex: the turn completed
-	lastLine      string // claude: the last complete line
+	last      string // codex: the last agent message
+	failure   string // codex: the error that ended the turn (turn.failed)
+	lastError string // codex: the last error event; most are transient ("Reconnecting... 2/5")
+	completed bool   // codex: the turn completed
+	lastLine  string // claude: the last complete line
 }
 
 // maxLine bounds the line Output keeps whole; a longer one (a huge
@@ -221,7 +223,7 @@ func (o *Output) line(b []byte) {
 	case "turn.failed":
 		o.failure = ev.Error.Message
 	case "error":
-		o.failure = ev.Message
+		o.lastError = ev.Message
 	}
 }
 
@@ -235,10 +237,12 @@ func (o *Output) Result() (string, error) {
 		switch {
 		case o.failure != "":
 			return o.last, fmt.Errorf("codex failed: %s", o.failure)
-		case !o.completed:
-			return o.last, fmt.Errorf("codex ended without completing its turn")
+		case o.completed:
+			return o.last, nil
+		case o.lastError != "":
+			return o.last, fmt.Errorf("codex ended without completing its turn: %s", o.lastError)
 		}
-		return o.last, nil
+		return o.last, fmt.Errorf("codex ended without completing its turn")
 	}
 	var res struct {
 		Type    string `json:"type"`

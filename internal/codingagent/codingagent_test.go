@@ -16,7 +16,9 @@ import (
 
 func TestCodexOutput(t *testing.T) {
 	events := `{"type":"thread.started","thread_id":"t-1"}
+{"type":"item.completed","item":{"id":"item_w","type":"error","message":"Model metadata for ` + "`gpt-5-codex`" + ` not found."}}
 {"type":"turn.started"}
+{"type":"error","message":"Reconnecting... 2/5 (stream disconnected before completion)"}
 not json: a warning
 {"type":"item.completed","item":{"id":"item_0","type":"agent_message","text":"first"}}
 {"type":"item.completed","item":{"id":"item_1","type":"command_execution","command":"ls","aggregated_output":"` + strings.Repeat("x", 100) + `"}}
@@ -37,7 +39,7 @@ not json: a warning
 	}
 	for name, tc := range map[string]struct{ out, want string }{
 		"failed turn":   {`{"type":"turn.failed","error":{"message":"stream disconnected"}}`, "codex failed: stream disconnected"},
-		"error event":   {`{"type":"error","message":"401 Unauthorized"}`, "codex failed: 401 Unauthorized"},
+		"error event":   {`{"type":"error","message":"Reconnecting... 5/5 (401 Unauthorized)"}`, "codex ended without completing its turn: Reconnecting... 5/5 (401 Unauthorized)"},
 		"no completion": {`{"type":"item.completed","item":{"type":"agent_message","text":"half"}}`, "codex ended without completing its turn"},
 		"nothing":       {"", "codex ended without completing its turn"},
 	} {
