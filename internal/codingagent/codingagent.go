@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -245,16 +246,25 @@ func (o *Output) Result() (string, error) {
 		return o.last, fmt.Errorf("codex ended without completing its turn")
 	}
 	var res struct {
-		Type    string `json:"type"`
-		Subtype string `json:"subtype"`
-		IsError bool   `json:"is_error"`
-		Result  string `json:"result"`
+		Type     string `json:"type"`
+		Subtype  string `json:"subtype"`
+		IsError  bool   `json:"is_error"`
+		Result   string `json:"result"`
+		APIError int    `json:"api_error_status"`
+		APIType  string `json:"api_error_type"`
 	}
 	if err := json.Unmarshal([]byte(o.lastLine), &res); err != nil || res.Type != "result" {
 		return "", fmt.Errorf("claude printed no result")
 	}
 	if res.IsError || (res.Subtype != "" && res.Subtype != "success") {
-		return res.Result, fmt.Errorf("claude failed (%s): %s", cmp.Or(res.Subtype, "error"), res.Result)
+		msg := "claude failed: " + cmp.Or(res.Result, "no result")
+		if res.Subtype != "" && res.Subtype != "success" {
+			msg += " (" + res.Subtype + ")"
+		}
+		if res.APIError != 0 {
+			msg += fmt.Sprintf(" (its API call answered %d %s)", res.APIError, res.APIType)
+		}
+		return res.Result, errors.New(msg)
 	}
 	return res.Result, nil
 }

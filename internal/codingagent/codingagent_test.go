@@ -14,6 +14,16 @@ import (
 	"github.com/paddockhq/paddock"
 )
 
+// codexOffline is what codex-cli 0.169.0 printed, with the flags
+// CodexCommand gives it, when it could not reach OpenAI (cut short).
+const codexOffline = `{"type":"thread.started","thread_id":"01a20bc7-a012-7ac3-a251-15fc0ca53835"}
+{"type":"item.completed","item":{"id":"item_0","type":"error","message":"Model metadata for ` + "`gpt-5-codex`" + ` not found. Defaulting to fallback metadata; this can degrade performance and cause issues."}}
+{"type":"turn.started"}
+{"type":"error","message":"Reconnecting... 2/5 (stream disconnected before completion: failed to lookup address information: Name does not resolve)"}
+{"type":"item.completed","item":{"id":"item_1","type":"error","message":"Falling back from WebSockets to HTTPS transport. stream disconnected before completion: failed to lookup address information: Name does not resolve"}}
+{"type":"error","message":"Reconnecting... waiting for network (Connection failed: error sending request)"}
+`
+
 func TestCodexOutput(t *testing.T) {
 	events := `{"type":"thread.started","thread_id":"t-1"}
 {"type":"item.completed","item":{"id":"item_w","type":"error","message":"Model metadata for ` + "`gpt-5-codex`" + ` not found."}}
@@ -42,6 +52,7 @@ not json: a warning
 		"error event":   {`{"type":"error","message":"Reconnecting... 5/5 (401 Unauthorized)"}`, "codex ended without completing its turn: Reconnecting... 5/5 (401 Unauthorized)"},
 		"no completion": {`{"type":"item.completed","item":{"type":"agent_message","text":"half"}}`, "codex ended without completing its turn"},
 		"nothing":       {"", "codex ended without completing its turn"},
+		"offline":       {codexOffline, "codex ended without completing its turn: Reconnecting... waiting for network (Connection failed: error sending request)"},
 	} {
 		o := NewOutput(Codex)
 		o.Write([]byte(tc.out)) // no final newline: still read
@@ -62,9 +73,10 @@ func TestClaudeOutput(t *testing.T) {
 	for name, tc := range map[string]struct{ out, want, err string }{
 		"success":           {`{"type":"result","subtype":"success","is_error":false,"result":"Reviewed.","session_id":"s"}` + "\n", "Reviewed.", ""},
 		"after other lines": {"starting\n" + `{"type":"result","subtype":"success","result":"ok"}`, "ok", ""},
-		"max turns":         {`{"type":"result","subtype":"error_max_turns","is_error":true,"result":""}`, "", "claude failed (error_max_turns): "},
-		"error":             {`{"type":"result","subtype":"success","is_error":true,"result":"Invalid API key · Please run /login"}`, "", "claude failed (success): Invalid API key · Please run /login"},
-		"no result":         {"Error: not logged in\n", "", "claude printed no result"},
+		"max turns":         {`{"type":"result","subtype":"error_max_turns","is_error":true,"result":""}`, "", "claude failed: no result (error_max_turns)"},
+		// What Claude Code 2.1.330 printed when its API refused the token.
+		"refused":   {claudeRefused, "", "claude failed: Not logged in · Please run /login (its API call answered 401 authentication_error)"},
+		"no result": {"Error: not logged in\n", "", "claude printed no result"},
 	} {
 		o := NewOutput(ClaudeCode)
 		o.Write([]byte(tc.out))
@@ -166,3 +178,5 @@ func TestOAuth(t *testing.T) {
 		t.Errorf("unreachable: %v", err)
 	}
 }
+
+const claudeRefused = `{"duration_api_ms":0,"stop_reason":"stop_sequence","session_id":"c584a85a-22f9-4ed2-b689-14fd704785b6","total_cost_usd":0,"usage":{"output_tokens_details":{"thinking_tokens":0},"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0,"server_tool_use":{"web_search_requests":0,"web_fetch_requests":0},"service_tier":"standard","cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0},"inference_geo":"","iterations":[],"speed":"standard","fallback_credit":null},"modelUsage":{},"permission_denials":[],"terminal_reason":"api_error","fast_mode_state":"off","fast_mode_disabled_reason":"sdk_opt_in_required","subagent_stats":{"spawned":0,"requested":{"background":0,"foreground":0,"unset":0},"started_in_background":0,"max_depth":0,"spawned_by_subagents":0,"completed":0,"failed":0,"killed":{"parent":0,"user":0,"system":0},"refused":{"depth_limit":0,"concurrency_limit":0,"budget":0},"by_type":{}},"safety_stops":0,"is_error":true,"num_turns":1,"subtype":"success","api_error_status":401,"api_error_type":"authentication_error","result":"Not logged in · Please run /login","type":"result","duration_ms":2258,"uuid":"26e7e4fd-491f-4417-b5c9-c20b3d481c2d","queued_turn_count":0,"result_index":0}`
