@@ -44,6 +44,22 @@ func withEnv(t *testing.T, env map[string]string) {
 
 func args(v any) string { b, _ := json.Marshal(v); return string(b) }
 
+// waitIdle waits until the session at path (/v1/agents/{id}/sessions/{sid})
+// is idle (pending) again, and returns it; a failed session, or one still
+// running after d, fails the test.
+func (s *testServer) waitIdle(t testing.TB, path, token string, d time.Duration) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(100 * time.Millisecond) {
+		sess := s.expect(t, 200, req{method: "GET", path: path, token: token}).m(t)
+		if sess["status"] == "pending" {
+			return sess
+		}
+		if sess["status"] == "failed" || time.Now().After(deadline) {
+			t.Fatalf("session %v", sess)
+		}
+	}
+}
+
 // sseEvent is one event of a session's stream.
 type sseEvent struct {
 	ID, Name string
@@ -134,19 +150,7 @@ func TestSeed002Flow(t *testing.T) {
 		return s.expect(t, 201, req{method: "POST", path: base + "/messages", token: tok, body: map[string]any{
 			"message": map[string]any{"role": "user", "content": []map[string]string{{"type": "text", "text": text}}}}}).m(t)
 	}
-	waitPending := func() map[string]any {
-		deadline := time.Now().Add(3 * time.Minute)
-		for {
-			sess := s.expect(t, 200, req{method: "GET", path: base, token: tok}).m(t)
-			if sess["status"] == "pending" {
-				return sess
-			}
-			if sess["status"] == "failed" || time.Now().After(deadline) {
-				t.Fatalf("session %v", sess)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	waitPending := func() map[string]any { return s.waitIdle(t, base, tok, 3*time.Minute) }
 	msg := post("Create hello.py that prints Hello World")
 	if msg["role"] != "user" || msg["id"] == nil {
 		t.Errorf("posted message %v", msg)

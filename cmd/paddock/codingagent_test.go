@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -163,16 +164,7 @@ func TestCodingAgents(t *testing.T) {
 	base := "/v1/agents/" + agent + "/sessions/" + sid
 	s.expect(t, 201, req{method: "POST", path: base + "/messages", token: ann, body: map[string]any{
 		"message": map[string]any{"content": []map[string]string{{"type": "text", "text": "get it done"}}}}})
-	var sess map[string]any
-	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		sess = s.expect(t, 200, req{method: "GET", path: base, token: ann}).m(t)
-		if sess["status"] == "pending" {
-			break
-		}
-		if sess["status"] == "failed" || time.Now().After(deadline) {
-			t.Fatalf("session %v", sess)
-		}
-	}
+	sess := s.waitIdle(t, base, ann, 3*time.Minute)
 	var msgs struct {
 		Items []struct {
 			Role    string
@@ -188,7 +180,7 @@ func TestCodingAgents(t *testing.T) {
 	for _, m := range msgs.Items {
 		for _, c := range m.Content {
 			if c.Type == "tool_result" {
-				results = append(results, fmt.Sprintf("%v %s", c.IsError, cmpOr(c.Result, c.Text)))
+				results = append(results, fmt.Sprintf("%v %s", c.IsError, cmp.Or(c.Result, c.Text)))
 			}
 		}
 	}
@@ -244,11 +236,4 @@ func TestCodingAgents(t *testing.T) {
 	// Deleted like any MCP setting.
 	s.expect(t, 204, req{method: "DELETE", path: settings + "codex", token: ann})
 	s.expect(t, 404, req{method: "GET", path: settings + "codex", token: ann})
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -109,15 +109,7 @@ func TestProviderKeys(t *testing.T) {
 		base := "/v1/agents/" + agent + "/sessions/" + sid
 		s.expect(t, 201, req{method: "POST", path: base + "/messages", token: tok, body: map[string]any{
 			"message": map[string]any{"content": []map[string]string{{"type": "text", "text": "hi"}}}}})
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-			sess := s.expect(t, 200, req{method: "GET", path: base, token: tok}).m(t)
-			if sess["status"] == "pending" {
-				break
-			}
-			if sess["status"] == "failed" || time.Now().After(deadline) {
-				t.Fatalf("session %v", sess)
-			}
-		}
+		s.waitIdle(t, base, tok, time.Minute)
 	}
 	last := func() string {
 		mu.Lock()

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/codingagent"
 	"github.com/paddockhq/paddock/internal/mcptool"
@@ -67,6 +70,7 @@ func (r *Runner) runCodingAgent(ctx context.Context, ownerID int64, s mcptool.Se
 	if err != nil {
 		return "environment unavailable: " + paddock.ErrorMessage(err), true
 	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("paddock.environment.id", envID))
 	result := codingagent.NewOutput(s.Transport)
 	stdout := out.writer("stdout")
 	res, err := r.d.Sandbox.Exec(ctx, envID, &paddock.ExecRequest{
