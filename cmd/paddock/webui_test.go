@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,7 +142,20 @@ func TestWebUI(t *testing.T) {
 		llmtest.Step{Text: "Hello from the model.", Deltas: []string{"Hello ", "from the ", "model."}},
 		llmtest.Step{Delay: 5 * time.Minute, Text: "too late"}, // cancelled
 	))
-	s := startSandboxServer(t, nil)
+	// Claude's sign-in service: a code exchanged with the PKCE verifier the
+	// page made gives tokens.
+	oauth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		json.NewDecoder(r.Body).Decode(&body)
+		if body["code"] != "good-code" || len(body["code_verifier"]) < 43 || body["code_verifier"] != body["state"] {
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"Invalid 'code' in request."}`)
+			return
+		}
+		fmt.Fprint(w, `{"token_type":"Bearer","access_token":"sk-ant-oat01-ui","refresh_token":"sk-ant-ort01-ui","expires_in":28800,"scope":"user:inference","account":{"email_address":"you@example.com"}}`)
+	}))
+	t.Cleanup(oauth.Close)
+	s := startSandboxServer(t, func(c *Config) { c.Agents.ClaudeOAuthTokenURL = oauth.URL })
 	b := newBrowser(t)
 
 	// The server's address leads to the UI, which asks to sign in.
@@ -364,6 +382,35 @@ func TestWebUI(t *testing.T) {
 	remove := `#provider-keys tr[data-provider=anthropic] button`
 	b.run(t, "remove it", chromedp.Click(remove, chromedp.ByQuery), chromedp.Click(remove, chromedp.ByQuery))
 	b.wait(t, "it to go", `document.querySelector('#provider-keys tr[data-provider]') === null`)
+
+	// Coding agents: Codex with a key, turned off, removed; Claude Code
+	// signed in through the PKCE link the page makes.
+	b.run(t, "configure codex",
+		chromedp.SendKeys("#codex-key", "sk-codex-from-the-ui-9876", chromedp.ByID),
+		chromedp.SendKeys("#codex-model", "gpt-5-codex", chromedp.ByID),
+		chromedp.SetValue("#codex-effort", "high", chromedp.ByID),
+		chromedp.Click("#codex-search", chromedp.ByID),
+		chromedp.Click("#codex-save", chromedp.ByID))
+	b.wait(t, "codex's status", `document.getElementById('codex-status').textContent === 'Configured with key sk-…9876, model gpt-5-codex, high effort, web search; on.'`)
+	b.run(t, "turn codex off", chromedp.Click("#codex-toggle", chromedp.ByID))
+	b.wait(t, "codex off", `document.getElementById('codex-status').textContent.endsWith('; off.')`)
+	b.run(t, "remove codex", chromedp.Click("#codex-remove", chromedp.ByID), chromedp.Click("#codex-remove", chromedp.ByID))
+	b.wait(t, "codex gone", `document.getElementById('codex-status').textContent === 'Not configured.'`)
+	b.run(t, "make the sign-in link", chromedp.Click("#claude-signin", chromedp.ByID))
+	b.wait(t, "the link", `!document.getElementById('claude-link').hidden`)
+	var href string
+	b.js(t, `document.getElementById('claude-link').href`, &href)
+	link, _ := url.Parse(href)
+	q := link.Query()
+	challenge := sha256.Sum256([]byte(q.Get("state")))
+	if link.Host != "claude.ai" || q.Get("client_id") != "9d1c250a-e61b-44d9-88ed-5944d1962f5e" || q.Get("response_type") != "code" ||
+		q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") != base64.RawURLEncoding.EncodeToString(challenge[:]) || len(q.Get("state")) != 43 {
+		t.Errorf("Claude sign-in link %s", href)
+	}
+	b.run(t, "paste a wrong code", chromedp.SendKeys("#claude-code-input", "stale#"+q.Get("state"), chromedp.ByID), chromedp.Click("#claude-save", chromedp.ByID))
+	b.wait(t, "the refusal", `document.getElementById('flash')?.textContent.includes("Invalid 'code' in request.")`)
+	b.run(t, "paste the code", setValue("#claude-code-input", "good-code#"+q.Get("state")), chromedp.Click("#claude-save", chromedp.ByID))
+	b.wait(t, "signed in", `document.getElementById('claude-code-status').textContent === 'Signed in as you@example.com; on.'`)
 
 	// Deleting the environment takes two clicks.
 	b.run(t, "open the environment", chromedp.Navigate(s.url+"/ui/#/environments/"+envID), chromedp.WaitVisible("#env-delete", chromedp.ByID))

@@ -838,7 +838,7 @@ function keysView(main) {
   }, el('label', {}, 'Description', description), el('label', {}, 'Expires in (days)', days), el('div', {}, create));
   main.append(el('h1', { text: 'API keys' }), form, secret,
     table(['ID', 'Description', 'Created', 'Expires', 'Last used', ''], tbody),
-    providerKeys());
+    providerKeys(), codingAgents());
   const refresh = async () => {
     const r = await api('GET', '/api/v1/api-keys');
     const items = r.api_keys || [];
@@ -888,6 +888,100 @@ function providerKeys() {
     el('p', { class: 'muted', text: "Your agents call a model's provider with your key when you set one, instead of the server's. Keys are stored encrypted and never shown again." }),
     form,
     table(['Provider', 'Key', 'Updated', ''], tbody));
+}
+
+// Claude Code's OAuth client, as the CLI signs in: the page it leads to
+// shows "code#state" to paste back, the state being the PKCE verifier.
+const CLAUDE_AUTHORIZE = 'https://claude.ai/oauth/authorize';
+const CLAUDE_CLIENT = '9d1c250a-e61b-44d9-88ed-5944d1962f5e';
+const CLAUDE_REDIRECT = 'https://console.anthropic.com/oauth/code/callback';
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+// claudeAuthorizeURL makes a PKCE verifier and the sign-in address that
+// goes with it.
+async function claudeAuthorizeURL() {
+  if (!crypto.subtle) throw new Error('Signing in to Claude needs this page over HTTPS (or on localhost).');
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const challenge = base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+  const u = new URL(CLAUDE_AUTHORIZE);
+  const params = {
+    code: 'true', client_id: CLAUDE_CLIENT, response_type: 'code', redirect_uri: CLAUDE_REDIRECT,
+    scope: 'org:create_api_key user:profile user:inference', code_challenge: challenge, code_challenge_method: 'S256', state: verifier,
+  };
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return u.toString();
+}
+
+// codingAgents is the section of the user's coding agents, Codex and
+// Claude Code: agents that name codex or claude-code among their MCP
+// servers hand tasks to them, run in the session's environment.
+function codingAgents() {
+  const tools = {
+    codex: { status: el('p', { id: 'codex-status', class: 'muted' }), actions: el('span', { class: 'row' }) },
+    'claude-code': { status: el('p', { id: 'claude-code-status', class: 'muted' }), actions: el('span', { class: 'row' }) },
+  };
+  const describe = (tool, s) => (tool === 'codex'
+    ? `Configured with key ${s.apikey}${s.model ? ', model ' + s.model : ''}${s.model_reasoning_effort ? ', ' + s.model_reasoning_effort + ' effort' : ''}${s.search ? ', web search' : ''}`
+    : `Signed in${s.account ? ' as ' + s.account : ''}`) + (s.is_active ? '; on.' : '; off.');
+  const refresh = async () => {
+    for (const [tool, t] of Object.entries(tools)) {
+      const path = '/api/v1/agent/user-settings/mcp/' + tool;
+      let s = null;
+      try { s = await api('GET', path); } catch (e) { if (e.status !== 404) throw e; }
+      t.status.textContent = s ? describe(tool, s) : 'Not configured.';
+      if (!s) { t.actions.replaceChildren(); continue; }
+      const toggle = el('button', { id: tool + '-toggle', type: 'button', class: 'secondary', text: s.is_active ? 'Turn off' : 'Turn on' });
+      toggle.addEventListener('click', () => busy(toggle, async () => { await api('PATCH', path + '/toggle'); await refresh(); }));
+      t.actions.replaceChildren(toggle, armed('Remove', async () => { await api('DELETE', path); await refresh(); }, { id: tool + '-remove' }));
+    }
+  };
+
+  const apikey = el('input', { id: 'codex-key', type: 'password', autocomplete: 'off', placeholder: 'sk-… (kept when left empty)' });
+  const model = el('input', { id: 'codex-model', placeholder: "Codex's default" });
+  const effort = el('select', { id: 'codex-effort' }, ['', 'minimal', 'low', 'medium', 'high'].map((v) => el('option', { value: v, text: v || 'default' })));
+  const search = el('input', { id: 'codex-search', type: 'checkbox' });
+  const saveCodex = el('button', { id: 'codex-save', type: 'submit', text: 'Save' });
+  const codexForm = el('form', {
+    class: 'grid card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      await busy(saveCodex, async () => {
+        await api('POST', '/api/v1/agent/user-settings/mcp/codex', {
+          apikey: apikey.value || undefined, model: model.value || undefined, model_reasoning_effort: effort.value || undefined, search: search.checked,
+        });
+        apikey.value = '';
+        await refresh();
+      });
+    },
+  }, el('label', {}, 'OpenAI API key', apikey), el('label', {}, 'Model', model), el('label', {}, 'Reasoning effort', effort),
+  el('label', {}, el('span', {}, search, ' Let Codex search the web')), el('div', {}, saveCodex));
+
+  const link = el('a', { id: 'claude-link', target: '_blank', rel: 'noopener noreferrer', hidden: true, text: "Claude's sign-in page" });
+  const signIn = el('button', { id: 'claude-signin', type: 'button', class: 'secondary', text: 'Sign in to Claude' });
+  signIn.addEventListener('click', () => busy(signIn, async () => { link.href = await claudeAuthorizeURL(); link.hidden = false; }));
+  const code = el('input', { id: 'claude-code-input', autocomplete: 'off', required: true, placeholder: 'the code it shows: code#…' });
+  const saveClaude = el('button', { id: 'claude-save', type: 'submit', text: 'Connect' });
+  const claudeForm = el('form', {
+    class: 'grid card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      await busy(saveClaude, async () => {
+        await api('POST', '/api/v1/agent/user-settings/mcp/claude-code', { authorization_code: code.value.trim() });
+        code.value = '';
+        await refresh();
+      });
+    },
+  }, el('div', { class: 'wide row' }, signIn, link), el('label', { class: 'wide' }, 'Authorization code', code), el('div', {}, saveClaude));
+  refresh().catch(flash);
+  return el('section', { id: 'coding-agents' },
+    el('h2', { text: 'Coding agents' }),
+    el('p', { class: 'muted', text: 'Agents that name codex or claude-code among their MCP servers hand tasks to them; they run in the session\'s environment, whose image must have them (npm install -g @openai/codex, @anthropic-ai/claude-code).' }),
+    el('h3', { text: 'Codex' }), tools.codex.status, tools.codex.actions, codexForm,
+    el('h3', { text: 'Claude Code' }), tools['claude-code'].status, tools['claude-code'].actions,
+    el('p', { class: 'muted', text: 'Sign in to Claude, authorize Claude Code, and paste the code the page shows.' }), claudeForm);
 }
 
 // usersView is the admins' list of users: create one, change a role,
