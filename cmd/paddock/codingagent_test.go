@@ -208,7 +208,7 @@ func TestCodingAgents(t *testing.T) {
 	}
 	s.expect(t, 200, req{method: "GET", path: "/api/v1/environments/" + env + "/files?path=/tmp/codex-call.json", token: ann}).json(t, &codexCall)
 	wantArgv := []string{"exec", "--json", "--skip-git-repo-check", "--ephemeral", "--dangerously-bypass-approvals-and-sandbox", "--cd", "/tmp",
-		"--model", "gpt-5-codex", "--config", "model_reasoning_effort=high", "--config", "tools.web_search=true", "--", "-add a test"}
+		"--model", "gpt-5-codex", "--config", "model_reasoning_effort=high", "--config", "web_search=live", "--", "-add a test"}
 	if !slices.Equal(codexCall.Argv, wantArgv) || codexCall.Key != annKey || codexCall.Cwd != "/tmp" {
 		t.Errorf("codex started as %+v", codexCall)
 	}

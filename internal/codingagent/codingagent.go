@@ -131,9 +131,12 @@ func CodexCommand(s CodexSettings, prompt, dir string) Command {
 	if s.ReasoningEffort != "" {
 		argv = append(argv, "--config", "model_reasoning_effort="+s.ReasoningEffort)
 	}
+	// Web search: live, or none (Codex's own default is a cached index).
+	search := "web_search=disabled"
 	if s.Search {
-		argv = append(argv, "--config", "tools.web_search=true")
+		search = "web_search=live"
 	}
+	argv = append(argv, "--config", search)
 	return Command{Argv: append(argv, "--", prompt), Env: map[string]string{"OPENAI_API_KEY": s.APIKey}}
 }
 

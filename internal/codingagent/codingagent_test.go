@@ -106,7 +106,7 @@ func TestCodexSettings(t *testing.T) {
 		}
 	}
 	c := CodexCommand(CodexSettings{APIKey: "sk-1"}, "--help", "/work")
-	if want := []string{"codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "--dangerously-bypass-approvals-and-sandbox", "--cd", "/work", "--", "--help"}; !slices.Equal(c.Argv, want) || c.Env["OPENAI_API_KEY"] != "sk-1" {
+	if want := []string{"codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "--dangerously-bypass-approvals-and-sandbox", "--cd", "/work", "--config", "web_search=disabled", "--", "--help"}; !slices.Equal(c.Argv, want) || c.Env["OPENAI_API_KEY"] != "sk-1" {
 		t.Errorf("command %+v", c)
 	}
 }
