@@ -505,7 +505,9 @@ func imageArchive(dir, out string) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	layer, err := tarball.LayerFromReader(&buf)
+	// LayerFromReader would copy the layer to a temporary file it never
+	// removes.
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
 	if err != nil {
 		return err
 	}
