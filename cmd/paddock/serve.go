@@ -405,13 +405,13 @@ func (m *Main) goBackground(f func()) {
 	go func() { defer m.wg.Done(); f() }()
 }
 
-// tracer is the tracer of spans, or nil when tracing is off: the
-// components then skip even building a span's attributes.
 // claudeOAuth signs users' Claude Code in, at the configured endpoint.
-func (m *Main) claudeOAuth() *codingagent.OAuth {
-	return &codingagent.OAuth{TokenURL: m.Config.Agents.ClaudeOAuthTokenURL}
+func (m *Main) claudeOAuth() codingagent.OAuth {
+	return codingagent.OAuth{TokenURL: m.Config.Agents.ClaudeOAuthTokenURL}
 }
 
+// tracer is the tracer of spans, or nil when tracing is off: the
+// components then skip even building a span's attributes.
 func (m *Main) tracer() trace.Tracer {
 	if m.tracing == nil || !m.tracing.Enabled {
 		return nil

@@ -196,8 +196,8 @@ type Deps struct {
 	MCP        MCP
 	MCPServers MCPServers
 	// ClaudeOAuth refreshes the Claude Code sign-ins of users' coding
-	// agents (internal/codingagent); nil: its default endpoint.
-	ClaudeOAuth *codingagent.OAuth
+	// agents (internal/codingagent); the zero value: Anthropic's endpoint.
+	ClaudeOAuth codingagent.OAuth
 	Log         *slog.Logger
 	// Tracer, when set, records each run's execution, model calls and
 	// tool calls as spans.
@@ -1083,8 +1083,6 @@ func (r *Runner) sessionAgent(ctx context.Context, tx paddock.SessionTx, sess *p
 	return r.d.Agents.Agent(ctx, sess.AgentID)
 }
 
-// takeStarted returns what the claim of run read if it recorded its
-// start, once.
 // postedSpan returns the span of the request that posted runID, when
 // that request handed the run to this worker; else an invalid one.
 func (r *Runner) postedSpan(runID string) trace.SpanContext {
@@ -1096,6 +1094,8 @@ func (r *Runner) postedSpan(runID string) trace.SpanContext {
 	return trace.SpanContext{}
 }
 
+// takeStarted returns what the claim of run read if it recorded its
+// start, once.
 func (r *Runner) takeStarted(runID string) *loaded {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -51,11 +51,7 @@ func (r *Runner) runCodingAgent(ctx context.Context, ownerID int64, s mcptool.Se
 	if s.Transport == codingagent.Codex {
 		cmd = codingagent.CodexCommand(codingagent.CodexFrom(s.Headers), prompt, dir)
 	} else {
-		oauth := r.d.ClaudeOAuth
-		if oauth == nil {
-			oauth = &codingagent.OAuth{}
-		}
-		t, refreshed, err := oauth.Fresh(ctx, codingagent.ClaudeFrom(s.Headers))
+		t, refreshed, err := r.d.ClaudeOAuth.Fresh(ctx, codingagent.ClaudeFrom(s.Headers))
 		if err != nil {
 			return paddock.ErrorMessage(err), true
 		}

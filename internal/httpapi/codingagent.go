@@ -154,11 +154,7 @@ func (s *Server) handleClaudeCodeSet(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	oauth := s.ClaudeOAuth
-	if oauth == nil {
-		oauth = &codingagent.OAuth{}
-	}
-	t, err := oauth.Exchange(r.Context(), req.AuthorizationCode)
+	t, err := s.ClaudeOAuth.Exchange(r.Context(), req.AuthorizationCode)
 	if err != nil {
 		return err
 	}

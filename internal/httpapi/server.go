@@ -149,7 +149,7 @@ type Deps struct {
 	Resources     paddock.ResourceService         // knowledge-base resources (RAG); nil: none
 	Speech        speech.Engine                   // text to speech; nil: none
 	MCP           MCPTools                        // reaches them
-	ClaudeOAuth   *codingagent.OAuth              // signs users' Claude Code in; nil: the default endpoint
+	ClaudeOAuth   codingagent.OAuth               // signs users' Claude Code in; the zero value: Anthropic's endpoint
 	Schedules     paddock.ScheduleService         // scheduled tasks
 	Audit         paddock.AuditService            // login and operation logs; nil: not kept
 	RBAC          paddock.RBACService             // roles, departments, menus; nil: only admins pass permission checks

@@ -159,11 +159,16 @@ func (s *MCPServerService) CreateMCPServer(ctx context.Context, srv *paddock.MCP
 // SetMCPServerEnabled enables or disables owner's server name; nil turns
 // it the other way, in the same statement.
 func (s *MCPServerService) SetMCPServerEnabled(ctx context.Context, ownerID int64, name string, enabled *bool) (*paddock.MCPServer, error) {
-	cond, args := ownerCond(ownerID)
-	set, setArgs := "enabled = NOT enabled", []any{}
 	if enabled != nil {
-		set, setArgs = "enabled = ?", []any{*enabled}
+		return s.update(ctx, ownerID, name, "enable MCP server", "enabled = ?", *enabled)
 	}
+	return s.update(ctx, ownerID, name, "enable MCP server", "enabled = NOT enabled")
+}
+
+// update sets columns (set, with its arguments) and updated_at of owner's
+// server name, and returns the server; op names the operation in errors.
+func (s *MCPServerService) update(ctx context.Context, ownerID int64, name, op, set string, setArgs ...any) (*paddock.MCPServer, error) {
+	cond, args := ownerCond(ownerID)
 	args = append(append(append(setArgs, s.db.timeArg(normTime(s.db.now()))), args...), name)
 	var out *paddock.MCPServer
 	err := s.db.write1(ctx, func(c conn) error {
@@ -172,7 +177,7 @@ func (s *MCPServerService) SetMCPServerEnabled(ctx context.Context, ownerID int6
 		return err
 	})
 	if err != nil {
-		return nil, notFound(err, fmt.Sprintf("MCP server %q not found", name), "enable MCP server")
+		return nil, notFound(err, fmt.Sprintf("MCP server %q not found", name), op)
 	}
 	return out, nil
 }
@@ -186,18 +191,7 @@ func (s *MCPServerService) SetMCPServerHeaders(ctx context.Context, ownerID int6
 	if err != nil {
 		return nil, err
 	}
-	cond, args := ownerCond(ownerID)
-	args = append(append([]any{sealed, s.db.timeArg(normTime(s.db.now()))}, args...), name)
-	var out *paddock.MCPServer
-	err = s.db.write1(ctx, func(c conn) error {
-		var err error
-		out, err = s.scan(c.queryRow(ctx, "UPDATE mcp_servers SET headers = ?, updated_at = ? WHERE "+cond+" AND name = ? RETURNING "+mcpServerColumns, args...))
-		return err
-	})
-	if err != nil {
-		return nil, notFound(err, fmt.Sprintf("MCP server %q not found", name), "set MCP server headers")
-	}
-	return out, nil
+	return s.update(ctx, ownerID, name, "set MCP server headers", "headers = ?", sealed)
 }
 
 // DeleteMCPServer deletes owner's server name.

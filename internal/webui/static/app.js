@@ -89,6 +89,12 @@ async function busy(button, fn, onError = flash) {
   }
 }
 
+// cardForm makes a form card of children whose submit runs fn with
+// button disabled: what most forms here do.
+function cardForm(button, fn, ...children) {
+  return el('form', { class: 'grid card', onsubmit: (e) => { e.preventDefault(); return busy(button, fn); } }, ...children);
+}
+
 // table makes a table of the headers and the rows in tbody.
 function table(headers, tbody, attrs = {}) {
   return el('table', attrs, el('thead', {}, el('tr', {}, headers.map((h) => el('th', { text: h })))), tbody);
@@ -821,20 +827,14 @@ function keysView(main) {
   const days = el('input', { id: 'key-days', type: 'number', min: 1, max: 36500, placeholder: 'never' });
   const create = el('button', { id: 'key-create', type: 'submit', text: 'Create key' });
   const secret = el('div');
-  const form = el('form', {
-    class: 'grid card',
-    onsubmit: async (e) => {
-      e.preventDefault();
-      await busy(create, async () => {
-        const k = await api('POST', '/api/v1/api-keys', { description: description.value, expires_in: days.value ? Number(days.value) : undefined });
-        secret.replaceChildren(el('div', { class: 'secret' },
-          el('p', { text: 'Your new key. Copy it now: it is not shown again.' }),
-          el('code', { id: 'key-secret', text: k.key })));
-        description.value = '';
-        days.value = '';
-        await refresh();
-      });
-    },
+  const form = cardForm(create, async () => {
+    const k = await api('POST', '/api/v1/api-keys', { description: description.value, expires_in: days.value ? Number(days.value) : undefined });
+    secret.replaceChildren(el('div', { class: 'secret' },
+      el('p', { text: 'Your new key. Copy it now: it is not shown again.' }),
+      el('code', { id: 'key-secret', text: k.key })));
+    description.value = '';
+    days.value = '';
+    await refresh();
   }, el('label', {}, 'Description', description), el('label', {}, 'Expires in (days)', days), el('div', {}, create));
   main.append(el('h1', { text: 'API keys' }), form, secret,
     table(['ID', 'Description', 'Created', 'Expires', 'Last used', ''], tbody),
@@ -871,16 +871,10 @@ function providerKeys() {
       el('td', {}, armed('Remove', async () => { await api('DELETE', '/v1/provider-keys/' + k.provider); await refresh(); })))));
     if (!items.length) tbody.append(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: "None: your agents use the server's keys." })));
   };
-  const form = el('form', {
-    class: 'grid card',
-    onsubmit: async (e) => {
-      e.preventDefault();
-      await busy(save, async () => {
-        await api('PUT', '/v1/provider-keys/' + provider.value, { api_key: key.value });
-        key.value = '';
-        await refresh();
-      });
-    },
+  const form = cardForm(save, async () => {
+    await api('PUT', '/v1/provider-keys/' + provider.value, { api_key: key.value });
+    key.value = '';
+    await refresh();
   }, el('label', {}, 'Provider', provider), el('label', {}, 'API key', key), el('div', {}, save));
   refresh().catch(flash);
   return el('section', {},
@@ -944,18 +938,12 @@ function codingAgents() {
   const effort = el('select', { id: 'codex-effort' }, ['', 'minimal', 'low', 'medium', 'high'].map((v) => el('option', { value: v, text: v || 'default' })));
   const search = el('input', { id: 'codex-search', type: 'checkbox' });
   const saveCodex = el('button', { id: 'codex-save', type: 'submit', text: 'Save' });
-  const codexForm = el('form', {
-    class: 'grid card',
-    onsubmit: async (e) => {
-      e.preventDefault();
-      await busy(saveCodex, async () => {
-        await api('POST', '/api/v1/agent/user-settings/mcp/codex', {
-          apikey: apikey.value || undefined, model: model.value || undefined, model_reasoning_effort: effort.value || undefined, search: search.checked,
-        });
-        apikey.value = '';
-        await refresh();
-      });
-    },
+  const codexForm = cardForm(saveCodex, async () => {
+    await api('POST', '/api/v1/agent/user-settings/mcp/codex', {
+      apikey: apikey.value || undefined, model: model.value || undefined, model_reasoning_effort: effort.value || undefined, search: search.checked,
+    });
+    apikey.value = '';
+    await refresh();
   }, el('label', {}, 'OpenAI API key', apikey), el('label', {}, 'Model', model), el('label', {}, 'Reasoning effort', effort),
   el('label', {}, el('span', {}, search, ' Let Codex search the web')), el('div', {}, saveCodex));
 
@@ -964,16 +952,10 @@ function codingAgents() {
   signIn.addEventListener('click', () => busy(signIn, async () => { link.href = await claudeAuthorizeURL(); link.hidden = false; }));
   const code = el('input', { id: 'claude-code-input', autocomplete: 'off', required: true, placeholder: 'the code it shows: code#…' });
   const saveClaude = el('button', { id: 'claude-save', type: 'submit', text: 'Connect' });
-  const claudeForm = el('form', {
-    class: 'grid card',
-    onsubmit: async (e) => {
-      e.preventDefault();
-      await busy(saveClaude, async () => {
-        await api('POST', '/api/v1/agent/user-settings/mcp/claude-code', { authorization_code: code.value.trim() });
-        code.value = '';
-        await refresh();
-      });
-    },
+  const claudeForm = cardForm(saveClaude, async () => {
+    await api('POST', '/api/v1/agent/user-settings/mcp/claude-code', { authorization_code: code.value.trim() });
+    code.value = '';
+    await refresh();
   }, el('div', { class: 'wide row' }, signIn, link), el('label', { class: 'wide' }, 'Authorization code', code), el('div', {}, saveClaude));
   refresh().catch(flash);
   return el('section', { id: 'coding-agents' },
@@ -993,16 +975,10 @@ function usersView(main) {
   const email = el('input', { id: 'user-email', type: 'email', placeholder: 'carol@example.com' });
   const role = el('select', { id: 'user-role' }, el('option', { value: 'user', text: 'user' }), el('option', { value: 'admin', text: 'admin' }));
   const create = el('button', { id: 'user-create', type: 'submit', text: 'Create user' });
-  const form = el('form', {
-    class: 'grid card',
-    onsubmit: async (e) => {
-      e.preventDefault();
-      await busy(create, async () => {
-        await api('POST', '/api/v1/admin/sys/users', { username: username.value, password: password.value, email: email.value || undefined, role: role.value });
-        username.value = password.value = email.value = '';
-        await refresh();
-      });
-    },
+  const form = cardForm(create, async () => {
+    await api('POST', '/api/v1/admin/sys/users', { username: username.value, password: password.value, email: email.value || undefined, role: role.value });
+    username.value = password.value = email.value = '';
+    await refresh();
   }, el('label', {}, 'Username', username), el('label', {}, 'Password (8 or more characters)', password), el('label', {}, 'Email', email),
   el('label', {}, 'Role', role), el('div', {}, create));
   const pages = pager('users', 50, () => refresh());
