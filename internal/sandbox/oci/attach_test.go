@@ -68,6 +68,25 @@ func (o *output) String() string {
 	return o.b.String()
 }
 
+// waitExit waits for s to end, failing the test, with its output, after
+// a minute instead of hanging until the test binary's deadline.
+func waitExit(t *testing.T, s paddock.ExecSession, out *output) (int, error) {
+	t.Helper()
+	type exit struct {
+		code int
+		err  error
+	}
+	ch := make(chan exit, 1)
+	go func() { code, err := s.Wait(); ch <- exit{code, err} }()
+	select {
+	case e := <-ch:
+		return e.code, e.err
+	case <-time.After(time.Minute):
+		t.Fatalf("the session did not end within a minute; its output:\n%s", out.String())
+		return 0, nil
+	}
+}
+
 func attach(t *testing.T, rt *Runtime, id string, req paddock.AttachRequest) paddock.ExecSession {
 	t.Helper()
 	s, err := rt.Attach(context.Background(), id, req)
@@ -100,9 +119,18 @@ func testAttach(t *testing.T, rt *Runtime, id string) {
 		s := attach(t, rt, id, paddock.AttachRequest{TTY: true})
 		out := collect(s.Stdout())
 		io.WriteString(s.Stdin(), "echo $0 $TERM $MY_VAR\n")
-		waitFor(t, func() bool { return strings.Contains(out.String(), "/bin/bash xterm-256color my-value") })
+		// Ctrl-D ends the shell only once it reads its next line: wait for
+		// the prompt after the output (readline has the terminal then). A
+		// Ctrl-D sent while bash ran the command was seen to be lost under
+		// gVisor, leaving the shell waiting.
+		const line = "/bin/bash xterm-256color my-value\r\n"
+		waitFor(t, func() bool {
+			o := out.String()
+			i := strings.LastIndex(o, line)
+			return i >= 0 && strings.TrimSpace(o[i+len(line):]) != ""
+		})
 		s.Stdin().Close() // Ctrl-D ends the shell
-		if code, err := s.Wait(); code != 0 || err != nil {
+		if code, err := waitExit(t, s, out); code != 0 || err != nil {
 			t.Fatalf("exit: %d %v", code, err)
 		}
 	})
