@@ -97,11 +97,10 @@ func (c *UTF8Carry) Rest() []byte {
 type Process struct {
 	ID        string     `json:"pid"`
 	Command   []string   `json:"command"`
-	Status    string     `json:"status"` // running, exited, killed or failed
+	Status    string     `json:"status"` // running, exited or killed
 	ExitCode  *int       `json:"exit_code,omitempty"`
 	TimedOut  bool       `json:"timed_out,omitempty"`
 	OOMKilled bool       `json:"oom_killed,omitempty"`
-	Error     string     `json:"error,omitempty"` // why it failed
 	StartedAt time.Time  `json:"started_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
 }

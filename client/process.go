@@ -13,11 +13,10 @@ import (
 type Process struct {
 	PID       string     `json:"pid"`
 	Command   []string   `json:"command"`
-	Status    string     `json:"status"` // running, exited, killed or failed
+	Status    string     `json:"status"` // running, exited or killed
 	ExitCode  *int       `json:"exit_code,omitempty"`
 	TimedOut  bool       `json:"timed_out,omitempty"`
 	OOMKilled bool       `json:"oom_killed,omitempty"`
-	Error     string     `json:"error,omitempty"`
 	StartedAt time.Time  `json:"started_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
 }

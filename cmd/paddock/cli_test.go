@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -256,6 +257,16 @@ func TestCLIAndRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	p.mustCLI(t, "env", "exec", id, "--", "sh", "-c", "echo kept > /root/state")
+	// A background process that outlives the server: it writes the time
+	// before the SIGKILL, while no server runs, and after the restart.
+	survivor := strings.TrimSpace(p.mustCLI(t, "env", "exec", "-d", id, "--", "sh", "-c", "while [ ! -e /tmp/go-on ]; do date +%s%N; sleep 0.05; done; echo after; exit 9"))
+	deadline = time.Now().Add(30 * time.Second)
+	for p.mustCLI(t, "env", "output", id, survivor) == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the background process wrote nothing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	// env cp, both ways, a directory and a file.
 	local := filepath.Join(base, "proj")
@@ -297,6 +308,7 @@ func TestCLIAndRestart(t *testing.T) {
 	}
 
 	// SIGKILL: no shutdown code runs.
+	killedAt := time.Now()
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -307,10 +319,27 @@ func TestCLIAndRestart(t *testing.T) {
 		t.Fatalf("kill the victim: %v: %s", err, out)
 	}
 
+	time.Sleep(300 * time.Millisecond) // down long enough for the survivor to write
 	p2 := startProcess(t, data, mirror)
 	p2.data = data
+	restartedAt := time.Now()
 	if out := p2.mustCLI(t, "env", "exec", id, "--", "cat", "/root/state"); out != "kept\n" {
 		t.Errorf("after restart, exec printed %q", out)
+	}
+	p2.mustCLI(t, "env", "exec", id, "--", "touch", "/tmp/go-on")
+	out, code := p2.cli(t, "", "env", "output", "-f", id, survivor)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	whileDown := 0
+	for _, l := range lines {
+		if ns, err := strconv.ParseInt(l, 10, 64); err == nil && ns > killedAt.UnixNano() && ns < restartedAt.UnixNano() {
+			whileDown++
+		}
+	}
+	if code != 9 || lines[len(lines)-1] != "after" || whileDown == 0 {
+		t.Errorf("after restart, the background process: exit %d, %d lines written while the server was down, output:\n%s", code, whileDown, out)
+	}
+	if out := p2.mustCLI(t, "env", "ps", id); !strings.Contains(out, survivor) {
+		t.Errorf("after restart, env ps:\n%s", out)
 	}
 	deadline = time.Now().Add(30 * time.Second)
 	for {

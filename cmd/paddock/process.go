@@ -85,8 +85,6 @@ func processEnd(p *client.Process, stderr io.Writer) error {
 	case p.Status == "killed":
 		fmt.Fprintln(stderr, "paddock: the process was killed")
 		return exitError{137}
-	case p.Status == "failed":
-		return fmt.Errorf("the process could not run: %s", p.Error)
 	case p.TimedOut:
 		fmt.Fprintln(stderr, "paddock: the process timed out")
 	case p.OOMKilled:

@@ -387,7 +387,7 @@ func (s *Server) handleEnvironmentExec(w http.ResponseWriter, r *http.Request) e
 		er.Stdin = strings.NewReader(req.Stdin)
 	}
 	if req.Background {
-		return s.startBackground(w, env, er)
+		return s.startBackground(w, r, env, er)
 	}
 	if wantsSSE(r) {
 		return s.streamExec(w, r, env, er)

@@ -1,22 +1,24 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/paddockhq/paddock"
+	"github.com/paddockhq/paddock/internal/sandbox"
 )
 
 // Processes runs commands in the background in environments: the sandbox
 // Manager.
 type Processes interface {
-	StartProcess(env *paddock.Environment, req *paddock.ExecRequest) (paddock.Process, error)
-	Processes(envID string) []paddock.Process
-	Process(envID, pid string) (paddock.Process, error)
-	ProcessOutput(envID, pid string, since int64) ([]paddock.OutputChunk, int64, bool, paddock.Process, <-chan struct{}, error)
-	KillProcess(envID, pid string) (paddock.Process, error)
+	StartProcess(ctx context.Context, env *paddock.Environment, req *paddock.ExecRequest) (paddock.Process, error)
+	Processes(ctx context.Context, env *paddock.Environment) ([]paddock.Process, error)
+	Process(ctx context.Context, env *paddock.Environment, pid string) (paddock.Process, error)
+	ProcessOutput(ctx context.Context, env *paddock.Environment, pid string, since int64, wait bool) (sandbox.ProcessOutput, error)
+	KillProcess(ctx context.Context, env *paddock.Environment, pid string) (paddock.Process, error)
 }
 
 type processParams struct {
@@ -43,8 +45,8 @@ type processOutput struct {
 }
 
 // startBackground answers an exec with "background": true.
-func (s *Server) startBackground(w http.ResponseWriter, env *paddock.Environment, er *paddock.ExecRequest) error {
-	p, err := s.Processes.StartProcess(env, er)
+func (s *Server) startBackground(w http.ResponseWriter, r *http.Request, env *paddock.Environment, er *paddock.ExecRequest) error {
+	p, err := s.Processes.StartProcess(r.Context(), env, er)
 	if err != nil {
 		return err
 	}
@@ -56,7 +58,11 @@ func (s *Server) handleProcessList(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, processList{Processes: s.Processes.Processes(env.ID)})
+	list, err := s.Processes.Processes(r.Context(), env)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, processList{Processes: list})
 }
 
 func (s *Server) handleProcessGet(w http.ResponseWriter, r *http.Request) error {
@@ -64,7 +70,7 @@ func (s *Server) handleProcessGet(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	p, err := s.Processes.Process(env.ID, r.PathValue("pid"))
+	p, err := s.Processes.Process(r.Context(), env, r.PathValue("pid"))
 	if err != nil {
 		return err
 	}
@@ -76,7 +82,7 @@ func (s *Server) handleProcessKill(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	p, err := s.Processes.KillProcess(env.ID, r.PathValue("pid"))
+	p, err := s.Processes.KillProcess(r.Context(), env, r.PathValue("pid"))
 	if err != nil {
 		return err
 	}
@@ -103,47 +109,62 @@ func (s *Server) handleProcessOutput(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	pid := r.PathValue("pid")
-	chunks, next, dropped, p, changed, err := s.Processes.ProcessOutput(env.ID, pid, since)
+	out, err := s.Processes.ProcessOutput(r.Context(), env, pid, since, false)
 	if err != nil {
 		return err
 	}
 	if !follow && !wantsSSE(r) {
-		if chunks == nil {
-			chunks = []paddock.OutputChunk{}
+		if out.Chunks == nil {
+			out.Chunks = []paddock.OutputChunk{}
 		}
-		return writeJSON(w, http.StatusOK, processOutput{Output: chunks, Next: next, Dropped: dropped, Process: p})
+		return writeJSON(w, http.StatusOK, processOutput{Output: out.Chunks, Next: out.Next, Dropped: out.Dropped, Process: out.Process})
 	}
 	sse := startSSE(w)
 	beat := time.NewTicker(heartbeatEvery)
 	defer beat.Stop()
+	type result struct {
+		out sandbox.ProcessOutput
+		err error
+	}
 	for {
-		for _, c := range chunks {
+		for _, c := range out.Chunks {
 			b, _ := json.Marshal(execChunk{Data: c.Data})
 			if err := sse.write(strconv.FormatInt(c.Offset+int64(len(c.Data)), 10), c.Stream, b); err != nil {
 				return nil
 			}
 		}
-		chunks = nil
-		if p.Status != "running" {
-			b, _ := json.Marshal(p)
+		if out.Process.Status != "running" {
+			b, _ := json.Marshal(out.Process)
 			return sse.event("", "exit", string(b))
 		}
 		if err := sse.flush(); err != nil {
 			return nil
 		}
-		select {
-		case <-changed:
-		case <-beat.C:
-			if err := sse.comment("keep-alive"); err != nil {
-				return nil
+		// The environment answers once there is more; meanwhile the
+		// client gets its keep-alives.
+		next := make(chan result, 1)
+		go func(since int64) {
+			o, err := s.Processes.ProcessOutput(r.Context(), env, pid, since, true)
+			next <- result{o, err}
+		}(out.Next)
+	wait:
+		for {
+			select {
+			case res := <-next:
+				if res.err != nil {
+					if r.Context().Err() != nil {
+						return nil
+					}
+					b, _ := json.Marshal(errorBody(surfaceEnvironments, paddock.ErrorCode(res.err), paddock.ErrorMessage(res.err)))
+					return sse.event("", "error", string(b))
+				}
+				out = res.out
+				break wait
+			case <-beat.C:
+				if err := sse.comment("keep-alive"); err != nil {
+					return nil // the request's context ends the wait
+				}
 			}
-			continue
-		case <-r.Context().Done():
-			return nil
-		}
-		if chunks, next, _, p, changed, err = s.Processes.ProcessOutput(env.ID, pid, next); err != nil {
-			b, _ := json.Marshal(errorBody(surfaceEnvironments, paddock.ErrorCode(err), paddock.ErrorMessage(err)))
-			return sse.event("", "error", string(b))
 		}
 	}
 }

@@ -67,7 +67,6 @@ type Manager struct {
 	locks    map[string]*envLock // see lockEnv
 	denied   map[string]int64    // last denied count seen, see checkDenied
 
-	procs processTable // background processes (process.go)
 }
 
 // startOp is one environment's start in progress.
@@ -532,7 +531,6 @@ func (m *Manager) stop(ctx context.Context, id string, grace time.Duration, reas
 		return false
 	}
 	m.appendLog(id, "system", "environment terminated: "+reason)
-	m.forgetProcesses(id)
 	return true
 }
 

@@ -46,6 +46,16 @@ type Stats struct {
 	OOMKills    int64 // processes killed by the memory limit since start
 }
 
+// ProcessOutput is a piece of a background process's output: the chunks
+// (each of one stream) from an offset up to Next, which is where to ask
+// from next. Dropped says output asked for was no longer kept.
+type ProcessOutput struct {
+	Chunks  []paddock.OutputChunk
+	Next    int64
+	Dropped bool
+	Process paddock.Process
+}
+
 // ClassInfo describes one runtime class on this node.
 type ClassInfo struct {
 	Binary  string `json:"binary"`
@@ -102,6 +112,28 @@ type Runtime interface {
 	// environment; ctx bounds the start only. A command that cannot start
 	// is EInvalid.
 	Attach(ctx context.Context, id string, req paddock.AttachRequest) (paddock.ExecSession, error)
+	// Background processes live inside the environment, with the last
+	// 256 KiB of their output, so they outlive the host's
+	// connection to it and Paddock's restarts. Unknown processes are
+	// ENotFound.
+
+	// StartProcess starts req (its stdin is /dev/null) as process pid,
+	// an id new to the environment, and returns at once. A command that
+	// cannot start is a process that exited with 127 or 126. With
+	// MaxProcesses running, it is EConflict.
+	StartProcess(ctx context.Context, id, pid string, req *paddock.ExecRequest) (paddock.Process, error)
+	// Processes returns the environment's background processes, newest
+	// first.
+	Processes(ctx context.Context, id string) ([]paddock.Process, error)
+	// Process returns one background process.
+	Process(ctx context.Context, id, pid string) (paddock.Process, error)
+	// ProcessOutput returns a process's output from offset since; with
+	// wait, once there is output past since or the process has ended.
+	ProcessOutput(ctx context.Context, id, pid string, since int64, wait bool) (ProcessOutput, error)
+	// KillProcess kills a running process's whole process group; an
+	// ended one is returned as it is.
+	KillProcess(ctx context.Context, id, pid string) (paddock.Process, error)
+
 	// DialPort connects to a TCP port on the environment's loopback,
 	// whatever its network policy; ctx bounds the connect only. Nothing
 	// listening is EUnavailable.

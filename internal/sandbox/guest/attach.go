@@ -199,15 +199,7 @@ func (g *guest) attach(st net.Conn, req *AttachRequest) {
 	}
 	p.closeOutputs()
 
-	es := ExitStatus{}
-	switch {
-	case ws.Exited():
-		es.Code = ws.ExitStatus()
-	case ws.Signaled():
-		es.Signal = int(ws.Signal())
-		es.Code = 128 + es.Signal
-	}
-	fw.writeJSON(frameExit, es)
+	fw.writeJSON(frameExit, exitStatus(ws, false))
 }
 
 // kill serves a kill request for an attached session.

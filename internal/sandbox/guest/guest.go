@@ -109,6 +109,8 @@ type guest struct {
 	mu       sync.Mutex
 	sessions map[string]func() // attached sessions' kill functions, by session id
 
+	procs procTable // background processes
+
 	// devNull opens /dev/null once, for every child that reads nothing.
 	devNull func() (int, error)
 }
@@ -299,7 +301,8 @@ func (g *guest) handleRequest(st net.Conn, typ byte, p []byte) {
 		replyError(st, &wireError{Code: paddock.EInvalid, Message: "malformed request header"})
 		return
 	}
-	if (h.Kind == kindExec || h.Kind == kindAttach) && !g.waitReleased() {
+	starts := h.Kind == kindExec || h.Kind == kindAttach || h.Kind == kindProc && h.Proc != nil && h.Proc.Op == procStart
+	if starts && !g.waitReleased() {
 		replyError(st, &wireError{Code: paddock.EUnavailable, Message: "the environment is stopping"})
 		return
 	}
@@ -321,6 +324,8 @@ func (g *guest) handleRequest(st net.Conn, typ byte, p []byte) {
 		g.file(st, h.File)
 	case h.Kind == kindDial && h.Dial != nil:
 		g.dial(st, h.Dial)
+	case h.Kind == kindProc && h.Proc != nil:
+		g.proc(st, h.Proc)
 	default:
 		// A newer host asking for something this guest cannot do.
 		replyError(st, &wireError{Code: codeUnsupported, Message: fmt.Sprintf("the guest agent does not support %q requests", h.Kind)})
@@ -338,55 +343,10 @@ func replyError(w io.Writer, e *wireError) {
 // when the host goes away mid-exec (the stream breaks).
 func (g *guest) exec(st net.Conn, req *ExecRequest) {
 	fw := &frameWriter{w: st}
-	fail := func(code int, format string, args ...any) {
-		fw.write(frameStderr, []byte("paddock: "+fmt.Sprintf(format, args...)+"\n"))
-		fw.writeJSON(frameExit, ExitStatus{Code: code})
-	}
-	if len(req.Command) == 0 {
-		fail(127, "empty command")
-		return
-	}
-	env := mergeEnv(g.cfg.Env, req.Env)
-	path, err := lookPath(req.Command[0], envValue(env, "PATH"))
-	if err != nil {
-		code := 127 // as a shell: 127 not found, 126 found but not runnable
-		if errors.Is(err, errNotExecutable) {
-			code = 126
-		}
-		fail(code, "%s: %v", req.Command[0], err)
-		return
-	}
-	dir := req.Dir
-	if dir == "" {
-		dir = g.cfg.Dir
-	}
-	if dir == "" {
-		dir = "/"
-	}
-	if err := workDir(dir); err != nil {
-		fail(126, "%v", err)
-		return
-	}
-
-	stdin := -1
-	if req.NoStdin {
-		if stdin, err = g.devNull(); err != nil {
-			fail(126, "%v", err)
-			return
-		}
-	}
-	sio, err := newStdio(stdin)
-	if err != nil {
-		fail(126, "%v", err)
-		return
-	}
-	pid, exited, err := sio.start(g.reaper, path, req.Command, env, dir)
-	if err != nil {
-		code := 126
-		if errors.Is(err, unix.ENOENT) {
-			code = 127
-		}
-		fail(code, "start %s: %v", req.Command[0], err)
+	sio, pid, exited, serr := g.spawn(req)
+	if serr != nil {
+		fw.write(frameStderr, []byte("paddock: "+serr.msg+"\n"))
+		fw.writeJSON(frameExit, ExitStatus{Code: serr.code})
 		return
 	}
 	// stdinW is nil with NoStdin; an *os.File's methods accept a nil one.
@@ -424,34 +384,9 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 		}
 	}()
 
-	// The last pump to finish closes pumpsDone: when the process exits,
-	// its output has usually been read already, and nothing need be woken.
-	pumpsDone := make(chan struct{})
-	var pumping atomic.Int32
-	pumping.Store(2)
-	pump := func(r *os.File, typ byte) {
-		defer func() {
-			if pumping.Add(-1) == 0 {
-				close(pumpsDone)
-			}
-		}()
-		buf := make([]byte, chunkSize)
-		for {
-			n, err := r.Read(buf)
-			if n > 0 {
-				if fw.write(typ, buf[:n]) != nil {
-					// Keep draining so the process never blocks on a full pipe.
-					io.Copy(io.Discard, r)
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}
-	go pump(stdoutR, frameStdout)
-	go pump(stderrR, frameStderr)
+	out := startPumps(stdoutR, stderrR, func(i int, b []byte) error {
+		return fw.write([2]byte{frameStdout, frameStderr}[i], b)
+	})
 
 	var timer <-chan time.Time
 	if req.TimeoutMS > 0 {
@@ -471,22 +406,79 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 	mu.Unlock()
 	stdinW.Close()
 
-	// Background processes may still hold the output pipes; give them a
-	// moment, then stop waiting (they keep running, like with a shell).
-	select {
-	case <-pumpsDone:
-	default:
-		t := time.NewTimer(outputGrace)
-		select {
-		case <-pumpsDone:
-		case <-t.C:
-			stdoutR.Close()
-			stderrR.Close()
-			<-pumpsDone
-		}
-		t.Stop()
-	}
+	out.wait()
+	fw.writeJSON(frameExit, exitStatus(ws, timedOut))
+	out.close() // after the exit frame, which need not wait for it
+}
 
+// pumps copy a process's stdout and stderr (streams 0 and 1) to a writer
+// until both end.
+type pumps struct {
+	rs   [2]*os.File
+	done chan struct{} // closed by the last pump to end
+}
+
+// startPumps starts copying stdout and stderr to write. A failing write
+// stops the copy, but the pipe is still drained so that the process never
+// blocks on it.
+func startPumps(stdout, stderr *os.File, write func(stream int, b []byte) error) *pumps {
+	p := &pumps{rs: [2]*os.File{stdout, stderr}, done: make(chan struct{})}
+	// The last pump to end closes done: when the process exits, its
+	// output has usually been read already, and nothing need be woken.
+	var pumping atomic.Int32
+	pumping.Store(2)
+	pump := func(i int) {
+		defer func() {
+			if pumping.Add(-1) == 0 {
+				close(p.done)
+			}
+		}()
+		r := p.rs[i]
+		buf := make([]byte, chunkSize)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 && write(i, buf[:n]) != nil {
+				io.Copy(io.Discard, r)
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go pump(0)
+	go pump(1)
+	return p
+}
+
+// wait waits, once the process has exited, for the rest of its output.
+// Background processes it started may still hold the pipes: wait gives
+// them a moment, then closes the pipes (they keep running, as they would
+// under a shell).
+func (p *pumps) wait() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	t := time.NewTimer(outputGrace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		p.close()
+		<-p.done
+	}
+}
+
+// close closes the pipes.
+func (p *pumps) close() {
+	p.rs[0].Close()
+	p.rs[1].Close()
+}
+
+// exitStatus is how a process that ended with ws ended.
+func exitStatus(ws unix.WaitStatus, timedOut bool) ExitStatus {
 	es := ExitStatus{TimedOut: timedOut}
 	switch {
 	case ws.Exited():
@@ -495,15 +487,71 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 		es.Signal = int(ws.Signal())
 		es.Code = 128 + es.Signal
 	}
-	fw.writeJSON(frameExit, es)
-	stdoutR.Close() // after the exit frame, which need not wait for it
-	stderrR.Close()
+	return es
 }
 
 // outputGrace is how long an exec's result waits, once its process has
 // exited, for the output pipes to close: background processes it started
 // may hold them.
 const outputGrace = 250 * time.Millisecond
+
+// spawnError is a command that could not start: the exit code a shell
+// would give (127 not found, 126 found but not runnable) and why.
+type spawnError struct {
+	code int
+	msg  string
+}
+
+// spawn starts req's command, for an exec or a background process: with
+// its variables over the guest's, found on its own PATH, in its directory
+// (the environment's by default), in its own process group, reading a
+// pipe, or /dev/null with NoStdin.
+func (g *guest) spawn(req *ExecRequest) (*stdio, int, <-chan unix.WaitStatus, *spawnError) {
+	fail := func(code int, format string, args ...any) (*stdio, int, <-chan unix.WaitStatus, *spawnError) {
+		return nil, 0, nil, &spawnError{code, fmt.Sprintf(format, args...)}
+	}
+	if len(req.Command) == 0 {
+		return fail(127, "empty command")
+	}
+	env := mergeEnv(g.cfg.Env, req.Env)
+	path, err := lookPath(req.Command[0], envValue(env, "PATH"))
+	if err != nil {
+		code := 127
+		if errors.Is(err, errNotExecutable) {
+			code = 126
+		}
+		return fail(code, "%s: %v", req.Command[0], err)
+	}
+	dir := req.Dir
+	if dir == "" {
+		dir = g.cfg.Dir
+	}
+	if dir == "" {
+		dir = "/"
+	}
+	if err := workDir(dir); err != nil {
+		return fail(126, "%v", err)
+	}
+	stdin := -1
+	if req.NoStdin {
+		if stdin, err = g.devNull(); err != nil {
+			return fail(126, "%v", err)
+		}
+	}
+	sio, err := newStdio(stdin)
+	if err != nil {
+		return fail(126, "%v", err)
+	}
+	pid, exited, err := sio.start(g.reaper, path, req.Command, env, dir)
+	if err != nil {
+		code := 126
+		if errors.Is(err, unix.ENOENT) {
+			code = 127
+		}
+		return fail(code, "start %s: %v", req.Command[0], err)
+	}
+	return sio, pid, exited, nil
+}
 
 // runCommand runs the environment's command once, logging its output.
 func (g *guest) runCommand(done chan struct{}) {

@@ -48,6 +48,7 @@ const (
 	kindFile   = "file"
 	kindDial   = "dial"
 	kindStart  = "start" // releases a guest started with Config.Hold
+	kindProc   = "proc"  // background processes (see procs.go)
 )
 
 // maxFrame bounds a frame's payload so a corrupt or hostile peer cannot
@@ -68,6 +69,7 @@ type streamHeader struct {
 	File   *fileRequest   `json:"file,omitempty"`
 	Dial   *dialRequest   `json:"dial,omitempty"`
 	Start  *StartConfig   `json:"start,omitempty"`
+	Proc   *procRequest   `json:"proc,omitempty"`
 }
 
 // AttachRequest starts an interactive process.

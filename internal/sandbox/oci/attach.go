@@ -15,23 +15,29 @@ import (
 // little for a guest that is redialing (after a Paddock restart). A paused
 // environment is EConflict: its guest would not answer until resumed.
 func (r *Runtime) connectedGuest(ctx context.Context, id string) (*guest.Client, error) {
+	_, c, err := r.guestOf(ctx, id)
+	return c, err
+}
+
+// guestOf is connectedGuest, with the environment's state.
+func (r *Runtime) guestOf(ctx context.Context, id string) (*envState, *guest.Client, error) {
 	es, err := r.env(id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := es.active(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := es.waitClient(wctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
-		return nil, paddock.Errorf(paddock.EUnavailable, "environment %s: guest is not connected", id)
+		return nil, nil, paddock.Errorf(paddock.EUnavailable, "environment %s: guest is not connected", id)
 	}
-	return c, nil
+	return es, c, nil
 }
 
 // guestError adds context to an error from a guest request. Errors the

@@ -874,22 +874,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, req *paddock.ExecRequest)
 	if len(req.Command) == 0 {
 		return nil, paddock.Errorf(paddock.EInvalid, "command is required")
 	}
-	es, err := r.env(id)
+	es, c, err := r.guestOf(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if err := es.active(); err != nil {
-		return nil, err
-	}
-	// The guest may be redialing (after a restart); wait a little.
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	c, err := es.waitClient(wctx)
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, paddock.Errorf(paddock.EUnavailable, "environment %s: guest is not connected", id)
 	}
 	max := req.MaxOutput
 	if max <= 0 {

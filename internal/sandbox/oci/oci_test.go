@@ -143,6 +143,15 @@ func waitFor(t testing.TB, cond func() bool) {
 // testRestartAndStop closes rt, checks a new Runtime on the same state
 // reaches the environment, then stops it and checks nothing is left.
 func testRestartAndStop(t *testing.T, rt *Runtime, id string) {
+	// A background process lives in the guest, through the restart.
+	ctx := context.Background()
+	if _, err := rt.StartProcess(ctx, id, "proc-survivor", &paddock.ExecRequest{Command: []string{"sh", "-c", "echo up; sleep 300"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		out, err := rt.ProcessOutput(ctx, id, "proc-survivor", 0, false)
+		return err == nil && out.Next > 0
+	})
 	// The old runtime is closed here; create's cleanup then stops through
 	// a closed Runtime, which must still work from the state on disk.
 	rt.Close()
@@ -157,6 +166,17 @@ func testRestartAndStop(t *testing.T, rt *Runtime, id string) {
 	}
 	if alive, why, err := rt2.Alive(context.Background(), id); !alive || err != nil {
 		t.Fatalf("alive: %v %q %v", alive, why, err)
+	}
+	out, err := rt2.ProcessOutput(ctx, id, "proc-survivor", 0, false)
+	if err != nil || len(out.Chunks) != 1 || out.Chunks[0].Data != "up\n" || out.Process.Status != "running" {
+		t.Fatalf("the background process after restart: %+v %v", out, err)
+	}
+	if _, err := rt2.KillProcess(ctx, id, "proc-survivor"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = rt2.ProcessOutput(ctx, id, "proc-survivor", out.Next, true)
+	if err != nil || out.Process.Status != "killed" {
+		t.Fatalf("killed after restart: %+v %v", out.Process, err)
 	}
 	if err := rt2.Stop(context.Background(), id, time.Second); err != nil {
 		t.Fatal(err)
@@ -268,6 +288,34 @@ except OSError as e:
 		st, err := rt.Stats(context.Background(), id)
 		if err != nil || st.OOMKills < 1 {
 			t.Fatalf("stats %+v %v", st, err)
+		}
+	})
+	t.Run("background oom", func(t *testing.T) {
+		// A background process the memory limit kills is reported so; one
+		// killed by a SIGKILL from inside afterwards is not.
+		ctx := context.Background()
+		if _, err := rt.StartProcess(ctx, id, "proc-hog", &paddock.ExecRequest{Command: []string{"python3", "-c", "b = bytearray(1 << 30)"}}); err != nil {
+			t.Fatal(err)
+		}
+		var hog paddock.Process
+		waitFor(t, func() bool {
+			hog, _ = rt.Process(ctx, id, "proc-hog")
+			return hog.Status != "running"
+		})
+		if !hog.OOMKilled || hog.ExitCode == nil || *hog.ExitCode != 137 {
+			t.Errorf("memory hog: %+v", hog)
+		}
+		if _, err := rt.StartProcess(ctx, id, "proc-sleep", &paddock.ExecRequest{Command: []string{"sleep", "300"}}); err != nil {
+			t.Fatal(err)
+		}
+		sh(t, rt, id, `for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = sleep ] && kill -9 ${p#/proc/}; done; true`)
+		var victim paddock.Process
+		waitFor(t, func() bool {
+			victim, _ = rt.Process(ctx, id, "proc-sleep")
+			return victim.Status != "running"
+		})
+		if victim.OOMKilled || victim.Status != "exited" || victim.ExitCode == nil || *victim.ExitCode != 137 {
+			t.Errorf("killed from inside: %+v", victim)
 		}
 	})
 	t.Run("storage limit", func(t *testing.T) {
