@@ -19,6 +19,8 @@ import (
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -251,6 +253,46 @@ func TestWebUI(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the stopped command still runs in the environment")
 		}
+	}
+
+	// A terminal: a shell on a PTY of the box's size, which takes keys,
+	// follows a resize and reports its exit, all under the page's policy.
+	b.js(t, `window.cspViolations = []; document.addEventListener('securitypolicyviolation', (e) => cspViolations.push(e.violatedDirective + ' ' + e.blockedURI)); true`, nil)
+	b.run(t, "open a terminal", chromedp.Click("#term-open", chromedp.ByID))
+	b.wait(t, "the shell", `document.getElementById('term-state').textContent === 'connected'`)
+	screen := `document.querySelector('#terminal .xterm-rows').textContent.replaceAll('\u00a0', ' ')`
+	// typeIn types a line as a keyboard would: the text as input, then
+	// Enter as a key. (chromedp.SendKeys sends each character as a key
+	// down and a char event, both of which xterm.js takes as typed.)
+	typeIn := func(what, line string) {
+		t.Helper()
+		b.run(t, what, chromedp.Focus("#terminal .xterm-helper-textarea", chromedp.ByQuery),
+			input.InsertText(line),
+			input.DispatchKeyEvent(input.KeyRawDown).WithKey("Enter").WithCode("Enter").WithWindowsVirtualKeyCode(13),
+			input.DispatchKeyEvent(input.KeyUp).WithKey("Enter").WithCode("Enter").WithWindowsVirtualKeyCode(13))
+	}
+	// The shell computes the markers, so the echo of what is typed
+	// cannot match them.
+	typeIn("type a command", "echo term-$((6*7)) size-$(stty size | tr ' ' x)")
+	var cols, rows string
+	b.js(t, `document.getElementById('terminal').dataset.cols`, &cols)
+	b.js(t, `document.getElementById('terminal').dataset.rows`, &rows)
+	if n, _ := strconv.Atoi(cols); n < 80 {
+		t.Errorf("the terminal is %s columns wide in a 1280-pixel window", cols)
+	}
+	b.wait(t, "its output", screen+`.includes('term-42 size-`+rows+`x`+cols+`')`)
+	b.run(t, "narrow the window", emulation.SetDeviceMetricsOverride(800, 900, 1, false))
+	b.wait(t, "the terminal to follow", `Number(document.getElementById('terminal').dataset.cols) < `+cols)
+	b.js(t, `document.getElementById('terminal').dataset.cols`, &cols)
+	typeIn("ask the size again", "echo resized-$(stty size | tr ' ' x)")
+	b.wait(t, "the new size", screen+`.includes('resized-`+rows+`x`+cols+`')`)
+	b.run(t, "widen the window", emulation.ClearDeviceMetricsOverride())
+	typeIn("exit", "exit 3")
+	b.wait(t, "the exit", `document.getElementById('term-state').dataset.exit === '3' && !document.getElementById('term-open').hidden`)
+	var violations []string
+	b.js(t, `cspViolations`, &violations)
+	if len(violations) != 0 {
+		t.Errorf("the terminal broke the page's Content-Security-Policy: %v", violations)
 	}
 
 	// Files: the working directory is listed; a file uploaded from the

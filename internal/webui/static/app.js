@@ -429,10 +429,12 @@ function environmentView(main, id) {
   };
 
   const files = fileBrowser(id);
+  const term = terminal(id);
   main.append(
     el('h1', {}, el('a', { href: '#/environments', text: 'Environments' }), '/', title, status, el('span', { class: 'spacer' }), del),
     el('div', { class: 'card' }, info),
     el('h2', { text: 'Run a command' }), el('div', { class: 'card' }, execForm, el('p'), out),
+    el('h2', { text: 'Terminal' }), term.box,
     el('h2', { text: 'Files' }), files.box,
     el('h2', { text: 'Log' }), logs);
 
@@ -458,12 +460,122 @@ function environmentView(main, id) {
     cmd.disabled = !live;
     del.hidden = ended(e.status);
     files.live(live);
+    term.live(e.status === 'running');
     if (e.status === 'running' && !following) followLogs();
     else if (!live && !following) await loadLogs();
     return e;
   };
   const stop = poll(refresh, 2000);
-  return () => { stop(); abort.abort(); };
+  return () => { stop(); abort.abort(); term.close(); };
+}
+
+// loadXterm loads xterm.js, its fit addon and its stylesheet, once. The
+// page's policy lets in only style elements that carry its nonce, and
+// xterm.js makes its own: from here on, each style element the page makes
+// gets the nonce as it is made, before it is in the document.
+let xtermLoaded = null;
+function loadXterm() {
+  if (xtermLoaded) return xtermLoaded;
+  const nonce = document.querySelector('meta[name="style-nonce"]').content;
+  const create = document.createElement;
+  document.createElement = function (tag, options) {
+    const e = create.call(this, tag, options);
+    if (String(tag).toLowerCase() === 'style') e.setAttribute('nonce', nonce);
+    return e;
+  };
+  const load = (tag, attrs, url) => new Promise((resolve, reject) => {
+    document.head.append(el(tag, { ...attrs, onload: resolve, onerror: () => reject(new Error(`could not load ${url}`)) }));
+  });
+  const base = '/ui/vendor/xterm/';
+  xtermLoaded = Promise.all([
+    load('link', { rel: 'stylesheet', href: base + 'xterm.css' }, base + 'xterm.css'),
+    load('script', { src: base + 'xterm.js' }, base + 'xterm.js'),
+    load('script', { src: base + 'addon-fit.js' }, base + 'addon-fit.js'),
+  ]).catch((e) => { xtermLoaded = null; throw e; });
+  return xtermLoaded;
+}
+
+// terminal is a shell in environment id on a pseudo-terminal, over the
+// attach WebSocket (a single-use ticket authenticates it, since a browser
+// cannot send headers there). xterm.js draws it and reads the keys; the
+// terminal follows the size of its box. live says whether the
+// environment runs; close ends the shell (closing the socket kills it).
+function terminal(id) {
+  const screen = el('div', { id: 'terminal', class: 'terminal', hidden: true });
+  const state = el('span', { id: 'term-state', class: 'muted' });
+  const open = el('button', { id: 'term-open', type: 'button' }, 'Open a terminal');
+  const end = el('button', { id: 'term-close', type: 'button', class: 'secondary', hidden: true, onclick: () => ws && ws.close() }, 'Close');
+  let ws = null, term = null, fit = null, resized = null;
+  const send = (m) => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); };
+  const start = async () => {
+    await loadXterm();
+    screen.hidden = false;
+    if (!term) {
+      term = new window.Terminal({
+        cursorBlink: true, scrollback: 5000, fontSize: 13,
+        fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace',
+        theme: { background: '#10151b', foreground: '#d8dee6' },
+      });
+      fit = new window.FitAddon.FitAddon();
+      term.loadAddon(fit);
+      term.open(screen);
+      term.onData((data) => send({ type: 'stdin', data }));
+      term.onResize(({ cols, rows }) => {
+        Object.assign(screen.dataset, { cols, rows });
+        send({ type: 'resize', cols, rows });
+      });
+      resized = new ResizeObserver(() => fit.fit());
+      resized.observe(screen);
+    } else {
+      term.reset();
+    }
+    fit.fit();
+    Object.assign(screen.dataset, { cols: term.cols, rows: term.rows });
+    const { ticket } = await api('POST', `/api/v1/environments/${id}/attach-ticket`);
+    const q = new URLSearchParams({ ticket, cols: term.cols, rows: term.rows });
+    const sock = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/environments/${encodeURIComponent(id)}/attach?${q}`);
+    ws = sock;
+    let exit = null;
+    state.textContent = 'connecting…';
+    delete state.dataset.exit;
+    sock.onopen = () => {
+      state.textContent = 'connected';
+      open.hidden = true;
+      end.hidden = false;
+      term.focus();
+    };
+    sock.onmessage = (ev) => {
+      const m = JSON.parse(ev.data);
+      if (m.type === 'stdout' || m.type === 'stderr') term.write(m.data);
+      else if (m.type === 'exit') exit = m.exit_code;
+      else if (m.type === 'error') term.write(`\r\n[${m.data}]\r\n`);
+    };
+    sock.onclose = (ev) => {
+      if (ws === sock) ws = null;
+      open.hidden = false;
+      end.hidden = true;
+      open.textContent = 'Open a new terminal';
+      if (exit !== null) {
+        state.textContent = `exited with code ${exit}`;
+        state.dataset.exit = exit;
+      } else {
+        state.textContent = ev.code === 1000 ? 'closed' : 'disconnected' + (ev.reason ? ': ' + ev.reason : '');
+      }
+    };
+  };
+  open.addEventListener('click', () => busy(open, start));
+  return {
+    box: el('div', { class: 'card' }, el('div', { class: 'row' }, open, end, state), screen),
+    live(running) {
+      open.disabled = !running;
+      if (!running && ws) ws.close();
+    },
+    close() {
+      if (ws) ws.close();
+      if (resized) resized.disconnect();
+      if (term) term.dispose();
+    },
+  };
 }
 
 // fileBrowser lists a directory of environment id, goes into its
