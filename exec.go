@@ -105,6 +105,16 @@ type Process struct {
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
 }
 
+// ProcessOutput is a piece of a background process's output: the chunks
+// (each of one stream) from an offset up to Next, which is where to ask
+// from next. Dropped says output asked for was no longer kept.
+type ProcessOutput struct {
+	Chunks  []OutputChunk
+	Next    int64
+	Dropped bool
+	Process Process
+}
+
 // OutputChunk is a piece of a background process's output; Offset counts
 // the bytes of both streams before it.
 type OutputChunk struct {

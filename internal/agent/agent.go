@@ -155,6 +155,10 @@ type Sandbox interface {
 	Create(ctx context.Context, env *paddock.Environment) error
 	Exec(ctx context.Context, id string, req *paddock.ExecRequest) (*paddock.ExecResult, error)
 	Delete(ctx context.Context, id string, force bool) error
+	// Background processes (bash's background, bash_output, kill_process).
+	StartProcess(ctx context.Context, id string, req *paddock.ExecRequest) (paddock.Process, error)
+	ProcessOutput(ctx context.Context, id, pid string, since int64, wait bool) (paddock.ProcessOutput, error)
+	KillProcess(ctx context.Context, id, pid string) (paddock.Process, error)
 }
 
 // UsageRecorder records the usage of model calls made outside a session's

@@ -34,11 +34,48 @@ type fakeSandbox struct {
 	bash    map[string]int // executions per bash command
 	running map[string]bool
 	killed  []string // bash commands stopped by ctx
+	procs   map[string]*paddock.Process
 }
 
 func newFakeSandbox() *fakeSandbox {
 	return &fakeSandbox{envs: map[string]*paddock.Environment{}, files: map[string]string{},
-		bash: map[string]int{}, running: map[string]bool{}}
+		bash: map[string]int{}, running: map[string]bool{}, procs: map[string]*paddock.Process{}}
+}
+
+// StartProcess starts a background process that runs until killed; its
+// output is what it was asked to run.
+func (f *fakeSandbox) StartProcess(ctx context.Context, id string, req *paddock.ExecRequest) (paddock.Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := &paddock.Process{ID: fmt.Sprintf("proc-%d", len(f.procs)+1), Command: req.Command, Status: "running"}
+	f.procs[p.ID] = p
+	return *p, nil
+}
+
+func (f *fakeSandbox) ProcessOutput(ctx context.Context, id, pid string, since int64, wait bool) (paddock.ProcessOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.procs[pid]
+	if !ok {
+		return paddock.ProcessOutput{}, paddock.Errorf(paddock.ENotFound, "process %q not found", pid)
+	}
+	text := "ran: " + p.Command[len(p.Command)-1] + "\n"
+	out := paddock.ProcessOutput{Next: int64(len(text)), Process: *p}
+	if since < out.Next {
+		out.Chunks = []paddock.OutputChunk{{Offset: since, Stream: "stdout", Data: text[since:]}}
+	}
+	return out, nil
+}
+
+func (f *fakeSandbox) KillProcess(ctx context.Context, id, pid string) (paddock.Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.procs[pid]
+	if !ok {
+		return paddock.Process{}, paddock.Errorf(paddock.ENotFound, "process %q not found", pid)
+	}
+	p.Status = "killed"
+	return *p, nil
 }
 
 func (f *fakeSandbox) Create(ctx context.Context, env *paddock.Environment) error {
@@ -398,7 +435,7 @@ func TestRunWithToolsThenText(t *testing.T) {
 	if len(reqs) != 3 {
 		t.Fatalf("%d model calls", len(reqs))
 	}
-	if reqs[0].System != "You are a test." || reqs[0].Model != "gpt-test" || len(reqs[0].Tools) != 6 || reqs[0].CacheKey != f.session.ID {
+	if reqs[0].System != "You are a test." || reqs[0].Model != "gpt-test" || len(reqs[0].Tools) != len(agent.Tools()) || reqs[0].CacheKey != f.session.ID {
 		t.Errorf("first request: system %q model %q %d tools, cache key %q", reqs[0].System, reqs[0].Model, len(reqs[0].Tools), reqs[0].CacheKey)
 	}
 	last := reqs[2].Messages

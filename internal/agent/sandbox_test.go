@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,22 @@ import (
 	"github.com/paddockhq/paddock/internal/sandbox/sandboxtest"
 	"github.com/paddockhq/paddock/internal/store"
 )
+
+// followUp answers a model call with the tool calls calls makes of the
+// process ids the background bash calls of step 4 (call_4_*) started.
+func followUp(n int, calls func(ids []string) []llm.ToolCall) func(context.Context, *llm.Request, func(llm.Event)) (*llm.Response, error) {
+	return func(ctx context.Context, req *llm.Request, onEvent func(llm.Event)) (*llm.Response, error) {
+		var ids []string
+		for _, m := range req.Messages {
+			for _, p := range m.Parts {
+				if m.Role == llm.RoleTool && strings.HasPrefix(p.ToolCallID, "call_4_") {
+					ids = append(ids, regexp.MustCompile(`proc-[a-z0-9]+`).FindString(p.Result))
+				}
+			}
+		}
+		return llmtest.Play(ctx, n, llmtest.Step{ToolCalls: calls(ids)}, req.Model, onEvent)
+	}
+}
 
 // TestRealSandbox runs the built-in tools in a real runc environment. It
 // needs root, runc and the cached Debian python image.
@@ -74,6 +91,29 @@ func TestRealSandbox(t *testing.T) {
 			{Name: "read_file", Arguments: `{"path":"src/it's \"quoted\".py"}`},
 			{Name: "grep", Arguments: `{"pattern":"good.ye","glob":"*.py"}`},
 		}},
+		// In the background: a command that writes and keeps running, and
+		// one that times out. (The calls of a step run at once; the wait
+		// for the second gives the first the time to write.)
+		llmtest.Step{ToolCalls: []llm.ToolCall{
+			{Name: "bash", Arguments: `{"command":"echo tick1; echo tick2; echo tick3; sleep 0.2; echo err >&2; sleep 0.2; pwd; sleep 300","background":true}`},
+			{Name: "bash", Arguments: `{"command":"sleep 30","background":true,"timeout":2}`},
+		}},
+		llmtest.Step{Func: followUp(5, func(ids []string) []llm.ToolCall {
+			return []llm.ToolCall{
+				{Name: "bash_output", Arguments: `{"process_id":"` + ids[1] + `","wait":20}`},
+				{Name: "bash_output", Arguments: `{"process_id":"proc-nosuch"}`},
+				{Name: "bash_output", Arguments: `{"process_id":"` + ids[0] + `","since":"soon"}`},
+			}
+		})},
+		llmtest.Step{Func: followUp(6, func(ids []string) []llm.ToolCall {
+			return []llm.ToolCall{{Name: "bash_output", Arguments: `{"process_id":"` + ids[0] + `"}`}}
+		})},
+		llmtest.Step{Func: followUp(7, func(ids []string) []llm.ToolCall {
+			return []llm.ToolCall{{Name: "kill_process", Arguments: `{"process_id":"` + ids[0] + `"}`}}
+		})},
+		llmtest.Step{Func: followUp(8, func(ids []string) []llm.ToolCall {
+			return []llm.ToolCall{{Name: "bash_output", Arguments: `{"process_id":"` + ids[0] + `","since":6}`}}
+		})},
 		llmtest.Step{Text: "done"},
 	)
 	ctx := context.Background()
@@ -135,6 +175,13 @@ func TestRealSandbox(t *testing.T) {
 	check("call_2_1", "timed out", true)
 	check("call_3_0", "print('goodbye from python')", false)
 	check("call_3_1", `it's "quoted".py:1:print('goodbye`, false)
+	check("call_4_0", "started in the background as process proc-", false)
+	check("call_5_0", "timed out and was killed\n[no new output]\n[next since: 0]", false)
+	check("call_5_1", `process "proc-nosuch" not found`, true)
+	check("call_5_2", `argument "since" must be an integer`, true)
+	check("call_6_0", "running\ntick1\ntick2\ntick3\nerr\n/workspace\n[next since: 33]", false)
+	check("call_7_0", "killed", false)
+	check("call_8_0", "killed\ntick2\ntick3\nerr\n/workspace\n[next since: 33]", false)
 
 	// Deleting the session deletes its environment.
 	sess, _ := sessions.Session(ctx, s.ID)

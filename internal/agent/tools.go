@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -31,6 +33,10 @@ const (
 	ToolEditFile  = "edit_file"
 	ToolListFiles = "list_files"
 	ToolGrep      = "grep"
+	// ToolBashOutput and ToolKillProcess follow the commands bash started
+	// in the background.
+	ToolBashOutput  = "bash_output"
+	ToolKillProcess = "kill_process"
 	// ToolWebSearch searches the web. It needs no environment, is offered
 	// only when a search provider is configured, and only to agents or
 	// runs that name it in their tools.
@@ -39,7 +45,7 @@ const (
 
 // Tools returns the names of the built-in tools.
 func Tools() []string {
-	return []string{ToolBash, ToolReadFile, ToolWriteFile, ToolEditFile, ToolListFiles, ToolGrep}
+	return []string{ToolBash, ToolReadFile, ToolWriteFile, ToolEditFile, ToolListFiles, ToolGrep, ToolBashOutput, ToolKillProcess}
 }
 
 // Tools run as small shell scripts in the environment: `sh -c SCRIPT OP
@@ -112,9 +118,23 @@ var toolSpecs = map[string]toolSpec{
 	},
 	ToolBash: {
 		"Run a shell command (bash -lc) in the session's Linux sandbox and return its stdout, stderr and exit code. " +
-			"The working directory persists files between calls but not shell state (cd, variables).",
+			"The working directory persists files between calls but not shell state (cd, variables). " +
+			"For servers and other commands that keep running, set background: the call returns at once with a process id; " +
+			"read the output with bash_output and stop the process with kill_process.",
 		`{"type":"object","properties":{"command":{"type":"string","description":"The command to run."},` +
-			`"timeout":{"type":"integer","description":"Timeout in seconds."}},"required":["command"]}`,
+			`"timeout":{"type":"integer","description":"Timeout in seconds (in the background: none unless given)."},` +
+			`"background":{"type":"boolean","description":"Run it in the background and return its process id at once."}},"required":["command"]}`,
+	},
+	ToolBashOutput: {
+		"Read the output (stdout and stderr together) and the state of a command bash started in the background. " +
+			"Returns the output from byte offset since (default 0) and the offset to read from next; " +
+			"wait (seconds, at most 60) first waits for new output or the end of the process.",
+		`{"type":"object","properties":{"process_id":{"type":"string"},"since":{"type":"integer","minimum":0},` +
+			`"wait":{"type":"integer","minimum":0,"maximum":60}},"required":["process_id"]}`,
+	},
+	ToolKillProcess: {
+		"Kill a command bash started in the background, with every process it started.",
+		`{"type":"object","properties":{"process_id":{"type":"string"}},"required":["process_id"]}`,
 	},
 	ToolReadFile: {
 		"Read a text file from the sandbox. Relative paths are relative to the working directory. " +
@@ -282,6 +302,10 @@ func (r *Runner) execTool(ctx context.Context, a *paddock.Agent, ts toolset, env
 			res, err = t.listFiles()
 		case ToolGrep:
 			res, err = t.grep()
+		case ToolBashOutput:
+			res, err = t.bashOutput()
+		case ToolKillProcess:
+			res, err = t.killProcess()
 		}
 	}
 	if err != nil {
@@ -380,6 +404,9 @@ func (t *toolCall) bash() (string, error) {
 	if secs > 0 && time.Duration(secs)*time.Second < timeout {
 		timeout = time.Duration(secs) * time.Second
 	}
+	if t.boolean("background") {
+		return t.background(cmd, time.Duration(secs)*time.Second)
+	}
 	res, err := t.exec(&paddock.ExecRequest{
 		Command: scriptCommand(opBash, cmd), Timeout: timeout,
 		Stdout: t.out.writer("stdout"), Stderr: t.out.writer("stderr"),
@@ -414,6 +441,125 @@ func (t *toolCall) bash() (string, error) {
 		return "[no output]", nil
 	}
 	return b.String(), nil
+}
+
+// background starts a bash command in the background, with a timeout
+// only if the model gave one.
+func (t *toolCall) background(cmd string, timeout time.Duration) (string, error) {
+	p, err := t.r.d.Sandbox.StartProcess(t.ctx, t.envID, &paddock.ExecRequest{
+		Command: scriptCommand(opBash, cmd), Dir: t.r.cfg.Workdir, Timeout: timeout,
+	})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("started in the background as process %s; read its output with bash_output and stop it with kill_process", p.ID), nil
+}
+
+// maxWaitOutput bounds bash_output's wait.
+const maxWaitOutput = 60 * time.Second
+
+// bashOutput reads a background command's output from an offset, at most
+// the tool output limit of it: the newest, when there is more.
+func (t *toolCall) bashOutput() (string, error) {
+	pid, err := t.str("process_id", true)
+	if err != nil {
+		return "", err
+	}
+	since, err := t.num("since", 0)
+	if err != nil {
+		return "", err
+	}
+	if since < 0 {
+		return "", toolError("since must be 0 or more")
+	}
+	wait, err := t.num("wait", 0)
+	if err != nil {
+		return "", err
+	}
+	out, err := t.r.d.Sandbox.ProcessOutput(t.ctx, t.envID, pid, int64(since), false)
+	if err == nil && wait > 0 && len(out.Chunks) == 0 && out.Process.Status == "running" {
+		ctx, cancel := context.WithTimeout(t.ctx, min(time.Duration(wait)*time.Second, maxWaitOutput))
+		waited, werr := t.r.d.Sandbox.ProcessOutput(ctx, t.envID, pid, int64(since), true)
+		cancel()
+		switch {
+		case werr == nil:
+			out = waited
+		case t.ctx.Err() != nil:
+			return "", t.ctx.Err()
+		case ctx.Err() == nil: // not the wait's end: a real failure
+			err = werr
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString(processState(out.Process))
+	b.WriteByte('\n')
+	var all strings.Builder
+	for _, c := range out.Chunks {
+		all.WriteString(c.Data)
+	}
+	text := all.String()
+	if n := len(text); n > t.r.cfg.MaxToolOutput {
+		i := n - t.r.cfg.MaxToolOutput
+		for i < n && !utf8.RuneStart(text[i]) { // from a character's start
+			i++
+		}
+		text = text[i:]
+		fmt.Fprintf(&b, "[the first %d bytes of the output asked for are left out]\n", i)
+	} else if out.Dropped {
+		b.WriteString("[older output was dropped: each process keeps its last 256 KiB]\n")
+	}
+	if text == "" {
+		text = "[no new output]\n"
+	} else if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	b.WriteString(text)
+	fmt.Fprintf(&b, "[next since: %d]", out.Next)
+	return b.String(), nil
+}
+
+func (t *toolCall) killProcess() (string, error) {
+	pid, err := t.str("process_id", true)
+	if err != nil {
+		return "", err
+	}
+	p, err := t.r.d.Sandbox.KillProcess(t.ctx, t.envID, pid)
+	if err != nil {
+		return "", err
+	}
+	if p.Status == "running" { // the kill is under way: wait for its end
+		ctx, cancel := context.WithTimeout(t.ctx, killWait)
+		defer cancel()
+		// Past any output there is: the answer comes at the end.
+		if out, err := t.r.d.Sandbox.ProcessOutput(ctx, t.envID, pid, math.MaxInt64, true); err == nil {
+			p = out.Process
+		}
+	}
+	return processState(p), nil
+}
+
+// killWait bounds kill_process's wait for the end of what it killed.
+const killWait = 10 * time.Second
+
+// processState says in a line whether a background process runs or how
+// it ended.
+func processState(p paddock.Process) string {
+	switch {
+	case p.Status == "running":
+		return fmt.Sprintf("process %s: running", p.ID)
+	case p.Status == "killed":
+		return fmt.Sprintf("process %s: killed", p.ID)
+	case p.TimedOut:
+		return fmt.Sprintf("process %s: timed out and was killed", p.ID)
+	case p.OOMKilled:
+		return fmt.Sprintf("process %s: killed: out of memory", p.ID)
+	case p.ExitCode != nil:
+		return fmt.Sprintf("process %s: exited with code %d", p.ID, *p.ExitCode)
+	}
+	return fmt.Sprintf("process %s: %s", p.ID, p.Status)
 }
 
 func (t *toolCall) readFile() (string, error) {

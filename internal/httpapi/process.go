@@ -8,17 +8,16 @@ import (
 	"time"
 
 	"github.com/paddockhq/paddock"
-	"github.com/paddockhq/paddock/internal/sandbox"
 )
 
 // Processes runs commands in the background in environments: the sandbox
 // Manager.
 type Processes interface {
-	StartProcess(ctx context.Context, env *paddock.Environment, req *paddock.ExecRequest) (paddock.Process, error)
-	Processes(ctx context.Context, env *paddock.Environment) ([]paddock.Process, error)
-	Process(ctx context.Context, env *paddock.Environment, pid string) (paddock.Process, error)
-	ProcessOutput(ctx context.Context, env *paddock.Environment, pid string, since int64, wait bool) (sandbox.ProcessOutput, error)
-	KillProcess(ctx context.Context, env *paddock.Environment, pid string) (paddock.Process, error)
+	StartProcess(ctx context.Context, id string, req *paddock.ExecRequest) (paddock.Process, error)
+	Processes(ctx context.Context, id string) ([]paddock.Process, error)
+	Process(ctx context.Context, id, pid string) (paddock.Process, error)
+	ProcessOutput(ctx context.Context, id, pid string, since int64, wait bool) (paddock.ProcessOutput, error)
+	KillProcess(ctx context.Context, id, pid string) (paddock.Process, error)
 }
 
 type processParams struct {
@@ -46,7 +45,7 @@ type processOutput struct {
 
 // startBackground answers an exec with "background": true.
 func (s *Server) startBackground(w http.ResponseWriter, r *http.Request, env *paddock.Environment, er *paddock.ExecRequest) error {
-	p, err := s.Processes.StartProcess(r.Context(), env, er)
+	p, err := s.Processes.StartProcess(r.Context(), env.ID, er)
 	if err != nil {
 		return err
 	}
@@ -58,7 +57,7 @@ func (s *Server) handleProcessList(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	list, err := s.Processes.Processes(r.Context(), env)
+	list, err := s.Processes.Processes(r.Context(), env.ID)
 	if err != nil {
 		return err
 	}
@@ -70,7 +69,7 @@ func (s *Server) handleProcessGet(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	p, err := s.Processes.Process(r.Context(), env, r.PathValue("pid"))
+	p, err := s.Processes.Process(r.Context(), env.ID, r.PathValue("pid"))
 	if err != nil {
 		return err
 	}
@@ -82,7 +81,7 @@ func (s *Server) handleProcessKill(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	p, err := s.Processes.KillProcess(r.Context(), env, r.PathValue("pid"))
+	p, err := s.Processes.KillProcess(r.Context(), env.ID, r.PathValue("pid"))
 	if err != nil {
 		return err
 	}
@@ -109,7 +108,7 @@ func (s *Server) handleProcessOutput(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	pid := r.PathValue("pid")
-	out, err := s.Processes.ProcessOutput(r.Context(), env, pid, since, false)
+	out, err := s.Processes.ProcessOutput(r.Context(), env.ID, pid, since, false)
 	if err != nil {
 		return err
 	}
@@ -123,7 +122,7 @@ func (s *Server) handleProcessOutput(w http.ResponseWriter, r *http.Request) err
 	beat := time.NewTicker(heartbeatEvery)
 	defer beat.Stop()
 	type result struct {
-		out sandbox.ProcessOutput
+		out paddock.ProcessOutput
 		err error
 	}
 	for {
@@ -144,7 +143,7 @@ func (s *Server) handleProcessOutput(w http.ResponseWriter, r *http.Request) err
 		// client gets its keep-alives.
 		next := make(chan result, 1)
 		go func(since int64) {
-			o, err := s.Processes.ProcessOutput(r.Context(), env, pid, since, true)
+			o, err := s.Processes.ProcessOutput(r.Context(), env.ID, pid, since, true)
 			next <- result{o, err}
 		}(out.Next)
 	wait:

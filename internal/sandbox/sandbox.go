@@ -46,16 +46,6 @@ type Stats struct {
 	OOMKills    int64 // processes killed by the memory limit since start
 }
 
-// ProcessOutput is a piece of a background process's output: the chunks
-// (each of one stream) from an offset up to Next, which is where to ask
-// from next. Dropped says output asked for was no longer kept.
-type ProcessOutput struct {
-	Chunks  []paddock.OutputChunk
-	Next    int64
-	Dropped bool
-	Process paddock.Process
-}
-
 // ClassInfo describes one runtime class on this node.
 type ClassInfo struct {
 	Binary  string `json:"binary"`
@@ -129,7 +119,7 @@ type Runtime interface {
 	Process(ctx context.Context, id, pid string) (paddock.Process, error)
 	// ProcessOutput returns a process's output from offset since; with
 	// wait, once there is output past since or the process has ended.
-	ProcessOutput(ctx context.Context, id, pid string, since int64, wait bool) (ProcessOutput, error)
+	ProcessOutput(ctx context.Context, id, pid string, since int64, wait bool) (paddock.ProcessOutput, error)
 	// KillProcess kills a running process's whole process group; an
 	// ended one is returned as it is.
 	KillProcess(ctx context.Context, id, pid string) (paddock.Process, error)

@@ -5,7 +5,6 @@ import (
 	"syscall"
 
 	"github.com/paddockhq/paddock"
-	"github.com/paddockhq/paddock/internal/sandbox"
 	"github.com/paddockhq/paddock/internal/sandbox/guest"
 )
 
@@ -63,16 +62,16 @@ func (r *Runtime) Process(ctx context.Context, id, pid string) (paddock.Process,
 }
 
 // ProcessOutput implements sandbox.Runtime.
-func (r *Runtime) ProcessOutput(ctx context.Context, id, pid string, since int64, wait bool) (sandbox.ProcessOutput, error) {
+func (r *Runtime) ProcessOutput(ctx context.Context, id, pid string, since int64, wait bool) (paddock.ProcessOutput, error) {
 	es, c, err := r.guestOf(ctx, id)
 	if err != nil {
-		return sandbox.ProcessOutput{}, err
+		return paddock.ProcessOutput{}, err
 	}
 	out, err := c.ProcessOutput(ctx, pid, since, wait)
 	if err != nil {
-		return sandbox.ProcessOutput{}, processError(ctx, id, pid, "read background processes' output", err)
+		return paddock.ProcessOutput{}, processError(ctx, id, pid, "read background processes' output", err)
 	}
-	return sandbox.ProcessOutput{Chunks: out.Chunks, Next: out.Next, Dropped: out.Dropped, Process: es.process(out.Process)}, nil
+	return paddock.ProcessOutput{Chunks: out.Chunks, Next: out.Next, Dropped: out.Dropped, Process: es.process(out.Process)}, nil
 }
 
 // KillProcess implements sandbox.Runtime.
