@@ -1025,3 +1025,27 @@ func TestResourceSearch(t *testing.T) {
 		t.Errorf("no query: %+v", r)
 	}
 }
+
+// TestBashBringsItsCompanions: an agent that names bash gets the tools
+// that follow its background commands; one without bash does not.
+func TestBashBringsItsCompanions(t *testing.T) {
+	for _, tc := range []struct {
+		tools []string
+		want  string
+	}{
+		{[]string{"read_file", "bash"}, "bash read_file bash_output kill_process"},
+		{[]string{"read_file"}, "read_file"},
+		{[]string{"bash_output"}, "bash_output"},
+	} {
+		f := newFixture(t, &paddock.Agent{Tools: tc.tools}, llmtest.Step{Text: "ok"})
+		f.start(f.runner)
+		f.waitRun(f.post("go"), 10*time.Second)
+		var names []string
+		for _, tool := range f.llm.Requests()[0].Tools {
+			names = append(names, tool.Name)
+		}
+		if strings.Join(names, " ") != tc.want {
+			t.Errorf("tools %v: the model got %v, want %s", tc.tools, names, tc.want)
+		}
+	}
+}

@@ -202,13 +202,16 @@ func (r *Runner) checkOptions(opts paddock.RunOptions) error {
 }
 
 // builtins returns the agent's built-in tools, in the canonical order.
+// bash brings bash_output and kill_process, without which its background
+// commands could not be followed.
 func builtins(a *paddock.Agent) []string {
 	if a.Tools == nil {
 		return Tools()
 	}
+	bash := slices.Contains(a.Tools, ToolBash)
 	var names []string
 	for _, t := range Tools() {
-		if slices.Contains(a.Tools, t) {
+		if slices.Contains(a.Tools, t) || bash && (t == ToolBashOutput || t == ToolKillProcess) {
 			names = append(names, t)
 		}
 	}
