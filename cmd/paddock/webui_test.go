@@ -295,6 +295,17 @@ func TestWebUI(t *testing.T) {
 		t.Errorf("the terminal broke the page's Content-Security-Policy: %v", violations)
 	}
 
+	// A background process: started from the command line, listed, its
+	// output followed, killed.
+	b.run(t, "start one in the background", chromedp.Click("#exec-background", chromedp.ByID),
+		chromedp.SendKeys("#exec-command", "echo bg-$((2+3)); sleep 300\r", chromedp.ByID))
+	b.wait(t, "its row", `document.querySelector('#procs tr [data-status]')?.dataset.status === 'running'`)
+	b.run(t, "show its output", chromedp.Click("#procs tr button.output", chromedp.ByQuery))
+	b.wait(t, "the output", `document.getElementById('proc-output').textContent.includes('bg-5')`)
+	b.run(t, "kill it", chromedp.Click("#procs tr button.kill", chromedp.ByQuery))
+	b.wait(t, "its end", `document.getElementById('proc-output').textContent.includes('[killed]') && document.querySelector('#procs tr [data-status]')?.dataset.status === 'killed'`)
+	b.run(t, "back to the foreground", chromedp.Click("#exec-background", chromedp.ByID))
+
 	// Files: the working directory is listed; a file uploaded from the
 	// computer lands in it, and downloads back the same; directories open.
 	b.wait(t, "the file list", `document.getElementById('files-path').textContent === '/' && document.querySelector('#files tr[data-name=etc][data-type=dir]') !== null`)

@@ -362,6 +362,8 @@ function environmentView(main, id) {
     onclick: () => { if (running) running.abort(); },
   }, 'Stop');
   const out = el('pre', { id: 'exec-output', class: 'console' });
+  const bg = el('input', { id: 'exec-background', type: 'checkbox' });
+  const procs = processList(id);
   const history = [];
   let hpos = 0;
   cmd.addEventListener('keydown', (e) => {
@@ -377,6 +379,14 @@ function environmentView(main, id) {
       history.push(line);
       hpos = history.length;
       cmd.value = '';
+      if (bg.checked) {
+        await busy(run, async () => {
+          const p = await api('POST', `/api/v1/environments/${id}/exec`, { command: ['sh', '-c', line], background: true });
+          out.append(el('span', { class: 'meta', text: `$ ${line} &\nstarted in the background as ${p.pid}\n` }));
+          await procs.refresh();
+        });
+        return;
+      }
       run.disabled = true;
       stopExec.hidden = false;
       running = new AbortController();
@@ -406,7 +416,7 @@ function environmentView(main, id) {
         cmd.focus();
       }
     },
-  }, el('code', { text: '$' }), cmd, run, stopExec);
+  }, el('code', { text: '$' }), cmd, el('label', { class: 'inline' }, bg, 'in the background'), run, stopExec);
 
   const appendLog = (entry) => {
     const line = (entry.timestamp ? new Date(entry.timestamp).toLocaleTimeString() + ' ' : '') + entry.message + '\n';
@@ -434,6 +444,7 @@ function environmentView(main, id) {
     el('h1', {}, el('a', { href: '#/environments', text: 'Environments' }), '/', title, status, el('span', { class: 'spacer' }), del),
     el('div', { class: 'card' }, info),
     el('h2', { text: 'Run a command' }), el('div', { class: 'card' }, execForm, el('p'), out),
+    el('h2', { text: 'Background processes' }), procs.box,
     el('h2', { text: 'Terminal' }), term.box,
     el('h2', { text: 'Files' }), files.box,
     el('h2', { text: 'Log' }), logs);
@@ -461,12 +472,74 @@ function environmentView(main, id) {
     del.hidden = ended(e.status);
     files.live(live);
     term.live(e.status === 'running');
+    if (e.status === 'running') await procs.refresh();
     if (e.status === 'running' && !following) followLogs();
     else if (!live && !following) await loadLogs();
     return e;
   };
   const stop = poll(refresh, 2000);
-  return () => { stop(); abort.abort(); term.close(); };
+  return () => { stop(); abort.abort(); term.close(); procs.close(); };
+}
+
+// processList shows environment id's background processes: each with its
+// state, its output (followed while it runs) and a kill button. refresh
+// reloads the list; close stops following.
+function processList(id) {
+  const base = `/api/v1/environments/${id}/processes`;
+  const tbody = el('tbody', { id: 'procs' });
+  const empty = el('p', { class: 'muted', text: 'None: tick "in the background" to start one from the command line above.' });
+  const title = el('p', { class: 'mono', id: 'proc-title' });
+  const output = el('pre', { id: 'proc-output', class: 'console', hidden: true });
+  let following = null; // the AbortController of the output followed
+  const show = async (p) => {
+    if (following) following.abort();
+    following = new AbortController();
+    const signal = following.signal;
+    title.textContent = `${p.pid}: ${shellQuote(p.command)}`;
+    output.replaceChildren();
+    output.hidden = false;
+    output.dataset.pid = p.pid;
+    try {
+      const res = await request('GET', `${base}/${p.pid}/output?follow=true`, undefined, { Accept: 'text/event-stream' }, signal);
+      await stream(res, (ev) => {
+        const d = JSON.parse(ev.data);
+        if (ev.event === 'stdout' || ev.event === 'stderr') output.append(el('span', { class: ev.event, text: d.data }));
+        else if (ev.event === 'exit') output.append(el('span', { class: 'meta exit', text: `[${processEnd(d)}]\n` }));
+        else if (ev.event === 'error') output.append(el('span', { class: 'err', text: errorMessage(d, {}) + '\n' }));
+        output.scrollTop = output.scrollHeight;
+      });
+    } catch (e) {
+      if (e.name !== 'AbortError') output.append(el('span', { class: 'err', text: e.message + '\n' }));
+    }
+  };
+  const refresh = async () => {
+    const { processes } = await api('GET', base);
+    empty.hidden = processes.length > 0;
+    tbody.replaceChildren(...processes.map((p) => el('tr', { 'data-pid': p.pid },
+      el('td', {}, el('code', { text: shellQuote(p.command) })),
+      el('td', {}, badge(p.status), ' ', el('span', { class: 'muted', text: p.status === 'exited' ? processEnd(p) : '' })),
+      el('td', {}, when(p.started_at)),
+      el('td', {},
+        el('button', { type: 'button', class: 'secondary output', onclick: () => show(p) }, 'Output'), ' ',
+        p.status === 'running' ? el('button', {
+          type: 'button', class: 'danger kill',
+          onclick: (e) => busy(e.currentTarget, async () => { await api('POST', `${base}/${p.pid}/kill`); await refresh(); }),
+        }, 'Kill') : ''))));
+  };
+  return {
+    box: el('div', { class: 'card' }, empty, table(['Command', 'State', 'Started', ''], tbody), title, output),
+    refresh,
+    close() { if (following) following.abort(); },
+  };
+}
+
+// processEnd says how a background process ended.
+function processEnd(p) {
+  if (p.status === 'killed') return 'killed';
+  if (p.timed_out) return 'timed out';
+  if (p.oom_killed) return 'killed: out of memory';
+  if (p.exit_code !== undefined) return `exit ${p.exit_code}`;
+  return p.status;
 }
 
 // loadXterm loads xterm.js, its fit addon and its stylesheet, once. The
