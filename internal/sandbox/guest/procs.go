@@ -91,13 +91,33 @@ type procTable struct {
 type proc struct {
 	mu      sync.Mutex
 	info    Process
-	chunks  []paddock.OutputChunk
+	chunks  []outChunk           // oldest first
 	next    int64                // offset of the next byte
 	carry   [2]paddock.UTF8Carry // an unfinished character at the end of each stream
 	changed chan struct{}        // closed and replaced at every change
 	pid     int                  // its process group, while it runs
 	killed  bool
 }
+
+// outChunk is a piece of a process's output, of one stream (0 stdout, 1
+// stderr). Writes of one stream in a row go into one chunk, up to
+// maxChunk, so that a process writing a byte at a time costs no more
+// memory than one writing pages.
+type outChunk struct {
+	offset int64
+	stream int
+	data   []byte
+}
+
+const (
+	maxChunk = 32 << 10
+	// maxChunks bounds the chunks kept, for output that alternates
+	// between the streams in small pieces: then less than
+	// MaxProcessOutput is kept.
+	maxChunks = 4096
+)
+
+var streamNames = [2]string{"stdout", "stderr"}
 
 // proc serves a request about background processes.
 func (g *guest) proc(st net.Conn, req *procRequest) {
@@ -351,12 +371,16 @@ func (p *proc) write(i int, b []byte) {
 }
 
 // add appends output of stream i, dropping the oldest beyond
-// MaxProcessOutput; p.mu is held.
+// MaxProcessOutput (or maxChunks); p.mu is held.
 func (p *proc) add(i int, b []byte) {
-	p.chunks = append(p.chunks, paddock.OutputChunk{Offset: p.next, Stream: [2]string{"stdout", "stderr"}[i], Data: string(b)})
+	if n := len(p.chunks); n > 0 && p.chunks[n-1].stream == i && len(p.chunks[n-1].data)+len(b) <= maxChunk {
+		p.chunks[n-1].data = append(p.chunks[n-1].data, b...)
+	} else {
+		p.chunks = append(p.chunks, outChunk{offset: p.next, stream: i, data: append([]byte(nil), b...)})
+	}
 	p.next += int64(len(b))
-	for len(p.chunks) > 1 && p.next-p.chunks[0].Offset > MaxProcessOutput {
-		p.chunks[0] = paddock.OutputChunk{} // let the array drop its data
+	for len(p.chunks) > 1 && (p.next-p.chunks[0].offset > MaxProcessOutput || len(p.chunks) > maxChunks) {
+		p.chunks[0] = outChunk{} // let the array drop its data
 		p.chunks = p.chunks[1:]
 	}
 	p.notify()
@@ -380,22 +404,22 @@ func (p *proc) output(since int64, wait bool, gone <-chan struct{}) (ProcessOutp
 	defer p.mu.Unlock()
 	var out ProcessOutput
 	for _, c := range p.chunks {
-		end := c.Offset + int64(len(c.Data))
-		if end <= since {
+		data, off := c.data, c.offset
+		if off+int64(len(data)) <= since {
 			continue
 		}
-		if c.Offset < since { // since falls inside the chunk: from the next character
-			skip := since - c.Offset
-			for skip < int64(len(c.Data)) && !utf8.RuneStart(c.Data[skip]) {
+		if off < since { // since falls inside the chunk: from the next character
+			skip := since - off
+			for skip < int64(len(data)) && !utf8.RuneStart(data[skip]) {
 				skip++
 			}
-			c.Data, c.Offset = c.Data[skip:], c.Offset+skip
+			data, off = data[skip:], off+skip
 		}
-		out.Chunks = append(out.Chunks, c)
+		out.Chunks = append(out.Chunks, paddock.OutputChunk{Offset: off, Stream: streamNames[c.stream], Data: string(data)})
 	}
 	first := p.next
 	if len(p.chunks) > 0 {
-		first = p.chunks[0].Offset
+		first = p.chunks[0].offset
 	}
 	out.Next, out.Dropped, out.Process = max(p.next, since), since < first, p.info
 	return out, true

@@ -82,6 +82,31 @@ func TestProcOutput(t *testing.T) {
 	}
 }
 
+// TestProcOutputSmallWrites: output written a byte at a time costs no
+// more chunks than output written in pages, and output alternating
+// between the streams is bounded in chunks too.
+func TestProcOutputSmallWrites(t *testing.T) {
+	p := &proc{changed: make(chan struct{})}
+	for range 300 << 10 {
+		p.write(0, []byte{'x'})
+	}
+	held := 0
+	for _, c := range p.chunks {
+		held += len(c.data)
+	}
+	if len(p.chunks) > MaxProcessOutput/maxChunk+2 || held > MaxProcessOutput || p.next != 300<<10 {
+		t.Errorf("300 KiB a byte at a time: %d chunks holding %d bytes, next %d", len(p.chunks), held, p.next)
+	}
+	p = &proc{changed: make(chan struct{})}
+	for i := range 3 * maxChunks {
+		p.write(i%2, []byte{'x'})
+	}
+	out, _ := p.output(0, false, nil)
+	if len(p.chunks) != maxChunks || !out.Dropped || out.Next != 3*maxChunks || len(out.Chunks) != maxChunks || out.Chunks[0].Offset != 2*maxChunks {
+		t.Errorf("alternating streams: %d chunks, output from %d of %d, dropped %v", len(p.chunks), out.Chunks[0].Offset, out.Next, out.Dropped)
+	}
+}
+
 // TestGuestProcesses runs background processes in a guest: output while
 // they run, waits, exit codes, kills, timeouts, commands that cannot start,
 // the table's bound, and what a host that connects again finds.
