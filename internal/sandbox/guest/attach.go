@@ -57,13 +57,7 @@ func (g *guest) attach(st net.Conn, req *AttachRequest) {
 		fail(paddock.EInvalid, "%s: %v", argv[0], err)
 		return
 	}
-	dir := req.Dir
-	if dir == "" {
-		dir = g.cfg.Dir
-	}
-	if dir == "" {
-		dir = "/"
-	}
+	dir := g.dir(req.Dir)
 	if err := workDir(dir); err != nil {
 		fail(paddock.EInvalid, "%v", err)
 		return

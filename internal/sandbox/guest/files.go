@@ -68,11 +68,7 @@ func (g *guest) resolvePath(p string) (string, *wireError) {
 		return "", &wireError{Code: paddock.EInvalid, Message: "path must not contain NUL bytes"}
 	}
 	if !filepath.IsAbs(p) {
-		dir := g.cfg.Dir
-		if dir == "" {
-			dir = "/"
-		}
-		p = filepath.Join(dir, p)
+		p = filepath.Join(g.dir(""), p)
 	}
 	return filepath.Clean(p), nil
 }

@@ -388,12 +388,8 @@ func (g *guest) exec(st net.Conn, req *ExecRequest) {
 		return fw.write([2]byte{frameStdout, frameStderr}[i], b)
 	})
 
-	var timer <-chan time.Time
-	if req.TimeoutMS > 0 {
-		t := time.NewTimer(time.Duration(req.TimeoutMS) * time.Millisecond)
-		defer t.Stop()
-		timer = t.C
-	}
+	timer, stop := deadline(req.TimeoutMS)
+	defer stop()
 	var ws unix.WaitStatus
 	select {
 	case ws = <-exited:
@@ -495,6 +491,28 @@ func exitStatus(ws unix.WaitStatus, timedOut bool) ExitStatus {
 // may hold them.
 const outputGrace = 250 * time.Millisecond
 
+// dir is a command's working directory: dir, else the environment's,
+// else "/".
+func (g *guest) dir(dir string) string {
+	switch {
+	case dir != "":
+		return dir
+	case g.cfg.Dir != "":
+		return g.cfg.Dir
+	}
+	return "/"
+}
+
+// deadline is a channel that fires after ms milliseconds (never, for
+// ms <= 0), and the function that stops it.
+func deadline(ms int64) (<-chan time.Time, func() bool) {
+	if ms <= 0 {
+		return nil, func() bool { return false }
+	}
+	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+	return t.C, t.Stop
+}
+
 // spawnError is a command that could not start: the exit code a shell
 // would give (127 not found, 126 found but not runnable) and why.
 type spawnError struct {
@@ -522,13 +540,7 @@ func (g *guest) spawn(req *ExecRequest) (*stdio, int, <-chan unix.WaitStatus, *s
 		}
 		return fail(code, "%s: %v", req.Command[0], err)
 	}
-	dir := req.Dir
-	if dir == "" {
-		dir = g.cfg.Dir
-	}
-	if dir == "" {
-		dir = "/"
-	}
+	dir := g.dir(req.Dir)
 	if err := workDir(dir); err != nil {
 		return fail(126, "%v", err)
 	}
@@ -564,10 +576,7 @@ func (g *guest) runCommand(done chan struct{}) {
 		g.logs.push(systemEntry(fmt.Sprintf("command %s: %v", g.cfg.Command[0], err)))
 		return
 	}
-	dir := g.cfg.Dir
-	if dir == "" {
-		dir = "/"
-	}
+	dir := g.dir("")
 	devnull, err := g.devNull()
 	if err != nil {
 		g.logs.push(systemEntry(err.Error()))

@@ -233,12 +233,8 @@ func (g *guest) startProc(req *procRequest) (Process, error) {
 		return nil
 	})
 	go func() {
-		var timer <-chan time.Time
-		if r.TimeoutMS > 0 {
-			t := time.NewTimer(time.Duration(r.TimeoutMS) * time.Millisecond)
-			defer t.Stop()
-			timer = t.C
-		}
+		timer, stop := deadline(r.TimeoutMS)
+		defer stop()
 		var ws unix.WaitStatus
 		timedOut := false
 		select {
