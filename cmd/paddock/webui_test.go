@@ -53,11 +53,15 @@ func newBrowser(t *testing.T) *browser {
 	if path == "" {
 		t.Skip("the web UI tests need Chromium (apt-get install chromium)")
 	}
+	tmp := t.TempDir()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 900))
+		chromedp.WindowSize(1280, 900),
+		// Its profile and its temporary files in the test's directory,
+		// which the test removes: a browser killed at the end leaves both.
+		chromedp.UserDataDir(filepath.Join(tmp, "profile")), chromedp.Env("TMPDIR="+tmp))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	b := &browser{ctx: ctx}
