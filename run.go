@@ -52,9 +52,12 @@ type Run struct {
 	LeaseExpiresAt  *time.Time
 	CancelRequested bool // set by Cancel; the worker holding the run ends it cancelled
 	Options         RunOptions
-	CreatedAt       time.Time
-	StartedAt       *time.Time
-	EndedAt         *time.Time
+	// TraceParent is the W3C traceparent of the request that posted the
+	// run, "" if it was not traced: the run's span links to it.
+	TraceParent string
+	CreatedAt   time.Time
+	StartedAt   *time.Time
+	EndedAt     *time.Time
 }
 
 // RunOptions change how one run works, for surfaces whose requests carry

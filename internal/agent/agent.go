@@ -71,6 +71,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -498,7 +499,7 @@ func (r *Runner) post(ctx context.Context, sessionID string, check PostCheck, ms
 				return err
 			}
 		}
-		run := &paddock.Run{ID: newID("run"), IdempotencyKey: idempotencyKey, RequestHash: requestHash, Options: opts}
+		run := &paddock.Run{ID: newID("run"), IdempotencyKey: idempotencyKey, RequestHash: requestHash, Options: opts, TraceParent: traceParent(ctx)}
 		claim := false
 		if slot {
 			active, err := tx.ActiveRuns(ctx)
@@ -578,9 +579,6 @@ func (r *Runner) releaseSlot(taken bool) {
 // handOff gives a run Post claimed to a Run loop or, when none is left,
 // releases it for any worker to take.
 func (r *Runner) handOff(ctx context.Context, run *paddock.Run, pre *loaded) {
-	if pre != nil {
-		pre.posted = trace.SpanContextFromContext(ctx)
-	}
 	r.mu.Lock()
 	ok := r.workers > 0
 	if ok {
@@ -1040,7 +1038,6 @@ type loaded struct {
 	session *paddock.Session
 	agent   *paddock.Agent     // nil: read when the run starts
 	msgs    []*paddock.Message // the run's context; nil: read when the run starts
-	posted  trace.SpanContext  // the span of the request that posted the run, which its span links to
 }
 
 // runLoader is the unit of work of a store that reads, inside it, the
@@ -1087,15 +1084,21 @@ func (r *Runner) sessionAgent(ctx context.Context, tx paddock.SessionTx, sess *p
 	return r.d.Agents.Agent(ctx, sess.AgentID)
 }
 
-// postedSpan returns the span of the request that posted runID, when
-// that request handed the run to this worker; else an invalid one.
-func (r *Runner) postedSpan(runID string) trace.SpanContext {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if pre := r.started[runID]; pre != nil {
-		return pre.posted
+// traceParent is ctx's span as a W3C traceparent, "" when ctx has none.
+func traceParent(ctx context.Context) string {
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c.Get("traceparent")
+}
+
+// postedSpan is the span of the request that posted run, as a remote span
+// context (invalid when there was none).
+func postedSpan(run *paddock.Run) trace.SpanContext {
+	if run.TraceParent == "" {
+		return trace.SpanContext{}
 	}
-	return trace.SpanContext{}
+	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": run.TraceParent})
+	return trace.SpanContextFromContext(ctx)
 }
 
 // takeStarted returns what the claim of run read if it recorded its
@@ -1123,12 +1126,13 @@ func (r *Runner) execute(parent, ctx context.Context, cancel context.CancelCause
 	}
 	// The run's span: a root, since the run outlives the request that
 	// queued it, and may be resumed by another worker; linked to that
-	// request's span when the request handed the run over itself.
+	// request's span, which the run keeps (TraceParent), so whichever
+	// server executes or resumes the run links it.
 	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(
 		attribute.String("gen_ai.operation.name", "invoke_agent"),
 		attribute.String("paddock.run.id", run.ID),
 		attribute.String("paddock.session.id", run.SessionID))}
-	if sc := r.postedSpan(run.ID); sc.IsValid() {
+	if sc := postedSpan(run); sc.IsValid() {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 	}
 	sctx, span := r.d.Tracer.Start(ctx, "invoke_agent", opts...)

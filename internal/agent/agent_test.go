@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/paddockhq/paddock"
 	"github.com/paddockhq/paddock/internal/agent"
 	"github.com/paddockhq/paddock/internal/llm"
@@ -205,6 +209,7 @@ func (f *fakeSandbox) Exec(ctx context.Context, id string, req *paddock.ExecRequ
 }
 
 type fixture struct {
+	tracer   trace.Tracer // of the runners made after it is set; nil: none
 	t        *testing.T
 	db       *store.DB
 	sessions *store.SessionService
@@ -273,7 +278,7 @@ func (f *fixture) newRunner(cfg agent.Config) *agent.Runner {
 		Providers: llm.NewRegistry(f.llm), Agents: store.NewAgentService(f.db), Sessions: f.sessions,
 		Messages: f.messages, Runs: f.runs, Events: f.events, Environments: f.sandbox, Sandbox: f.sandbox, Bus: f.bus,
 		Usage: f.usage, Credits: f.credits, Search: f.search, MCP: f.mcp, MCPServers: f.mcpServers(),
-		Resources: store.NewResourceService(f.db),
+		Resources: store.NewResourceService(f.db), Tracer: f.tracer,
 	})
 }
 
@@ -1047,5 +1052,39 @@ func TestBashBringsItsCompanions(t *testing.T) {
 		if strings.Join(names, " ") != tc.want {
 			t.Errorf("tools %v: the model got %v, want %s", tc.tools, names, tc.want)
 		}
+	}
+}
+
+// TestRunSpanLinksAcrossWorkers: a run one server posts and another
+// executes (here, posted while no worker runs, then claimed from the
+// store) links its span to the request that posted it, which the run
+// keeps.
+func TestRunSpanLinksAcrossWorkers(t *testing.T) {
+	f := newFixture(t, nil, llmtest.Step{Text: "ok"})
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	ctx, request := tp.Tracer("test").Start(context.Background(), "POST .../messages")
+	m, err := f.runner.Post(ctx, f.session.ID, &paddock.Message{Content: []paddock.ContentPart{paddock.TextPart("go")}}, "", "")
+	request.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tracer = tp.Tracer("test")
+	f.start(f.newRunner(testConfig("w2")))
+	if run := f.waitRun(m, 10*time.Second); run.Status != paddock.RunCompleted {
+		t.Fatalf("run %s (%s)", run.Status, run.Error)
+	}
+	var links []sdktrace.Link
+	waitFor(t, 5*time.Second, "the run's span", func() bool {
+		for _, sp := range rec.Ended() {
+			if sp.Name() == "invoke_agent" {
+				links = sp.Links()
+				return true
+			}
+		}
+		return false
+	})
+	if len(links) != 1 || links[0].SpanContext.SpanID() != request.SpanContext().SpanID() || links[0].SpanContext.TraceID() != request.SpanContext().TraceID() {
+		t.Errorf("the run's span links to %+v, want the posting request's span %s", links, request.SpanContext().SpanID())
 	}
 }

@@ -23,13 +23,13 @@ type RunService struct {
 func NewRunService(db *DB) *RunService { return &RunService{db: db} }
 
 const runColumns = "id, session_id, seq, status, error, step, trigger_message_id, idempotency_key, request_hash, " +
-	"lease_owner, lease_expires_at, cancel_requested, created_at, started_at, ended_at, options"
+	"lease_owner, lease_expires_at, cancel_requested, created_at, started_at, ended_at, options, trace_parent"
 
 func scanRun(row interface{ Scan(...any) error }) (*paddock.Run, error) {
 	var r paddock.Run
 	err := row.Scan(&r.ID, &r.SessionID, &r.Seq, &r.Status, &r.Error, &r.Step, &r.TriggerMessageID,
 		&r.IdempotencyKey, &r.RequestHash, &r.LeaseOwner, nullTimeCol{&r.LeaseExpiresAt}, &r.CancelRequested,
-		timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.EndedAt}, jsonCol{&r.Options})
+		timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.EndedAt}, jsonCol{&r.Options}, &r.TraceParent)
 	if err != nil {
 		return nil, err
 	}
@@ -90,10 +90,10 @@ func createRun(ctx context.Context, db *DB, c conn, r *paddock.Run) error {
 		return err
 	}
 	err = c.queryRow(ctx, "INSERT INTO runs ("+runColumns+") VALUES (?, ?, "+
-		"(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs WHERE session_id = ?), "+placeholders(13)+") RETURNING seq",
+		"(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs WHERE session_id = ?), "+placeholders(14)+") RETURNING seq",
 		r.ID, r.SessionID, r.SessionID, string(r.Status), r.Error, r.Step, r.TriggerMessageID, r.IdempotencyKey, r.RequestHash,
 		r.LeaseOwner, db.nullTimeArg(r.LeaseExpiresAt), r.CancelRequested,
-		db.timeArg(r.CreatedAt), db.nullTimeArg(r.StartedAt), db.nullTimeArg(r.EndedAt), opts).Scan(&r.Seq)
+		db.timeArg(r.CreatedAt), db.nullTimeArg(r.StartedAt), db.nullTimeArg(r.EndedAt), opts, r.TraceParent).Scan(&r.Seq)
 	if err != nil {
 		switch v, detail := constraintOf(err); {
 		case v == uniqueViolation && strings.Contains(detail, "idempotency"):
