@@ -214,6 +214,13 @@ func TestOldGuest(t *testing.T) {
 	if _, err := c.Dial(ctx, 80, time.Second); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("dial: %v", err)
 	}
+	// Background processes were the host's before they were the guest's.
+	if _, err := c.StartProcess(ctx, "proc-1", &ExecRequest{Command: []string{"true"}}, 0); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("start a process: %v", err)
+	}
+	if _, err := c.ProcessOutput(ctx, "proc-1", 0, true); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("process output: %v", err)
+	}
 }
 
 func TestUnknownRequest(t *testing.T) {
@@ -225,5 +232,9 @@ func TestUnknownRequest(t *testing.T) {
 	_, _, err = c.request(context.Background(), streamHeader{Kind: kindFile, File: &fileRequest{Op: "fold", Path: "/"}})
 	if !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("unknown op: %v", err)
+	}
+	_, _, err = c.request(context.Background(), streamHeader{Kind: kindProc, Proc: &procRequest{Op: "fork", ID: "proc-1"}})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("unknown process op: %v", err)
 	}
 }

@@ -125,8 +125,13 @@ func (g *guest) proc(st net.Conn, req *procRequest) {
 	fail := func(code, format string, args ...any) {
 		replyError(st, &wireError{Code: code, Message: fmt.Sprintf(format, args...)})
 	}
-	if req.Op == procList {
+	switch req.Op {
+	case procList:
 		fw.writeJSON(frameOK, g.procs.snapshot())
+		return
+	case procStart, procGet, procKill, procOutput:
+	default: // a newer host's
+		replyError(st, &wireError{Code: codeUnsupported, Message: fmt.Sprintf("the guest agent does not support process op %q", req.Op)})
 		return
 	}
 	if req.ID == "" {
@@ -195,8 +200,6 @@ func (g *guest) proc(st net.Conn, req *procRequest) {
 			}
 		}
 		fw.write(frameDataEOF, nil)
-	default:
-		replyError(st, &wireError{Code: codeUnsupported, Message: fmt.Sprintf("the guest agent does not support process op %q", req.Op)})
 	}
 }
 
