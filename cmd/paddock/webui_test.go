@@ -128,6 +128,9 @@ func (b *browser) js(t *testing.T, expression string, v any) {
 	b.run(t, "evaluate "+expression, chromedp.Evaluate(expression, v))
 }
 
+// awaitPromise makes Evaluate wait for the promise its expression gives.
+func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
+
 func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 // setValue sets the value of the input sel, replacing what it holds.
@@ -308,6 +311,23 @@ func TestWebUI(t *testing.T) {
 	b.wait(t, "the output", `document.getElementById('proc-output').textContent.includes('bg-5')`)
 	b.run(t, "kill it", chromedp.Click("#procs tr button.kill", chromedp.ByQuery))
 	b.wait(t, "its end", `document.getElementById('proc-output').textContent.includes('[killed]') && document.querySelector('#procs tr [data-status]')?.dataset.status === 'killed'`)
+	// A port: a server started in the background, exposed, and opened in
+	// a tab through its sign-in URL (window.open is caught, and the page
+	// follows the URL as the tab would).
+	b.run(t, "start a server", chromedp.SendKeys("#exec-command", "cd /tmp && echo served-file > hello.txt && exec python3 -m http.server 8000\r", chromedp.ByID))
+	b.run(t, "expose its port", chromedp.SendKeys("#port-number", "8000", chromedp.ByID), chromedp.Click("#port-expose", chromedp.ByID))
+	b.wait(t, "the port's row", `document.querySelector('#ports tr[data-port="8000"] code')?.textContent.endsWith('/ports/8000/')`)
+	b.js(t, `window.open = (url) => { window.openedURL = url; return null; }; true`, nil)
+	b.run(t, "open it", chromedp.Click(`#ports tr[data-port="8000"] button.open`, chromedp.ByQuery))
+	b.wait(t, "the sign-in URL", `typeof window.openedURL === 'string' && window.openedURL.includes('ticket=')`)
+	var served string
+	b.run(t, "follow it", chromedp.Evaluate(`fetch(window.openedURL).then((r) => r.status)`, nil, awaitPromise))
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(served, "served-file"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the port's file through the browser's cookie: %q", served)
+		}
+		b.run(t, "fetch a file", chromedp.Evaluate(`fetch('/api/v1/environments/`+envID+`/ports/8000/hello.txt').then((r) => r.text())`, &served, awaitPromise))
+	}
 	b.run(t, "back to the foreground", chromedp.Click("#exec-background", chromedp.ByID))
 
 	// Files: the working directory is listed; a file uploaded from the

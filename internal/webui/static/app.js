@@ -440,12 +440,14 @@ function environmentView(main, id) {
 
   const files = fileBrowser(id);
   const term = terminal(id);
+  const ports = portList(id);
   main.append(
     el('h1', {}, el('a', { href: '#/environments', text: 'Environments' }), '/', title, status, el('span', { class: 'spacer' }), del),
     el('div', { class: 'card' }, info),
     el('h2', { text: 'Run a command' }), el('div', { class: 'card' }, execForm, el('p'), out),
     el('h2', { text: 'Background processes' }), procs.box,
     el('h2', { text: 'Terminal' }), term.box,
+    el('h2', { text: 'Ports' }), ports.box,
     el('h2', { text: 'Files' }), files.box,
     el('h2', { text: 'Log' }), logs);
 
@@ -473,6 +475,7 @@ function environmentView(main, id) {
     files.live(live);
     term.live(e.status === 'running');
     if (e.status === 'running') await procs.refresh();
+    await ports.live(e.status === 'running');
     if (e.status === 'running' && !following) followLogs();
     else if (!live && !following) await loadLogs();
     return e;
@@ -530,6 +533,50 @@ function processList(id) {
     box: el('div', { class: 'card' }, empty, table(['Command', 'State', 'Started', ''], tbody), title, output),
     refresh,
     close() { if (following) following.abort(); },
+  };
+}
+
+// portList shows the ports of environment id that Paddock's proxy serves,
+// exposes more, and opens one in a new tab through a single-use sign-in
+// URL (the tab gets a cookie for that port alone). live says whether the
+// environment runs: the list loads once it does.
+function portList(id) {
+  const base = `/api/v1/environments/${id}/ports`;
+  const tbody = el('tbody', { id: 'ports' });
+  const number = el('input', { id: 'port-number', type: 'number', min: 1, max: 65535, placeholder: '8080', required: true, 'aria-label': 'Port' });
+  const expose = el('button', { id: 'port-expose', type: 'submit', text: 'Expose' });
+  let loaded = false;
+  const open = (button, port) => busy(button, async () => {
+    const { url } = await api('POST', `${base}/${port}/ticket`);
+    window.open(url, '_blank', 'noopener');
+  });
+  const refresh = async () => {
+    const { ports } = await api('GET', base);
+    loaded = true;
+    tbody.replaceChildren(...ports.map((p) => el('tr', { 'data-port': p.port },
+      el('td', { class: 'mono', text: p.port }),
+      el('td', {}, el('code', { text: p.url })),
+      el('td', {}, el('button', { type: 'button', class: 'secondary open', onclick: (e) => open(e.currentTarget, p.port) }, 'Open')))));
+  };
+  const form = el('form', {
+    class: 'row',
+    onsubmit: (e) => {
+      e.preventDefault();
+      return busy(expose, async () => {
+        await api('POST', base, { port: Number(number.value) });
+        number.value = '';
+        await refresh();
+      });
+    },
+  }, number, expose);
+  return {
+    box: el('div', { class: 'card' },
+      el('p', { class: 'muted', text: 'A server listening inside the environment, reached through Paddock: Open signs this browser in to that port alone.' }),
+      form, table(['Port', 'URL', ''], tbody)),
+    async live(running) {
+      number.disabled = expose.disabled = !running;
+      if (running && !loaded) await refresh();
+    },
   };
 }
 
