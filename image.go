@@ -8,7 +8,7 @@ type Image struct {
 	Name      string      // the reference it is known by, e.g. "python:3.11-slim"
 	Digest    string      // manifest digest, "sha256:..."
 	Size      int64       // bytes unpacked
-	Source    string      // "pull", "import" or "build"
+	Source    string      // "pull", "import", "build" or "snapshot"
 	CreatedAt time.Time   // when it entered the store
 	RootFS    string      // the unpacked tree on this node (read-only to environments)
 	Config    ImageConfig // process defaults from the image's config

@@ -50,6 +50,12 @@ func (c *Client) ImportImage(ctx context.Context, name string, archive io.Reader
 	return c.imageJob(ctx, "/api/v1/images/import"+query("name", name), archive, progress)
 }
 
+// SnapshotEnvironment saves a running environment's files as image name
+// (admin).
+func (c *Client) SnapshotEnvironment(ctx context.Context, id, name string, progress func(ImageProgress)) (*Image, error) {
+	return c.imageJob(ctx, "/api/v1/environments/"+url.PathEscape(id)+"/snapshot", map[string]string{"image": name}, progress)
+}
+
 func (c *Client) imageJob(ctx context.Context, path string, in any, progress func(ImageProgress)) (*Image, error) {
 	resp, err := c.send(ctx, "POST", path, in, http.Header{"Accept": {"text/event-stream"}})
 	if err != nil {

@@ -241,12 +241,15 @@ func TestCLIAndRestart(t *testing.T) {
 	if out := p.mustCLI(t, "env", "get", id); !strings.Contains(out, `"status": "running"`) {
 		t.Errorf("env get:\n%s", out)
 	}
-	for _, args := range [][]string{{"image", "pull", "-h"}, {"image", "rm", "--force"}, {"image", "pull"}, {"env", "get", "-h"}, {"agent", "get", "-h"}, {"agent", "rm", "-h"}} {
+	for _, args := range [][]string{{"image", "pull", "-h"}, {"image", "rm", "--force"}, {"image", "pull"}, {"image", "snapshot", id}, {"image", "snapshot", id, "-x"}, {"env", "get", "-h"}, {"agent", "get", "-h"}, {"agent", "rm", "-h"}} {
 		if _, _, code := p.cliErr(t, "", args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (usage, not a pull of a flag)", args, code)
 		}
 	}
-	if out := p.mustCLI(t, "image", "ls"); !strings.Contains(out, "python:3.11-slim") {
+	if out := p.mustCLI(t, "image", "snapshot", id, "cli-snap:1"); !strings.HasPrefix(out, "cli-snap:1 sha256:") {
+		t.Errorf("image snapshot printed %q", out)
+	}
+	if out := p.mustCLI(t, "image", "ls"); !strings.Contains(out, "python:3.11-slim") || !strings.Contains(out, "snapshot") {
 		t.Errorf("image ls:\n%s", out)
 	}
 	deadline := time.Now().Add(30 * time.Second)

@@ -16,7 +16,7 @@ import (
 
 func runImage(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	usage := func() error {
-		fmt.Fprintln(stderr, "Usage: paddock image pull REF | import FILE [--name NAME] | build NAME --packages a,b [--suite S] | ls | rm REF")
+		fmt.Fprintln(stderr, "Usage: paddock image pull REF | import FILE [--name NAME] | build NAME --packages a,b [--suite S] | snapshot ENV_ID NAME | ls | rm REF")
 		return errUsage
 	}
 	if len(args) == 0 {
@@ -68,6 +68,11 @@ func runImage(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			}
 		}
 		img, err = c.BuildImage(ctx, name, pkgs, *suite, bar.report)
+	case "snapshot":
+		if len(args) != 3 || strings.HasPrefix(args[1], "-") || strings.HasPrefix(args[2], "-") {
+			return usage()
+		}
+		img, err = c.SnapshotEnvironment(ctx, args[1], args[2], bar.report)
 	case "ls":
 		imgs, err := c.Images(ctx)
 		if err != nil {

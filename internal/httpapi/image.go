@@ -21,13 +21,57 @@ type Images interface {
 	Import(ctx context.Context, name string, r io.Reader, progress func(paddock.ImageProgress)) (*paddock.Image, error)
 	Build(ctx context.Context, name string, packages []string, suite string, progress func(paddock.ImageProgress)) (*paddock.Image, error)
 	Remove(ctx context.Context, ref string) error
+	// Snapshot stores the root file system in rootfs (a tar stream) as an
+	// image with config's process defaults.
+	Snapshot(ctx context.Context, name string, rootfs io.Reader, config paddock.ImageConfig, createdBy string, progress func(paddock.ImageProgress)) (*paddock.Image, error)
+}
+
+type snapshotRequest struct {
+	Image string `json:"image" required:"true" description:"the name to store the image under, e.g. \"my-tools:1\""`
+}
+
+// handleEnvironmentSnapshot stores a running environment's files as an
+// image (admin: images are everyone's). The image has one layer, the
+// environment's root file system as it is (other file systems, such as
+// /proc, /dev and /tmp when it is a tmpfs, left out), and the process
+// defaults of the environment's image; not its env, which may hold
+// secrets.
+func (s *Server) handleEnvironmentSnapshot(w http.ResponseWriter, r *http.Request) error {
+	env, err := s.environment(r, paddock.PermissionRead)
+	if err != nil {
+		return err
+	}
+	var req snapshotRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Image == "" {
+		return paddock.Errorf(paddock.EInvalid, "field \"image\" is required")
+	}
+	if env.Status != paddock.EnvironmentRunning {
+		return paddock.Errorf(paddock.EConflict, "environment %s is %s: only a running environment can be saved as an image", env.ID, env.Status)
+	}
+	var config paddock.ImageConfig
+	if base, err := s.Images.Image(r.Context(), env.Image); err == nil {
+		config = base.Config
+	} else if paddock.ErrorCode(err) != paddock.ENotFound {
+		return err
+	}
+	return s.runImageJob(w, r, func(ctx context.Context, p func(paddock.ImageProgress)) (*paddock.Image, error) {
+		rc, err := s.Files.ArchiveDir(ctx, env.ID, "/")
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return s.Images.Snapshot(ctx, req.Image, rc, config, "paddock snapshot of "+env.ID+" ("+env.Image+")", p)
+	})
 }
 
 type imageResponse struct {
 	Name      string    `json:"name"`
 	Digest    string    `json:"digest"`
 	Size      int64     `json:"size"`
-	Source    string    `json:"source" enum:"pull,import,build"`
+	Source    string    `json:"source" enum:"pull,import,build,snapshot"`
 	CreatedAt time.Time `json:"created_at"`
 }
 

@@ -132,6 +132,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/images", env, catOther, authenticated, s.handleImageList, doc{tag: "images", summary: "List images in the local store", resp: imageListResponse{}}},
 		{"POST", "/api/v1/images", env, catOther, adminOnly, s.handleImageCreate, doc{tag: "images", summary: "Pull or build an image (admin); Accept: text/event-stream streams progress", body: imageCreateRequest{}, resp: imageResponse{}, status: http.StatusCreated}},
 		{"POST", "/api/v1/images/import", env, catOther, adminOnly, s.handleImageImport, doc{tag: "images", summary: "Import a docker save or OCI layout archive sent as the body (admin); replacing an image environments run on is refused", params: imageImportParams{}, resp: imageResponse{}, status: http.StatusCreated}},
+		{"POST", "/api/v1/environments/{id}/snapshot", env, catOther, adminOnly, s.handleEnvironmentSnapshot, doc{tag: "images", summary: "Save a running environment's files as an image (admin); Accept: text/event-stream streams progress", params: idParam{}, body: snapshotRequest{}, resp: imageResponse{}, status: http.StatusCreated}},
 		{"DELETE", "/api/v1/images/{name...}", env, catOther, adminOnly, s.handleImageDelete, doc{tag: "images", summary: "Remove an image no environment uses (admin)", params: imageNameParam{}, status: http.StatusNoContent}},
 
 		// Agent stream (seeds 000, 003).

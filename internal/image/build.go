@@ -112,7 +112,7 @@ func (s *Store) Build(ctx context.Context, name string, opts BuildOptions, progr
 	if err := os.Remove(tarPath); err != nil {
 		return nil, fmt.Errorf("build %s: %w", r.familiar, err)
 	}
-	img, err := buildImage(layer, createdBy)
+	img, err := buildImage(layer, createdBy, "paddock build", v1.Config{Env: []string{DefaultPath}, Cmd: []string{"/bin/sh"}})
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", r.familiar, err)
 	}
@@ -237,6 +237,11 @@ func gzipLayer(ctx context.Context, src, dst string) (v1.Layer, error) {
 		return nil, err
 	}
 	defer in.Close()
+	return gzipLayerFrom(ctx, in, dst)
+}
+
+// gzipLayerFrom is gzipLayer of the tar stream in.
+func gzipLayerFrom(ctx context.Context, in io.Reader, dst string) (v1.Layer, error) {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
@@ -281,8 +286,9 @@ func (l *fileLayer) Size() (int64, error)                { return l.size, nil }
 func (l *fileLayer) MediaType() (types.MediaType, error) { return types.DockerLayer, nil }
 func (l *fileLayer) Compressed() (io.ReadCloser, error)  { return os.Open(l.path) }
 
-// buildImage wraps the layer in an image with Debian's process defaults.
-func buildImage(layer v1.Layer, createdBy string) (v1.Image, error) {
+// buildImage wraps the layer in an image with the process defaults of
+// config, and one history entry.
+func buildImage(layer v1.Layer, createdBy, comment string, config v1.Config) (v1.Image, error) {
 	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
 		return nil, err
@@ -296,9 +302,8 @@ func buildImage(layer v1.Layer, createdBy string) (v1.Image, error) {
 	cf.Architecture = runtime.GOARCH
 	cf.OS = "linux"
 	cf.Created = now
-	cf.Config.Env = []string{DefaultPath}
-	cf.Config.Cmd = []string{"/bin/sh"}
-	cf.History = []v1.History{{Created: now, CreatedBy: createdBy, Comment: "paddock build"}}
+	cf.Config = config
+	cf.History = []v1.History{{Created: now, CreatedBy: createdBy, Comment: comment}}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
 		return nil, err
