@@ -270,7 +270,7 @@ func TestAgentValidation(t *testing.T) {
 		{map[string]any{"environment": env(map[string]string{"cpu": "abc"})}, `field "environment.resources.cpu": quantity "abc"`},
 		{map[string]any{"environment": env(map[string]string{"memory": "-5Mi"})}, `field "environment.resources.memory"`},
 		{map[string]any{"environment": env(map[string]string{"storage": "1Zi"})}, `field "environment.resources.storage"`},
-		{map[string]any{"tools": []string{"bash", "nosuchtool"}}, `field "tools[1]": unknown tool "nosuchtool"; the tools are bash, read_file, write_file, edit_file, list_files, grep, web_search`},
+		{map[string]any{"tools": []string{"bash", "nosuchtool"}}, `field "tools[1]": unknown tool "nosuchtool"; the tools are bash, read_file, write_file, edit_file, list_files, grep, bash_output, kill_process, web_search`},
 		{map[string]any{"model": "bogus"}, `field "model" must be provider/model with provider openai, anthropic or google`},
 		{map[string]any{"model": "nosuchprovider/x"}, `not "nosuchprovider/x"`},
 		{map[string]any{"model": "openai/"}, `not "openai/"`},
