@@ -59,17 +59,6 @@ echo "secret=${SECRET_TOKEN:-none}"`)
 	if got != want {
 		t.Errorf("in an environment of the snapshot:\n%s\nwant:\n%s", got, want)
 	}
-	// Under gVisor the image's files show their owners on the host;
-	// the snapshot has the owners they stand for.
-	gv := s.createRunning(t, admin, withSpec(map[string]any{"isolation": map[string]any{"runtime_class": "gvisor"}}))
-	s.execOK(t, admin, gv, "sh", "-c", "echo made-in-gvisor > /root/g.txt && chown 1000:1001 /root/g.txt")
-	s.expect(t, 201, req{method: "POST", path: "/api/v1/environments/" + gv + "/snapshot", token: admin, body: map[string]string{"image": "snap:gvisor"}})
-	id3 := s.createRunning(t, admin, withSpec(map[string]any{"image": "snap:gvisor"}))
-	got = s.execOK(t, admin, id3, "sh", "-c", `cat /root/g.txt /etc/.pwd.lock; stat -c '%u:%g' /root/g.txt /etc/passwd /usr/bin`)
-	if want := "made-in-gvisor\n1000:1001\n0:0\n0:0\n"; got != want {
-		t.Errorf("in a runc environment of a gVisor environment's snapshot:\n%s\nwant:\n%s", got, want)
-	}
-
 	// An image environments use cannot be replaced.
 	r := s.do(t, req{method: "POST", path: "/api/v1/environments/" + id2 + "/snapshot", token: admin, body: map[string]string{"image": "snap:1"}})
 	if r.status != 409 {

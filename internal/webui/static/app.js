@@ -515,8 +515,14 @@ function processList(id) {
       if (e.name !== 'AbortError') output.append(el('span', { class: 'err', text: e.message + '\n' }));
     }
   };
+  let shown = '';
   const refresh = async () => {
     const { processes } = await api('GET', base);
+    // The list is polled: rows are made again only when it changed, so a
+    // button is not swapped for another under the pointer.
+    const now = JSON.stringify(processes);
+    if (now === shown) return;
+    shown = now;
     empty.hidden = processes.length > 0;
     tbody.replaceChildren(...processes.map((p) => el('tr', { 'data-pid': p.pid },
       el('td', {}, el('code', { text: shellQuote(p.command) })),
