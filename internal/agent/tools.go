@@ -479,19 +479,18 @@ func (t *toolCall) bashOutput() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := t.r.d.Sandbox.ProcessOutput(t.ctx, t.envID, pid, int64(since), false)
-	if err == nil && wait > 0 && len(out.Chunks) == 0 && out.Process.Status == "running" {
+	// A wait answers at once when there is output already, or the end.
+	var out paddock.ProcessOutput
+	if wait > 0 {
 		ctx, cancel := context.WithTimeout(t.ctx, min(time.Duration(wait)*time.Second, maxWaitOutput))
-		waited, werr := t.r.d.Sandbox.ProcessOutput(ctx, t.envID, pid, int64(since), true)
+		out, err = t.r.d.Sandbox.ProcessOutput(ctx, t.envID, pid, int64(since), true)
+		waitedOut := ctx.Err() != nil && t.ctx.Err() == nil
 		cancel()
-		switch {
-		case werr == nil:
-			out = waited
-		case t.ctx.Err() != nil:
-			return "", t.ctx.Err()
-		case ctx.Err() == nil: // not the wait's end: a real failure
-			err = werr
+		if waitedOut { // nothing came: the state as it is
+			out, err = t.r.d.Sandbox.ProcessOutput(t.ctx, t.envID, pid, int64(since), false)
 		}
+	} else {
+		out, err = t.r.d.Sandbox.ProcessOutput(t.ctx, t.envID, pid, int64(since), false)
 	}
 	if err != nil {
 		return "", err

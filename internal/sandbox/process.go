@@ -50,12 +50,17 @@ func (m *Manager) Process(ctx context.Context, id, pid string) (paddock.Process,
 // since (what is still kept of it: Dropped says some was lost), from the
 // next character if since falls inside one. With wait, it returns once
 // there is output past since or the process has ended, or ctx is done.
+// A wait is how a follower goes on, once per piece of output, so it asks
+// the runtime alone, which refuses an environment that is paused or gone,
+// not the store too.
 func (m *Manager) ProcessOutput(ctx context.Context, id, pid string, since int64, wait bool) (paddock.ProcessOutput, error) {
 	if since < 0 {
 		return paddock.ProcessOutput{}, paddock.Errorf(paddock.EInvalid, "since must be an offset of 0 or more")
 	}
-	if _, err := m.running(ctx, id); err != nil {
-		return paddock.ProcessOutput{}, err
+	if !wait {
+		if _, err := m.running(ctx, id); err != nil {
+			return paddock.ProcessOutput{}, err
+		}
 	}
 	return m.rt.ProcessOutput(ctx, id, pid, since, wait)
 }

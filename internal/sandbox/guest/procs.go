@@ -117,8 +117,6 @@ const (
 	maxChunks = 4096
 )
 
-var streamNames = [2]string{"stdout", "stderr"}
-
 // proc serves a request about background processes.
 func (g *guest) proc(st net.Conn, req *procRequest) {
 	fw := &frameWriter{w: st}
@@ -160,7 +158,7 @@ func (g *guest) proc(st net.Conn, req *procRequest) {
 	case procGet:
 		fw.writeJSON(frameOK, p.snapshot())
 	case procKill:
-		p.kill()
+		p.kill(false)
 		fw.writeJSON(frameOK, p.snapshot())
 	case procOutput:
 		if req.Since < 0 {
@@ -179,21 +177,17 @@ func (g *guest) proc(st net.Conn, req *procRequest) {
 		if !ok {
 			return
 		}
-		from := out.Next
-		if len(out.Chunks) > 0 {
-			from = out.Chunks[0].Offset
+		from := out.next
+		if len(out.chunks) > 0 {
+			from = out.chunks[0].offset
 		}
-		if fw.writeJSON(frameOK, outputReply{From: from, Next: out.Next, Dropped: out.Dropped, Process: out.Process}) != nil {
+		if fw.writeJSON(frameOK, outputReply{From: from, Next: out.next, Dropped: out.dropped, Process: out.info}) != nil {
 			return
 		}
-		for _, c := range out.Chunks {
-			typ := frameStdout
-			if c.Stream == "stderr" {
-				typ = frameStderr
-			}
-			for d := c.Data; len(d) > 0; {
+		for _, c := range out.chunks {
+			for d := c.data; len(d) > 0; {
 				n := min(len(d), chunkSize)
-				if fw.write(typ, []byte(d[:n])) != nil {
+				if fw.write([2]byte{frameStdout, frameStderr}[c.stream], d[:n]) != nil {
 					return
 				}
 				d = d[n:]
@@ -243,7 +237,7 @@ func (g *guest) startProc(req *procRequest) (Process, error) {
 		select {
 		case ws = <-exited:
 		case <-timer:
-			timedOut = p.killGroup()
+			timedOut = p.kill(true)
 			ws = <-exited
 		}
 		p.mu.Lock()
@@ -316,25 +310,17 @@ func (p *proc) notify() {
 	p.changed = make(chan struct{})
 }
 
-// kill kills a running process's whole group; an ended one is left as
-// it is.
-func (p *proc) kill() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.pid > 0 {
-		p.killed = true
-		unix.Kill(-p.pid, unix.SIGKILL)
-	}
-}
-
-// killGroup kills the process's group on its timeout, unless it has been
-// reaped (or killed) meanwhile; it reports whether it did.
-func (p *proc) killGroup() bool {
+// kill kills the process's whole group, on a request or on its timeout,
+// unless it has been reaped or killed already; it reports whether it did.
+// A process killed on request ends "killed", one on its timeout "exited"
+// with timed_out.
+func (p *proc) kill(timeout bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.pid <= 0 || p.killed {
 		return false
 	}
+	p.killed = !timeout
 	unix.Kill(-p.pid, unix.SIGKILL)
 	return true
 }
@@ -385,10 +371,20 @@ func (p *proc) add(i int, b []byte) {
 	p.notify()
 }
 
+// outputSlice is a process's output from an offset: its chunks share
+// the process's bytes, which never change once written (add only appends
+// past them), so nothing is copied under the lock.
+type outputSlice struct {
+	chunks  []outChunk
+	next    int64
+	dropped bool
+	info    Process
+}
+
 // output returns the output from offset since (what is still kept of it),
 // starting at a character. With wait it first waits for output past since
 // or the process's end; false means gone was closed first.
-func (p *proc) output(since int64, wait bool, gone <-chan struct{}) (ProcessOutput, bool) {
+func (p *proc) output(since int64, wait bool, gone <-chan struct{}) (outputSlice, bool) {
 	p.mu.Lock()
 	for wait && p.next <= since && p.info.Status == "running" {
 		changed := p.changed
@@ -396,30 +392,29 @@ func (p *proc) output(since int64, wait bool, gone <-chan struct{}) (ProcessOutp
 		select {
 		case <-changed:
 		case <-gone:
-			return ProcessOutput{}, false
+			return outputSlice{}, false
 		}
 		p.mu.Lock()
 	}
 	defer p.mu.Unlock()
-	var out ProcessOutput
+	var out outputSlice
 	for _, c := range p.chunks {
-		data, off := c.data, c.offset
-		if off+int64(len(data)) <= since {
+		if c.offset+int64(len(c.data)) <= since {
 			continue
 		}
-		if off < since { // since falls inside the chunk: from the next character
-			skip := since - off
-			for skip < int64(len(data)) && !utf8.RuneStart(data[skip]) {
+		if c.offset < since { // since falls inside the chunk: from the next character
+			skip := since - c.offset
+			for skip < int64(len(c.data)) && !utf8.RuneStart(c.data[skip]) {
 				skip++
 			}
-			data, off = data[skip:], off+skip
+			c.data, c.offset = c.data[skip:], c.offset+skip
 		}
-		out.Chunks = append(out.Chunks, paddock.OutputChunk{Offset: off, Stream: streamNames[c.stream], Data: string(data)})
+		out.chunks = append(out.chunks, c)
 	}
 	first := p.next
 	if len(p.chunks) > 0 {
 		first = p.chunks[0].offset
 	}
-	out.Next, out.Dropped, out.Process = max(p.next, since), since < first, p.info
+	out.next, out.dropped, out.info = max(p.next, since), since < first, p.info
 	return out, true
 }

@@ -11,6 +11,15 @@ import (
 	"github.com/paddockhq/paddock"
 )
 
+// public is o as the host reads it.
+func (o outputSlice) public() ProcessOutput {
+	out := ProcessOutput{Next: o.next, Dropped: o.dropped, Process: o.info}
+	for _, c := range o.chunks {
+		out.Chunks = append(out.Chunks, paddock.OutputChunk{Offset: c.offset, Stream: [2]string{"stdout", "stderr"}[c.stream], Data: string(c.data)})
+	}
+	return out
+}
+
 // TestProcOutput checks a background process's output buffer: replay
 // from any offset, characters never split, the oldest output dropped past
 // MaxProcessOutput, waiters woken.
@@ -22,12 +31,12 @@ func TestProcOutput(t *testing.T) {
 		if !ok {
 			t.Fatal("output without wait gave up")
 		}
-		return out
+		return out.public()
 	}
 	woken := make(chan ProcessOutput, 1)
 	go func() {
 		out, _ := p.output(0, true, nil)
-		woken <- out
+		woken <- out.public()
 	}()
 	p.write(0, []byte("caf\xc3")) // é cut in two
 	if out := <-woken; out.Next != 3 || len(out.Chunks) != 1 || out.Chunks[0].Data != "caf" {
@@ -76,7 +85,7 @@ func TestProcOutput(t *testing.T) {
 	if i := out.Process; i.Status != "exited" || i.ExitCode == nil || *i.ExitCode != 3 || i.EndedAt == nil || len(out.Chunks) != 1 || out.Chunks[0].Data != "\xe6" {
 		t.Errorf("ended: %+v, last output %+v", i, out.Chunks)
 	}
-	p.kill()
+	p.kill(false)
 	if i := p.snapshot(); i.Status != "exited" {
 		t.Errorf("killing an ended process changed it: %+v", i)
 	}
@@ -101,7 +110,8 @@ func TestProcOutputSmallWrites(t *testing.T) {
 	for i := range 3 * maxChunks {
 		p.write(i%2, []byte{'x'})
 	}
-	out, _ := p.output(0, false, nil)
+	o, _ := p.output(0, false, nil)
+	out := o.public()
 	if len(p.chunks) != maxChunks || !out.Dropped || out.Next != 3*maxChunks || len(out.Chunks) != maxChunks || out.Chunks[0].Offset != 2*maxChunks {
 		t.Errorf("alternating streams: %d chunks, output from %d of %d, dropped %v", len(p.chunks), out.Chunks[0].Offset, out.Next, out.Dropped)
 	}
